@@ -1,0 +1,115 @@
+"""One settings object for castline, from environment variables and an optional TOML file.
+
+Precedence: explicit overrides > environment (`CASTLINE_*`) > TOML file > defaults.
+Errors name the setting, and the line of the TOML file when it came from there.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from castline.messaging.topics import check_id
+
+
+class SettingsError(ValueError):
+    """Bad configuration: the message says which setting and what to do."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CASTLINE_", extra="forbid")
+
+    plant: str = Field("plant1", description="id of this plant (letters, digits, _ and -)")
+    home: Path = Field(Path("var"), description="folder for the database, blobs and models")
+    database_url: str = Field("", description="SQLAlchemy URL; empty: SQLite in home")
+    blob_dir: Path | None = Field(None, description="image and heat-map store; empty: home/blobs")
+    data: Path = Field(Path("../shared/data"), description="real data folder (CASTLINE_DATA)")
+    nats_url: str = Field("", description="existing NATS server; empty: start an embedded one")
+    nats_port: int = Field(14222, ge=1, le=65535, description="embedded NATS client port")
+    mqtt_port: int = Field(11883, ge=1, le=65535, description="embedded NATS MQTT listener port")
+    http_host: str = Field("127.0.0.1", description="address the web dashboard binds")
+    http_port: int = Field(8080, ge=1, le=65535, description="web dashboard port")
+    verdict_deadline_s: float = Field(2.0, gt=0, le=60, description="image -> verdict deadline")
+    join_window_s: float = Field(10.0, gt=0, le=3600, description="shot/image pairing window")
+    machines: int = Field(9, ge=1, le=10_000, description="simulated machines in `castline up`")
+    speed: float = Field(60.0, gt=0, le=10_000, description="simulator time acceleration")
+    secret_key: str = Field("", description="session signing key; empty: generated in home")
+
+    @field_validator("plant")
+    @classmethod
+    def _plant_id(cls, v: str) -> str:
+        return check_id(v, "plant")
+
+    @field_validator("database_url")
+    @classmethod
+    def _db_url(cls, v: str) -> str:
+        if v and not re.match(r"^(sqlite|postgresql)(\+\w+)?://", v):
+            raise ValueError(
+                "must start with sqlite:// or postgresql:// (or postgresql+psycopg://)"
+            )
+        return v
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'castline.db'}"
+
+    @property
+    def blobs(self) -> Path:
+        return self.blob_dir or self.home / "blobs"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+
+def load(config: Path | None = None, **overrides: Any) -> Settings:
+    """Build and validate settings; raise `SettingsError` naming each bad setting."""
+    path = config or (
+        Path(os.environ["CASTLINE_CONFIG"]) if os.environ.get("CASTLINE_CONFIG") else None
+    )
+    file_values: dict[str, Any] = {}
+    text = ""
+    if path is not None:
+        try:
+            text = path.read_text()
+            file_values = tomllib.loads(text).get("castline", {})
+        except FileNotFoundError:
+            raise SettingsError(
+                f"config file {path} not found (set by --config or CASTLINE_CONFIG)"
+            ) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"{path}: not valid TOML: {exc}") from None
+    if "CASTLINE_DATA" in os.environ and "data" not in overrides:
+        overrides["data"] = Path(os.environ["CASTLINE_DATA"])
+    env_names = {k[len("CASTLINE_") :].lower() for k in os.environ if k.startswith("CASTLINE_")}
+    values = {k: v for k, v in file_values.items() if k not in env_names} | overrides
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        raise SettingsError(_explain(exc, path, text)) from None
+
+
+def _explain(exc: ValidationError, path: Path | None, text: str) -> str:
+    lines = []
+    for err in exc.errors():
+        name = str(err["loc"][0]) if err["loc"] else "?"
+        where = f"CASTLINE_{name.upper()}"
+        line_no = _line_of(text, name)
+        if path is not None and line_no:
+            where = f"{path}:{line_no} ({name})"
+        msg = "unknown setting" if err["type"] == "extra_forbidden" else err["msg"]
+        lines.append(f"setting {where}: {msg}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def _line_of(text: str, key: str) -> int | None:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if re.match(rf"^\s*{re.escape(key)}\s*=", line):
+            return number
+    return None

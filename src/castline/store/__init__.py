@@ -1,0 +1,1 @@
+"""System of record: SQLAlchemy Core tables, Alembic migrations, queries, blob store."""

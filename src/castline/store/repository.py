@@ -1,0 +1,359 @@
+"""Writes and reads of the system of record, the same on SQLite and PostgreSQL.
+
+Writes are idempotent: each fact has a natural key and is inserted with
+ON CONFLICT DO NOTHING, so redelivered messages and replays never add rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, and_, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from castline.domain.plant import Machine
+from castline.domain.shot import PartKey, Shot
+from castline.domain.states import MachineState
+from castline.domain.units import NAMES
+from castline.domain.verdict import Verdict
+from castline.store import tables as t
+
+Row = dict[str, Any]
+
+
+def insert_ignore(conn: Connection, table: Table, rows: Sequence[Row]) -> int:
+    """Insert rows, skipping those whose unique key exists; return rows added."""
+    if not rows:
+        return 0
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table).on_conflict_do_nothing()
+    result = conn.execute(stmt, list(rows))
+    return max(result.rowcount, 0)
+
+
+def shot_row(shot: Shot) -> Row:
+    row: Row = {
+        "plant": shot.key.plant,
+        "machine": shot.key.machine,
+        "shot_number": shot.key.shot_number,
+        "die": shot.die,
+        "at": shot.at,
+        "data_matrix": shot.key.data_matrix,
+        "trial": shot.trial,
+        "extra": shot.extra,
+        "curve": asdict(shot.curve) if shot.curve else None,
+    }
+    row.update({name: shot.params.get(name) for name in NAMES})
+    return row
+
+
+class Store:
+    """The plant's record, on one engine. Methods open their own transactions."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # --- master data -------------------------------------------------------
+
+    def ensure_plant(self, plant: str, name: str = "") -> None:
+        with self.engine.begin() as conn:
+            insert_ignore(conn, t.plants, [{"id": plant, "name": name or plant}])
+
+    def ensure_machine(self, plant: str, machine: Machine) -> None:
+        self.ensure_plant(plant)
+        row = {
+            "plant": plant,
+            "id": machine.id,
+            "name": machine.name or machine.id,
+            "clamp_force_t": machine.clamp_force_t,
+            "views": [v.name for v in machine.views],
+        }
+        with self.engine.begin() as conn:
+            insert_ignore(conn, t.machines, [row])
+
+    def ensure_die(
+        self,
+        code: str,
+        part_name: str = "",
+        rated_life_shots: int = 100_000,
+        machine: str | None = None,
+        plant: str | None = None,
+    ) -> None:
+        row = {
+            "code": code,
+            "part_name": part_name,
+            "rated_life_shots": rated_life_shots,
+            "shot_counter": 0,
+            "machine": machine,
+            "plant": plant,
+        }
+        with self.engine.begin() as conn:
+            insert_ignore(conn, t.dies, [row])
+
+    # --- facts from the line -----------------------------------------------
+
+    def record_shots(self, shots: Iterable[Shot]) -> int:
+        rows = [shot_row(s) for s in shots]
+        with self.engine.begin() as conn:
+            return insert_ignore(conn, t.shots, rows)
+
+    def record_image(
+        self, key: PartKey, view: str, at: datetime, blob: str, content_type: str = "image/jpeg"
+    ) -> bool:
+        row = {
+            "plant": key.plant,
+            "machine": key.machine,
+            "shot_number": key.shot_number,
+            "view": view,
+            "at": at,
+            "blob": blob,
+            "content_type": content_type,
+        }
+        with self.engine.begin() as conn:
+            return insert_ignore(conn, t.images, [row]) == 1
+
+    def record_verdict(
+        self,
+        key: PartKey,
+        verdict: Verdict,
+        decided_at: datetime,
+        *,
+        score: float | None = None,
+        reason: str = "",
+        model_version: str | None = None,
+        latency_ms: float | None = None,
+        heatmap: str | None = None,
+        regions: list[Row] | None = None,
+        timings: dict[str, float] | None = None,
+    ) -> bool:
+        """Record the verdict of a part; False if the part already has one (kept as is)."""
+        row = {
+            "plant": key.plant,
+            "machine": key.machine,
+            "shot_number": key.shot_number,
+            "verdict": verdict.value,
+            "score": score,
+            "reason": reason,
+            "model_version": model_version,
+            "decided_at": decided_at,
+            "latency_ms": latency_ms,
+            "heatmap": heatmap,
+            "regions": regions or [],
+            "timings": timings or {},
+        }
+        with self.engine.begin() as conn:
+            return insert_ignore(conn, t.verdicts, [row]) == 1
+
+    def record_state(
+        self,
+        plant: str,
+        machine: str,
+        state: MachineState,
+        at: datetime,
+        die: str | None = None,
+        reason: str = "",
+    ) -> bool:
+        row = {
+            "plant": plant,
+            "machine": machine,
+            "state": state.value,
+            "at": at,
+            "die": die,
+            "reason": reason,
+        }
+        with self.engine.begin() as conn:
+            return insert_ignore(conn, t.machine_states, [row]) == 1
+
+    def record_truth(
+        self, key: PartKey, defective: bool, defect_type: str | None = None, cause: str = ""
+    ) -> bool:
+        row = {
+            "plant": key.plant,
+            "machine": key.machine,
+            "shot_number": key.shot_number,
+            "defective": defective,
+            "defect_type": defect_type,
+            "cause": cause,
+        }
+        with self.engine.begin() as conn:
+            return insert_ignore(conn, t.truths, [row]) == 1
+
+    def record_review(
+        self,
+        key: PartKey,
+        decision: Verdict,
+        reviewer: str,
+        at: datetime,
+        defect_type: str | None = None,
+        comment: str = "",
+    ) -> bool:
+        if decision not in (Verdict.OK, Verdict.NG):
+            raise ValueError("a review confirms a part as OK or NG")
+        row = {
+            "plant": key.plant,
+            "machine": key.machine,
+            "shot_number": key.shot_number,
+            "decision": decision.value,
+            "defect_type": defect_type,
+            "reviewer": reviewer,
+            "comment": comment,
+            "at": at,
+        }
+        with self.engine.begin() as conn:
+            return insert_ignore(conn, t.reviews, [row]) == 1
+
+    def record_dead_letter(
+        self, source: str, reason: str, payload: bytes, received_at: datetime
+    ) -> bool:
+        """Keep an invalid message with its reason; the same bytes twice is one letter."""
+        digest = hashlib.sha256(source.encode() + b"\0" + payload).hexdigest()
+        row = {
+            "received_at": received_at,
+            "source": source,
+            "reason": reason,
+            "payload": payload,
+            "digest": digest,
+        }
+        with self.engine.begin() as conn:
+            return insert_ignore(conn, t.dead_letters, [row]) == 1
+
+    # --- queries ----------------------------------------------------------------
+
+    def shots(
+        self,
+        plant: str,
+        *,
+        machine: str | None = None,
+        die: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        verdict: Verdict | None = None,
+        parameter: str | None = None,
+        low: float | None = None,
+        high: float | None = None,
+        limit: int | None = 1000,
+    ) -> list[Row]:
+        """Shots with their verdict (if any), newest first, filtered as asked."""
+        v = t.verdicts
+        query = (
+            select(t.shots, v.c.verdict, v.c.score, v.c.model_version)
+            .select_from(
+                t.shots.outerjoin(
+                    v,
+                    and_(
+                        v.c.plant == t.shots.c.plant,
+                        v.c.machine == t.shots.c.machine,
+                        v.c.shot_number == t.shots.c.shot_number,
+                    ),
+                )
+            )
+            .where(t.shots.c.plant == plant)
+            .order_by(t.shots.c.at.desc(), t.shots.c.shot_number.desc())
+        )
+        if machine:
+            query = query.where(t.shots.c.machine == machine)
+        if die:
+            query = query.where(t.shots.c.die == die)
+        if since:
+            query = query.where(t.shots.c.at >= since)
+        if until:
+            query = query.where(t.shots.c.at < until)
+        if verdict:
+            query = query.where(v.c.verdict == verdict.value)
+        if parameter:
+            if parameter not in NAMES:
+                raise ValueError(f"unknown parameter {parameter!r}; known: {', '.join(NAMES)}")
+            column = t.shots.c[parameter]
+            if low is not None:
+                query = query.where(column >= low)
+            if high is not None:
+                query = query.where(column <= high)
+        if limit:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def count(self, table: Table, **where: Any) -> int:
+        query = select(func.count()).select_from(table)
+        for name, value in where.items():
+            query = query.where(table.c[name] == value)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def verdict_counts(
+        self, plant: str, since: datetime | None = None, until: datetime | None = None
+    ) -> dict[str, dict[str, int]]:
+        """Verdicts by machine and kind: {machine: {"OK": n, "NG": n, ...}}."""
+        v = t.verdicts
+        query = (
+            select(v.c.machine, v.c.verdict, func.count())
+            .where(v.c.plant == plant)
+            .group_by(v.c.machine, v.c.verdict)
+        )
+        if since:
+            query = query.where(v.c.decided_at >= since)
+        if until:
+            query = query.where(v.c.decided_at < until)
+        out: dict[str, dict[str, int]] = {}
+        with self.engine.connect() as conn:
+            for machine, verdict, n in conn.execute(query):
+                out.setdefault(machine, {})[verdict] = int(n)
+        return out
+
+    def part(self, key: PartKey) -> Row | None:
+        """Everything recorded about one casting, or None if castline never saw it."""
+        where = {"plant": key.plant, "machine": key.machine, "shot_number": key.shot_number}
+        with self.engine.connect() as conn:
+
+            def one(table: Table) -> Row | None:
+                q = select(table).where(*(table.c[k] == val for k, val in where.items()))
+                row = conn.execute(q).first()
+                return dict(row._mapping) if row else None
+
+            shot = one(t.shots)
+            verdict = one(t.verdicts)
+            images_q = (
+                select(t.images)
+                .where(*(t.images.c[k] == val for k, val in where.items()))
+                .order_by(t.images.c.view)
+            )
+            images = [dict(r._mapping) for r in conn.execute(images_q)]
+            if shot is None and verdict is None and not images:
+                return None
+            return {
+                "key": str(key),
+                "shot": shot,
+                "images": images,
+                "verdict": verdict,
+                "review": one(t.reviews),
+                "truth": one(t.truths),
+            }
+
+    def states(
+        self,
+        plant: str,
+        machine: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[Row]:
+        """Machine state changes in time order."""
+        s = t.machine_states
+        query = select(s).where(s.c.plant == plant).order_by(s.c.machine, s.c.at)
+        if machine:
+            query = query.where(s.c.machine == machine)
+        if since:
+            query = query.where(s.c.at >= since)
+        if until:
+            query = query.where(s.c.at < until)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def dead_letters(self, limit: int = 100) -> list[Row]:
+        d = t.dead_letters
+        query = select(d).order_by(d.c.received_at.desc(), d.c.id.desc()).limit(limit)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]

@@ -1,0 +1,279 @@
+"""SQLAlchemy Core schema. Alembic migrations in `migrations/` create exactly this.
+
+Every fact the line writes has a natural key with a unique constraint, so writing
+it twice (a redelivered message, a replay) is one row.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+from castline.domain.units import NAMES
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timestamps are UTC, aware on the way in and on the way out (SQLite stores naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: castline stores UTC timestamps with a zone")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Id = String(64)
+Ts = UtcDateTime()
+PK = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER only
+
+plants = Table(
+    "plants",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("name", String(200), nullable=False),
+)
+
+machines = Table(
+    "machines",
+    metadata,
+    Column("plant", Id, ForeignKey("plants.id"), primary_key=True),
+    Column("id", Id, primary_key=True),
+    Column("name", String(200), nullable=False, default=""),
+    Column("clamp_force_t", Float),
+    Column("views", JSON, nullable=False, default=list),
+)
+
+dies = Table(
+    "dies",
+    metadata,
+    Column("code", Id, primary_key=True),
+    Column("part_name", String(200), nullable=False, default=""),
+    Column("rated_life_shots", BigInteger, nullable=False, default=100_000),
+    Column("shot_counter", BigInteger, nullable=False, default=0),
+    Column("machine", Id),  # where it is mounted now, if anywhere
+    Column("plant", Id),
+)
+
+die_maintenance = Table(
+    "die_maintenance",
+    metadata,
+    Column("id", PK, primary_key=True, autoincrement=True),
+    Column("die", Id, ForeignKey("dies.code"), nullable=False),
+    Column("at", Ts, nullable=False),
+    Column("shot_count", BigInteger, nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("note", Text, nullable=False, default=""),
+    UniqueConstraint("die", "at", "kind"),
+)
+
+shots = Table(
+    "shots",
+    metadata,
+    Column("id", PK, primary_key=True, autoincrement=True),
+    Column("plant", Id, nullable=False),
+    Column("machine", Id, nullable=False),
+    Column("shot_number", BigInteger, nullable=False),
+    Column("die", Id, nullable=False),
+    Column("at", Ts, nullable=False),
+    Column("data_matrix", String(128)),
+    Column("trial", Boolean, nullable=False, default=False),
+    *(Column(name, Float) for name in NAMES),
+    Column("extra", JSON, nullable=False, default=dict),
+    Column("curve", JSON),
+    UniqueConstraint("plant", "machine", "shot_number"),
+    Index("ix_shots_machine_at", "plant", "machine", "at"),
+    Index("ix_shots_die_at", "die", "at"),
+)
+
+images = Table(
+    "images",
+    metadata,
+    Column("id", PK, primary_key=True, autoincrement=True),
+    Column("plant", Id, nullable=False),
+    Column("machine", Id, nullable=False),
+    Column("shot_number", BigInteger, nullable=False),
+    Column("view", Id, nullable=False),
+    Column("at", Ts, nullable=False),
+    Column("blob", String(64), nullable=False),  # sha256 of the image bytes
+    Column("content_type", String(40), nullable=False),
+    UniqueConstraint("plant", "machine", "shot_number", "view"),
+)
+
+verdicts = Table(
+    "verdicts",
+    metadata,
+    Column("id", PK, primary_key=True, autoincrement=True),
+    Column("plant", Id, nullable=False),
+    Column("machine", Id, nullable=False),
+    Column("shot_number", BigInteger, nullable=False),
+    Column("verdict", String(16), nullable=False),
+    Column("score", Float),
+    Column("reason", Text, nullable=False, default=""),
+    Column("model_version", String(80)),
+    Column("decided_at", Ts, nullable=False),
+    Column("latency_ms", Float),
+    Column("heatmap", String(64)),  # blob sha256 of the heat-map PNG
+    Column("regions", JSON, nullable=False, default=list),
+    Column("timings", JSON, nullable=False, default=dict),
+    UniqueConstraint("plant", "machine", "shot_number"),
+    Index("ix_verdicts_decided", "plant", "decided_at"),
+)
+
+reviews = Table(
+    "reviews",
+    metadata,
+    Column("id", PK, primary_key=True, autoincrement=True),
+    Column("plant", Id, nullable=False),
+    Column("machine", Id, nullable=False),
+    Column("shot_number", BigInteger, nullable=False),
+    Column("decision", String(16), nullable=False),  # OK or NG as confirmed by a person
+    Column("defect_type", String(40)),
+    Column("reviewer", String(80), nullable=False),
+    Column("comment", Text, nullable=False, default=""),
+    Column("at", Ts, nullable=False),
+    UniqueConstraint("plant", "machine", "shot_number"),
+)
+
+truths = Table(  # ground truth (simulator, or a plant's later audit), for evaluation
+    "truths",
+    metadata,
+    Column("plant", Id, primary_key=True),
+    Column("machine", Id, primary_key=True),
+    Column("shot_number", BigInteger, primary_key=True),
+    Column("defective", Boolean, nullable=False),
+    Column("defect_type", String(40)),
+    Column("cause", Text, nullable=False, default=""),
+)
+
+machine_states = Table(
+    "machine_states",
+    metadata,
+    Column("id", PK, primary_key=True, autoincrement=True),
+    Column("plant", Id, nullable=False),
+    Column("machine", Id, nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("at", Ts, nullable=False),
+    Column("die", Id),
+    Column("reason", Text, nullable=False, default=""),
+    UniqueConstraint("plant", "machine", "at"),
+)
+
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", PK, primary_key=True, autoincrement=True),
+    Column("received_at", Ts, nullable=False),
+    Column("source", String(300), nullable=False),  # topic or subject it came on
+    Column("reason", Text, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("digest", String(64), nullable=False),  # sha256(source + payload)
+    UniqueConstraint("digest"),
+)
+
+models = Table(
+    "models",
+    metadata,
+    Column("id", PK, primary_key=True, autoincrement=True),
+    Column("die", Id, nullable=False),
+    Column("view", Id, nullable=False),
+    Column("version", String(80), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("manifest", JSON, nullable=False),
+    Column("metrics", JSON, nullable=False, default=dict),
+    Column("active", Boolean, nullable=False, default=False),
+    Column("created_at", Ts, nullable=False),
+    UniqueConstraint("die", "view", "version"),
+)
+
+alarms = Table(
+    "alarms",
+    metadata,
+    Column("id", PK, primary_key=True, autoincrement=True),
+    Column("plant", Id, nullable=False),
+    Column("machine", Id),
+    Column("die", Id),
+    Column("subject", String(80), nullable=False),  # parameter name or "scrap_risk", ...
+    Column("rule", String(80), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("dedup_key", String(200), nullable=False),
+    Column("raised_at", Ts, nullable=False),
+    Column("last_seen_at", Ts, nullable=False),
+    Column("count", Integer, nullable=False, default=1),
+    Column("acked_by", String(80)),
+    Column("acked_at", Ts),
+    Column("ack_comment", Text),
+    Column("cleared_at", Ts),
+    Index("ix_alarms_open", "plant", "cleared_at"),
+    Index("ix_alarms_dedup", "dedup_key", "cleared_at"),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", PK, primary_key=True, autoincrement=True),
+    Column("username", String(80), nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),
+    Column("role", String(16), nullable=False),  # viewer, operator, engineer, admin
+    Column("plants", JSON, nullable=False, default=list),  # [] = every plant
+    Column("created_at", Ts, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", PK, primary_key=True, autoincrement=True),
+    Column("user_id", PK, ForeignKey("users.id"), nullable=False),
+    Column("name", String(80), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),  # sha256 of the key
+    Column("created_at", Ts, nullable=False),
+    Column("revoked_at", Ts),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", PK, primary_key=True, autoincrement=True),
+    Column("at", Ts, nullable=False),
+    Column("actor", String(80), nullable=False),
+    Column("action", String(80), nullable=False),
+    Column("target", String(300), nullable=False, default=""),
+    Column("detail", JSON, nullable=False, default=dict),
+)
