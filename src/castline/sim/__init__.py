@@ -1,0 +1,1 @@
+"""Die-casting hall simulator: machines, dies, shots, photographs, robot cells, replay."""
