@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 
@@ -73,7 +74,7 @@ class DefectCatalogue:
     def __contains__(self, code: object) -> bool:
         return code in self._by_code
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[DefectType]:
         return iter(self._by_code.values())
 
     def get(self, code: str) -> DefectType:

@@ -30,9 +30,10 @@ def insert_ignore(conn: Connection, table: Table, rows: Sequence[Row]) -> int:
     if not rows:
         return 0
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(table).on_conflict_do_nothing()
-    result = conn.execute(stmt, list(rows))
-    return max(result.rowcount, 0)
+    # RETURNING counts what was really added: DBAPI rowcounts of executemany differ by driver.
+    first_key = next(iter(table.primary_key.columns))
+    stmt = dialect.insert(table).on_conflict_do_nothing().returning(first_key)
+    return len(conn.execute(stmt, list(rows)).all())
 
 
 def shot_row(shot: Shot) -> Row:

@@ -1,0 +1,141 @@
+"""The system of record on SQLite and PostgreSQL: migrations, idempotent writes, queries."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine, inspect
+
+from castline.domain.plant import CameraView, Machine
+from castline.domain.shot import PartKey, Shot
+from castline.domain.states import MachineState
+from castline.domain.verdict import Verdict
+from castline.store import database
+from castline.store import tables as t
+from castline.store.repository import Store
+
+T0 = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
+
+
+def make_shot(n: int, machine: str = "m1", melt: float | None = 680.0) -> Shot:
+    return Shot(
+        key=PartKey("p1", machine, n),
+        die="8412",
+        at=T0 + timedelta(seconds=40 * n),
+        params={"melt_temp_c": melt, "cycle_time_s": 40.0},
+        extra={"ems_operation_time": 23.0},
+    )
+
+
+@pytest.fixture
+def store(engine: Engine) -> Store:
+    database.upgrade(engine)
+    return Store(engine)
+
+
+def test_migrations_upgrade_from_empty_and_downgrade(engine: Engine) -> None:
+    assert database.current(engine) is None
+    database.upgrade(engine)
+    assert database.current(engine) == "0001"
+    names = set(inspect(engine).get_table_names())
+    assert set(t.metadata.tables) <= names
+    database.downgrade(engine, "base")
+    left = set(inspect(engine).get_table_names()) - {"alembic_version"}
+    assert left == set()
+    database.upgrade(engine)  # and back up again: downgrade left nothing behind
+    assert database.current(engine) == "0001"
+
+
+def test_schema_matches_tables_module(engine: Engine) -> None:
+    """The migration creates exactly the columns of tables.py (no drift)."""
+    database.upgrade(engine)
+    inspector = inspect(engine)
+    for name, table in t.metadata.tables.items():
+        columns = {c["name"] for c in inspector.get_columns(name)}
+        assert columns == {c.name for c in table.columns}, name
+
+
+def test_same_shot_twice_is_one_row(store: Store) -> None:
+    shots = [make_shot(n) for n in range(50)]
+    assert store.record_shots(shots) == 50
+    assert store.record_shots(shots) == 0
+    assert store.record_shots([*shots[:10], make_shot(50)]) == 1
+    assert store.count(t.shots) == 51
+
+
+def test_same_verdict_twice_keeps_the_first(store: Store) -> None:
+    key = PartKey("p1", "m1", 7)
+    assert store.record_verdict(key, Verdict.NG, T0, score=3.2, model_version="v1")
+    assert not store.record_verdict(key, Verdict.OK, T0, score=0.1, model_version="v2")
+    part = store.part(key)
+    assert part is not None and part["verdict"]["verdict"] == "NG"
+    assert store.count(t.verdicts) == 1
+
+
+def test_shot_round_trip_keeps_values_units_and_extra(store: Store) -> None:
+    store.record_shots([make_shot(3, melt=None)])
+    row = store.shots("p1")[0]
+    assert row["melt_temp_c"] is None  # not measured stays not measured
+    assert row["cycle_time_s"] == 40.0
+    assert row["extra"] == {"ems_operation_time": 23.0}
+    assert row["at"] == T0 + timedelta(seconds=120)
+    assert row["at"].tzinfo is not None
+
+
+def test_queries_by_machine_time_verdict_and_parameter(store: Store) -> None:
+    store.record_shots([make_shot(n, "m1", melt=600.0 + n) for n in range(20)])
+    store.record_shots([make_shot(n, "m2") for n in range(5)])
+    for n in range(0, 20, 4):
+        store.record_verdict(PartKey("p1", "m1", n), Verdict.NG, T0, score=5.0)
+    assert len(store.shots("p1")) == 25
+    assert len(store.shots("p1", machine="m2")) == 5
+    assert [r["shot_number"] for r in store.shots("p1", machine="m1", limit=3)] == [19, 18, 17]
+    window = store.shots(
+        "p1", machine="m1", since=T0 + timedelta(seconds=400), until=T0 + timedelta(seconds=600)
+    )
+    assert sorted(r["shot_number"] for r in window) == [10, 11, 12, 13, 14]
+    ng = store.shots("p1", verdict=Verdict.NG)
+    assert sorted(r["shot_number"] for r in ng) == [0, 4, 8, 12, 16]
+    hot = store.shots("p1", parameter="melt_temp_c", low=615.0, high=617.0)
+    assert sorted(r["shot_number"] for r in hot) == [15, 16, 17]
+    assert store.verdict_counts("p1") == {"m1": {"NG": 5}}
+    with pytest.raises(ValueError, match="unknown parameter"):
+        store.shots("p1", parameter="nonsense")
+
+
+def test_part_gathers_everything_about_a_casting(store: Store) -> None:
+    key = PartKey("p1", "m1", 11)
+    assert store.part(key) is None
+    store.record_shots([make_shot(11)])
+    store.record_image(key, "front", T0, "ab" * 32)
+    store.record_image(key, "front", T0, "ab" * 32)
+    store.record_verdict(key, Verdict.REVIEW, T0, score=1.5)
+    store.record_review(key, Verdict.NG, "olga", T0, defect_type="cold_shut")
+    store.record_truth(key, True, "cold_shut", "cold die")
+    part = store.part(key)
+    assert part is not None
+    assert len(part["images"]) == 1
+    assert part["review"]["defect_type"] == "cold_shut"
+    assert part["truth"]["defective"] is True
+    with pytest.raises(ValueError, match="OK or NG"):
+        store.record_review(key, Verdict.QUARANTINE, "olga", T0)
+
+
+def test_states_and_dead_letters(store: Store) -> None:
+    store.ensure_machine("p1", Machine("m1", views=(CameraView("front"), CameraView("top"))))
+    store.ensure_machine("p1", Machine("m1"))
+    assert store.count(t.machines) == 1
+    assert store.record_state("p1", "m1", MachineState.RUNNING, T0)
+    assert not store.record_state("p1", "m1", MachineState.RUNNING, T0)
+    store.record_state("p1", "m1", MachineState.BREAKDOWN, T0 + timedelta(hours=1))
+    assert [r["state"] for r in store.states("p1")] == ["running", "breakdown"]
+    assert store.record_dead_letter("castline/v1/p1/m1/shot", "not JSON", b"\xff", T0)
+    assert not store.record_dead_letter("castline/v1/p1/m1/shot", "not JSON", b"\xff", T0)
+    letters = store.dead_letters()
+    assert letters[0]["payload"] == b"\xff" and letters[0]["reason"] == "not JSON"
+
+
+def test_naive_timestamps_are_refused(store: Store) -> None:
+    with pytest.raises(Exception, match="naive datetime"):
+        store.record_state("p1", "m1", MachineState.IDLE, datetime(2026, 1, 1))
