@@ -1,0 +1,88 @@
+"""The castline web application: JSON API, dashboard pages, live updates, access control."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
+from starlette.middleware.sessions import SessionMiddleware
+
+from castline import __version__
+from castline.settings import Settings
+from castline.store.blobs import BlobStore
+from castline.store.database import open_store
+from castline.web import api, pages
+from castline.web.auth import INITIAL_PASSWORD_FILE, Role, ensure_admin, require, session_secret
+from castline.web.live import Hub
+
+STATIC = Path(__file__).parent / "static"
+SESSION_HOURS = 12
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, engine: Engine | None = None, hub: Hub | None = None) -> FastAPI:
+    """Build the dashboard on a store (default: the configured one) and an event hub
+    (default: a new one; the line runtime passes the hub it publishes to)."""
+    engine = engine or open_store(settings.db_url)
+    app = FastAPI(
+        title="castline",
+        version=__version__,
+        description="Trace every shot, inspect every casting, explain defects, prove the KPIs.",
+        docs_url=None,  # served below, behind login like everything else
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.hub = hub or Hub()
+    app.state.blobs = BlobStore(settings.blobs)
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=session_secret(settings.secret_key, settings.home),
+        session_cookie="castline_session",
+        max_age=SESSION_HOURS * 3600,
+        same_site="strict",
+    )
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    _docs(app)
+    app.add_exception_handler(HTTPException, _error)
+    if ensure_admin(engine, settings.home):
+        log.warning(
+            "first start: user 'admin' created; its password is in %s",
+            settings.home / INITIAL_PASSWORD_FILE,
+        )
+    return app
+
+
+def _docs(app: FastAPI) -> None:
+    viewer = [Depends(require(Role.VIEWER))]
+
+    @app.get("/api/v1/openapi.json", dependencies=viewer, include_in_schema=False)
+    def openapi() -> dict[str, Any]:
+        return app.openapi()
+
+    @app.get("/docs", dependencies=viewer, include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/api/v1/openapi.json", title="castline API")
+
+
+async def _error(request: Request, exc: Exception) -> Response:
+    """The API answers JSON; a page sends the browser to the login or shows the error."""
+    assert isinstance(exc, HTTPException)
+    if request.url.path.startswith("/api/"):
+        return await http_exception_handler(request, exc)
+    if exc.status_code == 401:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={target}", status_code=303)
+    if "text/html" not in request.headers.get("accept", "text/html"):
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+    return pages.error_page(request, exc.status_code, str(exc.detail))

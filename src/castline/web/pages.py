@@ -1,0 +1,405 @@
+"""Server-rendered pages of the dashboard (Jinja2), with forms that post back and redirect."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from PIL import Image
+
+from castline.domain.defects import DefectCatalogue
+from castline.domain.shot import PartKey
+from castline.domain.units import BY_NAME, PARAMETERS
+from castline.store.repository import Store
+from castline.web import actions, queries
+from castline.web.api import Admin, Engineer, Operator, Viewer, scope, start_of_day
+from castline.web.auth import CSRF_FIELD, audit, check_csrf, csrf_token, login, public
+
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+router = APIRouter(include_in_schema=False)
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "—"
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f} %"
+
+
+templates.env.filters["when"] = _when
+templates.env.filters["percent"] = _percent
+
+
+def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    who = getattr(request.state, "principal", None)
+    context |= {
+        "who": who,
+        "csrf_field": CSRF_FIELD,
+        "csrf": csrf_token(request),
+        "plants": queries.plants(request.app.state.engine, scope(who)) if who else [],
+        "flash": request.session.pop("flash", None),
+    }
+    return templates.TemplateResponse(request, name, context, status_code=status)
+
+
+def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+    return render(request, "error.html", status=status, status_code=status, message=message)
+
+
+def back(url: str, request: Request, flash: str | None = None) -> RedirectResponse:
+    if flash:
+        request.session["flash"] = flash
+    return RedirectResponse(url, status_code=303)
+
+
+def attempt(request: Request, url: str, done: str, action: Any, *args: Any) -> Any:
+    """Run an action for a form; on refusal go back to `url` and say why."""
+    try:
+        action(*args)
+    except actions.ActionError as exc:
+        return back(url, request, f"Not done: {exc}")
+    return back(url, request, done)
+
+
+# --- login -----------------------------------------------------------------------------
+
+
+@router.get("/login", dependencies=[Depends(public)])
+def login_page(request: Request, next: str = "/") -> HTMLResponse:
+    return render(request, "login.html", next=next)
+
+
+@router.post("/login", dependencies=[Depends(public)])
+async def login_submit(
+    request: Request,
+    username: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    await check_csrf(request)
+    engine = request.app.state.engine
+    who = login(engine, username, password)
+    if who is None:
+        return render(request, "login.html", status=401, next=next, error="Wrong name or password.")
+    request.session.clear()  # a fresh session (and CSRF token) after login
+    request.session["uid"] = who.user_id
+    audit(engine, who.username, "login")
+    safe = next if next.startswith("/") and not next.startswith("//") else "/"
+    return RedirectResponse(safe, status_code=303)
+
+
+@router.post("/logout")
+def logout(request: Request, who: Viewer) -> Response:
+    audit(request.app.state.engine, who.username, "logout")
+    request.session.clear()
+    return RedirectResponse("/login", status_code=303)
+
+
+# --- plant, machine, part ----------------------------------------------------------------
+
+
+@router.get("/")
+def home(request: Request, who: Viewer) -> Response:
+    visible = queries.plants(request.app.state.engine, scope(who))
+    if len(visible) == 1:
+        return RedirectResponse(f"/plants/{visible[0]['id']}", status_code=303)
+    return render(request, "plants.html", choices=visible)
+
+
+@router.get("/plants/{plant}")
+def overview(request: Request, plant: str, who: Viewer) -> HTMLResponse:
+    tiles = queries.machine_tiles(request.app.state.engine, plant, start_of_day())
+    return render(request, "overview.html", plant=plant, tiles=tiles, oee={})
+
+
+@router.get("/plants/{plant}/machines/{machine}")
+def machine(
+    request: Request, plant: str, machine: str, who: Viewer, parameter: str = "melt_temp_c"
+) -> HTMLResponse:
+    engine = request.app.state.engine
+    tile = next(
+        (
+            t
+            for t in queries.machine_tiles(engine, plant, start_of_day())
+            if t["machine"] == machine
+        ),
+        None,
+    )
+    if tile is None:
+        raise HTTPException(404, f"plant {plant} has no machine {machine}")
+    if parameter not in BY_NAME:
+        parameter = "melt_temp_c"
+    die_rows = [d for d in queries.dies(engine, [plant]) if d["code"] == tile["die"]]
+    recent = Store(engine).shots(plant, machine=machine, limit=25)
+    alarms = [a for a in queries.alarms(engine, [plant], open_only=True) if a["machine"] == machine]
+    return render(
+        request,
+        "machine.html",
+        plant=plant,
+        tile=tile,
+        parameter=parameter,
+        parameters=PARAMETERS,
+        die=die_rows[0] if die_rows else None,
+        maintenance=queries.die_maintenance(engine, tile["die"]) if tile["die"] else [],
+        recent=recent,
+        alarms=alarms,
+        spc=False,
+    )
+
+
+@router.get("/parts")
+def find_part(request: Request, who: Viewer, key: str = "") -> Response:
+    """Search by part key plant/machine/shot_number."""
+    try:
+        part = PartKey.parse(key.strip())
+    except ValueError as exc:
+        return back(request.headers.get("referer", "/"), request, str(exc))
+    return RedirectResponse(
+        f"/plants/{quote(part.plant)}/parts/{quote(part.machine)}/{part.shot_number}",
+        status_code=303,
+    )
+
+
+@router.get("/plants/{plant}/parts/{machine}/{shot_number}")
+def part(request: Request, plant: str, machine: str, shot_number: int, who: Viewer) -> Response:
+    key = PartKey(plant, machine, shot_number)
+    found = Store(request.app.state.engine).part(key)
+    if found is None:
+        raise HTTPException(404, f"castline has no record of part {key}")
+    size = None
+    if found["images"]:
+        try:
+            with Image.open(request.app.state.blobs.path(found["images"][0]["blob"])) as photo:
+                size = photo.size
+        except (OSError, ValueError):
+            size = None
+    shot = found["shot"] or {}
+    readings = [(p, shot.get(p.name)) for p in PARAMETERS if shot.get(p.name) is not None]
+    return render(
+        request,
+        "part.html",
+        key=key,
+        part=found,
+        size=size,
+        readings=readings,
+        limits={},
+        catalogue=list(DefectCatalogue()),
+    )
+
+
+# --- review loop -------------------------------------------------------------------------
+
+
+@router.get("/reviews")
+def review_queue(request: Request, who: Viewer) -> HTMLResponse:
+    engine = request.app.state.engine
+    return render(
+        request,
+        "reviews.html",
+        queue=queries.review_queue(engine, scope(who)),
+        done=queries.reviews(engine, scope(who), 20),
+        catalogue=list(DefectCatalogue()),
+    )
+
+
+@router.post("/plants/{plant}/parts/{machine}/{shot_number}/review")
+def review(
+    request: Request,
+    plant: str,
+    machine: str,
+    shot_number: int,
+    who: Operator,
+    decision: Annotated[str, Form()],
+    defect_type: Annotated[str, Form()] = "",
+    comment: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/reviews",
+) -> Response:
+    key = PartKey(plant, machine, shot_number)
+    url = next if next.startswith("/") and not next.startswith("//") else "/reviews"
+    return attempt(
+        request,
+        url,
+        f"Part {key} confirmed {decision.upper()}.",
+        actions.review_part,
+        request.app.state.engine,
+        who,
+        key,
+        decision,
+        defect_type or None,
+        comment,
+    )
+
+
+# --- alarms, models, dies, KPIs, plant IT ---------------------------------------------------
+
+
+@router.get("/alarms")
+def alarms(request: Request, who: Viewer) -> HTMLResponse:
+    rows = queries.alarms(request.app.state.engine, scope(who))
+    return render(request, "alarms.html", alarms=rows)
+
+
+@router.post("/alarms/{alarm_id}/ack")
+def acknowledge(
+    request: Request, alarm_id: int, who: Operator, comment: Annotated[str, Form()] = ""
+) -> Response:
+    return attempt(
+        request,
+        "/alarms",
+        f"Alarm {alarm_id} acknowledged.",
+        actions.acknowledge,
+        request.app.state.engine,
+        who,
+        alarm_id,
+        comment,
+    )
+
+
+@router.get("/models")
+def models(request: Request, who: Viewer) -> HTMLResponse:
+    rows = queries.models(request.app.state.engine)
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["die"], row["view"]), []).append(row)
+    return render(request, "models.html", groups=groups)
+
+
+@router.get("/models/{model_id}/promote")
+def confirm_promote(request: Request, model_id: int, who: Engineer) -> HTMLResponse:
+    model = queries.model(request.app.state.engine, model_id)
+    if model is None:
+        raise HTTPException(404, f"model {model_id} not found")
+    return render(
+        request,
+        "confirm.html",
+        title=f"Promote {model['version']}?",
+        text=f"From the next casting on, die {model['die']} view {model['view']} is inspected "
+        f"with version {model['version']}.",
+        action=f"/models/{model_id}/promote",
+        fields={},
+    )
+
+
+@router.post("/models/{model_id}/promote")
+def promote(request: Request, model_id: int, who: Engineer) -> Response:
+    return attempt(
+        request,
+        "/models",
+        f"Model {model_id} is active.",
+        actions.promote,
+        request.app.state.engine,
+        who,
+        model_id,
+    )
+
+
+@router.get("/models/rollback")
+def confirm_rollback(request: Request, die: str, view: str, who: Engineer) -> HTMLResponse:
+    return render(
+        request,
+        "confirm.html",
+        title=f"Roll back die {die} view {view}?",
+        text="The version registered before the active one becomes active again.",
+        action="/models/rollback",
+        fields={"die": die, "view": view},
+    )
+
+
+@router.post("/models/rollback")
+def rollback(
+    request: Request, who: Engineer, die: Annotated[str, Form()], view: Annotated[str, Form()]
+) -> Response:
+    return attempt(
+        request,
+        "/models",
+        f"Die {die} view {view} rolled back.",
+        actions.rollback,
+        request.app.state.engine,
+        who,
+        die,
+        view,
+    )
+
+
+@router.get("/dies")
+def dies(request: Request, who: Viewer) -> HTMLResponse:
+    return render(request, "dies.html", dies=queries.dies(request.app.state.engine, scope(who)))
+
+
+@router.get("/kpi")
+def kpi(request: Request, who: Viewer) -> HTMLResponse:
+    engine = request.app.state.engine
+    rows = [
+        tile
+        for plant in queries.plants(engine, scope(who))
+        for tile in queries.machine_tiles(engine, plant["id"], start_of_day())
+    ]
+    return render(request, "kpi.html", report=None, counts=rows)
+
+
+@router.get("/dead-letters")
+def dead_letters(request: Request, who: Engineer) -> HTMLResponse:
+    rows = queries.dead_letters(request.app.state.engine, scope(who))
+    for row in rows:
+        row["preview"] = row["payload"][:600].decode("utf-8", "replace")
+    return render(request, "dead_letters.html", letters=rows)
+
+
+@router.get("/users")
+def users(request: Request, who: Admin) -> HTMLResponse:
+    engine = request.app.state.engine
+    return render(
+        request,
+        "users.html",
+        users=queries.users(engine),
+        audit=queries.audit_log(engine, 50),
+        new_key=None,
+    )
+
+
+@router.post("/users")
+def add_user(
+    request: Request,
+    who: Admin,
+    username: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    role: Annotated[str, Form()],
+    plants: Annotated[str, Form()] = "",
+) -> Response:
+    scoped = [p.strip() for p in plants.split(",") if p.strip()]
+    engine = request.app.state.engine
+    return attempt(
+        request,
+        "/users",
+        f"User {username} added.",
+        actions.create_user,
+        engine,
+        who,
+        username,
+        password,
+        role,
+        scoped,
+    )
+
+
+@router.post("/users/{username}/keys")
+def add_key(request: Request, username: str, who: Admin) -> Response:
+    """The key is shown in this answer only (never stored in the cookie or the log)."""
+    engine = request.app.state.engine
+    try:
+        key = actions.create_key(engine, who, username)
+    except actions.ActionError as exc:
+        return back("/users", request, f"Not done: {exc}")
+    return render(
+        request,
+        "users.html",
+        users=queries.users(engine),
+        audit=queries.audit_log(engine, 50),
+        new_key={"username": username, "key": key},
+    )

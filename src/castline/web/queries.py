@@ -1,0 +1,279 @@
+"""Read queries of the dashboard, on the store's tables (SQLite and PostgreSQL alike).
+
+Every query that returns plant data takes the plants the caller may see (None: all).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, and_, false, func, or_, select, update
+from sqlalchemy.sql import Select
+
+from castline.domain.verdict import Verdict
+from castline.store import tables as t
+
+Row = dict[str, Any]
+Plants = Sequence[str] | None  # None: every plant
+
+
+def _rows(engine: Engine, query: Select[Any]) -> list[Row]:
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def _scoped(query: Select[Any], column: Any, plants: Plants) -> Select[Any]:
+    return query if plants is None else query.where(column.in_(list(plants)))
+
+
+def _same_part(a: Any, b: Any) -> Any:
+    return and_(
+        a.c.plant == b.c.plant, a.c.machine == b.c.machine, a.c.shot_number == b.c.shot_number
+    )
+
+
+def plants(engine: Engine, visible: Plants) -> list[Row]:
+    return _rows(engine, _scoped(select(t.plants).order_by(t.plants.c.id), t.plants.c.id, visible))
+
+
+def machines(engine: Engine, plant: str) -> list[Row]:
+    m = t.machines
+    return _rows(engine, select(m).where(m.c.plant == plant).order_by(m.c.id))
+
+
+def machine_tiles(engine: Engine, plant: str, since: datetime) -> list[Row]:
+    """Per machine: state, die, shots and verdicts since `since`, last casting, open alarms."""
+    s, v, st, a, img = t.shots, t.verdicts, t.machine_states, t.alarms, t.images
+    tiles = []
+    with engine.connect() as conn:
+        for machine in conn.execute(select(t.machines).where(t.machines.c.plant == plant)):
+            here = {"plant": plant, "machine": machine.id}
+            state = conn.execute(
+                select(st.c.state, st.c.at, st.c.die, st.c.reason)
+                .where(st.c.plant == plant, st.c.machine == machine.id)
+                .order_by(st.c.at.desc())
+                .limit(1)
+            ).first()
+            last_shot = conn.execute(
+                select(s.c.shot_number, s.c.die, s.c.at)
+                .where(s.c.plant == plant, s.c.machine == machine.id)
+                .order_by(s.c.at.desc(), s.c.shot_number.desc())
+                .limit(1)
+            ).first()
+            shots_today = conn.execute(
+                select(func.count()).where(
+                    s.c.plant == plant, s.c.machine == machine.id, s.c.at >= since
+                )
+            ).scalar_one()
+            counts: dict[str, int] = dict(
+                conn.execute(
+                    select(v.c.verdict, func.count())
+                    .where(v.c.plant == plant, v.c.machine == machine.id, v.c.decided_at >= since)
+                    .group_by(v.c.verdict)
+                ).all()
+            )
+            last = conn.execute(
+                select(v.c.shot_number, v.c.verdict, v.c.score, v.c.decided_at, v.c.heatmap)
+                .where(v.c.plant == plant, v.c.machine == machine.id)
+                .order_by(v.c.decided_at.desc(), v.c.shot_number.desc())
+                .limit(1)
+            ).first()
+            image = None
+            if last is not None:
+                image = conn.execute(
+                    select(img.c.blob)
+                    .where(
+                        img.c.plant == plant,
+                        img.c.machine == machine.id,
+                        img.c.shot_number == last.shot_number,
+                    )
+                    .order_by(img.c.view)
+                    .limit(1)
+                ).scalar()
+            alarms_open = conn.execute(
+                select(func.count()).where(
+                    a.c.plant == plant, a.c.machine == machine.id, a.c.cleared_at.is_(None)
+                )
+            ).scalar_one()
+            decided = sum(counts.values())
+            tiles.append(
+                here
+                | {
+                    "name": machine.name,
+                    "state": state.state if state else "offline",
+                    "state_at": state.at if state else None,
+                    "die": (state.die if state and state.die else None)
+                    or (last_shot.die if last_shot else None),
+                    "shot_number": last_shot.shot_number if last_shot else None,
+                    "shots_today": int(shots_today),
+                    "verdicts_today": {k: int(n) for k, n in counts.items()},
+                    "yield_today": counts.get(Verdict.OK.value, 0) / decided if decided else None,
+                    "last": dict(last._mapping) if last else None,
+                    "image": image,
+                    "alarms_open": int(alarms_open),
+                }
+            )
+    return tiles
+
+
+def review_queue(engine: Engine, visible: Plants, limit: int = 100) -> list[Row]:
+    """REVIEW and NG parts that no person has confirmed yet, newest first."""
+    v, r, img = t.verdicts, t.reviews, t.images
+    first_image = (
+        select(func.min(img.c.blob))
+        .where(_same_part(img, v))
+        .correlate(v)
+        .scalar_subquery()
+        .label("image")
+    )
+    query = (
+        select(v, first_image)
+        .select_from(v.outerjoin(r, _same_part(r, v)))
+        .where(v.c.verdict.in_([Verdict.REVIEW.value, Verdict.NG.value]), r.c.id.is_(None))
+        .order_by(v.c.decided_at.desc(), v.c.id.desc())
+        .limit(limit)
+    )
+    return _rows(engine, _scoped(query, v.c.plant, visible))
+
+
+def reviews(engine: Engine, visible: Plants, limit: int = 100) -> list[Row]:
+    r = t.reviews
+    query = select(r).order_by(r.c.at.desc(), r.c.id.desc()).limit(limit)
+    return _rows(engine, _scoped(query, r.c.plant, visible))
+
+
+def alarms(engine: Engine, visible: Plants, open_only: bool = False, limit: int = 200) -> list[Row]:
+    a = t.alarms
+    query = select(a).order_by(a.c.cleared_at.is_not(None), a.c.raised_at.desc()).limit(limit)
+    if open_only:
+        query = query.where(a.c.cleared_at.is_(None))
+    return _rows(engine, _scoped(query, a.c.plant, visible))
+
+
+def alarm(engine: Engine, alarm_id: int) -> Row | None:
+    rows = _rows(engine, select(t.alarms).where(t.alarms.c.id == alarm_id))
+    return rows[0] if rows else None
+
+
+def acknowledge_alarm(engine: Engine, alarm_id: int, who: str, comment: str) -> bool:
+    """Acknowledge an unacknowledged alarm; False if it was acknowledged already."""
+    a = t.alarms
+    with engine.begin() as conn:
+        result = conn.execute(
+            update(a)
+            .where(a.c.id == alarm_id, a.c.acked_at.is_(None))
+            .values(acked_by=who, acked_at=datetime.now(UTC), ack_comment=comment)
+        )
+        return result.rowcount == 1
+
+
+def dies(engine: Engine, visible: Plants) -> list[Row]:
+    d = t.dies
+    query = select(d).order_by(d.c.code)
+    if visible is not None:
+        query = query.where(or_(d.c.plant.in_(list(visible)), d.c.plant.is_(None)))
+    rows = _rows(engine, query)
+    for row in rows:
+        rated = row["rated_life_shots"] or 0
+        row["life_used"] = row["shot_counter"] / rated if rated else None
+    return rows
+
+
+def die_maintenance(engine: Engine, die: str) -> list[Row]:
+    m = t.die_maintenance
+    return _rows(engine, select(m).where(m.c.die == die).order_by(m.c.at.desc()))
+
+
+def parameter_series(
+    engine: Engine, plant: str, machine: str, parameter: str, limit: int = 500
+) -> list[Row]:
+    """The last `limit` readings of one parameter, oldest first, with each part's verdict."""
+    s, v = t.shots, t.verdicts
+    query = (
+        select(s.c.shot_number, s.c.at, s.c.die, s.c[parameter].label("value"), v.c.verdict)
+        .select_from(s.outerjoin(v, _same_part(v, s)))
+        .where(s.c.plant == plant, s.c.machine == machine)
+        .order_by(s.c.at.desc(), s.c.shot_number.desc())
+        .limit(limit)
+    )
+    return list(reversed(_rows(engine, query)))
+
+
+def defect_pareto(engine: Engine, plant: str, machine: str | None = None) -> list[tuple[str, int]]:
+    """Confirmed NG parts by defect type, most frequent first (reviews are the truth here)."""
+    r = t.reviews
+    kind = func.coalesce(r.c.defect_type, "unnamed")
+    query = (
+        select(kind, func.count())
+        .where(r.c.plant == plant, r.c.decision == Verdict.NG.value)
+        .group_by(kind)
+        .order_by(func.count().desc(), kind)
+    )
+    if machine:
+        query = query.where(r.c.machine == machine)
+    with engine.connect() as conn:
+        return [(str(k), int(n)) for k, n in conn.execute(query)]
+
+
+def models(engine: Engine) -> list[Row]:
+    m = t.models
+    return _rows(engine, select(m).order_by(m.c.die, m.c.view, m.c.created_at.desc()))
+
+
+def model(engine: Engine, model_id: int) -> Row | None:
+    rows = _rows(engine, select(t.models).where(t.models.c.id == model_id))
+    return rows[0] if rows else None
+
+
+def dead_letters(engine: Engine, visible: Plants, limit: int = 200) -> list[Row]:
+    """Invalid messages, newest first; a plant-scoped user sees those sent on its plants."""
+    d = t.dead_letters
+    query = select(d).order_by(d.c.received_at.desc(), d.c.id.desc()).limit(limit)
+    if visible is not None:
+        query = query.where(
+            or_(
+                *(d.c.source.startswith(f"castline/v1/{p}/") for p in visible),
+                *(d.c.source.startswith(f"castline.v1.{p}.") for p in visible),
+                false(),  # no plants: nothing
+            )
+        )
+    return _rows(engine, query)
+
+
+def users(engine: Engine) -> list[Row]:
+    u, k = t.users, t.api_keys
+    keys = (
+        select(func.count())
+        .where(k.c.user_id == u.c.id, k.c.revoked_at.is_(None))
+        .correlate(u)
+        .scalar_subquery()
+        .label("keys")
+    )
+    query = select(u.c.id, u.c.username, u.c.role, u.c.plants, u.c.created_at, keys)
+    return _rows(engine, query.order_by(u.c.username))
+
+
+def audit_log(engine: Engine, limit: int = 200) -> list[Row]:
+    a = t.audit_log
+    return _rows(engine, select(a).order_by(a.c.at.desc(), a.c.id.desc()).limit(limit))
+
+
+def blob_plants(engine: Engine, digest: str) -> set[str]:
+    """Plants whose images or heat maps hold this blob: who may see it."""
+    with engine.connect() as conn:
+        found = conn.execute(select(t.images.c.plant).where(t.images.c.blob == digest)).scalars()
+        plants_ = set(found)
+        found = conn.execute(
+            select(t.verdicts.c.plant).where(t.verdicts.c.heatmap == digest)
+        ).scalars()
+        return plants_ | set(found)
+
+
+def blob_content_type(engine: Engine, digest: str) -> str:
+    with engine.connect() as conn:
+        kind = conn.execute(
+            select(t.images.c.content_type).where(t.images.c.blob == digest).limit(1)
+        ).scalar()
+    return str(kind) if kind else "image/png"  # heat maps are PNG

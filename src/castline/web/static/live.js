@@ -1,0 +1,72 @@
+// Live plant overview: server-sent events from /api/v1/live update the machine tiles.
+// Topics follow MQTT: castline/v1/<plant>/<machine>/<verdict|state|shot>.
+(function () {
+  "use strict";
+  const tiles = new Map();
+  document.querySelectorAll(".tile").forEach((t) => tiles.set(t.dataset.machine, t));
+  const pill = document.getElementById("live");
+  const first = document.querySelector(".tile");
+  if (!first) return;
+
+  const field = (tile, name) => tile.querySelector(`[data-field="${name}"]`);
+  const counts = (tile) => JSON.parse(field(tile, "counts").textContent || "{}");
+
+  function showYield(tile, c) {
+    const total = Object.values(c).reduce((a, b) => a + b, 0);
+    field(tile, "yield").textContent =
+      total ? `${((100 * (c.OK || 0)) / total).toFixed(1)} %` : "—";
+  }
+
+  function onVerdict(tile, p) {
+    const v = field(tile, "verdict");
+    v.textContent = p.verdict;
+    v.className = `verdict v-${p.verdict}`;
+    v.href = `/plants/${tile.dataset.plant}/parts/${tile.dataset.machine}/${p.shot_number}`;
+    if (p.image) {
+      const img = field(tile, "image");
+      img.src = `/api/v1/blobs/${p.image}`;
+      img.hidden = false;
+      const none = field(tile, "noimage");
+      if (none) none.remove();
+    }
+    // Count each part once: the retained verdict may be the one the page already shows.
+    if (p.shot_number > Number(tile.dataset.lastVerdict)) {
+      tile.dataset.lastVerdict = p.shot_number;
+      const c = counts(tile);
+      c[p.verdict] = (c[p.verdict] || 0) + 1;
+      field(tile, "counts").textContent = JSON.stringify(c);
+      showYield(tile, c);
+    }
+    tile.classList.remove("flash-new");
+    void tile.offsetWidth;
+    tile.classList.add("flash-new");
+  }
+
+  function onState(tile, p) {
+    const s = field(tile, "state");
+    s.textContent = p.state.replace("_", " ");
+    s.className = `state s-${p.state}`;
+    if (p.die) field(tile, "die").textContent = p.die;
+  }
+
+  function onShot(tile, p) {
+    field(tile, "shot").textContent = p.shot_number;
+    if (p.die) field(tile, "die").textContent = p.die;
+    if (p.shot_number > Number(tile.dataset.lastShot)) {
+      tile.dataset.lastShot = p.shot_number;
+      const n = field(tile, "shots_today");
+      n.textContent = Number(n.textContent) + 1;
+    }
+  }
+
+  const handlers = { verdict: onVerdict, state: onState, shot: onShot };
+  const source = new EventSource(`/api/v1/live?plant=${encodeURIComponent(first.dataset.plant)}`);
+  source.onopen = () => { pill.textContent = "live"; pill.className = "pill on"; };
+  source.onerror = () => { pill.textContent = "reconnecting"; pill.className = "pill off"; };
+  source.onmessage = (e) => {
+    const { topic, payload } = JSON.parse(e.data);
+    const [, , , machine, kind] = topic.split("/");
+    const tile = tiles.get(machine);
+    if (tile && handlers[kind]) handlers[kind](tile, payload);
+  };
+})();
