@@ -1,0 +1,167 @@
+"""Root cause: which process parameter explains the NG parts, said in plain words.
+
+For each parameter the shots are cut at its deciles; the band "below a cut" or "above
+a cut" with the most excess NG parts (NG inside the band beyond what the rate outside
+would give) is that parameter's worst band. Parameters are ranked by that excess and
+each gets Wilson 95 % intervals of both NG rates and the risk ratio as effect size.
+Association, not proof: the text says "higher when", never "because".
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from castline.domain.defects import DefectCatalogue
+from castline.domain.units import BY_NAME, NAMES
+
+Z95 = 1.959964
+
+
+def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval of a proportion."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    parameter: str
+    side: str  # "<" or ">"
+    threshold: float
+    shots_inside: int
+    ng_inside: int
+    shots_outside: int
+    ng_outside: int
+    rate_inside: float
+    rate_outside: float
+    ci_inside: tuple[float, float]
+    ci_outside: tuple[float, float]
+    risk_ratio: float
+    excess_ng: float
+    significant: bool  # the two Wilson intervals do not overlap
+    text: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.3g}" if abs(v) < 10 else f"{v:.0f}"
+
+
+def worst_band(
+    parameter: str,
+    x: np.ndarray,
+    ng: np.ndarray,
+    min_share: float = 0.05,
+    max_share: float = 0.5,
+    min_shots: int = 30,
+) -> Finding | None:
+    """The one-sided band of `parameter` with the most excess NG parts, or None.
+
+    A band holds at most `max_share` of the shots: the cause is the unusual condition.
+    """
+    keep = ~np.isnan(x)
+    x, ng = x[keep], ng[keep]
+    n, total_ng = x.size, int(ng.sum())
+    if n < 2 * min_shots or total_ng == 0:
+        return None
+    order = np.argsort(x, kind="stable")
+    xs, ngs = x[order], ng[order]
+    cum_ng = np.concatenate(([0], np.cumsum(ngs)))
+    best: tuple[float, str, float, int, int] | None = None
+    for q in np.unique(np.quantile(xs, np.linspace(0.05, 0.95, 19))):
+        for side in ("<", ">"):
+            # cut between distinct values: "<" takes x < q, ">" takes x > q
+            k = int(np.searchsorted(xs, q, side="left" if side == "<" else "right"))
+            inside_n = k if side == "<" else n - k
+            inside_ng = int(cum_ng[k]) if side == "<" else total_ng - int(cum_ng[k])
+            outside_n = n - inside_n
+            too_small = inside_n < max(min_shots, min_share * n)
+            if too_small or inside_n > max_share * n or outside_n < min_shots:
+                continue
+            out_rate = (total_ng - inside_ng) / outside_n
+            excess = inside_ng - inside_n * out_rate
+            if best is None or excess > best[0]:
+                best = (excess, side, float(q), inside_n, inside_ng)
+    if best is None or best[0] <= 0:
+        return None
+    excess, side, q, inside_n, inside_ng = best
+    outside_n, outside_ng = n - inside_n, total_ng - inside_ng
+    r_in, r_out = inside_ng / inside_n, outside_ng / outside_n
+    ci_in, ci_out = wilson(inside_ng, inside_n), wilson(outside_ng, outside_n)
+    ratio = r_in / r_out if r_out > 0 else math.inf
+    p = BY_NAME.get(parameter)
+    label, unit = (p.label, p.unit) if p else (parameter, "")
+    times = f"{ratio:.1f}x" if math.isfinite(ratio) else "far"
+    text = (
+        f"NG rate {times} higher when {label} {side} {_fmt(q)} {unit}".rstrip()
+        + f" ({inside_n} shots: {r_in:.1%} vs {r_out:.1%} otherwise)"
+    )
+    return Finding(
+        parameter,
+        side,
+        q,
+        inside_n,
+        inside_ng,
+        outside_n,
+        outside_ng,
+        r_in,
+        r_out,
+        ci_in,
+        ci_out,
+        ratio,
+        excess,
+        ci_in[0] > ci_out[1],
+        text,
+    )
+
+
+def rank(frame: pd.DataFrame, parameters: tuple[str, ...] = NAMES) -> list[Finding]:
+    """Findings for the parameters of shots with a known outcome (`ng`), worst first."""
+    known = frame[frame["ng"].notna()]
+    ng = known["ng"].to_numpy(dtype=float)
+    found = []
+    for name in parameters:
+        if name in known:
+            f = worst_band(name, known[name].to_numpy(dtype=float), ng)
+            if f is not None:
+                found.append(f)
+    return sorted(found, key=lambda f: (not f.significant, -f.excess_ng))
+
+
+def defect_links(
+    frame: pd.DataFrame, findings: list[Finding], catalogue: DefectCatalogue | None = None
+) -> list[dict[str, Any]]:
+    """Defect types seen on NG parts, their usual process causes, and which of those
+    causes the data also points at (a significant finding)."""
+    catalogue = catalogue or DefectCatalogue()
+    if "defect_type" not in frame:
+        return []
+    pointed = {f.parameter for f in findings if f.significant}
+    counts = frame.loc[frame["ng"] == 1, "defect_type"].dropna().value_counts()
+    out = []
+    for code, n in counts.items():
+        if str(code) not in catalogue:
+            out.append({"defect_type": code, "parts": int(n), "usual_causes": [], "confirmed": []})
+            continue
+        causes = list(catalogue.causes_of(str(code)))
+        out.append(
+            {
+                "defect_type": code,
+                "name": catalogue.get(str(code)).name,
+                "parts": int(n),
+                "usual_causes": causes,
+                "confirmed": [c for c in causes if c in pointed],
+            }
+        )
+    return out
