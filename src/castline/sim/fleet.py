@@ -1,0 +1,271 @@
+"""The die-casting hall: machines with dies, states, episodes and shots, in simulated time.
+
+Pure and deterministic: a seed and a start time give the same events every time, however
+the caller steps through them. Each machine is a generator of events in its own time;
+the hall merges them in time order. Nothing here sleeps, publishes or reads a file.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from castline.domain.plant import Die, MaintenanceRecord
+from castline.domain.states import MachineState
+from castline.sim.calibration import PROFILES
+from castline.sim.process import ProcessModel
+from castline.sim.rules import DieCondition, Truth, judge
+
+
+@dataclass(frozen=True, slots=True)
+class FleetConfig:
+    """The hall's behaviour. Times are simulated; rates are means of exponential gaps."""
+
+    machines: int = 9
+    seed: int = 1
+    first_shot: int = 1  # shot number of each machine's first shot
+    cycle_time_s: tuple[float, float] = (30.0, 90.0)  # nominal cycle, drawn per machine
+    die_life_shots: int = 100_000
+    mtbf_h: float = 8.0  # breakdowns
+    mttr_min: float = 20.0
+    idle_every_h: float = 4.0  # no metal, no operator
+    idle_min: tuple[float, float] = (3.0, 15.0)
+    planned_stop_every_h: float = 8.0  # breaks, planned maintenance
+    planned_stop_min: tuple[float, float] = (20.0, 40.0)
+    cold_after_min: float = 10.0  # a longer stop cools the die: warm-up shots follow
+    warmup_shots: tuple[int, int] = (2, 6)  # try shots after a cold start
+    die_cooling_c: float = 130.0  # how far a die cools in a long stop
+    melt_drift_every_h: float = 6.0
+    melt_drift_min: tuple[float, float] = (20.0, 60.0)
+    vacuum_loss_every_h: float = 10.0
+    vacuum_loss_min: tuple[float, float] = (10.0, 30.0)
+    die_damage_every_h: float = 24.0
+    maintenance_after_h: float = 2.0  # from die damage until the die is repaired
+    maintenance_min: tuple[float, float] = (30.0, 60.0)
+    base_defect_rate: float = 0.01
+
+    def machine_ids(self) -> list[str]:
+        return [machine_id(i) for i in range(self.machines)]
+
+
+def machine_id(index: int) -> str:
+    return f"dcm-{index + 1:02d}"
+
+
+@dataclass(frozen=True, slots=True)
+class ShotEvent:
+    machine: str
+    at: datetime
+    shot_number: int
+    die: str
+    die_counter: int
+    params: dict[str, float | None]  # as reported, drop-outs included
+    trial: bool
+    truth: Truth
+    recorded_at: datetime | None = None  # replay: when the real shot happened
+
+
+@dataclass(frozen=True, slots=True)
+class StateEvent:
+    machine: str
+    at: datetime
+    state: MachineState
+    die: str
+    reason: str = ""
+
+
+Event = ShotEvent | StateEvent
+
+
+@dataclass(slots=True)
+class _Episode:
+    """A temporary disturbance: the offset it adds follows a half sine over its span."""
+
+    start: datetime
+    end: datetime
+    amplitude: float
+
+    def offset(self, at: datetime) -> float:
+        if not self.start <= at < self.end:
+            return 0.0
+        phase = (at - self.start) / (self.end - self.start)
+        return self.amplitude * math.sin(math.pi * phase)
+
+
+@dataclass(slots=True)
+class _Schedule:
+    """When each kind of event is next due for one machine."""
+
+    breakdown: datetime
+    idle: datetime
+    planned_stop: datetime
+    melt_drift: datetime
+    vacuum_loss: datetime
+    die_damage: datetime
+    maintenance: datetime | None = None
+    episodes: dict[str, _Episode] = field(default_factory=dict)
+
+
+class MachineModel:
+    """One die-casting machine with its die, as a stream of events."""
+
+    def __init__(self, index: int, config: FleetConfig, start: datetime) -> None:
+        self.id = machine_id(index)
+        self.config = config
+        self.start = start
+        self.rng = np.random.default_rng([config.seed, index])
+        self.profile = PROFILES[index % len(PROFILES)]
+        self.cycle_time_s = float(self.rng.uniform(*config.cycle_time_s))
+        life = config.die_life_shots
+        self.die = Die(
+            code=f"{self.profile.die}-{index // len(PROFILES) + 1}",
+            part_name="impeller",
+            rated_life_shots=life,
+            shot_counter=int(self.rng.uniform(0, 1.0) * life),
+        )
+        self.process = ProcessModel(self.profile, self.rng, self.cycle_time_s)
+        self.damaged = False
+
+    def _after(self, at: datetime, mean_h: float) -> datetime:
+        return at + timedelta(hours=float(self.rng.exponential(mean_h)))
+
+    def _minutes(self, span: tuple[float, float]) -> timedelta:
+        return timedelta(minutes=float(self.rng.uniform(*span)))
+
+    def events(self) -> Iterator[Event]:
+        c = self.config
+        t = self.start
+        plan = _Schedule(
+            breakdown=self._after(t, c.mtbf_h),
+            idle=self._after(t, c.idle_every_h),
+            planned_stop=self._after(t, c.planned_stop_every_h),
+            melt_drift=self._after(t, c.melt_drift_every_h),
+            vacuum_loss=self._after(t, c.vacuum_loss_every_h),
+            die_damage=self._after(t, c.die_damage_every_h),
+        )
+        shot_number = c.first_shot
+        state = MachineState.SETUP
+        yield StateEvent(self.id, t, state, self.die.code, "start: cold die, warm-up shots")
+        cooling = c.die_cooling_c  # the die starts cold
+        warmup = int(self.rng.integers(c.warmup_shots[0], c.warmup_shots[1] + 1))
+        since_cold = 0
+        while True:
+            stop = self._due_stop(t, plan)
+            if stop is not None:
+                stop_state, length, reason = stop
+                yield StateEvent(self.id, t, stop_state, self.die.code, reason)
+                t += length
+                if length >= timedelta(minutes=c.cold_after_min):
+                    ratio = 1 - math.exp(-(length / timedelta(minutes=30)))
+                    cooling = max(cooling * math.exp(-since_cold / 4), c.die_cooling_c * ratio)
+                    since_cold = 0
+                    warmup = int(self.rng.integers(c.warmup_shots[0], c.warmup_shots[1] + 1))
+                state = MachineState.SETUP if warmup else MachineState.RUNNING
+                why = "warm-up shots" if warmup else "back to production"
+                yield StateEvent(self.id, t, state, self.die.code, why)
+                continue
+            self._start_episodes(t, plan)
+            die_offset = -cooling * math.exp(-since_cold / 4)
+            offsets = {
+                "melt_temp_c": self._episode(plan, "melt", t),
+                "vacuum_mbar": self._episode(plan, "vacuum", t),
+                "die_temp_fixed_c": die_offset,
+                "die_temp_moving_c": die_offset,
+                "die_temp_fixed_2_c": die_offset,
+                "die_temp_moving_2_c": die_offset,
+            }
+            true = self.process.next_shot(offsets)
+            condition = DieCondition(self.die.life_used(), self.damaged)
+            truth = judge(self.process, true, condition, c.base_defect_rate, self.rng)
+            self.die.shot_counter += 1
+            yield ShotEvent(
+                machine=self.id,
+                at=t,
+                shot_number=shot_number,
+                die=self.die.code,
+                die_counter=self.die.shot_counter,
+                params=self.process.readings(true),
+                trial=warmup > 0,
+                truth=truth,
+            )
+            shot_number += 1
+            since_cold += 1
+            if warmup:
+                warmup -= 1
+                if not warmup:
+                    state = MachineState.RUNNING
+                    yield StateEvent(self.id, t, state, self.die.code, "warm-up done")
+            t += timedelta(seconds=true["cycle_time_s"])
+
+    def _due_stop(self, t: datetime, plan: _Schedule) -> tuple[MachineState, timedelta, str] | None:
+        """The stop that is due now, if any, and when the next of its kind will be."""
+        c = self.config
+        if plan.maintenance is not None and t >= plan.maintenance:
+            plan.maintenance = None
+            self.damaged = False
+            self.die.maintenance.append(MaintenanceRecord(t, self.die.shot_counter, "repair"))
+            return MachineState.SETUP, self._minutes(c.maintenance_min), "die repair"
+        if t >= plan.breakdown:
+            length = timedelta(minutes=float(self.rng.exponential(c.mttr_min)))
+            plan.breakdown = self._after(t + length, c.mtbf_h)
+            return MachineState.BREAKDOWN, length, "breakdown"
+        if t >= plan.planned_stop:
+            length = self._minutes(c.planned_stop_min)
+            plan.planned_stop = self._after(t + length, c.planned_stop_every_h)
+            return MachineState.PLANNED_STOP, length, "planned stop"
+        if t >= plan.idle:
+            length = self._minutes(c.idle_min)
+            plan.idle = self._after(t + length, c.idle_every_h)
+            return MachineState.IDLE, length, "waiting for metal"
+        return None
+
+    def _start_episodes(self, t: datetime, plan: _Schedule) -> None:
+        c = self.config
+        if t >= plan.melt_drift:
+            # Mostly a cooling furnace (cold melt), sometimes overheating.
+            amplitude = -self.rng.uniform(30, 50) if self.rng.random() < 0.7 else 30.0
+            end = t + self._minutes(c.melt_drift_min)
+            plan.episodes["melt"] = _Episode(t, end, float(amplitude))
+            plan.melt_drift = self._after(end, c.melt_drift_every_h)
+        if t >= plan.vacuum_loss:
+            end = t + self._minutes(c.vacuum_loss_min)
+            plan.episodes["vacuum"] = _Episode(t, end, float(self.rng.uniform(400, 700)))
+            plan.vacuum_loss = self._after(end, c.vacuum_loss_every_h)
+        if t >= plan.die_damage and not self.damaged:
+            self.damaged = True
+            plan.maintenance = self._after(t, c.maintenance_after_h)
+            plan.die_damage = self._after(plan.maintenance, c.die_damage_every_h)
+
+    @staticmethod
+    def _episode(plan: _Schedule, kind: str, t: datetime) -> float:
+        episode = plan.episodes.get(kind)
+        return episode.offset(t) if episode else 0.0
+
+
+class Hall:
+    """All machines of the hall, their events merged in time order."""
+
+    def __init__(self, config: FleetConfig, start: datetime) -> None:
+        self.config = config
+        self.machines = [MachineModel(i, config, start) for i in range(config.machines)]
+
+    def events(self) -> Iterator[Event]:
+        streams = [m.events() for m in self.machines]
+        heap: list[tuple[datetime, int, int, Event]] = []
+        seq = 0
+        for index, stream in enumerate(streams):
+            first = next(stream)
+            heap.append((first.at, index, seq, first))
+            seq += 1
+        heapq.heapify(heap)
+        while heap:
+            _, index, _, event = heapq.heappop(heap)
+            yield event
+            following = next(streams[index])
+            heapq.heappush(heap, (following.at, index, seq, following))
+            seq += 1

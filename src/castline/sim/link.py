@@ -1,0 +1,90 @@
+"""One machine's MQTT connection (paho-mqtt v2, MQTT 3.1.1, QoS 1).
+
+Each simulated machine connects as its own client, as a real machine and robot cell
+would: its availability is retained "online", and its last will sets it "offline" when
+the connection dies. Verdicts for the machine are handed to `on_verdict` from paho's
+network thread; the caller moves them to its own loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlparse
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from castline.messaging.topics import Kind, topic
+
+QOS = 1
+
+
+def broker_address(url: str) -> tuple[str, int, str | None, str | None]:
+    """Host, port, user and password of an mqtt://[user:pass@]host[:port] URL."""
+    parts = urlparse(url)
+    if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
+        raise ValueError(f"broker URL {url!r} must look like mqtt://host:1883")
+    return parts.hostname, parts.port or 1883, parts.username, parts.password
+
+
+class MachineLink:
+    def __init__(
+        self, broker_url: str, plant: str, machine: str, on_verdict: Callable[[bytes], None]
+    ) -> None:
+        self.host, self.port, user, password = broker_address(broker_url)
+        self.availability = topic(plant, machine, Kind.AVAILABILITY)
+        self.verdicts = topic(plant, machine, Kind.VERDICT)
+        self.connected = threading.Event()
+        self._on_verdict = on_verdict
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"castline-sim-{plant}-{machine}",
+            protocol=mqtt.MQTTv311,
+            clean_session=True,
+        )
+        if user:
+            self.client.username_pw_set(user, password)
+        self.client.max_queued_messages_set(0)  # keep everything while disconnected
+        self.client.will_set(self.availability, b"offline", qos=QOS, retain=True)
+        self.client.reconnect_delay_set(1, 10)
+        self.client.on_connect = self._connected
+        self.client.on_disconnect = self._disconnected
+        self.client.on_message = self._message
+
+    def start(self) -> None:
+        self.client.connect_async(self.host, self.port, keepalive=30)
+        self.client.loop_start()
+
+    def publish(self, topic_name: str, payload: bytes, retain: bool = False) -> None:
+        self.client.publish(topic_name, payload, qos=QOS, retain=retain)
+
+    def drop(self) -> None:
+        """Fault injection: lose the connection (paho reconnects by itself)."""
+        sock = self.client.socket()
+        if sock is not None:
+            sock.close()
+
+    def close(self) -> None:
+        """Say offline and leave once that (and so all before it) is delivered."""
+        info = self.client.publish(self.availability, b"offline", qos=QOS, retain=True)
+        if self.connected.is_set():
+            with contextlib.suppress(RuntimeError, ValueError):
+                info.wait_for_publish(timeout=5)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def _connected(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            return
+        client.subscribe(self.verdicts, qos=QOS)
+        client.publish(self.availability, b"online", qos=QOS, retain=True)
+        self.connected.set()
+
+    def _disconnected(self, _c: mqtt.Client, _u: Any, _f: Any, _r: Any, _p: Any) -> None:
+        self.connected.clear()
+
+    def _message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+        self._on_verdict(bytes(message.payload))

@@ -1,0 +1,198 @@
+"""An OPC UA server per simulated machine (asyncua), as a real die-casting machine offers.
+
+There is no published die-casting companion specification, so the information model
+borrows the ideas of the injection-moulding ones (OPC 40077/40079): a machine object with
+its state mapped to ISO 22400 time categories, the die (mould) with its shot counter, the
+parameters of the last cycle with engineering units, and a cycle-parameters event
+emitted once per shot. Node ids are strings in the namespace `NAMESPACE`; the exact ids
+and browse paths are in docs/protocol.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from asyncua import Node, Server, ua
+
+from castline.domain.states import MachineState
+from castline.domain.units import PARAMETERS
+from castline.sim.fleet import ShotEvent
+
+NAMESPACE = "urn:castline:die-casting-machine"
+EVENT_TYPE = "CycleParametersEventType"
+# UNECE Recommendation 20 codes of castline's units (OPC UA EUInformation.UnitId).
+_UNECE = {"°C": "CEL", "m/s": "MTS", "bar": "BAR", "s": "SEC", "mm": "MMT", "mbar": "MBR"}
+_UNITS_URI = "http://www.opcfoundation.org/UA/units/un/cefact"
+_RESTART_S = 2.0  # how long an injected OPC UA restart keeps the server down
+
+logging.getLogger("asyncua").setLevel(logging.WARNING)
+
+
+def _eu(unit: str) -> ua.EUInformation:
+    code = _UNECE[unit]
+    unit_id = int.from_bytes(code.encode(), "big")
+    return ua.EUInformation(
+        NamespaceUri=_UNITS_URI,
+        UnitId=unit_id,
+        DisplayName=ua.LocalizedText(unit),
+        Description=ua.LocalizedText(code),
+    )
+
+
+class MachineServer:
+    """The OPC UA server of one machine."""
+
+    def __init__(self, plant: str, machine: str, port: int) -> None:
+        self.plant = plant
+        self.machine = machine
+        self.port = port
+        self.server: Server | None = None
+        self.nodes: dict[str, Node] = {}
+        self.last: dict[str, object] = {}  # values to restore after a restart
+
+    @property
+    def endpoint(self) -> str:
+        return f"opc.tcp://127.0.0.1:{self.port}/castline/"
+
+    async def start(self) -> None:
+        server = Server()
+        await server.init()
+        server.set_endpoint(f"opc.tcp://0.0.0.0:{self.port}/castline/")
+        server.set_server_name(f"castline simulated die-casting machine {self.machine}")
+        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        idx = await server.register_namespace(NAMESPACE)
+
+        def nid(name: str) -> ua.NodeId:
+            return ua.NodeId(ua.String(name), ua.Int16(idx))
+
+        def qn(name: str) -> ua.QualifiedName:
+            return ua.QualifiedName(name, idx)
+
+        objects = server.nodes.objects
+        machine = await objects.add_object(nid("Machine"), qn("Machine"))
+        await machine.set_event_notifier([ua.EventNotifier.SubscribeToEvents])
+        add = machine.add_variable
+        n = self.nodes
+        n["MachineId"] = await add(nid("Machine.MachineId"), qn("MachineId"), self.machine)
+        n["Plant"] = await add(nid("Machine.Plant"), qn("Plant"), self.plant)
+        n["State"] = await add(nid("Machine.State"), qn("State"), "offline")
+        n["Iso22400Category"] = await add(
+            nid("Machine.Iso22400Category"), qn("Iso22400Category"), "ADET"
+        )
+        die = await machine.add_object(nid("Machine.Die"), qn("Die"))
+        n["DieCode"] = await die.add_variable(nid("Machine.Die.DieCode"), qn("DieCode"), "")
+        n["ShotCounter"] = await die.add_variable(
+            nid("Machine.Die.ShotCounter"), qn("ShotCounter"), 0, ua.VariantType.Int64
+        )
+        cycle = await machine.add_object(nid("Machine.LastCycle"), qn("LastCycle"))
+        n["ShotNumber"] = await cycle.add_variable(
+            nid("Machine.LastCycle.ShotNumber"), qn("ShotNumber"), 0, ua.VariantType.Int64
+        )
+        n["Trial"] = await cycle.add_variable(nid("Machine.LastCycle.Trial"), qn("Trial"), False)
+        for p in PARAMETERS:
+            var = await cycle.add_variable(
+                nid(f"Machine.LastCycle.{p.name}"), qn(p.name), float("nan"), ua.VariantType.Double
+            )
+            await var.add_property(
+                nid(f"Machine.LastCycle.{p.name}.EngineeringUnits"),
+                ua.QualifiedName("EngineeringUnits", 0),
+                _eu(p.unit),
+            )
+            n[p.name] = var
+        fields = [
+            ("ShotNumber", ua.VariantType.Int64),
+            ("ShotCounter", ua.VariantType.Int64),
+            ("DieCode", ua.VariantType.String),
+            ("Trial", ua.VariantType.Boolean),
+        ] + [(p.name, ua.VariantType.Double) for p in PARAMETERS]
+        event_type = await server.create_custom_event_type(
+            nid(EVENT_TYPE), qn(EVENT_TYPE), ua.ObjectIds.BaseEventType, fields
+        )
+        self.generator = await server.get_event_generator(event_type, machine.nodeid)
+        await server.start()
+        self.server = server
+        for name, value in self.last.items():
+            await self.nodes[name].write_value(value, self._type(name))
+
+    async def stop(self) -> None:
+        server, self.server = self.server, None
+        if server is not None:
+            await server.stop()
+
+    async def restart(self) -> None:
+        await self.stop()
+        await asyncio.sleep(_RESTART_S)
+        await self.start()
+
+    async def write(self, values: dict[str, object]) -> None:
+        self.last.update(values)
+        if self.server is None:
+            return  # down (restarting): the values are restored when it is back
+        for name, value in values.items():
+            await self.nodes[name].write_value(value, self._type(name))
+
+    async def cycle(self, shot: ShotEvent) -> None:
+        values: dict[str, object] = {
+            "ShotNumber": shot.shot_number,
+            "ShotCounter": shot.die_counter,
+            "DieCode": shot.die,
+            "Trial": shot.trial,
+        }
+        for p in PARAMETERS:
+            reading = shot.params.get(p.name)
+            values[p.name] = float("nan") if reading is None else float(reading)
+        await self.write(values)
+        if self.server is None:
+            return
+        event = self.generator.event
+        for name, value in values.items():
+            setattr(event, name, value)
+        event.Message = ua.LocalizedText(f"cycle {shot.shot_number} of die {shot.die}")
+        event.Severity = 100
+        await self.generator.trigger()
+
+    @staticmethod
+    def _type(name: str) -> ua.VariantType:
+        if name in ("ShotNumber", "ShotCounter"):
+            return ua.VariantType.Int64
+        if name in ("MachineId", "Plant", "State", "Iso22400Category", "DieCode"):
+            return ua.VariantType.String
+        if name == "Trial":
+            return ua.VariantType.Boolean
+        return ua.VariantType.Double
+
+
+class MachineServers:
+    """One server per machine on consecutive ports from `base_port`."""
+
+    def __init__(self, plant: str, machines: list[str], base_port: int) -> None:
+        self.servers = {m: MachineServer(plant, m, base_port + i) for i, m in enumerate(machines)}
+        self._restarts: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        for server in self.servers.values():
+            await server.start()
+
+    async def stop(self) -> None:
+        for task in list(self._restarts):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for server in self.servers.values():
+            await server.stop()
+
+    async def state(self, machine: str, state: MachineState, die: str) -> None:
+        await self.servers[machine].write(
+            {"State": state.value, "Iso22400Category": state.category.value, "DieCode": die}
+        )
+
+    async def cycle(self, shot: ShotEvent) -> None:
+        await self.servers[shot.machine].cycle(shot)
+
+    async def restart(self, machine: str) -> None:
+        """Fault injection: the server goes down and comes back, without holding the hall."""
+        task = asyncio.create_task(self.servers[machine].restart())
+        self._restarts.add(task)
+        task.add_done_callback(self._restarts.discard)

@@ -1,0 +1,374 @@
+"""Run the simulated hall against an MQTT broker, in real time or accelerated.
+
+`run_hall` is the Python API (`castline up` calls it in-process; `castline sim` is its
+command line). The simulated clock starts at `start` (now by default) and runs `speed`
+times faster than the wall clock; message timestamps are simulated times. The camera
+delay and the verdict deadline are wall-clock seconds, as the line runtime sees them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import inspect
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+
+from castline.messaging.schema import (
+    CellMessage,
+    ImageMessage,
+    InvalidMessage,
+    ShotMessage,
+    StateMessage,
+    TruthMessage,
+    VerdictMessage,
+    decode,
+)
+from castline.messaging.topics import Kind, topic
+from castline.sim.camera import Camera
+from castline.sim.cell import Action, CellCounters, RobotCell
+from castline.sim.faults import Fault, malformed, strike
+from castline.sim.fleet import Event, FleetConfig, Hall, ShotEvent, StateEvent
+from castline.sim.link import MachineLink
+
+# Shot numbers of a fresh run start from the wall clock (10 per second since 2026), so a
+# restarted simulator does not reuse the part keys of an earlier run at up to 10 shots
+# per second and machine.
+_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def fresh_first_shot(now: datetime) -> int:
+    return max(1, int((now - _EPOCH).total_seconds() * 10))
+
+
+@dataclass(frozen=True, slots=True)
+class HallConfig:
+    plant: str = "plant1"
+    fleet: FleetConfig = field(default_factory=FleetConfig)
+    speed: float = 60.0  # simulated seconds per wall-clock second
+    duration_s: float | None = None  # wall-clock seconds to run; None: until stopped
+    start: datetime | None = None  # simulated clock at the start; None: now
+    first_shot: int | None = None  # None: from the wall clock (`fresh_first_shot`)
+    camera_delay_s: float = 0.3  # wall clock, shot record -> photograph
+    verdict_deadline_s: float = 2.0  # wall clock, photograph -> verdict
+    view: str = "front"
+    data: Path | None = None  # real data folder; None or absent: synthetic photographs
+    replay: bool = False  # stream the real KAMP shots instead of simulating
+    opcua_port: int | None = None  # first OPC UA port (one server per machine); None: off
+    faults: tuple[Fault, ...] = ()
+    fault_rate: float = 0.05
+    truth_log: Path | None = None  # JSON lines of every part's ground truth
+    image_size: int = 256
+
+
+@dataclass(slots=True)
+class CellReport:
+    """What the robot cells did, and how well the simulator kept its schedule."""
+
+    cells: dict[str, CellCounters]
+    shots: int = 0
+    images: int = 0
+    defective: int = 0
+    faults: Counter[str] = field(default_factory=Counter)
+    invalid_verdicts: int = 0
+    lag_p50_s: float = 0.0  # shot published after its scheduled time
+    lag_p99_s: float = 0.0
+    lag_max_s: float = 0.0
+    simulated_s: float = 0.0
+
+    @property
+    def total(self) -> CellCounters:
+        total = CellCounters()
+        for counters in self.cells.values():
+            total.add(counters)
+        return total
+
+    def lines(self) -> list[str]:
+        t = self.total
+        lines = [
+            f"shots {self.shots}, images {self.images}, defective {self.defective}, "
+            f"simulated {self.simulated_s / 3600:.2f} h",
+            f"robot cells: {t.parts} parts: next station {t.next_station}, reject chute "
+            f"{t.reject_chute}, quarantine rack {t.quarantined}",
+            f"escapes {t.escapes}, false rejects {t.false_rejects}, missing verdicts "
+            f"{t.missing_verdicts}, late verdicts {t.late_verdicts}, unknown verdicts "
+            f"{t.unknown_verdicts}, invalid verdicts {self.invalid_verdicts}",
+            f"schedule lag p50 {self.lag_p50_s * 1000:.0f} ms, p99 {self.lag_p99_s * 1000:.0f} ms,"
+            f" max {self.lag_max_s * 1000:.0f} ms",
+        ]
+        if self.faults:
+            lines.append(
+                "faults injected: " + ", ".join(f"{k} {v}" for k, v in self.faults.items())
+            )
+        return lines
+
+
+Action_ = Callable[[], Awaitable[None] | None]
+
+
+class _Run:
+    """One run of the hall: the schedule of publications and the robot cells."""
+
+    def __init__(
+        self, config: HallConfig, broker_url: str, progress: Callable[[], None] | None
+    ) -> None:
+        self.config = config
+        self.progress = progress
+        self.plant = config.plant
+        self.loop = asyncio.get_running_loop()
+        self.start = config.start or datetime.now(UTC).replace(microsecond=0)
+        first = config.first_shot or fresh_first_shot(datetime.now(UTC))
+        self.events, self.machines = _source(config, self.start, first)
+        self.rng = np.random.default_rng([config.fleet.seed, 10_000])
+        self.camera = Camera(config.data, config.image_size)
+        self.cells = {m: RobotCell(m) for m in self.machines}
+        self.links = {
+            m: MachineLink(broker_url, self.plant, m, self._verdict_callback(m))
+            for m in self.machines
+        }
+        self.report = CellReport(cells={m: c.counters for m, c in self.cells.items()})
+        self.camera_stopped: Counter[str] = Counter()  # shots left without photographs
+        self.servers = None
+        if config.opcua_port is not None:
+            from castline.sim.opcua import MachineServers
+
+            self.servers = MachineServers(self.plant, self.machines, config.opcua_port)
+        self._heap: list[tuple[float, int, Action_]] = []
+        self._seq = 0
+        self._lags: list[float] = []
+        self._truth_log: IO[str] | None = None
+        self.wall0 = 0.0
+
+    # --- scheduling -------------------------------------------------------------------
+    def due(self, at: datetime) -> float:
+        return self.wall0 + (at - self.start).total_seconds() / self.config.speed
+
+    def sim_now(self) -> datetime:
+        return self.start + timedelta(seconds=(self.loop.time() - self.wall0) * self.config.speed)
+
+    def later(self, when: float, action: Action_) -> None:
+        heapq.heappush(self._heap, (when, self._seq, action))
+        self._seq += 1
+
+    async def run(self, stop: asyncio.Event) -> CellReport:
+        for link in self.links.values():
+            link.start()
+        if self.servers is not None:
+            await self.servers.start()
+        if self.config.truth_log is not None:
+            self._truth_log = self.config.truth_log.open("a", encoding="utf-8")
+        await self._wait_connected(stop)
+        self.wall0 = self.loop.time()
+        end = None if self.config.duration_s is None else self.wall0 + self.config.duration_s
+        upcoming: Event | None = next(self.events, None)
+        try:
+            while not stop.is_set():
+                now = self.loop.time()
+                if end is not None and now >= end:
+                    break
+                while upcoming is not None and self.due(upcoming.at) <= now + 0.02:
+                    self._plan(upcoming)
+                    upcoming = next(self.events, None)
+                while self._heap and self._heap[0][0] <= now:
+                    _, _, action = heapq.heappop(self._heap)
+                    result = action()
+                    if inspect.isawaitable(result):
+                        await result
+                for machine, cell in self.cells.items():
+                    for done in cell.expire(self.loop.time()):
+                        self._publish_action(machine, done)
+                if upcoming is None and not self._heap and not any(self._waiting()):
+                    break  # a replay has streamed every row
+                wake = min(
+                    [now + 0.05]
+                    + ([self._heap[0][0]] if self._heap else [])
+                    + ([self.due(upcoming.at)] if upcoming is not None else [])
+                )
+                await asyncio.sleep(max(0.0, wake - self.loop.time()))
+        finally:
+            await self._close()
+        return self._finish()
+
+    async def _wait_connected(self, stop: asyncio.Event) -> None:
+        for waited in range(100):
+            if all(link.connected.is_set() for link in self.links.values()) or stop.is_set():
+                return
+            await asyncio.sleep(0.1 if waited else 0.01)
+        host = next(iter(self.links.values()))
+        raise ConnectionError(
+            f"no MQTT broker answered at {host.host}:{host.port} within 10 s: start one "
+            "(e.g. mosquitto) or pass --broker mqtt://HOST:PORT"
+        )
+
+    def _waiting(self) -> Iterator[bool]:
+        return (cell.waiting() > 0 for cell in self.cells.values())
+
+    # --- what each event publishes ------------------------------------------------------
+    def _plan(self, event: Event) -> None:
+        when = self.due(event.at)
+        if isinstance(event, StateEvent):
+            self.later(when, lambda: self._publish_state(event))
+            return
+        hit = strike(self.config.faults, self.config.fault_rate, self.rng)
+        self.report.faults.update(f.value for f in hit)
+        photo_at = when + self.config.camera_delay_s
+        deadline = photo_at + self.config.verdict_deadline_s
+        if Fault.LATE in hit:
+            photo_at = deadline + 1.0
+        if Fault.CAMERA_STOP in hit:
+            self.camera_stopped[event.machine] += int(self.rng.integers(3, 10))
+        copies = 2 if Fault.DUPLICATE in hit else 1
+        shot_at = photo_at + 0.05 if Fault.OUT_OF_ORDER in hit else when
+
+        def publish_shot() -> Awaitable[None] | None:
+            self._lags.append(self.loop.time() - when)
+            self.cells[event.machine].expect(event.shot_number, event.truth.defective, deadline)
+            for _ in range(copies):
+                self._publish_shot(event, Fault.MALFORMED in hit)
+            if self.progress is not None:
+                self.progress()
+            if Fault.DISCONNECT in hit:
+                self.links[event.machine].drop()
+            if self.servers is not None:
+                if Fault.OPCUA_RESTART in hit:
+                    return self.servers.restart(event.machine)
+                return self.servers.cycle(event)
+            return None
+
+        self.later(shot_at, publish_shot)
+        if self.camera_stopped[event.machine] > 0:
+            self.camera_stopped[event.machine] -= 1
+        else:
+            photo = self.camera.photo(event.truth, self.rng)
+            self.later(photo_at, lambda: self._publish_photo(event, photo, copies))
+
+    def _publish_state(self, event: StateEvent) -> Awaitable[None] | None:
+        message = StateMessage(
+            plant=self.plant,
+            machine=event.machine,
+            state=event.state,
+            ts=event.at,
+            die=event.die,
+            reason=event.reason,
+        )
+        self._send(event.machine, Kind.STATE, message.to_json(), retain=True)
+        if self.servers is not None:
+            return self.servers.state(event.machine, event.state, event.die)
+        return None
+
+    def _publish_shot(self, event: ShotEvent, broken: bool) -> None:
+        fields: dict[str, object] = {
+            "plant": self.plant,
+            "machine": event.machine,
+            "shot_number": event.shot_number,
+            "die": event.die,
+            "ts": event.at,
+            "params": event.params,
+            "trial": event.trial,
+        }
+        if event.recorded_at is not None:
+            fields["recorded_at"] = event.recorded_at  # an extra field: receivers keep it
+        message = ShotMessage.model_validate(fields)
+        payload = message.to_json()
+        if broken:
+            _, payload = malformed(payload, self.rng)
+        self._send(event.machine, Kind.SHOT, payload)
+        truth = TruthMessage(
+            plant=self.plant,
+            machine=event.machine,
+            shot_number=event.shot_number,
+            defective=event.truth.defective,
+            defect_type=event.truth.defect_type,
+            cause=event.truth.cause,
+        ).to_json()
+        self._send(event.machine, Kind.TRUTH, truth)
+        if self._truth_log is not None:
+            self._truth_log.write(truth.decode() + "\n")
+        self.report.shots += 1
+        self.report.defective += event.truth.defective
+        self.report.simulated_s = (event.at - self.start).total_seconds()
+
+    def _publish_photo(self, event: ShotEvent, photo: bytes, copies: int) -> None:
+        message = ImageMessage.of(
+            self.plant, event.machine, event.shot_number, self.config.view, self.sim_now(), photo
+        )
+        for _ in range(copies):
+            self._send(event.machine, Kind.IMAGE, message.to_json())
+        self.report.images += 1
+
+    def _send(self, machine: str, kind: Kind, payload: bytes, retain: bool = False) -> None:
+        view = self.config.view if kind is Kind.IMAGE else None
+        self.links[machine].publish(topic(self.plant, machine, kind, view), payload, retain)
+
+    # --- the robot cells ------------------------------------------------------------
+    def _verdict_callback(self, machine: str) -> Callable[[bytes], None]:
+        def hand_over(payload: bytes) -> None:
+            self.loop.call_soon_threadsafe(self._on_verdict, machine, payload)
+
+        return hand_over
+
+    def _on_verdict(self, machine: str, payload: bytes) -> None:
+        try:
+            _, message = decode(topic(self.plant, machine, Kind.VERDICT), payload)
+        except InvalidMessage:
+            self.report.invalid_verdicts += 1  # an unreadable verdict is no verdict
+            return
+        assert isinstance(message, VerdictMessage)
+        done = self.cells[machine].on_verdict(message.shot_number, message.verdict)
+        if done is not None:
+            self._publish_action(machine, done)
+
+    def _publish_action(self, machine: str, done: Action) -> None:
+        message = CellMessage(
+            plant=self.plant,
+            machine=machine,
+            shot_number=done.shot_number,
+            action=done.action,  # type: ignore[arg-type]
+            verdict=done.verdict,
+            ts=self.sim_now(),
+        )
+        self._send(machine, Kind.CELL, message.to_json())
+
+    # --- the end --------------------------------------------------------------------
+    async def _close(self) -> None:
+        if self.servers is not None:
+            await self.servers.stop()
+        await asyncio.gather(*(asyncio.to_thread(link.close) for link in self.links.values()))
+        if self._truth_log is not None:
+            self._truth_log.close()
+
+    def _finish(self) -> CellReport:
+        if self._lags:
+            lags = np.array(self._lags)
+            self.report.lag_p50_s = float(np.percentile(lags, 50))
+            self.report.lag_p99_s = float(np.percentile(lags, 99))
+            self.report.lag_max_s = float(lags.max())
+        return self.report
+
+
+def _source(
+    config: HallConfig, start: datetime, first_shot: int
+) -> tuple[Iterator[Event], list[str]]:
+    if config.replay:
+        from castline.sim.replay import Replay
+
+        replay = Replay.from_data(config.data, start, first_shot)
+        return replay.events(), replay.machines
+    fleet = replace(config.fleet, first_shot=first_shot)
+    return Hall(fleet, start).events(), fleet.machine_ids()
+
+
+async def run_hall(
+    config: HallConfig,
+    broker_url: str,
+    stop: asyncio.Event,
+    progress: Callable[[], None] | None = None,
+) -> CellReport:
+    """Simulate (or replay) the hall until `stop` is set or the duration has passed."""
+    return await _Run(config, broker_url, progress).run(stop)
