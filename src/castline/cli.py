@@ -10,6 +10,7 @@ import typer
 
 from castline import __version__
 from castline.settings import Settings, SettingsError, load
+from castline.sim.cli import sim_app
 
 app = typer.Typer(
     help="castline: trace every shot, inspect every casting, explain defects, prove the KPIs.",
@@ -18,6 +19,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="The system of record: schema migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(sim_app, name="sim")
 
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="TOML settings file ([castline] table).")
