@@ -1,0 +1,208 @@
+"""ISO 22400-2 KPIs of machines, lines and the plant, per shift, day or week.
+
+Time elements come from the machine state changes (a state lasts until the next one;
+its ISO 22400 time category comes from `castline.domain.states`), quantities from
+the shots and how each casting was decided. Elements are summed before any ratio is
+taken, so a line's OEE weights its machines by their time, as the standard intends.
+
+A casting counts as good or scrap by its final disposition: a person's review, else
+the automatic verdict, else (imported history) the recorded truth. REVIEW and
+QUARANTINE parts not yet decided are neither. Trial shots are not production.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine
+
+from castline.analytics import queries
+from castline.analytics.config import AnalyticsConfig
+from castline.domain.kpi import Elements, as_row
+from castline.domain.states import MachineState, TimeCategory
+
+PERIODS = ("shift", "day", "week", "total")
+LEVELS = ("machine", "line", "plant")
+
+
+def period_edges(
+    since: datetime, until: datetime, by: str, config: AnalyticsConfig
+) -> pd.DatetimeIndex:
+    """Start of each period covering [since, until), and `until` as the last edge."""
+    start, end = pd.Timestamp(since), pd.Timestamp(until)
+    if by == "total":
+        return pd.DatetimeIndex([start, end])
+    if by == "shift":
+        step = pd.Timedelta(hours=config.shift_hours)
+        anchor = start.normalize() + pd.Timedelta(hours=config.first_shift_starts_h)
+        while anchor > start:
+            anchor -= step
+    elif by == "day":
+        step, anchor = pd.Timedelta(days=1), start.normalize()
+    elif by == "week":
+        step = pd.Timedelta(weeks=1)
+        anchor = start.normalize() - pd.Timedelta(days=start.weekday())  # ISO weeks start Monday
+    else:
+        raise ValueError(f"period must be one of {', '.join(PERIODS)}, got {by!r}")
+    edges = pd.date_range(anchor, end, freq=step)
+    edges = edges[edges > start].insert(0, start)
+    return pd.DatetimeIndex(edges if edges[-1] >= end else edges.append(pd.DatetimeIndex([end])))
+
+
+_CATEGORY = {s.value: s.category for s in MachineState}
+
+
+def nanoseconds(times: pd.Series | pd.DatetimeIndex) -> np.ndarray:
+    """UTC timestamps as int64 nanoseconds, whatever unit pandas chose."""
+    return np.asarray(pd.DatetimeIndex(times).as_unit("ns").asi8)
+
+
+def time_elements(
+    states: pd.DataFrame, edges: pd.DatetimeIndex
+) -> dict[tuple[str, int], dict[str, float]]:
+    """Seconds in each state per (machine, period index), plus failures (breakdowns begun)."""
+    out: dict[tuple[str, int], dict[str, float]] = {}
+    lo, hi = edges[0].value, edges[-1].value
+    bounds = nanoseconds(edges)
+    for machine, group in states.groupby("machine", sort=False):
+        at = nanoseconds(group["at"])
+        state = group["state"].to_numpy()
+        cuts = np.unique(np.concatenate((np.clip(at, lo, hi), bounds)))
+        starts, ends = cuts[:-1], cuts[1:]
+        which = np.searchsorted(at, starts, side="right") - 1
+        known = which >= 0  # before the first state change nothing is known: not counted
+        period = np.searchsorted(bounds, starts, side="right") - 1
+        seconds = (ends - starts) / 1e9
+        piece = pd.DataFrame(
+            {"period": period[known], "state": state[which[known]], "s": seconds[known]}
+        )
+        totals = piece.groupby(["period", "state"])["s"].sum()
+        for (p, name), total in zip(totals.index.tolist(), totals.tolist(), strict=True):
+            out.setdefault((str(machine), int(p)), {})[str(name)] = float(total)
+        previous = np.empty_like(state)
+        previous[0], previous[1:] = "", state[:-1]
+        breakdown = MachineState.BREAKDOWN.value
+        began = (state == breakdown) & (previous != breakdown) & (at >= lo) & (at < hi)
+        for p in np.searchsorted(bounds, at[began], side="right") - 1:
+            cell = out.setdefault((str(machine), int(p)), {})
+            cell["failures"] = cell.get("failures", 0.0) + 1
+    return out
+
+
+def dispositions(shots: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(good, scrap, good at the first decision) per shot."""
+    review = shots["review"].astype(object)
+    verdict = shots["verdict"].astype(object)
+    truth = shots["truth"].map({True: "NG", False: "OK"}).astype(object)
+    final = review.where(review.notna(), verdict.where(verdict.notna(), truth))
+    first = verdict.where(verdict.notna(), truth)
+    return (
+        (final == "OK").to_numpy(),
+        (final == "NG").to_numpy(),
+        ((first == "OK") & review.isna()).to_numpy(),
+    )
+
+
+def elements(
+    states: pd.DataFrame,
+    shots: pd.DataFrame,
+    edges: pd.DatetimeIndex,
+    config: AnalyticsConfig,
+) -> dict[tuple[str, int], Elements]:
+    """The ISO 22400 elements of every machine in every period."""
+    out: dict[tuple[str, int], Elements] = {}
+    for key, seconds in time_elements(states, edges).items():
+        e = out.setdefault(key, Elements())
+        for state, s in seconds.items():
+            if state == "failures":
+                e.failures = int(s)
+                continue
+            category = _CATEGORY.get(state)
+            if category is None or category is TimeCategory.PDOT:
+                continue
+            e.pbt_s += s
+            if category is TimeCategory.APT:
+                e.apt_s += s
+            else:
+                e.downtime_by[state] = e.downtime_by.get(state, 0.0) + s
+            if state == MachineState.SETUP.value:
+                e.setup_s += s
+            if state == MachineState.BREAKDOWN.value:
+                e.repair_s += s
+    made = shots[~shots["trial"].astype(bool)]
+    if made.empty:
+        return out
+    good, scrap, first_good = dispositions(made)
+    at = nanoseconds(made["at"])
+    period = np.searchsorted(nanoseconds(edges), at, side="right") - 1
+    inside = (period >= 0) & (period < len(edges) - 1)
+    pri = made["die"].astype(str).map(config.pri_s).to_numpy(dtype=float)
+    table = pd.DataFrame(
+        {
+            "machine": made["machine"].to_numpy()[inside],
+            "period": period[inside],
+            "pq": 1,
+            "gq": good[inside],
+            "sq": scrap[inside],
+            "gpq": first_good[inside],
+            "planned": pri[inside],
+        }
+    )
+    sums = table.groupby(["machine", "period"], as_index=False).sum()
+    for row in sums.to_dict("records"):
+        e = out.setdefault((str(row["machine"]), int(row["period"])), Elements())
+        e.pq, e.gq, e.sq, e.gpq = int(row["pq"]), int(row["gq"]), int(row["sq"]), int(row["gpq"])
+        e.planned_run_s = float(row["planned"])
+    return out
+
+
+def rollup(
+    per_machine: dict[tuple[str, int], Elements],
+    edges: pd.DatetimeIndex,
+    level: str,
+    config: AnalyticsConfig,
+    plant: str,
+) -> list[dict[str, Any]]:
+    """KPI rows for machines, lines or the plant, period by period."""
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {', '.join(LEVELS)}, got {level!r}")
+    groups: dict[tuple[str, int], Elements] = {}
+    for (machine, p), e in per_machine.items():
+        unit = {"machine": machine, "line": config.line_of(machine), "plant": plant}[level]
+        groups[(unit, p)] = groups.get((unit, p), Elements()) + e
+    rows = []
+    for (unit, p), e in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        row: dict[str, Any] = {
+            "level": level,
+            "unit": unit,
+            "period_start": edges[p].isoformat(),
+            "period_end": edges[p + 1].isoformat(),
+        }
+        row.update(as_row(e))
+        row["downtime_by"] = dict(e.downtime_by)
+        rows.append(row)
+    return rows
+
+
+def kpi_table(
+    engine: Engine,
+    plant: str,
+    since: datetime,
+    until: datetime,
+    *,
+    by: str = "day",
+    level: str = "machine",
+    machine: str | None = None,
+    config: AnalyticsConfig | None = None,
+) -> list[dict[str, Any]]:
+    """KPIs from the store: one row per unit (machine, line or plant) and period."""
+    config = config or AnalyticsConfig()
+    if until <= since:
+        raise ValueError("the time range is empty: --until must be after --since")
+    edges = period_edges(since, until, by, config)
+    states = queries.states(engine, plant, machine, until=until)
+    shots = queries.shots(engine, plant, machine=machine, since=since, until=until)
+    return rollup(elements(states, shots, edges, config), edges, level, config, plant)
