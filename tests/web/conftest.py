@@ -77,7 +77,7 @@ def seed(engine: Engine, settings: Settings) -> Plant:
         at = NOW - timedelta(minutes=10 - number)
         params = {"melt_temp_c": 660.0 + number, "die_temp_fixed_c": 210.0}
         store.record_shots([Shot(key, "D1", at, params)])
-        digest = blobs.put(photo(number, verdict is Verdict.NG))
+        digest = blobs.put(photo(number + 10 * (plant == "p2"), verdict is Verdict.NG))
         digests[key] = digest
         store.record_image(key, "front", at, digest)
         store.record_verdict(
@@ -119,6 +119,7 @@ def seed(engine: Engine, settings: Settings) -> Plant:
             add_user(engine, role, PASSWORD, Role.of(role))
         keys[role] = new_api_key(engine, role)
     add_user(engine, "op1", PASSWORD, Role.OPERATOR, ["p1"])
+    add_user(engine, "admin_user", PASSWORD, Role.ADMIN)
     keys["op1"] = new_api_key(engine, "op1")
     return Plant(
         engine, settings, keys, alarm_ids[0], alarm_ids[1], models,
@@ -162,3 +163,38 @@ def client(plant: tuple[FastAPI, Plant]) -> Iterator[TestClient]:
 
 def as_user(plant: Plant, name: str) -> dict[str, str]:
     return {"X-API-Key": plant.keys[name]}
+
+
+@dataclass
+class Server:
+    url: str
+    app: FastAPI
+    plant: Plant
+
+
+@pytest.fixture
+def server(plant: tuple[FastAPI, Plant]) -> Iterator[Server]:
+    """The app served by uvicorn on a free loopback port, in a thread."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(
+        plant[0], host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1
+    )
+    running = uvicorn.Server(config)
+    thread = threading.Thread(target=running.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if running.started:
+            break
+        time.sleep(0.05)
+    assert running.started, "uvicorn did not start"
+    yield Server(f"http://127.0.0.1:{port}", plant[0], plant[1])
+    running.should_exit = True
+    thread.join(timeout=10)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 COLOURS = {
     "OK": "#2e9e5b",
@@ -24,11 +25,11 @@ LINE = "#2f6fb0"
 
 def _png(fig: Figure) -> bytes:
     out = io.BytesIO()
-    fig.savefig(out, format="png", dpi=100, bbox_inches="tight")
+    fig.savefig(out, format="png", dpi=110, bbox_inches="tight")
     return out.getvalue()
 
 
-def _figure(width: float = 9.0, height: float = 3.2) -> tuple[Figure, Any]:
+def _figure(width: float = 12.0, height: float = 3.6) -> tuple[Figure, Any]:
     fig = Figure(figsize=(width, height))
     ax = fig.add_subplot()
     ax.spines[["top", "right"]].set_visible(False)
@@ -49,11 +50,12 @@ def trend(
     points = [p for p in points if p[1] is not None]
     if not points:
         ax.text(0.5, 0.5, "no readings yet", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
     else:
         xs = [p[0] for p in points]
         ax.plot(xs, [p[1] for p in points], color=LINE, linewidth=1, zorder=1)
         ax.scatter(
-            xs, [p[1] for p in points], c=[COLOURS.get(p[2], COLOURS[None]) for p in points], s=9
+            xs, [p[1] for p in points], c=[COLOURS.get(p[2], COLOURS[None]) for p in points], s=18
         )
         for name, value in (limits or {}).items():
             style = "-" if name in ("center", "mean") else "--"
@@ -72,6 +74,7 @@ def trend(
                 label="rule hit",
             )
             ax.legend(loc="upper left", frameon=False, fontsize=8)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("shot number")
     ax.set_ylabel(label)
     return _png(fig)
@@ -79,11 +82,12 @@ def trend(
 
 def pareto(counts: Sequence[tuple[str, int]], title: str = "confirmed defects") -> bytes:
     """Bars by frequency with the cumulative share on a second axis."""
-    fig, ax = _figure(7.0, 3.2)
+    fig, ax = _figure(7.0, 3.4)
     if not counts:
         ax.text(
             0.5, 0.5, "no confirmed defects yet", ha="center", va="center", transform=ax.transAxes
         )
+        ax.set_axis_off()
     else:
         names = [c[0].replace("_", " ") for c in counts]
         values = [c[1] for c in counts]
@@ -110,6 +114,7 @@ def die_life(dies: Sequence[dict[str, Any]]) -> bytes:
     ax.grid(axis="x", color="#e3e7eb")
     if not dies:
         ax.text(0.5, 0.5, "no dies recorded", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
     else:
         used = [100.0 * (d["life_used"] or 0.0) for d in dies]
         colours = [COLOURS["NG"] if u > 90 else COLOURS["REVIEW"] if u > 75 else LINE for u in used]
