@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,9 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
+from sqlalchemy import Engine
 
+from castline.analytics import alarms, queries
 from castline.analytics.importer import frame_of
 from castline.analytics.mapping import Mapping
 from castline.domain.units import BY_NAME, NAMES
@@ -193,3 +196,61 @@ def time_split(folder: Path, mapping: Mapping, *, quick: bool = False) -> list[d
 def standard_features(frame: pd.DataFrame) -> pd.DataFrame:
     """Shots read from the store carry the standard parameters only."""
     return frame[[n for n in NAMES if n in frame and frame[n].notna().any()] + ["ng", "trial"]]
+
+
+def watch_scrap_risk(
+    engine: Engine,
+    plant: str,
+    die: str,
+    train_until: datetime,
+    until: datetime | None = None,
+    *,
+    window: int = 50,
+    factor: float = 2.0,
+    raise_alarms: bool = True,
+) -> dict[str, Any]:
+    """Train on a die's shots before `train_until`, score the ones after, and raise a
+    `scrap_risk` alarm where the rolling predicted risk reaches `factor` x the NG rate
+    of training: the warning comes from the process data, before inspection piles up."""
+    shots = queries.shots(engine, plant, die=die, until=until)
+    train = standard_features(shots[shots["at"] < pd.Timestamp(train_until)])
+    later = shots[shots["at"] >= pd.Timestamp(train_until)]
+    later = later[~later["trial"].astype(bool)].reset_index(drop=True)
+    if train["ng"].notna().sum() < 100 or later.empty:
+        raise ValueError(
+            f"die {die}: need 100 shots with a known outcome before {train_until.isoformat()} "
+            "and shots after it; import history or choose another split"
+        )
+    model = QualityModel.fit(die, train)
+    risk = model.risk(later)
+    rolling = pd.Series(risk).rolling(window, min_periods=window).mean().to_numpy()
+    threshold = factor * model.base_rate
+    rises = first_rise(np.nan_to_num(rolling), threshold)
+    raised = []
+    for i in rises:
+        shot = later.iloc[int(i)]
+        usual = model.base_rate
+        message = (
+            f"die {die} on {shot['machine']}: predicted scrap risk {rolling[i]:.1%} over the "
+            f"last {window} shots, {rolling[i] / usual:.1f}x the usual {usual:.1%}"
+        )
+        if raise_alarms:
+            alarm_id, _ = alarms.raise_alarm(
+                engine,
+                plant,
+                str(shot["machine"]),
+                die,
+                "scrap_risk",
+                "scrap_risk",
+                message,
+                at=shot["at"].to_pydatetime(),
+            )
+            raised.append(alarm_id)
+    return {
+        "die": die,
+        "train_ng_rate": model.base_rate,
+        "shots_scored": len(later),
+        "threshold": threshold,
+        "rises": [later["at"].iloc[int(i)].isoformat() for i in rises],
+        "alarms": raised,
+    }

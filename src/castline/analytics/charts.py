@@ -1,0 +1,95 @@
+"""PNG charts people would rather look at: control charts, KPI trends, benefit bars."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from castline.analytics.spc import Chart
+from castline.domain.spc import RULE_TEXT
+from castline.domain.units import BY_NAME
+
+# Figures are built without pyplot: no global state, safe in web request threads.
+
+
+def _png(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def control_chart_png(chart: Chart, title: str = "", last: int = 2000) -> bytes:
+    """The chart's points with centre line and limits, rule hits in red, dispersion below."""
+    p = BY_NAME[chart.parameter]
+    n = chart.points.size
+    show = slice(max(0, n - last), n)
+    x = chart.at[show]
+    fig = Figure(figsize=(11, 5.5))
+    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    lim = chart.limits
+    top.plot(x, chart.points[show], lw=0.7, marker=".", ms=2, color="#345")
+    for y, style in ((lim.center, "-"), (lim.lcl, "--"), (lim.ucl, "--")):
+        top.axhline(y, color="#888", ls=style, lw=0.8)
+    hits = np.zeros(n, dtype=bool)
+    for rule, flags in chart.fired.items():
+        if rule in RULE_TEXT and not rule.startswith("we"):
+            hits |= flags
+    hits[: chart.baseline_points] = False
+    top.plot(
+        x[hits[show]], chart.points[show][hits[show]], "o", ms=3, color="#c22", label="rule hit"
+    )
+    if chart.baseline_points and chart.baseline_points < n:
+        top.axvline(chart.at[chart.baseline_points], color="#2a2", lw=0.8, label="end of baseline")
+    top.set_ylabel(f"{p.label} [{p.unit}]")
+    top.set_title(title or f"{chart.kind} chart: {p.label}")
+    top.legend(loc="upper left", fontsize=8)
+    bottom.plot(x, chart.dispersion[show], lw=0.6, color="#555")
+    bottom.axhline(lim.dispersion_center, color="#888", lw=0.8)
+    bottom.axhline(lim.dispersion_ucl, color="#888", ls="--", lw=0.8)
+    bottom.set_ylabel({"I-MR": "MR", "X-bar/R": "R", "X-bar/S": "S"}[chart.kind])
+    fig.autofmt_xdate()
+    return _png(fig)
+
+
+def kpi_trend_png(
+    rows: list[dict[str, Any]], names: tuple[str, ...] = ("oee", "availability", "quality_ratio")
+) -> bytes:
+    """KPIs per period, one line per unit and KPI."""
+    frame = pd.DataFrame(rows)
+    fig = Figure(figsize=(11, 4))
+    ax = fig.subplots()
+    if not frame.empty:
+        frame["period_start"] = pd.to_datetime(frame["period_start"])
+        for unit, g in frame.groupby("unit"):
+            for name in names:
+                ax.plot(
+                    g["period_start"], g[name].astype(float), marker=".", label=f"{unit} {name}"
+                )
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("ratio")
+    ax.legend(fontsize=7, ncol=3)
+    ax.grid(alpha=0.3)
+    fig.autofmt_xdate()
+    return _png(fig)
+
+
+def benefit_png(rows: list[dict[str, Any]]) -> bytes:
+    """Measured change of each benefit against its target."""
+    names = [r["metric"] for r in rows]
+    change = [r["change_pct"] if r["change_pct"] is not None else 0.0 for r in rows]
+    target = [r["target_pct"] for r in rows]
+    fig = Figure(figsize=(8, 3.5))
+    ax = fig.subplots()
+    y = np.arange(len(rows))
+    colors = ["#2a7" if r["met"] else "#c44" for r in rows]
+    ax.barh(y, change, color=colors, height=0.5, label="measured change")
+    ax.scatter(target, y, marker="|", s=400, color="k", label="target")
+    ax.set_yticks(y, names)
+    ax.axvline(0, color="#888", lw=0.8)
+    ax.set_xlabel("% change against the baseline")
+    ax.legend(fontsize=8)
+    return _png(fig)

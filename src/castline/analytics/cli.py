@@ -1,0 +1,391 @@
+"""`castline report ...` and `castline import shots ...`.
+
+Only typer is imported here; each command imports what it needs, so `castline --help`
+stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from castline.analytics.config import AnalyticsConfig
+
+report_app = typer.Typer(
+    help="Process analytics: KPIs, SPC, root cause, maintenance, benefit, predictive quality.",
+    no_args_is_help=True,
+)
+import_app = typer.Typer(help="Import history from a plant's MES export.", no_args_is_help=True)
+
+Config = Annotated[Path | None, typer.Option("--config", "-c", help="castline settings TOML.")]
+Analytics = Annotated[
+    Path | None,
+    typer.Option("--analytics", help="analytics TOML: spec limits per die, PRI, shifts, lines."),
+]
+Plant = Annotated[str | None, typer.Option(help="plant id (default: from settings).")]
+Machine = Annotated[str | None, typer.Option(help="only this machine.")]
+Die = Annotated[str | None, typer.Option(help="only this die.")]
+Since = Annotated[str | None, typer.Option(help="from (ISO date or time, UTC).")]
+Until = Annotated[
+    str | None, typer.Option(help="until, exclusive (default: after the newest shot).")
+]
+Days = Annotated[int, typer.Option(help="range length when --since is not given.")]
+Out = Annotated[Path | None, typer.Option("--out", help="folder for CSV, JSON, PNG, HTML files.")]
+
+
+def _when(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is not an ISO date or time (2019-02-01T06:00)"
+        ) from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _at(text: str) -> datetime:
+    value = _when(text)
+    assert value is not None
+    return value
+
+
+def _open(config: Path | None, plant: str | None) -> tuple[Engine, str]:
+    from castline.cli import settings_or_exit
+    from castline.store import database
+
+    settings = settings_or_exit(config)
+    return database.open_store(settings.db_url), plant or settings.plant
+
+
+def _analytics(path: Path | None) -> AnalyticsConfig:
+    from castline.analytics.config import AnalyticsConfig
+
+    try:
+        return AnalyticsConfig.load(path)
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+
+
+def _range(
+    engine: Engine, plant: str, since: str | None, until: str | None, days: int
+) -> tuple[datetime, datetime]:
+    from sqlalchemy import func, select
+
+    from castline.store import tables as t
+
+    end = _when(until)
+    if end is None:
+        with engine.connect() as conn:
+            newest = conn.execute(
+                select(func.max(t.shots.c.at)).where(t.shots.c.plant == plant)
+            ).scalar()
+        if newest is not None and newest.tzinfo is None:
+            newest = newest.replace(tzinfo=UTC)
+        end = (newest + timedelta(seconds=1)) if newest else datetime.now(UTC)
+    start = _when(since) or end - timedelta(days=days)
+    return start, end
+
+
+def _write(out: Path | None, name: str, data: bytes | str) -> None:
+    if out is None:
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / name
+    if isinstance(data, bytes):
+        path.write_bytes(data)
+    else:
+        path.write_text(data)
+    typer.echo(f"wrote {path}")
+
+
+def _pct(v: Any) -> str:
+    return "n/a" if v is None else f"{v:.1%}"
+
+
+@report_app.command("kpi")
+def report_kpi(
+    plant: Plant = None,
+    machine: Machine = None,
+    since: Since = None,
+    until: Until = None,
+    days: Days = 7,
+    by: Annotated[str, typer.Option(help="shift, day, week or total.")] = "day",
+    level: Annotated[str, typer.Option(help="machine, line or plant.")] = "machine",
+    out: Out = None,
+    config: Config = None,
+    analytics: Analytics = None,
+) -> None:
+    """ISO 22400-2 KPIs (OEE, availability, effectiveness, quality, FPY, MTBF, MTTR)."""
+    import pandas as pd
+
+    from castline.analytics import charts, kpis
+
+    engine, plant_id = _open(config, plant)
+    start, end = _range(engine, plant_id, since, until, days)
+    try:
+        rows = kpis.kpi_table(
+            engine,
+            plant_id,
+            start,
+            end,
+            by=by,
+            level=level,
+            machine=machine,
+            config=_analytics(analytics),
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    for r in rows:
+        typer.echo(
+            f"{r['unit']:14} {r['period_start'][:16]}  OEE {_pct(r['oee'])}"
+            f"  A {_pct(r['availability'])}  E {_pct(r['effectiveness'])}"
+            f"  Q {_pct(r['quality_ratio'])}  FPY "
+            f"{_pct(r['first_pass_yield'])}  scrap {_pct(r['scrap_ratio'])}  parts {r['pq']}"
+        )
+    if not rows:
+        typer.echo(f"no machine states or shots for plant {plant_id} from {start} to {end}")
+    _write(
+        out,
+        "kpi.csv",
+        pd.DataFrame(rows).drop(columns="downtime_by", errors="ignore").to_csv(index=False),
+    )
+    _write(out, "kpi.png", charts.kpi_trend_png(rows))
+
+
+@report_app.command("spc")
+def report_spc(
+    plant: Plant = None,
+    machine: Machine = None,
+    die: Die = None,
+    since: Since = None,
+    until: Until = None,
+    days: Days = 30,
+    baseline: Annotated[int, typer.Option(help="shots that set the control limits.")] = 500,
+    parameter: Annotated[str | None, typer.Option(help="chart only this parameter.")] = None,
+    out: Out = None,
+    config: Config = None,
+    analytics: Analytics = None,
+) -> None:
+    """Control charts with Nelson rules, EWMA and CUSUM; raises de-duplicated alarms."""
+    from castline.analytics import service, spc
+    from castline.domain.units import NAMES
+
+    engine, plant_id = _open(config, plant)
+    start, end = _range(engine, plant_id, since, until, days)
+    params = (parameter,) if parameter else NAMES
+    results = spc.monitor(
+        engine,
+        plant_id,
+        machine=machine,
+        die=die,
+        parameters=params,
+        since=start,
+        until=end,
+        baseline_shots=baseline,
+        config=_analytics(analytics),
+    )
+    for r in results:
+        cpk = "n/a" if r["cpk"] is None else f"{r['cpk']:.2f}"
+        fired = ", ".join(f"{k} x{v['count']}" for k, v in r["rules"].items()) or "in control"
+        typer.echo(f"{r['machine']}/{r['die']} {r['parameter']}: Cpk {cpk}; {fired}")
+        if out is not None:
+            png = service.control_chart_png(
+                engine,
+                plant_id,
+                r["machine"],
+                r["parameter"],
+                die=r["die"],
+                since=start,
+                until=end,
+                baseline_shots=baseline,
+            )
+            _write(out, f"spc_{r['machine']}_{r['parameter']}.png", png)
+    if not results:
+        typer.echo(f"too few shots for a chart (baseline {baseline}) in {start}..{end}")
+    _write(out, "spc.json", json.dumps(results, indent=1))
+
+
+@report_app.command("rootcause")
+def report_rootcause(
+    plant: Plant = None,
+    machine: Machine = None,
+    die: Die = None,
+    since: Since = None,
+    until: Until = None,
+    days: Days = 30,
+    out: Out = None,
+    config: Config = None,
+) -> None:
+    """Rank process parameters by how much they explain NG parts."""
+    from castline.analytics import service
+
+    engine, plant_id = _open(config, plant)
+    start, end = _range(engine, plant_id, since, until, days)
+    result = service.root_cause(engine, plant_id, machine, die, start, end)
+    typer.echo(f"{result['ng']} NG of {result['shots']} castings with a known outcome")
+    for f in result["findings"]:
+        mark = "" if f["significant"] else "  (not significant)"
+        typer.echo(f"- {f['text']}{mark}")
+    for d in result["defects"]:
+        typer.echo(
+            f"defect {d['defect_type']} ({d['parts']} parts): usual causes "
+            f"{', '.join(d['usual_causes']) or 'unknown'}; data confirms "
+            f"{', '.join(d['confirmed']) or 'none'}"
+        )
+    _write(out, "rootcause.json", json.dumps(result, indent=1, default=str))
+
+
+@report_app.command("maintenance")
+def report_maintenance(
+    plant: Plant = None,
+    since: Since = None,
+    until: Until = None,
+    days: Days = 30,
+    out: Out = None,
+    config: Config = None,
+    analytics: Analytics = None,
+) -> None:
+    """Die life and NG trend with a recommendation; downtime by cause; MTBF and MTTR."""
+    from castline.analytics import service
+
+    engine, plant_id = _open(config, plant)
+    start, end = _range(engine, plant_id, since, until, days)
+    result = service.maintenance(engine, plant_id, start, end, _analytics(analytics))
+    for d in result["dies"]:
+        typer.echo(d["reason"])
+    for row in result["downtime"][:15]:
+        typer.echo(
+            f"downtime {row['machine']}: {row['state']} ({row['reason']}) "
+            f"{row['hours']:.1f} h in {row['stops']} stops"
+        )
+    for m in result["machines"]:
+        mtbf = "n/a" if m["mtbf_s"] is None else f"{m['mtbf_s'] / 3600:.1f} h"
+        mttr = "n/a" if m["mttr_s"] is None else f"{m['mttr_s'] / 60:.0f} min"
+        typer.echo(f"{m['unit']}: {m['failures']} failures, MTBF {mtbf}, MTTR {mttr}")
+    _write(out, "maintenance.json", json.dumps(result, indent=1, default=str))
+
+
+@report_app.command("benefit")
+def report_benefit(
+    baseline_since: Annotated[str, typer.Option(help="baseline from (ISO, UTC).")],
+    baseline_until: Annotated[str, typer.Option(help="baseline until (ISO, UTC).")],
+    since: Annotated[str, typer.Option(help="current period from.")],
+    until: Annotated[str, typer.Option(help="current period until.")],
+    plant: Plant = None,
+    baseline_response_h: Annotated[
+        float | None, typer.Option(help="alarm-to-cause hours before castline, from plant logs.")
+    ] = None,
+    out: Out = None,
+    config: Config = None,
+    analytics: Analytics = None,
+) -> None:
+    """Baseline against current: labour, downtime, quality, management efficiency."""
+    from castline.analytics import benefit, charts
+
+    engine, plant_id = _open(config, plant)
+    cfg = _analytics(analytics)
+    base = benefit.Period(_at(baseline_since), _at(baseline_until))
+    now = benefit.Period(_at(since), _at(until))
+    result = benefit.report(engine, plant_id, base, now, cfg, baseline_response_h)
+    for r in result["rows"]:
+        change = "n/a" if r["change_pct"] is None else f"{r['change_pct']:+.1f} %"
+        target = (
+            ""
+            if r["target_pct"] is None
+            else f" (target {r['target_pct']:+.0f} %: " + ("met)" if r["met"] else "not met)")
+        )
+        typer.echo(f"{r['metric']:22} {change}{target}")
+    if out is not None:
+        images = {
+            "Change against target": charts.benefit_png(result["rows"]),
+            "Plant KPIs per day": charts.kpi_trend_png(
+                benefit.daily_kpis(engine, plant_id, base, now, cfg)
+            ),
+        }
+        _write(out, "benefit.html", benefit.to_html(result, images))
+        _write(out, "benefit.csv", benefit.to_csv(result))
+
+
+@report_app.command("predict")
+def report_predict(
+    data: Annotated[
+        Path | None, typer.Option(help="KAMP process folder (train/test CSVs).")
+    ] = None,
+    quick: Annotated[bool, typer.Option(help="smaller model, for a fast check.")] = False,
+    plant: Plant = None,
+    die: Die = None,
+    train_until: Annotated[
+        str | None,
+        typer.Option(
+            help="with --die: train on stored shots before this time, watch the ones after."
+        ),
+    ] = None,
+    out: Out = None,
+    config: Config = None,
+) -> None:
+    """Predictive quality per die: ROC AUC and precision at a 5 % alarm rate."""
+    if die and train_until:
+        from castline.analytics import service
+
+        engine, plant_id = _open(config, plant)
+        try:
+            result = service.scrap_risk(engine, plant_id, die, _at(train_until))
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+        typer.echo(
+            f"die {die}: {result['shots_scored']} shots scored, "
+            f"{len(result['alarms'])} scrap_risk alarms at {', '.join(result['rises'])}"
+        )
+        _write(out, "scrap_risk.json", json.dumps(result, indent=1))
+        return
+    from castline.analytics import mapping, predict
+    from castline.cli import settings_or_exit
+
+    folder = data or settings_or_exit(config).data / "kamp" / "process"
+    try:
+        results = predict.time_split(folder, mapping.KAMP, quick=quick)
+    except FileNotFoundError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    for r in results:
+        lead = "n/a" if r["median_lead_shots"] is None else f"{r['median_lead_shots']:.0f}"
+        typer.echo(
+            f"die {r['die']}: ROC AUC {r['roc_auc']:.3f}, precision at 5 % alarms "
+            f"{r['precision_at_5pct']:.1%} (NG rate {r['test_ng'] / r['test_shots']:.1%}), "
+            f"risk alarm before {r['preceded_by_risk_alarm']}/{r['rises_seen_by_inspection']} "
+            f"rises seen by inspection, median lead {lead} shots"
+        )
+    _write(out, "predict.json", json.dumps(results, indent=1))
+
+
+@import_app.command("shots")
+def import_shots(
+    csv: Annotated[
+        Path, typer.Argument(help="MES export (CSV) to import.", exists=True, dir_okay=False)
+    ],
+    mapping_name: Annotated[str, typer.Option("--mapping", help="column mapping (kamp).")] = "kamp",
+    plant: Plant = None,
+    limit: Annotated[int | None, typer.Option(help="read only the first N rows.")] = None,
+    config: Config = None,
+) -> None:
+    """Import historical shots; running it again on the same file adds nothing."""
+    from castline.analytics import importer, mapping
+
+    try:
+        chosen = mapping.get(mapping_name)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    engine, plant_id = _open(config, plant)
+    report = importer.import_shots(engine, csv, chosen, plant_id, limit=limit)
+    for line in report.lines():
+        typer.echo(line)

@@ -1,0 +1,132 @@
+"""Die and machine maintenance: die life, defect-rate trend, downtime causes, MTBF/MTTR.
+
+A die is due when it nears its rated life since its last maintenance, or sooner when
+its NG rate climbs with every shot (wear shows as defects before the counter says so).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine
+
+from castline.analytics import kpis, queries
+from castline.analytics.config import AnalyticsConfig
+from castline.domain.states import MachineState
+
+DUE_AT = 0.9  # share of rated life at which to plan the next maintenance
+MIN_TREND_SHOTS = 200
+
+
+def ng_trend(ng: np.ndarray) -> tuple[float | None, bool]:
+    """Slope of the NG rate in percentage points per 1000 shots, and whether it is
+    clearly rising (slope more than two standard errors above zero)."""
+    y = ng[~np.isnan(ng)]
+    if y.size < MIN_TREND_SHOTS:
+        return None, False
+    x = np.arange(y.size, dtype=float) / 1000
+    x -= x.mean()
+    sxx = float(x @ x)
+    slope = float(x @ (y - y.mean())) / sxx
+    resid = y - y.mean() - slope * x
+    se = math.sqrt(float(resid @ resid) / (y.size - 2) / sxx)
+    return slope * 100, slope > 2 * se
+
+
+def recommend(die: str, life_used: float, slope: float | None, rising: bool) -> tuple[str, str]:
+    """(action, reason in the maintenance planner's words)."""
+    parts = [f"die {die}: {life_used:.0%} of rated life"]
+    if slope is not None and rising:
+        parts.append(f"NG rate rising {slope:.1f} %/1000 shots")
+    if life_used >= 1.0:
+        action = "maintain now: rated life exceeded"
+    elif life_used >= DUE_AT or rising:
+        action = "plan polish at next setup"
+    else:
+        action = "no action"
+    return action, ", ".join(parts) + f": {action}"
+
+
+def dies_report(engine: Engine, plant: str) -> list[dict[str, Any]]:
+    dies = queries.dies(engine, plant)
+    work = queries.die_maintenance(engine)
+    shots = queries.shots(engine, plant)
+    out = []
+    for die in dies.to_dict("records"):
+        code = str(die["code"])
+        done = work[work["die"] == code]
+        last = done["at"].max() if not done.empty else None
+        mine = shots[(shots["die"] == code) & ~shots["trial"].astype(bool)]
+        if last is not None:
+            mine = mine[mine["at"] > last]
+        rated = int(die["rated_life_shots"]) or 1
+        life = len(mine) / rated
+        slope, rising = ng_trend(mine["ng"].to_numpy(dtype=float))
+        action, reason = recommend(code, life, slope, rising)
+        out.append(
+            {
+                "die": code,
+                "machine": die["machine"],
+                "rated_life_shots": rated,
+                "last_maintenance": last.isoformat() if last is not None else None,
+                "shots_since_maintenance": len(mine),
+                "life_used": life,
+                "ng_rate": float(mine["ng"].mean()) if mine["ng"].notna().any() else None,
+                "ng_trend_pct_per_1000": slope,
+                "ng_rising": rising,
+                "action": action,
+                "reason": reason,
+            }
+        )
+    return sorted(out, key=lambda r: (r["action"] == "no action", -r["life_used"]))
+
+
+def downtime(engine: Engine, plant: str, since: datetime, until: datetime) -> list[dict[str, Any]]:
+    """Hours and stops per machine, state and reason, longest first."""
+    states = queries.states(engine, plant, until=until)
+    rows = []
+    for machine, group in states.groupby("machine"):
+        at = kpis.nanoseconds(group["at"])
+        lo, hi = pd.Timestamp(since).value, pd.Timestamp(until).value
+        start, end = np.clip(at, lo, hi), np.clip(np.append(at[1:], hi), lo, hi)
+        frame = pd.DataFrame(
+            {
+                "state": group["state"].to_numpy(),
+                "reason": group["reason"].fillna("").to_numpy(),
+                "hours": (end - start) / 3.6e12,
+            }
+        )
+        frame = frame[(frame["state"] != MachineState.RUNNING.value) & (frame["hours"] > 0)]
+        for (state, reason), g in frame.groupby(["state", "reason"]):
+            rows.append(
+                {
+                    "machine": machine,
+                    "state": state,
+                    "reason": reason or "(none given)",
+                    "hours": float(g["hours"].sum()),
+                    "stops": len(g),
+                }
+            )
+    return sorted(rows, key=lambda r: -r["hours"])
+
+
+def report(
+    engine: Engine,
+    plant: str,
+    since: datetime,
+    until: datetime,
+    config: AnalyticsConfig | None = None,
+) -> dict[str, Any]:
+    machines = kpis.kpi_table(engine, plant, since, until, by="total", config=config)
+    return {
+        "dies": dies_report(engine, plant),
+        "downtime": downtime(engine, plant, since, until),
+        "machines": [
+            {k: r[k] for k in ("unit", "failures", "mtbf_s", "mttr_s", "availability")}
+            for r in machines
+        ],
+    }

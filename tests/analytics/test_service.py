@@ -1,0 +1,96 @@
+"""The functions the dashboard calls, on a recorded plant; SPC alarms through the store."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+from sqlalchemy import Engine
+
+from castline.analytics import benefit, service, spc
+from castline.domain.plant import Machine
+from castline.domain.shot import PartKey, Shot
+from castline.store import database
+from castline.store import tables as t
+from castline.store.repository import Store, insert_ignore
+
+from .plant import DAY, at, record_shift
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def record_drift(engine: Engine, n: int = 700, shift_at: int = 500) -> Store:
+    """Melt temperature steady for 500 shots, then 4 degrees hotter; hot shots fail more."""
+    database.upgrade(engine)
+    store = Store(engine)
+    store.ensure_machine("p1", Machine("m7"))
+    rng = np.random.default_rng(2)
+    melt = rng.normal(700, 1.5, n)
+    melt[shift_at:] += 4
+    shots = [
+        Shot(PartKey("p1", "m7", i), "8412", DAY + timedelta(minutes=i), {"melt_temp_c": float(v)})
+        for i, v in enumerate(melt)
+    ]
+    store.record_shots(shots)
+    ng = rng.random(n) < np.where(melt > 703, 0.3, 0.02)
+    truths = [
+        {
+            "plant": "p1",
+            "machine": "m7",
+            "shot_number": s.key.shot_number,
+            "defective": bool(bad),
+            "defect_type": "cold_shut" if bad else None,
+            "cause": "",
+        }
+        for s, bad in zip(shots, ng, strict=True)
+    ]
+    with engine.begin() as conn:
+        insert_ignore(conn, t.truths, truths)
+    return store
+
+
+def test_spc_scan_raises_each_alarm_once(engine: Engine) -> None:
+    record_drift(engine)
+    first = spc.monitor(engine, "p1", parameters=("melt_temp_c",), baseline_shots=500)
+    (chart,) = first
+    assert chart["chart"] == "I-MR" and chart["baseline_points"] == 500
+    assert {"nelson1", "nelson2", "ewma", "cusum_up"} <= set(chart["rules"])
+    assert chart["rules"]["cusum_up"]["first_at"] >= (DAY + timedelta(minutes=500)).isoformat()
+    again = spc.monitor(engine, "p1", parameters=("melt_temp_c",), baseline_shots=500)
+    assert again[0]["alarms"] == chart["alarms"]  # same alarms, bumped, not new ones
+    open_alarms = service.open_alarms(engine, "p1")
+    assert len(open_alarms) == len(chart["alarms"])
+    assert all(a["count"] == 2 for a in open_alarms)
+    assert {a["rule"] for a in open_alarms} == set(chart["rules"]) & set(spc.DEFAULT_RULES)
+
+
+def test_control_chart_root_cause_and_png(sqlite_engine: Engine) -> None:
+    record_drift(sqlite_engine)
+    chart = service.control_chart(
+        sqlite_engine, "p1", "m7", "melt_temp_c", baseline_shots=500, last=100
+    )
+    assert len(chart["series"]) == 100 and chart["cpk"] is not None
+    assert any("nelson1" in p["rules"] for p in chart["series"])
+    png = service.control_chart_png(sqlite_engine, "p1", "m7", "melt_temp_c", baseline_shots=500)
+    assert png.startswith(PNG)
+    cause = service.root_cause(sqlite_engine, "p1", machine="m7")
+    top = cause["findings"][0]
+    assert top["parameter"] == "melt_temp_c" and top["side"] == ">"
+    assert cause["defects"][0]["confirmed"] == ["melt_temp_c"]
+
+
+def test_maintenance_and_benefit(sqlite_engine: Engine) -> None:
+    store = record_shift(sqlite_engine)
+    store.ensure_die("8412", rated_life_shots=10, machine="m1", plant="p1")
+    result = service.maintenance(sqlite_engine, "p1", at(6), at(14))
+    (die,) = result["dies"]
+    assert die["shots_since_maintenance"] == 10 and die["action"].startswith("maintain now")
+    assert "die 8412: 100% of rated life" in die["reason"]
+    assert result["downtime"][0]["state"] in ("breakdown", "setup")
+    assert result["machines"][0]["failures"] == 1
+    report = service.benefit(sqlite_engine, "p1", at(-24), at(-16), at(6), at(14))
+    labour = report["rows"][0]
+    assert labour["metric"] == "inspection labour" and labour["current"] is not None
+    page = benefit.to_html(report, {"chart": PNG})
+    assert "inspection labour" in page and "data:image/png;base64" in page
+    assert benefit.to_csv(report).startswith("metric,unit,baseline")
