@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from castline import __version__
+from castline.analytics.cli import import_app, report_app
 from castline.settings import Settings, SettingsError, load
 from castline.sim.cli import sim_app
 
@@ -20,6 +21,8 @@ app = typer.Typer(
 db_app = typer.Typer(help="The system of record: schema migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(sim_app, name="sim")
+app.add_typer(report_app, name="report")
+app.add_typer(import_app, name="import")
 
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="TOML settings file ([castline] table).")
