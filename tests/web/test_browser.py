@@ -160,7 +160,7 @@ def test_every_page_renders_for_an_admin(page: Any, server: Server) -> None:
         ("machine", "/plants/p1/machines/m1", "Control chart"),
         ("models", "/models", "Die D1"),
         ("dies", "/dies", "Die life"),
-        ("kpi", "/kpi", "Verdicts today"),
+        ("kpi", "/kpi", "Benefit report"),
         ("dead-letters", "/dead-letters", "payload is not JSON"),
         ("users", "/users", "Audit log"),
     ):

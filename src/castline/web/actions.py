@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, select, update
 
+from castline.analytics import service
 from castline.domain.defects import DefectCatalogue
 from castline.domain.shot import PartKey
 from castline.domain.verdict import Verdict
@@ -69,8 +70,10 @@ def acknowledge(engine: Engine, who: Principal, alarm_id: int, comment: str) -> 
         raise ActionError(f"alarm {alarm_id} not found", 404)
     if not comment.strip():
         raise ActionError("say what was done in the comment")
-    if not queries.acknowledge_alarm(engine, alarm_id, who.username, comment.strip()):
+    if alarm["acked_at"] is not None:
         raise ActionError(f"alarm {alarm_id} was acknowledged already", 409)
+    if not service.acknowledge_alarm(engine, alarm_id, who.username, comment.strip()):
+        raise ActionError(f"alarm {alarm_id} is cleared: nothing to acknowledge", 409)
     audit(engine, who.username, "alarm.ack", f"alarm/{alarm_id}", {"comment": comment.strip()})
 
 

@@ -6,20 +6,22 @@ import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from castline.analytics import service
 from castline.domain.defects import DefectCatalogue
 from castline.domain.shot import PartKey
 from castline.domain.units import BY_NAME, NAMES
 from castline.domain.verdict import Verdict
 from castline.messaging.topics import parse
 from castline.store.repository import Store
-from castline.web import actions, charts, queries
+from castline.web import actions, analytics, charts, queries
+from castline.web.analytics import optional, start_of_day
 from castline.web.auth import Principal, Role, public, require
 from castline.web.live import Hub
 
@@ -36,11 +38,6 @@ KEEPALIVE_S = 15.0
 def scope(who: Principal) -> list[str] | None:
     """The plants a caller may see, as the queries take them (None: every plant)."""
     return list(who.plants) if who.plants else None
-
-
-def start_of_day(now: datetime | None = None) -> datetime:
-    now = now or datetime.now(UTC)
-    return datetime.combine(now.date(), time(0), tzinfo=UTC)
 
 
 def run(action: Any, *args: Any) -> Any:
@@ -111,11 +108,93 @@ def trend(
 
 @router.get("/plants/{plant}/machines/{machine}/trend.png")
 def trend_png(request: Request, plant: str, machine: str, parameter: str, who: Viewer) -> Response:
+    """Readings coloured by verdict, with the control limits of castline.analytics."""
     if parameter not in BY_NAME:
         raise HTTPException(422, f"unknown parameter {parameter!r}; known: {', '.join(NAMES)}")
-    series = queries.parameter_series(request.app.state.engine, plant, machine, parameter)
+    engine = request.app.state.engine
+    series = queries.parameter_series(engine, plant, machine, parameter)
+    chart = optional(service.control_chart, engine, plant, machine, parameter, last=1)
+    limits = {k: chart[k] for k in ("lcl", "center", "ucl")} if chart else None
     spec = BY_NAME[parameter]
-    return png(charts.trend(series, f"{spec.label}, {spec.unit}"))
+    return png(charts.trend(series, f"{spec.label}, {spec.unit}", limits))
+
+
+@router.get("/plants/{plant}/machines/{machine}/control-chart")
+def control_chart(
+    request: Request, plant: str, machine: str, parameter: str, who: Viewer, last: int = 500
+) -> dict[str, Any]:
+    """SPC of one parameter (castline.analytics): limits, capability, rule hits, points."""
+    try:
+        return service.control_chart(request.app.state.engine, plant, machine, parameter, last=last)
+    except LookupError as exc:
+        raise HTTPException(404, str(exc)) from None
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+@router.get("/plants/{plant}/machines/{machine}/control-chart.png")
+def control_chart_png(
+    request: Request, plant: str, machine: str, parameter: str, who: Viewer
+) -> Response:
+    engine = request.app.state.engine
+    data = optional(service.control_chart_png, engine, plant, machine, parameter)
+    if data is None:
+        raise HTTPException(404, f"no shots of {plant}/{machine} to chart {parameter!r}")
+    return png(data)
+
+
+@router.get("/plants/{plant}/root-cause")
+def root_cause(
+    request: Request, plant: str, who: Viewer, machine: str | None = None
+) -> dict[str, Any]:
+    """Parameters ranked by how much they explain NG parts (castline.analytics)."""
+    found = optional(service.root_cause, request.app.state.engine, plant, machine=machine)
+    if found is None:
+        raise HTTPException(404, f"no shots of plant {plant} to explain")
+    return found
+
+
+@router.get("/plants/{plant}/kpis")
+def kpis(
+    request: Request,
+    plant: str,
+    who: Viewer,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    by: str = "day",
+    level: str = "machine",
+) -> list[dict[str, Any]]:
+    """ISO 22400 KPIs per machine, line or plant and shift, day or week; default: today."""
+    until = until or datetime.now(UTC)
+    since = since or start_of_day(until)
+    try:
+        return service.kpis(request.app.state.engine, plant, since, until, by=by, level=level)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+@router.get("/plants/{plant}/kpi-trend.png")
+def kpi_trend_png(request: Request, plant: str, who: Viewer, days: int = 14) -> Response:
+    until = datetime.now(UTC)
+    since = start_of_day(until - timedelta(days=days - 1))
+    return png(service.kpi_trend_png(request.app.state.engine, plant, since, until))
+
+
+@router.get("/plants/{plant}/benefit")
+def benefit(
+    request: Request, plant: str, who: Viewer, days: Annotated[int, Query(ge=1, le=366)] = 7
+) -> dict[str, Any]:
+    """The last `days` against the four times longer stretch before them."""
+    return analytics.benefit(request.app.state.engine, plant, days)
+
+
+@router.get("/plants/{plant}/maintenance")
+def maintenance(
+    request: Request, plant: str, who: Viewer, days: Annotated[int, Query(ge=1, le=366)] = 7
+) -> dict[str, Any]:
+    """Dies due for maintenance and why; downtime by cause, MTBF and MTTR."""
+    until = datetime.now(UTC)
+    return service.maintenance(request.app.state.engine, plant, until - timedelta(days=days), until)
 
 
 @router.get("/plants/{plant}/pareto")

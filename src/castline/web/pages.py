@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -12,12 +12,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from PIL import Image
 
+from castline.analytics import service
 from castline.domain.defects import DefectCatalogue
 from castline.domain.shot import PartKey
 from castline.domain.units import BY_NAME, PARAMETERS
 from castline.store.repository import Store
-from castline.web import actions, queries
-from castline.web.api import Admin, Engineer, Operator, Viewer, scope, start_of_day
+from castline.web import actions, analytics, queries
+from castline.web.analytics import optional, start_of_day
+from castline.web.api import Admin, Engineer, Operator, Viewer, scope
 from castline.web.auth import CSRF_FIELD, audit, check_csrf, csrf_token, login, public
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -115,7 +117,8 @@ def home(request: Request, who: Viewer) -> Response:
 @router.get("/plants/{plant}")
 def overview(request: Request, plant: str, who: Viewer) -> HTMLResponse:
     tiles = queries.machine_tiles(request.app.state.engine, plant, start_of_day())
-    return render(request, "overview.html", plant=plant, tiles=tiles, oee={})
+    oee = analytics.oee_today(request.app.state.engine, plant)
+    return render(request, "overview.html", plant=plant, tiles=tiles, oee=oee)
 
 
 @router.get("/plants/{plant}/machines/{machine}")
@@ -149,7 +152,8 @@ def machine(
         maintenance=queries.die_maintenance(engine, tile["die"]) if tile["die"] else [],
         recent=recent,
         alarms=alarms,
-        spc=False,
+        spc=optional(service.control_chart, engine, plant, machine, parameter, last=1),
+        causes=optional(service.root_cause, engine, plant, machine=machine),
     )
 
 
@@ -188,7 +192,9 @@ def part(request: Request, plant: str, machine: str, shot_number: int, who: View
         part=found,
         size=size,
         readings=readings,
-        limits={},
+        limits=analytics.part_limits(request.app.state.engine, shot, [p.name for p, _ in readings])
+        if shot
+        else {},
         catalogue=list(DefectCatalogue()),
     )
 
@@ -329,18 +335,30 @@ def rollback(
 
 @router.get("/dies")
 def dies(request: Request, who: Viewer) -> HTMLResponse:
-    return render(request, "dies.html", dies=queries.dies(request.app.state.engine, scope(who)))
+    engine = request.app.state.engine
+    until = datetime.now(UTC)
+    reports = {
+        plant["id"]: service.maintenance(engine, plant["id"], until - timedelta(days=7), until)
+        for plant in queries.plants(engine, scope(who))
+    }
+    return render(request, "dies.html", dies=queries.dies(engine, scope(who)), reports=reports)
 
 
 @router.get("/kpi")
-def kpi(request: Request, who: Viewer) -> HTMLResponse:
+def kpi(request: Request, who: Viewer, days: int = 7) -> HTMLResponse:
+    """ISO 22400 KPIs of today and the benefit report of the last `days`."""
+    days = min(max(days, 1), 366)
     engine = request.app.state.engine
-    rows = [
-        tile
+    now = datetime.now(UTC)
+    reports = [
+        {
+            "plant": plant["id"],
+            "kpis": optional(service.kpis, engine, plant["id"], start_of_day(now), now) or [],
+            "benefit": analytics.benefit(engine, plant["id"], days),
+        }
         for plant in queries.plants(engine, scope(who))
-        for tile in queries.machine_tiles(engine, plant["id"], start_of_day())
     ]
-    return render(request, "kpi.html", report=None, counts=rows)
+    return render(request, "kpi.html", reports=reports, days=days)
 
 
 @router.get("/dead-letters")

@@ -6,10 +6,10 @@ Every query that returns plant data takes the plants the caller may see (None: a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, false, func, or_, select, update
+from sqlalchemy import Engine, and_, false, func, or_, select
 from sqlalchemy.sql import Select
 
 from castline.domain.verdict import Verdict
@@ -155,18 +155,6 @@ def alarms(engine: Engine, visible: Plants, open_only: bool = False, limit: int 
 def alarm(engine: Engine, alarm_id: int) -> Row | None:
     rows = _rows(engine, select(t.alarms).where(t.alarms.c.id == alarm_id))
     return rows[0] if rows else None
-
-
-def acknowledge_alarm(engine: Engine, alarm_id: int, who: str, comment: str) -> bool:
-    """Acknowledge an unacknowledged alarm; False if it was acknowledged already."""
-    a = t.alarms
-    with engine.begin() as conn:
-        result = conn.execute(
-            update(a)
-            .where(a.c.id == alarm_id, a.c.acked_at.is_(None))
-            .values(acked_by=who, acked_at=datetime.now(UTC), ack_comment=comment)
-        )
-        return result.rowcount == 1
 
 
 def dies(engine: Engine, visible: Plants) -> list[Row]:
