@@ -81,15 +81,19 @@ def read(root: Path) -> pd.DataFrame:
 def shots(frame: pd.DataFrame) -> Iterator[KampShot]:
     """The rows of `read` as shots, in recorded order."""
     names = [name for name, _ in COLUMNS.values()]
-    for values in frame.to_dict("records"):
+    columns = ["die", "recorded_at", "count", "working", "tryshot_signal", "passorfail", "id"]
+    columns += ["source", *names]
+    # Row by row (not the whole frame at once), so a replay starts at once.
+    for row in frame[columns].itertuples(index=False, name=None):
+        die, at, count, working, tryshot, fail, row_id, source, *values = row
         yield KampShot(
-            die=values["die"],
-            recorded_at=values["recorded_at"].to_pydatetime(),
-            counter=int(values["count"]),
-            state=MachineState.RUNNING if values["working"] == RUNNING else MachineState.IDLE,
-            trial=values["tryshot_signal"] == TRIAL,
-            defective=bool(values["passorfail"]),
-            params={name: float(values[name]) for name in names},
-            row_id=int(values["id"]),
-            source=values["source"],
+            die=die,
+            recorded_at=at.to_pydatetime(),
+            counter=int(count),
+            state=MachineState.RUNNING if working == RUNNING else MachineState.IDLE,
+            trial=tryshot == TRIAL,
+            defective=bool(fail),
+            params={name: float(v) for name, v in zip(names, values, strict=True)},
+            row_id=int(row_id),
+            source=source,
         )

@@ -107,9 +107,14 @@ class MachineServer:
             ("DieCode", ua.VariantType.String),
             ("Trial", ua.VariantType.Boolean),
         ] + [(p.name, ua.VariantType.Double) for p in PARAMETERS]
-        event_type = await server.create_custom_event_type(
-            nid(EVENT_TYPE), qn(EVENT_TYPE), ua.ObjectIds.BaseEventType, fields
-        )
+        # The event type gets string node ids too, so clients can name its fields.
+        base = server.get_node(ua.ObjectIds.BaseEventType)
+        event_type = await base.add_object_type(nid(EVENT_TYPE), qn(EVENT_TYPE))
+        for name, kind in fields:
+            prop = await event_type.add_property(
+                nid(f"{EVENT_TYPE}.{name}"), qn(name), ua.get_default_value(kind), kind
+            )
+            await prop.set_modelling_rule(True)
         self.generator = await server.get_event_generator(event_type, machine.nodeid)
         await server.start()
         self.server = server

@@ -144,6 +144,7 @@ class _Run:
         self._lags: list[float] = []
         self._truth_log: IO[str] | None = None
         self.wall0 = 0.0
+        self._closing = False
 
     # --- scheduling -------------------------------------------------------------------
     def due(self, at: datetime) -> float:
@@ -163,10 +164,10 @@ class _Run:
             await self.servers.start()
         if self.config.truth_log is not None:
             self._truth_log = self.config.truth_log.open("a", encoding="utf-8")
+        upcoming: Event | None = next(self.events, None)
         await self._wait_connected(stop)
         self.wall0 = self.loop.time()
         end = None if self.config.duration_s is None else self.wall0 + self.config.duration_s
-        upcoming: Event | None = next(self.events, None)
         try:
             while not stop.is_set():
                 now = self.loop.time()
@@ -229,8 +230,7 @@ class _Run:
         def publish_shot() -> Awaitable[None] | None:
             self._lags.append(self.loop.time() - when)
             self.cells[event.machine].expect(event.shot_number, event.truth.defective, deadline)
-            for _ in range(copies):
-                self._publish_shot(event, Fault.MALFORMED in hit)
+            self._publish_shot(event, Fault.MALFORMED in hit, copies)
             if self.progress is not None:
                 self.progress()
             if Fault.DISCONNECT in hit:
@@ -262,7 +262,7 @@ class _Run:
             return self.servers.state(event.machine, event.state, event.die)
         return None
 
-    def _publish_shot(self, event: ShotEvent, broken: bool) -> None:
+    def _publish_shot(self, event: ShotEvent, broken: bool, copies: int) -> None:
         fields: dict[str, object] = {
             "plant": self.plant,
             "machine": event.machine,
@@ -278,7 +278,8 @@ class _Run:
         payload = message.to_json()
         if broken:
             _, payload = malformed(payload, self.rng)
-        self._send(event.machine, Kind.SHOT, payload)
+        for _ in range(copies):
+            self._send(event.machine, Kind.SHOT, payload)
         truth = TruthMessage(
             plant=self.plant,
             machine=event.machine,
@@ -314,6 +315,8 @@ class _Run:
         return hand_over
 
     def _on_verdict(self, machine: str, payload: bytes) -> None:
+        if self._closing:
+            return  # the cells have stopped: what they would do now could not be published
         try:
             _, message = decode(topic(self.plant, machine, Kind.VERDICT), payload)
         except InvalidMessage:
@@ -337,6 +340,7 @@ class _Run:
 
     # --- the end --------------------------------------------------------------------
     async def _close(self) -> None:
+        self._closing = True
         if self.servers is not None:
             await self.servers.stop()
         await asyncio.gather(*(asyncio.to_thread(link.close) for link in self.links.values()))
