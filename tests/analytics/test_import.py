@@ -54,3 +54,5 @@ def test_bad_rows_are_counted_with_their_reason(sqlite_engine: Engine, kamp_data
     faulty = [s for s in stored if "implausible" in s["extra"]]
     assert faulty and faulty[0]["die_temp_fixed_c"] is None
     assert faulty[0]["extra"]["implausible"]["die_temp_fixed_c"] == 1449
+    states = Store(sqlite_engine).states("p1")
+    assert [s["state"] for s in states] == ["running", "planned_stop"]  # export ends: stop

@@ -42,7 +42,7 @@ def control_chart_png(chart: Chart, title: str = "", last: int = 2000) -> bytes:
     top.plot(
         x[hits[show]], chart.points[show][hits[show]], "o", ms=3, color="#c22", label="rule hit"
     )
-    if chart.baseline_points and chart.baseline_points < n:
+    if show.start < chart.baseline_points < n:
         top.axvline(chart.at[chart.baseline_points], color="#2a2", lw=0.8, label="end of baseline")
     top.set_ylabel(f"{p.label} [{p.unit}]")
     top.set_title(title or f"{chart.kind} chart: {p.label}")

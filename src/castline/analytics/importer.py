@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,14 @@ from tqdm import tqdm
 
 from castline.analytics.mapping import Mapping
 from castline.domain.plant import Machine
+from castline.domain.states import MachineState
 from castline.domain.units import BY_NAME, NAMES
 from castline.store import tables as t
 from castline.store.repository import Store, insert_ignore
+
+UNSEEN_STOP = timedelta(minutes=30)  # a longer gap between shots is a stop
+PLANNED_GAP = timedelta(hours=8)  # a gap this long was not scheduled production
+DEFAULT_CYCLE_S = 120.0
 
 
 @dataclass(slots=True)
@@ -140,22 +146,56 @@ def _rows(frame: pd.DataFrame, plant: str, report: ImportReport) -> list[dict[st
     return rows
 
 
-def _state_changes(frame: pd.DataFrame, plant: str, last: dict[str, str]) -> list[dict[str, Any]]:
-    """A state row where a machine's state differs from its previous shot's."""
+@dataclass(slots=True)
+class _Seen:
+    """Per machine: its last state and last shot (with that shot's cycle time)."""
+
+    state: str
+    at: datetime
+    cycle_s: float
+
+
+def _state_changes(frame: pd.DataFrame, plant: str, seen: dict[str, _Seen]) -> list[dict[str, Any]]:
+    """State rows from an export that only flags each shot running or stopped.
+
+    A state row where a machine's state differs from its previous shot's. A gap in the
+    shots is a stop the export does not show: from one cycle after the last shot the
+    machine is offline (unplanned, ISO 22400 downtime) if the gap is under
+    `PLANNED_GAP`, else in a planned stop (no production was scheduled).
+    """
     rows = []
-    for machine, state, at in frame[["machine", "state", "at"]].itertuples(index=False):
-        if isinstance(state, str) and last.get(machine) != state:
-            rows.append(
-                {
-                    "plant": plant,
-                    "machine": machine,
-                    "state": state,
-                    "at": at.to_pydatetime(),
-                    "die": machine.removeprefix("die-"),
-                    "reason": "imported",
-                }
-            )
-            last[machine] = state
+
+    def row(machine: str, state: str, at: datetime, reason: str) -> None:
+        die = machine.removeprefix("die-")
+        rows.append(
+            {
+                "plant": plant,
+                "machine": machine,
+                "state": state,
+                "at": at,
+                "die": die,
+                "reason": reason,
+            }
+        )
+
+    columns = frame.reindex(columns=["machine", "state", "at", "cycle_time_s"])
+    for machine, state, stamp, cycle in columns.itertuples(index=False):
+        if not isinstance(state, str):
+            continue
+        at = stamp.to_pydatetime()
+        cycle_s = float(cycle) if cycle == cycle and 0 < cycle < 600 else DEFAULT_CYCLE_S
+        last = seen.get(machine)
+        if last is not None:
+            stop = last.at + timedelta(seconds=last.cycle_s)
+            gap = at - last.at
+            if gap > UNSEEN_STOP and stop < at:
+                planned = gap >= PLANNED_GAP
+                kind = MachineState.PLANNED_STOP if planned else MachineState.OFFLINE
+                row(machine, kind.value, stop, f"no shots for {gap} (imported)")
+                last.state = kind.value
+        if last is None or last.state != state:
+            row(machine, state, at, "imported")
+        seen[machine] = _Seen(state, at, cycle_s)
     return rows
 
 
@@ -179,7 +219,7 @@ def import_shots(
     if limit is not None:
         total = min(total, limit)
     known: set[str] = set()
-    last_state: dict[str, str] = {}
+    last_seen: dict[str, _Seen] = {}
     reader = pd.read_csv(path, chunksize=batch, nrows=limit, encoding="utf-8-sig", dtype=str)
     with tqdm(total=total, unit="shot", desc=f"import {path.name}", disable=not progress) as bar:
         for chunk in reader:
@@ -216,12 +256,26 @@ def import_shots(
                 if "defective" in frame
                 else []
             )
-            states = _state_changes(frame, plant, last_state) if "state" in frame else []
+            states = _state_changes(frame, plant, last_seen) if "state" in frame else []
             with engine.begin() as conn:
                 insert_ignore(conn, t.shots, shots)
                 insert_ignore(conn, t.truths, truths)
                 insert_ignore(conn, t.machine_states, states)
             bar.update(len(chunk))
+    if limit is None:  # the export ends: its machines stop after their last shot
+        ends = [
+            {
+                "plant": plant,
+                "machine": m,
+                "state": MachineState.PLANNED_STOP.value,
+                "at": last.at + timedelta(seconds=last.cycle_s),
+                "die": m.removeprefix("die-"),
+                "reason": "end of the export (imported)",
+            }
+            for m, last in last_seen.items()
+        ]
+        with engine.begin() as conn:
+            insert_ignore(conn, t.machine_states, ends)
     report.shots_added = store.count(t.shots, plant=plant) - before[t.shots]
     report.truths_added = store.count(t.truths, plant=plant) - before[t.truths]
     report.states_added = store.count(t.machine_states, plant=plant) - before[t.machine_states]
