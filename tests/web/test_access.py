@@ -18,7 +18,8 @@ from castline.store import database
 from castline.store import tables as t
 from castline.web.app import create_app
 from castline.web.auth import INITIAL_PASSWORD_FILE, ensure_admin
-from tests.web.conftest import PASSWORD, ROLES, Plant, as_user, settings_in
+
+from .conftest import PASSWORD, ROLES, Plant, as_user, settings_in
 
 Seeded = tuple[FastAPI, Plant]
 PUBLIC = {("GET", "/api/v1/health"), ("GET", "/login"), ("POST", "/login")}

@@ -8,7 +8,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from castline.store import tables as t
-from tests.web.conftest import Plant, as_user
+
+from .conftest import Plant, as_user
 
 Seeded = tuple[FastAPI, Plant]
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import httpx
 
-from tests.web.conftest import Server, as_user
+from .conftest import Server, as_user
 
 
 def events(lines: Iterator[str]) -> Iterator[dict[str, object]]:

@@ -1,0 +1,65 @@
+"""Pages show each role what it may do, and nothing more."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from .conftest import Plant, as_user
+
+Seeded = tuple[FastAPI, Plant]
+
+
+def test_viewer_sees_the_queue_and_alarms_without_action_buttons(
+    client: TestClient, plant: Seeded
+) -> None:
+    viewer, operator = as_user(plant[1], "viewer"), as_user(plant[1], "operator")
+    for url, action in (("/reviews", ">Confirm NG<"), ("/alarms", "<button>Acknowledge</button>")):
+        assert action not in client.get(url, headers=viewer).text
+        assert action in client.get(url, headers=operator).text
+    models = client.get("/models", headers=viewer).text
+    assert "v3" in models and "Promote…" not in models
+    assert "Promote…" in client.get("/models", headers=as_user(plant[1], "engineer")).text
+    nav = client.get("/plants/p1", headers=viewer).text
+    assert "Dead letters" not in nav and "Users" not in nav
+
+
+def test_part_page_shows_photo_regions_parameters_and_verdict(
+    client: TestClient, plant: Seeded
+) -> None:
+    page = client.get("/plants/p1/parts/m1/3", headers=as_user(plant[1], "viewer"))
+    assert page.status_code == 200
+    html = page.text
+    assert 'viewBox="0 0 120 120"' in html  # sized to the photograph
+    assert '<rect class="region" x="60" y="30" width="15" height="15">' in html
+    assert "melt temperature" in html and "663.00" in html
+    assert "v2" in html and "41.0 ms" in html
+    missing = client.get("/plants/p1/parts/m1/77", headers=as_user(plant[1], "viewer"))
+    assert missing.status_code == 404 and "no record of part p1/m1/77" in missing.text
+
+
+def test_search_by_part_key(client: TestClient, plant: Seeded) -> None:
+    headers = as_user(plant[1], "viewer")
+    found = client.get("/parts?key=p1/m1/2", headers=headers, follow_redirects=False)
+    assert found.headers["location"] == "/plants/p1/parts/m1/2"
+    bad = client.get("/parts?key=m1-2", headers=headers)
+    assert "part key must look like plant/machine/shot_number" in bad.text
+
+
+def test_promoting_asks_for_confirmation_first(client: TestClient, plant: Seeded) -> None:
+    model = plant[1].models["v3"]
+    confirm = client.get(f"/models/{model}/promote", headers=as_user(plant[1], "engineer"))
+    assert "Promote v3?" in confirm.text and f'action="/models/{model}/promote"' in confirm.text
+    denied = client.get(f"/models/{model}/promote", headers=as_user(plant[1], "operator"))
+    assert denied.status_code == 403 and "engineer role" in denied.text
+    rollback = client.get(
+        "/models/rollback?die=D1&view=front", headers=as_user(plant[1], "engineer")
+    )
+    assert "Roll back die D1 view front?" in rollback.text
+
+
+def test_new_api_key_is_shown_once_to_an_admin(client: TestClient, plant: Seeded) -> None:
+    admin = as_user(plant[1], "admin")
+    page = client.post("/users/viewer/keys", headers=admin)
+    assert 'id="new-key">cl_' in page.text
+    assert "cl_" not in client.get("/users", headers=admin).text
