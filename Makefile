@@ -5,16 +5,26 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test lint bench clean
+.PHONY: up test lint bench clean browser
 
 up: $(VENV)/.installed
 	$(BIN)/castline up
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed browser
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+# The dashboard's browser tests drive Debian's Chromium (Playwright's download is not used).
+browser:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	else \
+		echo "Chromium is missing: browser tests skip here (and fail in CI)."; \
+		echo "Install it with: sudo apt-get install chromium"; \
+	fi
 
 bench: $(VENV)/.installed
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
