@@ -12,6 +12,7 @@ from castline import __version__
 from castline.analytics.cli import import_app, report_app
 from castline.settings import Settings, SettingsError, load
 from castline.sim.cli import sim_app
+from castline.web.commands import app as web_app
 
 app = typer.Typer(
     help="castline: trace every shot, inspect every casting, explain defects, prove the KPIs.",
@@ -23,6 +24,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(sim_app, name="sim")
 app.add_typer(report_app, name="report")
 app.add_typer(import_app, name="import")
+app.add_typer(web_app)  # castline web, castline user ..., castline review export
 
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="TOML settings file ([castline] table).")
