@@ -48,15 +48,21 @@ class Recorder:
             return [(t, p) for t, p, _ in self.messages if t.endswith("/" + kind)]
 
     def wait_offline(self, machines: int, limit_s: float = 20.0) -> None:
-        """Wait for every machine's last message, "offline": all before it has arrived too
-        (a broker keeps the order of one connection's messages)."""
+        """Wait until each machine's last message is its final "offline": all it sent before
+        has arrived too (a broker keeps the order of one connection's messages)."""
         end = time.monotonic() + limit_s
+        done: set[str] = set()
         while time.monotonic() < end:
-            offline = {t for t, p in self.of("availability") if p == b"offline"}
-            if len(offline) >= machines:
+            last: dict[str, tuple[str, bytes]] = {}
+            with self.lock:
+                for t, p, _ in self.messages:
+                    last[t.split("/")[3]] = (t, p)
+            done = {m for m, (t, p) in last.items() if t.endswith("/availability")}
+            done = {m for m in done if last[m][1] == b"offline"}
+            if len(done) >= machines:
                 return
             time.sleep(0.05)
-        raise AssertionError(f"only {len(offline)} of {machines} machines said offline")
+        raise AssertionError(f"only {len(done)} of {machines} machines said offline at the end")
 
     def settle(self, quiet_s: float = 0.5, limit_s: float = 10.0) -> None:
         """Wait until no message has arrived for `quiet_s` (the run's tail is delivered)."""

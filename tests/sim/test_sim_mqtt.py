@@ -71,8 +71,7 @@ async def test_shots_images_states_and_truth_reach_a_subscriber(
     }
     assert all(isinstance(s, StateMessage) for s in states)
     assert {s.machine for s in states} == {"dcm-01", "dcm-02", "dcm-03"}
-    per_machine = Counter(s.machine for s in shots)
-    assert min(per_machine.values()) >= 5
+    assert {s.machine for s in shots} == {"dcm-01", "dcm-02", "dcm-03"}
     availability = [(t.split("/")[3], p) for t, p in recorder.of("availability")]
     assert {m for m, p in availability if p == b"offline"} == {"dcm-01", "dcm-02", "dcm-03"}
     # No one sent verdicts: every part the cells handled went to the quarantine rack.
@@ -168,3 +167,35 @@ async def test_duplicate_and_malformed_faults(plant: str, recorder: Recorder) ->
     images = Counter(json.loads(p)["shot_number"] for t, p in recorder.of("image") if "dcm-01" in t)
     assert images and set(images.values()) == {2}
     assert report.faults["duplicate"] == report.faults["malformed"] == report.shots
+
+
+async def test_disconnects_and_out_of_order_lose_no_shot(plant: str, recorder: Recorder) -> None:
+    faults = (Fault.DISCONNECT, Fault.OUT_OF_ORDER)
+    report = await run_hall(config(plant, faults=faults, fault_rate=0.15), BROKER, asyncio.Event())
+    recorder.wait_offline(3)
+    assert report.faults["disconnect"] > 0 and report.faults["out_of_order"] > 0
+    shots = [decode(t, p)[1] for t, p in recorder.of("shot")]
+    assert len({(s.machine, s.shot_number) for s in shots}) == report.shots
+    # Dropped connections: the broker sent the last will, and the machine came back online.
+    online = [t for t, p in recorder.of("availability") if p == b"online"]
+    assert len(online) > 3
+    # Some photographs came before their shot record on the same connection.
+    first: dict[tuple[str, int], str] = {}
+    for t, p, _ in recorder.messages:
+        if t.endswith("/shot") or "/image/" in t:
+            body = json.loads(p)
+            first.setdefault((body["machine"], body["shot_number"]), t)
+    assert any("/image/" in t for t in first.values())
+
+
+async def test_late_and_missing_photographs_leave_parts_without_verdict(
+    plant: str, recorder: Recorder
+) -> None:
+    faults = (Fault.LATE, Fault.CAMERA_STOP)
+    report = await run_hall(config(plant, faults=faults, fault_rate=0.2), BROKER, asyncio.Event())
+    recorder.wait_offline(3)
+    images = {(m.machine, m.shot_number) for m in decoded(recorder, "image")}
+    shots = {(m.machine, m.shot_number) for m in decoded(recorder, "shot")}
+    assert report.faults["camera_stop"] > 0 and report.faults["late"] > 0
+    assert len(images) < len(shots) - 3  # the camera stopped for a few shots now and then
+    assert report.images == len(images)

@@ -151,6 +151,8 @@ class MachineModel:
         shot_number = c.first_shot
         state = MachineState.SETUP
         yield StateEvent(self.id, t, state, self.die.code, "start: cold die, warm-up shots")
+        # Machines of a hall do not all cast their first shot in the same second.
+        t += timedelta(seconds=float(self.rng.uniform(0, self.cycle_time_s)))
         cooling = c.die_cooling_c  # the die starts cold
         warmup = int(self.rng.integers(c.warmup_shots[0], c.warmup_shots[1] + 1))
         since_cold = 0

@@ -227,9 +227,11 @@ class _Run:
         copies = 2 if Fault.DUPLICATE in hit else 1
         shot_at = photo_at + 0.05 if Fault.OUT_OF_ORDER in hit else when
 
+        # The cell expects the part from now on, even if its shot record comes late.
+        self.cells[event.machine].expect(event.shot_number, event.truth.defective, deadline)
+
         def publish_shot() -> Awaitable[None] | None:
             self._lags.append(self.loop.time() - when)
-            self.cells[event.machine].expect(event.shot_number, event.truth.defective, deadline)
             self._publish_shot(event, Fault.MALFORMED in hit, copies)
             if self.progress is not None:
                 self.progress()
