@@ -151,7 +151,8 @@ def lead_times(
     return {
         "threshold": threshold,
         "rises_seen_by_inspection": len(seen_up),
-        "preceded_by_risk_alarm": len(caught),
+        "preceded_by_risk_alarm": len(caught),  # at the same shot or earlier
+        "risk_alarm_strictly_first": sum(d > 0 for d in caught),
         "median_lead_shots": float(np.median(caught)) if caught else None,
         "risk_alarms": len(risk_up),
     }
