@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
+from time import monotonic as time_now
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine
@@ -30,11 +31,26 @@ def start_of_day(now: datetime | None = None) -> datetime:
     return datetime.combine(now.date(), time(0), tzinfo=UTC)
 
 
-def oee_today(engine: Engine, plant: str) -> dict[str, float | None]:
-    """OEE of each machine since midnight UTC (ISO 22400, from castline.analytics)."""
-    now = datetime.now(UTC)
-    rows = optional(service.kpis, engine, plant, start_of_day(now), now, by="day") or []
-    return {row["unit"]: row["oee"] for row in rows}
+class OeeToday:
+    """OEE of each machine since midnight UTC (ISO 22400, from castline.analytics).
+
+    Computing it reads the day's shots; an overview opened on many screens reuses the
+    figure for `max_age_s` (the tiles then update live).
+    """
+
+    def __init__(self, max_age_s: float = 60.0) -> None:
+        self.max_age_s = max_age_s
+        self._cache: dict[str, tuple[float, dict[str, float | None]]] = {}
+
+    def __call__(self, engine: Engine, plant: str) -> dict[str, float | None]:
+        cached = self._cache.get(plant)
+        if cached and time_now() - cached[0] < self.max_age_s:
+            return cached[1]
+        now = datetime.now(UTC)
+        rows = optional(service.kpis, engine, plant, start_of_day(now), now, by="day") or []
+        oee = {row["unit"]: row["oee"] for row in rows}
+        self._cache[plant] = (time_now(), oee)
+        return oee
 
 
 def part_limits(engine: Engine, shot: dict[str, Any], parameters: list[str]) -> dict[str, Any]:

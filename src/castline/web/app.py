@@ -19,6 +19,7 @@ from castline.settings import Settings
 from castline.store.blobs import BlobStore
 from castline.store.database import open_store
 from castline.web import api, pages
+from castline.web.analytics import OeeToday
 from castline.web.auth import INITIAL_PASSWORD_FILE, Role, ensure_admin, require, session_secret
 from castline.web.live import Hub
 
@@ -43,6 +44,7 @@ def create_app(settings: Settings, engine: Engine | None = None, hub: Hub | None
     app.state.engine = engine
     app.state.hub = hub or Hub()
     app.state.blobs = BlobStore(settings.blobs)
+    app.state.oee_today = OeeToday()
     app.add_middleware(
         SessionMiddleware,
         secret_key=session_secret(settings.secret_key, settings.home),

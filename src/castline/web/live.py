@@ -45,10 +45,13 @@ class Subscription:
         if not self._accepts(event.topic):
             return
         with self._lock:
+            was_empty = not self._events
             if len(self._events) == self._events.maxlen:
                 self.dropped += 1
                 self._hub.count_drop()
             self._events.append(event)
+        if not was_empty:
+            return  # the reader was woken when the first waiting event came
         try:
             self._loop.call_soon_threadsafe(self._ready.set)
         except RuntimeError:  # the connection's loop is closed: it will never read again

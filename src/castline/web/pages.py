@@ -117,7 +117,7 @@ def home(request: Request, who: Viewer) -> Response:
 @router.get("/plants/{plant}")
 def overview(request: Request, plant: str, who: Viewer) -> HTMLResponse:
     tiles = queries.machine_tiles(request.app.state.engine, plant, start_of_day())
-    oee = analytics.oee_today(request.app.state.engine, plant)
+    oee = request.app.state.oee_today(request.app.state.engine, plant)
     return render(request, "overview.html", plant=plant, tiles=tiles, oee=oee)
 
 
