@@ -188,15 +188,16 @@ def bench_predict(quick: bool) -> None:
         f"{'quick' if quick else 'full'} model, {time.perf_counter() - t0:.0f} s:"
     )
     print(
-        "die   test shots  NG   ROC AUC  precision@5%  NG rate  risk alarm first / rises  "
-        "median lead (shots)"
+        "die   test shots  NG   ROC AUC  precision@5%  NG rate  risk alarm at or before"
+        " (strictly before) / rises seen by inspection  median lead (shots)"
     )
     for r in results:
         lead = "n/a" if r["median_lead_shots"] is None else f"{r['median_lead_shots']:.0f}"
         print(
             f"{r['die']}  {r['test_shots']:10d} {r['test_ng']:4d}  {r['roc_auc']:.3f}    "
             f"{r['precision_at_5pct']:10.1%}  {r['test_ng'] / r['test_shots']:7.1%}  "
-            f"{r['preceded_by_risk_alarm']:>10} / {r['rises_seen_by_inspection']:<10}     {lead}"
+            f"{r['preceded_by_risk_alarm']:>6} ({r['risk_alarm_strictly_first']}) / "
+            f"{r['rises_seen_by_inspection']:<4} {lead:>6}"
         )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import numpy as np
+import pandas as pd
+import pytest
 from sqlalchemy import Engine
 
 from castline.analytics import benefit, service, spc
@@ -94,3 +96,16 @@ def test_maintenance_and_benefit(sqlite_engine: Engine) -> None:
     page = benefit.to_html(report, {"chart": PNG})
     assert "inspection labour" in page and "data:image/png;base64" in page
     assert benefit.to_csv(report).startswith("metric,unit,baseline")
+
+
+def test_subgroup_chart_plots_means_and_catches_a_shift() -> None:
+    rng = np.random.default_rng(4)
+    x = rng.normal(50, 1, 1000)
+    x[600:] += 1.5
+    at = pd.date_range(DAY, periods=1000, freq="min")
+    chart = spc.build_chart("melt_temp_c", at, x, baseline_shots=500, subgroup=5)
+    assert chart.kind == "X-bar/R" and chart.points.size == 200 and chart.baseline_points == 100
+    assert chart.limits.sigma == pytest.approx(1 / np.sqrt(5), rel=0.1)  # sigma of a mean
+    hits = chart.fired["nelson1"]
+    assert hits[120:].sum() > 10 * max(1, hits[:100].sum())  # the shift, not the baseline
+    assert spc.build_chart("melt_temp_c", at, x, baseline_shots=500, subgroup=12).kind == "X-bar/S"

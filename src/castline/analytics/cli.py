@@ -172,6 +172,9 @@ def report_spc(
     days: Days = 30,
     baseline: Annotated[int, typer.Option(help="shots that set the control limits.")] = 500,
     parameter: Annotated[str | None, typer.Option(help="chart only this parameter.")] = None,
+    subgroup: Annotated[
+        int, typer.Option(help="shots per subgroup: 1 I-MR, 2-10 X-bar/R, more X-bar/S.")
+    ] = 1,
     out: Out = None,
     config: Config = None,
     analytics: Analytics = None,
@@ -192,6 +195,7 @@ def report_spc(
         since=start,
         until=end,
         baseline_shots=baseline,
+        subgroup=subgroup,
         config=_analytics(analytics),
     )
     for r in results:
@@ -208,6 +212,7 @@ def report_spc(
                 since=start,
                 until=end,
                 baseline_shots=baseline,
+                subgroup=subgroup,
             )
             _write(out, f"spc_{r['machine']}_{r['parameter']}.png", png)
     if not results:
