@@ -43,78 +43,95 @@ def machines(engine: Engine, plant: str) -> list[Row]:
     return _rows(engine, select(m).where(m.c.plant == plant).order_by(m.c.id))
 
 
+def _latest(table: Any, plant: str, *order: Any) -> Any:
+    """Subquery: the newest row of `table` per machine of a plant."""
+    rank = func.row_number().over(partition_by=table.c.machine, order_by=[o.desc() for o in order])
+    ranked = select(table, rank.label("rank")).where(table.c.plant == plant).subquery()
+    return select(ranked).where(ranked.c.rank == 1).subquery()
+
+
 def machine_tiles(engine: Engine, plant: str, since: datetime) -> list[Row]:
-    """Per machine: state, die, shots and verdicts since `since`, last casting, open alarms."""
+    """Per machine: state, die, shots and verdicts since `since`, last casting, open alarms.
+
+    One query per figure for all machines together, so a plant of many machines costs
+    no more round trips than one.
+    """
     s, v, st, a, img = t.shots, t.verdicts, t.machine_states, t.alarms, t.images
-    tiles = []
+    state = _latest(st, plant, st.c.at)
+    last_shot = _latest(s, plant, s.c.at, s.c.shot_number)
+    last = _latest(v, plant, v.c.decided_at, v.c.shot_number)
+    first_image = (
+        select(func.min(img.c.blob)).where(_same_part(img, last)).correlate(last).scalar_subquery()
+    )
     with engine.connect() as conn:
-        for machine in conn.execute(select(t.machines).where(t.machines.c.plant == plant)):
-            here = {"plant": plant, "machine": machine.id}
-            state = conn.execute(
-                select(st.c.state, st.c.at, st.c.die, st.c.reason)
-                .where(st.c.plant == plant, st.c.machine == machine.id)
-                .order_by(st.c.at.desc())
-                .limit(1)
-            ).first()
-            last_shot = conn.execute(
-                select(s.c.shot_number, s.c.die, s.c.at)
-                .where(s.c.plant == plant, s.c.machine == machine.id)
-                .order_by(s.c.at.desc(), s.c.shot_number.desc())
-                .limit(1)
-            ).first()
-            shots_today = conn.execute(
-                select(func.count()).where(
-                    s.c.plant == plant, s.c.machine == machine.id, s.c.at >= since
+        machines_ = conn.execute(
+            select(t.machines.c.id, t.machines.c.name)
+            .where(t.machines.c.plant == plant)
+            .order_by(t.machines.c.id)
+        ).all()
+        states = {r.machine: r for r in conn.execute(select(state))}
+        shots_ = {r.machine: r for r in conn.execute(select(last_shot))}
+        lasts = {
+            r.machine: r
+            for r in conn.execute(
+                select(
+                    last.c.machine, last.c.shot_number, last.c.verdict, last.c.score,
+                    last.c.decided_at, last.c.heatmap, first_image.label("image"),
                 )
-            ).scalar_one()
-            counts: dict[str, int] = dict(
-                conn.execute(
-                    select(v.c.verdict, func.count())
-                    .where(v.c.plant == plant, v.c.machine == machine.id, v.c.decided_at >= since)
-                    .group_by(v.c.verdict)
-                ).all()
             )
-            last = conn.execute(
-                select(v.c.shot_number, v.c.verdict, v.c.score, v.c.decided_at, v.c.heatmap)
-                .where(v.c.plant == plant, v.c.machine == machine.id)
-                .order_by(v.c.decided_at.desc(), v.c.shot_number.desc())
-                .limit(1)
-            ).first()
-            image = None
-            if last is not None:
-                image = conn.execute(
-                    select(img.c.blob)
-                    .where(
-                        img.c.plant == plant,
-                        img.c.machine == machine.id,
-                        img.c.shot_number == last.shot_number,
-                    )
-                    .order_by(img.c.view)
-                    .limit(1)
-                ).scalar()
-            alarms_open = conn.execute(
-                select(func.count()).where(
-                    a.c.plant == plant, a.c.machine == machine.id, a.c.cleared_at.is_(None)
-                )
-            ).scalar_one()
-            decided = sum(counts.values())
-            tiles.append(
-                here
-                | {
-                    "name": machine.name,
-                    "state": state.state if state else "offline",
-                    "state_at": state.at if state else None,
-                    "die": (state.die if state and state.die else None)
-                    or (last_shot.die if last_shot else None),
-                    "shot_number": last_shot.shot_number if last_shot else None,
-                    "shots_today": int(shots_today),
-                    "verdicts_today": {k: int(n) for k, n in counts.items()},
-                    "yield_today": counts.get(Verdict.OK.value, 0) / decided if decided else None,
-                    "last": dict(last._mapping) if last else None,
-                    "image": image,
-                    "alarms_open": int(alarms_open),
+        }  # fmt: skip
+        shots_today: dict[str, int] = dict(
+            conn.execute(
+                select(s.c.machine, func.count())
+                .where(s.c.plant == plant, s.c.at >= since)
+                .group_by(s.c.machine)
+            ).all()
+        )
+        counts: dict[str, dict[str, int]] = {}
+        for machine, verdict, n in conn.execute(
+            select(v.c.machine, v.c.verdict, func.count())
+            .where(v.c.plant == plant, v.c.decided_at >= since)
+            .group_by(v.c.machine, v.c.verdict)
+        ):
+            counts.setdefault(machine, {})[verdict] = int(n)
+        alarms_open: dict[str | None, int] = dict(
+            conn.execute(
+                select(a.c.machine, func.count())
+                .where(a.c.plant == plant, a.c.cleared_at.is_(None))
+                .group_by(a.c.machine)
+            ).all()
+        )
+    tiles = []
+    for machine in machines_:
+        here, shot, verdicts = (
+            states.get(machine.id),
+            shots_.get(machine.id),
+            counts.get(machine.id, {}),
+        )
+        latest = lasts.get(machine.id)
+        decided = sum(verdicts.values())
+        tiles.append(
+            {
+                "plant": plant,
+                "machine": machine.id,
+                "name": machine.name,
+                "state": here.state if here else "offline",
+                "state_at": here.at if here else None,
+                "die": (here.die if here and here.die else None) or (shot.die if shot else None),
+                "shot_number": shot.shot_number if shot else None,
+                "shots_today": int(shots_today.get(machine.id, 0)),
+                "verdicts_today": verdicts,
+                "yield_today": verdicts.get(Verdict.OK.value, 0) / decided if decided else None,
+                "last": {
+                    k: getattr(latest, k)
+                    for k in ("shot_number", "verdict", "score", "decided_at", "heatmap")
                 }
-            )
+                if latest
+                else None,
+                "image": latest.image if latest else None,
+                "alarms_open": int(alarms_open.get(machine.id, 0)),
+            }
+        )
     return tiles
 
 
