@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -64,6 +64,10 @@ def test_spc_scan_raises_each_alarm_once(engine: Engine) -> None:
     assert len(open_alarms) == len(chart["alarms"])
     assert all(a["count"] == 2 for a in open_alarms)
     assert {a["rule"] for a in open_alarms} == set(chart["rules"]) & set(spc.DEFAULT_RULES)
+    (drift,) = [a for a in open_alarms if a["rule"] == "cusum_up"]
+    fired = chart["rules"]["cusum_up"]
+    assert datetime.fromisoformat(drift["raised_at"]) == datetime.fromisoformat(fired["first_at"])
+    assert datetime.fromisoformat(drift["last_seen_at"]) == datetime.fromisoformat(fired["last_at"])
 
 
 def test_control_chart_root_cause_and_png(sqlite_engine: Engine) -> None:

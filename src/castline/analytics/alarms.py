@@ -32,11 +32,17 @@ def raise_alarm(
     *,
     severity: str = "warning",
     at: datetime | None = None,
+    seen_until: datetime | None = None,
 ) -> tuple[int, bool]:
-    """Raise an alarm or bump the open one with the same key; return (id, is_new)."""
+    """Raise an alarm or bump the open one with the same key; return (id, is_new).
+
+    `at` is when the condition was first seen, `seen_until` the last time (if later):
+    a scan over past shots raises at the first hit and remembers the last.
+    """
     if severity not in SEVERITIES:
         raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}, got {severity!r}")
     at = at or datetime.now(UTC)
+    last = max(at, seen_until) if seen_until else at
     key = dedup_key(plant, machine, die, subject, rule)
     a = t.alarms
     with engine.begin() as conn:
@@ -51,7 +57,7 @@ def raise_alarm(
                 update(a)
                 .where(a.c.id == row.id)
                 .values(
-                    count=a.c.count + 1, last_seen_at=max(at, row.last_seen_at), message=message
+                    count=a.c.count + 1, last_seen_at=max(last, row.last_seen_at), message=message
                 )
             )
             return int(row.id), False
@@ -66,7 +72,7 @@ def raise_alarm(
                 message=message,
                 dedup_key=key,
                 raised_at=at,
-                last_seen_at=at,
+                last_seen_at=last,
                 count=1,
             )
         )

@@ -184,7 +184,8 @@ def monitor(
                         rule,
                         _message(chart, rule, f"{m}/{d}", info),
                         severity="critical" if rule in CRITICAL_RULES else "warning",
-                        at=datetime.fromisoformat(info["last_at"]),
+                        at=datetime.fromisoformat(info["first_at"]),
+                        seen_until=datetime.fromisoformat(info["last_at"]),
                     )
                     summary["alarms"].append(alarm_id)
             out.append(summary)
