@@ -62,4 +62,6 @@ def test_new_api_key_is_shown_once_to_an_admin(client: TestClient, plant: Seeded
     admin = as_user(plant[1], "admin")
     page = client.post("/users/viewer/keys", headers=admin)
     assert 'id="new-key">cl_' in page.text
-    assert "cl_" not in client.get("/users", headers=admin).text
+    listing = client.get("/users", headers=admin).text
+    assert "cl_" not in listing
+    assert "<td>viewer</td><td>viewer</td><td>all</td><td>2</td>" in listing  # seeded + new

@@ -105,7 +105,7 @@ def user_list(config: ConfigOption = None) -> None:
 
     for row in queries.users(open_store(settings_or_exit(config).db_url)):
         plants = ",".join(row["plants"]) or "all"
-        typer.echo(f"{row['username']:20} {row['role']:9} plants={plants} keys={row['keys']}")
+        typer.echo(f"{row['username']:20} {row['role']:9} plants={plants} keys={row['key_count']}")
 
 
 @review_app.command("export")

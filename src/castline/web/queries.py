@@ -254,7 +254,7 @@ def users(engine: Engine) -> list[Row]:
         .where(k.c.user_id == u.c.id, k.c.revoked_at.is_(None))
         .correlate(u)
         .scalar_subquery()
-        .label("keys")
+        .label("key_count")
     )
     query = select(u.c.id, u.c.username, u.c.role, u.c.plants, u.c.created_at, keys)
     return _rows(engine, query.order_by(u.c.username))
