@@ -94,16 +94,15 @@ def time_elements(
 
 def dispositions(shots: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(good, scrap, good at the first decision) per shot."""
-    review = shots["review"].astype(object)
-    verdict = shots["verdict"].astype(object)
-    truth = shots["truth"].map({True: "NG", False: "OK"}).astype(object)
-    final = review.where(review.notna(), verdict.where(verdict.notna(), truth))
-    first = verdict.where(verdict.notna(), truth)
-    return (
-        (final == "OK").to_numpy(),
-        (final == "NG").to_numpy(),
-        ((first == "OK") & review.isna()).to_numpy(),
-    )
+    review, verdict, truth = shots["review"], shots["verdict"], shots["truth"]
+    has_review, has_verdict = review.notna().to_numpy(), verdict.notna().to_numpy()
+    known = truth.notna().to_numpy()
+    truth_bad = truth.fillna(False).astype(bool).to_numpy()
+    first_ok = np.where(has_verdict, verdict.eq("OK").to_numpy(), known & ~truth_bad)
+    first_ng = np.where(has_verdict, verdict.eq("NG").to_numpy(), known & truth_bad)
+    good = np.where(has_review, review.eq("OK").to_numpy(), first_ok)
+    scrap = np.where(has_review, review.eq("NG").to_numpy(), first_ng)
+    return good, scrap, first_ok & ~has_review
 
 
 def elements(
@@ -139,7 +138,8 @@ def elements(
     at = nanoseconds(made["at"])
     period = np.searchsorted(nanoseconds(edges), at, side="right") - 1
     inside = (period >= 0) & (period < len(edges) - 1)
-    pri = made["die"].astype(str).map(config.pri_s).to_numpy(dtype=float)
+    dies = made["die"].astype(str)
+    pri = dies.map({d: config.pri_s(d) for d in dies.unique()}).to_numpy(dtype=float)
     table = pd.DataFrame(
         {
             "machine": made["machine"].to_numpy()[inside],
