@@ -172,5 +172,5 @@ def test_every_page_renders_for_an_admin(page: Any, server: Server) -> None:
     page.goto("/models")
     page.click("a:has-text('Promote…')")
     page.click("button:has-text('Yes, do it')")
-    page.wait_for_selector("text=is active.")
+    page.wait_for_selector("text=Die D1 view front now inspects with")
     shot(page, "page-models-promoted")

@@ -294,15 +294,12 @@ def confirm_promote(request: Request, model_id: int, who: Engineer) -> HTMLRespo
 
 @router.post("/models/{model_id}/promote")
 def promote(request: Request, model_id: int, who: Engineer) -> Response:
-    return attempt(
-        request,
-        "/models",
-        f"Model {model_id} is active.",
-        actions.promote,
-        request.app.state.engine,
-        who,
-        model_id,
-    )
+    try:
+        model = actions.promote(request.app.state.engine, who, model_id)
+    except actions.ActionError as exc:
+        return back("/models", request, f"Not done: {exc}")
+    done = f"Die {model['die']} view {model['view']} now inspects with {model['version']}."
+    return back("/models", request, done)
 
 
 @router.get("/models/rollback")

@@ -50,6 +50,23 @@ def _latest(table: Any, plant: str, *order: Any) -> Any:
     return select(ranked).where(ranked.c.rank == 1).subquery()
 
 
+def _newest_part(table: Any, plant: str) -> Any:
+    """Subquery: the row of each machine's highest shot number (the machine's counter),
+    found through the unique (plant, machine, shot_number) index."""
+    newest = (
+        select(table.c.machine, func.max(table.c.shot_number).label("shot_number"))
+        .where(table.c.plant == plant)
+        .group_by(table.c.machine)
+        .subquery()
+    )
+    on = and_(
+        table.c.plant == plant,
+        table.c.machine == newest.c.machine,
+        table.c.shot_number == newest.c.shot_number,
+    )
+    return select(table).join(newest, on).subquery()
+
+
 def machine_tiles(engine: Engine, plant: str, since: datetime) -> list[Row]:
     """Per machine: state, die, shots and verdicts since `since`, last casting, open alarms.
 
@@ -58,8 +75,8 @@ def machine_tiles(engine: Engine, plant: str, since: datetime) -> list[Row]:
     """
     s, v, st, a, img = t.shots, t.verdicts, t.machine_states, t.alarms, t.images
     state = _latest(st, plant, st.c.at)
-    last_shot = _latest(s, plant, s.c.at, s.c.shot_number)
-    last = _latest(v, plant, v.c.decided_at, v.c.shot_number)
+    last_shot = _newest_part(s, plant)
+    last = _newest_part(v, plant)
     first_image = (
         select(func.min(img.c.blob)).where(_same_part(img, last)).correlate(last).scalar_subquery()
     )
@@ -70,7 +87,12 @@ def machine_tiles(engine: Engine, plant: str, since: datetime) -> list[Row]:
             .order_by(t.machines.c.id)
         ).all()
         states = {r.machine: r for r in conn.execute(select(state))}
-        shots_ = {r.machine: r for r in conn.execute(select(last_shot))}
+        shots_ = {
+            r.machine: r
+            for r in conn.execute(
+                select(last_shot.c.machine, last_shot.c.shot_number, last_shot.c.die)
+            )
+        }
         lasts = {
             r.machine: r
             for r in conn.execute(
