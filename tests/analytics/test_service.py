@@ -113,3 +113,13 @@ def test_subgroup_chart_plots_means_and_catches_a_shift() -> None:
     hits = chart.fired["nelson1"]
     assert hits[120:].sum() > 10 * max(1, hits[:100].sum())  # the shift, not the baseline
     assert spc.build_chart("melt_temp_c", at, x, baseline_shots=500, subgroup=12).kind == "X-bar/S"
+
+
+def test_scrap_risk_alarm_from_stored_shots(sqlite_engine: Engine) -> None:
+    record_drift(sqlite_engine)
+    result = service.scrap_risk(sqlite_engine, "p1", "8412", DAY + timedelta(minutes=600))
+    assert result["shots_scored"] == 100 and result["rises"]
+    (alarm,) = service.open_alarms(sqlite_engine, "p1")
+    assert alarm["subject"] == "scrap_risk" and alarm["die"] == "8412"
+    assert alarm["raised_at"] == result["rises"][0]
+    assert "predicted scrap risk" in alarm["message"]

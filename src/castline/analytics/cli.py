@@ -373,6 +373,35 @@ def report_predict(
     _write(out, "predict.json", json.dumps(results, indent=1))
 
 
+@report_app.command("alarms")
+def report_alarms(
+    plant: Plant = None,
+    machine: Machine = None,
+    all_alarms: Annotated[bool, typer.Option("--all", help="cleared ones too.")] = False,
+    ack: Annotated[int | None, typer.Option(help="acknowledge this alarm id.")] = None,
+    who: Annotated[str | None, typer.Option(help="who acknowledges.")] = None,
+    comment: Annotated[str, typer.Option(help="the cause, in words.")] = "",
+    clear: Annotated[int | None, typer.Option(help="clear this alarm id.")] = None,
+    config: Config = None,
+) -> None:
+    """List alarms; acknowledge one (--ack ID --who NAME --comment CAUSE) or clear one."""
+    from castline.analytics import alarms
+
+    engine, plant_id = _open(config, plant)
+    if ack is not None:
+        if not who:
+            raise typer.BadParameter("--ack needs --who NAME")
+        done = alarms.acknowledge(engine, ack, who, comment)
+        typer.echo(f"alarm {ack} acknowledged" if done else f"no open alarm {ack}")
+    if clear is not None:
+        done = alarms.clear(engine, clear)
+        typer.echo(f"alarm {clear} cleared" if done else f"no open alarm {clear}")
+    if ack is None and clear is None:
+        for a in alarms.listing(engine, plant_id, open_only=not all_alarms, machine=machine):
+            state = "cleared" if a["cleared_at"] else ("acked" if a["acked_by"] else "open")
+            typer.echo(f"#{a['id']} {a['severity']:8} {state:7} x{a['count']} {a['message']}")
+
+
 @import_app.command("shots")
 def import_shots(
     csv: Annotated[
