@@ -58,6 +58,8 @@ def test_spc_scan_raises_each_alarm_once(engine: Engine) -> None:
     assert chart["chart"] == "I-MR" and chart["baseline_points"] == 500
     assert {"nelson1", "nelson2", "ewma", "cusum_up"} <= set(chart["rules"])
     assert chart["rules"]["cusum_up"]["first_at"] >= (DAY + timedelta(minutes=500)).isoformat()
+    began = datetime.fromisoformat(chart["rules"]["cusum_up"]["onset_at"])
+    assert abs(began - (DAY + timedelta(minutes=500))) <= timedelta(minutes=10)
     again = spc.monitor(engine, "p1", parameters=("melt_temp_c",), baseline_shots=500)
     assert again[0]["alarms"] == chart["alarms"]  # same alarms, bumped, not new ones
     open_alarms = service.open_alarms(engine, "p1")

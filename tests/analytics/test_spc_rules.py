@@ -92,3 +92,20 @@ def test_capability_against_spec_limits() -> None:
     assert cap.cpk == pytest.approx(30 / 15)  # nearer limit: 670 is 30 away
     one_sided = spc.capability(x, sigma=5.0, lsl=None, usl=715.0)
     assert one_sided.cp is None and one_sided.cpk == pytest.approx(1.0)
+
+
+def test_onset_of_a_drift_is_the_cusum_change_point() -> None:
+    rng = np.random.default_rng(11)
+    x = rng.normal(0, 1, 300)
+    x[100:] += 1.0
+    c_up, c_down, up, _ = spc.cusum(x, 0.0, 1.0)
+    first = int(np.argmax(up))
+    began = spc.onset("cusum_up", first, c_up, c_down, x)
+    assert 90 <= began <= 110 < first  # found near shot 100, before the alarm
+    assert spc.onset("ewma", first, c_up, c_down, x) == began  # same change point, upward
+
+
+def test_onset_of_a_pattern_rule_is_where_the_pattern_starts() -> None:
+    z, end = crafted("nelson2")
+    zeros = np.zeros_like(z)
+    assert spc.onset("nelson2", end, zeros, zeros, z) == CRAFTED["nelson2"][0]

@@ -24,7 +24,6 @@ CRITICAL_RULES = {"nelson1", "we1"}
 # Rules that raise alarms by default: Nelson's eight and the drift detectors. The Western
 # Electric rules repeat Nelson's 1, 5, 6 and a shorter run, so they are opt-in.
 DEFAULT_RULES = (*(f"nelson{i}" for i in range(1, 9)), "ewma", "cusum_up", "cusum_down")
-WESTERN_ELECTRIC_RULES = ("we1", "we2", "we3", "we4")
 
 
 @dataclass(slots=True)
@@ -39,9 +38,10 @@ class Chart:
     baseline_points: int
     limits: spc.Limits
     capability: spc.Capability
+    z: np.ndarray  # points in sigmas from the centre line
+    cusum_up: np.ndarray
+    cusum_down: np.ndarray
     fired: dict[str, np.ndarray] = field(default_factory=dict)  # rule -> flags per point
-    ewma: np.ndarray | None = None
-    ewma_limits: tuple[np.ndarray, np.ndarray] | None = None
 
     def summary(self) -> dict[str, Any]:
         monitored = slice(self.baseline_points, None)
@@ -49,8 +49,10 @@ class Chart:
         for rule, flags in self.fired.items():
             hits = np.flatnonzero(flags[monitored]) + self.baseline_points
             if hits.size:
+                began = spc.onset(rule, int(hits[0]), self.cusum_up, self.cusum_down, self.z)
                 rules[rule] = {
                     "count": int(hits.size),
+                    "onset_at": self.at[began].isoformat(),
                     "first_at": self.at[hits[0]].isoformat(),
                     "last_at": self.at[hits[-1]].isoformat(),
                     "meaning": spc.RULE_TEXT[rule],
@@ -108,8 +110,8 @@ def build_chart(
     capability = spc.capability(current, shot_sigma, lsl, usl)
     z = (points - limits.center) / limits.sigma
     fired = spc.nelson(z) | spc.western_electric(z)
-    ew, ew_lcl, ew_ucl, ew_out = spc.ewma(points, limits.center, limits.sigma)
-    _, _, up, down = spc.cusum(points, limits.center, limits.sigma)
+    ew_out = spc.ewma(points, limits.center, limits.sigma)[3]
+    c_up, c_down, up, down = spc.cusum(points, limits.center, limits.sigma)
     fired |= {"ewma": ew_out, "cusum_up": up, "cusum_down": down}
     return Chart(
         parameter,
@@ -120,16 +122,18 @@ def build_chart(
         base_points,
         limits,
         capability,
+        z,
+        c_up,
+        c_down,
         fired,
-        ew,
-        (ew_lcl, ew_ucl),
     )
 
 
 def _message(chart: Chart, rule: str, where: str, info: dict[str, Any]) -> str:
     p, lim = BY_NAME[chart.parameter], chart.limits
     return (
-        f"{p.label} on {where}: {spc.RULE_TEXT[rule]} ({info['count']}x, last {info['last_at']}); "
+        f"{p.label} on {where}: {spc.RULE_TEXT[rule]} ({info['count']}x, began about "
+        f"{info['onset_at']}, last {info['last_at']}); "
         f"centre {lim.center:.4g} {p.unit}, limits {lim.lcl:.4g}..{lim.ucl:.4g}"
     )
 

@@ -170,6 +170,37 @@ RULE_TEXT = {
 }
 
 
+# Points a pattern rule spans: its onset is that many points back from where it completes.
+RULE_SPAN = {
+    "nelson1": 1,
+    "nelson2": 9,
+    "nelson3": 6,
+    "nelson4": 14,
+    "nelson5": 3,
+    "nelson6": 5,
+    "nelson7": 15,
+    "nelson8": 8,
+    "we1": 1,
+    "we2": 3,
+    "we3": 5,
+    "we4": 8,
+}
+
+
+def onset(rule: str, first_hit: int, c_up: Floats, c_down: Floats, z: Floats) -> int:
+    """Where the condition behind a rule's first hit began, as far as the data tells.
+
+    A pattern rule began where its pattern starts. A drift (EWMA, CUSUM) began just
+    after the last point where the CUSUM on its side was still zero: the change point.
+    """
+    if rule in RULE_SPAN:
+        return max(0, first_hit - RULE_SPAN[rule] + 1)
+    upward = rule == "cusum_up" or (rule != "cusum_down" and z[first_hit] > 0)
+    walk = (c_up if upward else c_down)[: first_hit + 1]
+    zeros = np.flatnonzero(walk <= 0)
+    return min(first_hit, int(zeros[-1]) + 1) if zeros.size else 0
+
+
 # --- slow drift ------------------------------------------------------------------------
 
 
