@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine
 
-from castline.analytics import benefit, service, spc
+from castline.analytics import benefit, maintenance, service, spc
 from castline.domain.plant import Machine
 from castline.domain.shot import PartKey, Shot
 from castline.store import database
@@ -125,3 +125,34 @@ def test_scrap_risk_alarm_from_stored_shots(sqlite_engine: Engine) -> None:
     assert alarm["subject"] == "scrap_risk" and alarm["die"] == "8412"
     assert alarm["raised_at"] == result["rises"][0]
     assert "predicted scrap risk" in alarm["message"]
+
+
+def test_benefit_measures_labour_against_a_manual_baseline(sqlite_engine: Engine) -> None:
+    store = record_shift(sqlite_engine)
+    # The day before: castline not yet deciding; every casting inspected by a person.
+    earlier = [
+        Shot(PartKey("p1", "m1", 1000 + n), "8412", at(-16 + n * 0.1), {}) for n in range(20)
+    ]
+    store.record_shots(earlier)
+    for n, shot in enumerate(earlier):
+        store.record_truth(shot.key, defective=n < 4)
+    report = service.benefit(sqlite_engine, "p1", at(-18), at(-12), at(6), at(14))
+    rows = {r["metric"]: r for r in report["rows"]}
+    labour = rows["inspection labour"]
+    assert labour["baseline"] == pytest.approx(20.0)  # 20 s for every casting
+    assert labour["current"] == pytest.approx(2.0)  # one casting of ten went to a person
+    assert labour["change_pct"] == pytest.approx(-90.0) and labour["met"]
+    quality = rows["quality ratio"]
+    assert quality["baseline"] == pytest.approx(0.8) and quality["current"] == pytest.approx(0.8)
+    assert quality["change_pct"] == pytest.approx(0.0) and not quality["met"]
+
+
+def test_ng_trend_sees_a_wearing_die() -> None:
+    rng = np.random.default_rng(9)
+    wearing = (rng.random(4000) < np.linspace(0.01, 0.08, 4000)).astype(float)
+    steady = (rng.random(4000) < 0.03).astype(float)
+    slope, rising = maintenance.ng_trend(wearing)
+    assert rising and slope == pytest.approx(7 / 4, rel=0.35)  # 7 points over 4000 shots
+    assert not maintenance.ng_trend(steady)[1]
+    action, reason = maintenance.recommend("8412", 0.5, slope, rising)
+    assert action == "plan polish at next setup" and "NG rate rising" in reason
