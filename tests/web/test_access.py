@@ -85,6 +85,7 @@ MATRIX: list[tuple[str, str, dict[str, Any] | None, str]] = [
         "admin",
     ),
     ("POST", "/api/v1/users/viewer/keys", {}, "admin"),
+    ("DELETE", "/api/v1/users/op1/keys", None, "admin"),
 ]
 
 

@@ -173,6 +173,9 @@ def test_admin_adds_a_user_who_then_uses_a_key(client: TestClient, plant: Seeded
         stored = conn.execute(select(t.api_keys.c.key_hash)).scalars().all()
         log = conn.execute(select(t.audit_log.c.detail)).scalars().all()
     assert key not in stored and len(stored[-1]) == 64
+    revoked = client.delete("/api/v1/users/qe/keys", headers=admin).json()
+    assert revoked == {"username": "qe", "revoked": 1}
+    assert client.get("/api/v1/me", headers={"X-API-Key": key}).status_code == 401
     assert all(key not in str(detail) and "long enough pw" not in str(detail) for detail in log)
 
 

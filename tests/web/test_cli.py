@@ -51,8 +51,11 @@ def test_user_add_and_key(plant: tuple[FastAPI, Plant]) -> None:
     assert key.exit_code == 0, key.output
     who = user_by_key(seeded.engine, key.output.strip())
     assert who is not None and (who.username, who.plants) == ("maint", ("p2",))
+    revoked = runner.invoke(app, ["user", "revoke", "maint"], env=env(seeded))
+    assert revoked.exit_code == 0 and "1 key(s) of maint revoked" in revoked.output
+    assert user_by_key(seeded.engine, key.output.strip()) is None
     listing = runner.invoke(app, ["user", "list"], env=env(seeded))
-    assert "maint" in listing.output and "plants=p2" in listing.output
+    assert "maint" in listing.output and "plants=p2 keys=0" in listing.output
     unknown = runner.invoke(app, ["user", "key", "nobody"], env=env(seeded))
     assert unknown.exit_code == 2 and "castline user add" in unknown.output
 

@@ -17,7 +17,7 @@ from castline.domain.verdict import Verdict
 from castline.store import tables as t
 from castline.store.repository import Store
 from castline.web import queries
-from castline.web.auth import Principal, Role, add_user, audit, new_api_key
+from castline.web.auth import Principal, Role, add_user, audit, new_api_key, revoke_keys
 
 
 class ActionError(ValueError):
@@ -147,3 +147,12 @@ def create_key(engine: Engine, who: Principal, username: str, name: str = "") ->
         raise ActionError(str(exc), 404) from None
     audit(engine, who.username, "key.add", username, {"name": name})
     return key
+
+
+def revoke(engine: Engine, who: Principal, username: str) -> int:
+    try:
+        revoked = revoke_keys(engine, username)
+    except ValueError as exc:
+        raise ActionError(str(exc), 404) from None
+    audit(engine, who.username, "key.revoke", username, {"keys": revoked})
+    return revoked

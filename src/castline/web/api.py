@@ -356,6 +356,13 @@ def add_key(request: Request, username: str, body: KeyIn, who: Admin) -> dict[st
     return {"username": username, "key": key}
 
 
+@router.delete("/users/{username}/keys")
+def revoke_keys(request: Request, username: str, who: Admin) -> dict[str, Any]:
+    """Revoke every API key of a user; requests with them are refused from now on."""
+    revoked = run(actions.revoke, request.app.state.engine, who, username)
+    return {"username": username, "revoked": revoked}
+
+
 @router.get("/audit")
 def audit_log(request: Request, who: Admin, limit: int = 200) -> list[dict[str, Any]]:
     return queries.audit_log(request.app.state.engine, limit)

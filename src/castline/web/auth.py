@@ -23,7 +23,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import HTTPException, Request
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, insert, select, update
 
 from castline.store import tables as t
 
@@ -128,6 +128,21 @@ def new_api_key(engine: Engine, username: str, name: str = "") -> str:
             )
         )
     return key
+
+
+def revoke_keys(engine: Engine, username: str) -> int:
+    """Revoke every live key of a user (a lost laptop, a retired script); returns how many."""
+    k, u = t.api_keys, t.users
+    with engine.begin() as conn:
+        user = conn.execute(select(u.c.id).where(u.c.username == username)).first()
+        if user is None:
+            raise ValueError(f"no user {username!r}")
+        result = conn.execute(
+            update(k)
+            .where(k.c.user_id == user.id, k.c.revoked_at.is_(None))
+            .values(revoked_at=datetime.now(UTC))
+        )
+        return int(result.rowcount)
 
 
 def _principal(row: Any, by_key: bool) -> Principal:

@@ -97,6 +97,22 @@ def user_key(
     typer.echo(key)
 
 
+@user_app.command("revoke")
+def user_revoke(name: str, config: ConfigOption = None) -> None:
+    """Revoke every API key of a user."""
+    from castline.store.database import open_store
+    from castline.web.auth import audit, revoke_keys
+
+    engine = open_store(settings_or_exit(config).db_url)
+    try:
+        revoked = revoke_keys(engine, name)
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    audit(engine, "cli", "key.revoke", name, {"keys": revoked})
+    typer.echo(f"{revoked} key(s) of {name} revoked")
+
+
 @user_app.command("list")
 def user_list(config: ConfigOption = None) -> None:
     """List users, their roles, plants and API keys."""

@@ -403,6 +403,15 @@ def add_user(
     )
 
 
+@router.post("/users/{username}/keys/revoke")
+def revoke_keys(request: Request, username: str, who: Admin) -> Response:
+    try:
+        revoked = actions.revoke(request.app.state.engine, who, username)
+    except actions.ActionError as exc:
+        return back("/users", request, f"Not done: {exc}")
+    return back("/users", request, f"{revoked} API key(s) of {username} revoked.")
+
+
 @router.post("/users/{username}/keys")
 def add_key(request: Request, username: str, who: Admin) -> Response:
     """The key is shown in this answer only (never stored in the cookie or the log)."""
