@@ -126,6 +126,8 @@ def test_operator_watches_live_reviews_a_part_and_acknowledges_an_alarm(
     assert tile.locator("[data-field=shot]").inner_text() == "4"
     assert tile.locator("[data-field=shots_today]").inner_text() == "4"
     assert tile.locator("[data-field=yield]").inner_text() == "25.0 %"  # 1 OK of 4 parts
+    chips = tile.locator("[data-field=chips] .chip").all_inner_texts()
+    assert chips == ["1", "1", "2", "0"]  # OK, NG, REVIEW, QUARANTINE
     assert page.locator(".tile[data-machine=m2] [data-field=die]").inner_text() == "D2"
     shot(page, "2-overview-live")
 

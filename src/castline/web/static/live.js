@@ -15,6 +15,9 @@
     const total = Object.values(c).reduce((a, b) => a + b, 0);
     field(tile, "yield").textContent =
       total ? `${((100 * (c.OK || 0)) / total).toFixed(1)} %` : "—";
+    field(tile, "chips").querySelectorAll(".chip").forEach((chip) => {
+      chip.textContent = c[chip.title] || 0;
+    });
   }
 
   function onVerdict(tile, p) {
