@@ -17,6 +17,7 @@ async def test_a_new_subscriber_starts_with_the_last_value_of_each_topic() -> No
     hub.publish(VERDICT, {"shot_number": 1})
     hub.publish(VERDICT, {"shot_number": 2})
     hub.publish("castline/v1/p1/m1/state", {"state": "running"})
+    assert [e.payload for e in hub.retained(lambda topic: topic == VERDICT)] == [{"shot_number": 2}]
     with hub.subscribe() as subscription:
         first = [await subscription.get(timeout=1) for _ in range(2)]
         assert await subscription.get(timeout=0.05) is None

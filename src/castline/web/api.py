@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
@@ -397,8 +396,6 @@ async def live(request: Request, who: Viewer, plant: str | None = None) -> Strea
                     continue
                 data = json.dumps({"topic": event.topic, "payload": event.payload}, default=str)
                 yield f"data: {data}\n\n"
-        except asyncio.CancelledError:
-            raise
         finally:
             subscription.close()
 

@@ -124,17 +124,3 @@ def die_life(dies: Sequence[dict[str, Any]]) -> bytes:
         ax.invert_yaxis()
     ax.set_xlabel("rated die life used, %")
     return _png(fig)
-
-
-def bars(values: dict[str, float], label: str, percent: bool = False) -> bytes:
-    """A labelled bar per key (KPIs per machine and the like)."""
-    fig, ax = _figure(7.0, 3.0)
-    names = list(values)
-    numbers = [100.0 * v if percent else v for v in values.values()]
-    ax.bar(names, numbers, color=LINE)
-    for x, y in zip(names, numbers, strict=True):
-        ax.annotate(
-            f"{y:.1f}{' %' if percent else ''}", (x, y), ha="center", va="bottom", fontsize=8
-        )
-    ax.set_ylabel(label)
-    return _png(fig)

@@ -38,11 +38,6 @@ def plants(engine: Engine, visible: Plants) -> list[Row]:
     return _rows(engine, _scoped(select(t.plants).order_by(t.plants.c.id), t.plants.c.id, visible))
 
 
-def machines(engine: Engine, plant: str) -> list[Row]:
-    m = t.machines
-    return _rows(engine, select(m).where(m.c.plant == plant).order_by(m.c.id))
-
-
 def _latest(table: Any, plant: str, *order: Any) -> Any:
     """Subquery: the newest row of `table` per machine of a plant."""
     rank = func.row_number().over(partition_by=table.c.machine, order_by=[o.desc() for o in order])
