@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 
@@ -166,7 +165,7 @@ def test_die_damage_lasts_until_repair() -> None:
 
 
 def test_sensor_dropouts_happen_at_the_calibrated_rate() -> None:
-    profile = replace(PROFILES[0])
+    profile = PROFILES[0]
     rng = np.random.default_rng(1)
     process = ProcessModel(profile, rng, cycle_time_s=60)
     name = max(profile.params, key=lambda n: profile.params[n].dropout)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
+from dataclasses import replace
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -40,7 +41,7 @@ def config(plant: str, **changes: object) -> HallConfig:
         verdict_deadline_s=0.5,
         image_size=128,
     )
-    return HallConfig(**{**{f: getattr(base, f) for f in base.__dataclass_fields__}, **changes})
+    return replace(base, **changes)
 
 
 def decoded(recorder: Recorder, kind: str) -> list:
@@ -199,3 +200,20 @@ async def test_late_and_missing_photographs_leave_parts_without_verdict(
     assert report.faults["camera_stop"] > 0 and report.faults["late"] > 0
     assert len(images) < len(shots) - 3  # the camera stopped for a few shots now and then
     assert report.images == len(images)
+
+
+def test_the_command_runs_the_hall_and_prints_the_cells_counters(
+    plant: str, recorder: Recorder
+) -> None:
+    from typer.testing import CliRunner
+
+    from castline.cli import app
+
+    args = ["sim", "--machines", "2", "--speed", "600", "--duration", "1.5", "--plant", plant]
+    result = CliRunner().invoke(app, [*args, "--data", "no-such-folder"])
+    assert result.exit_code == 0, result.output
+    assert "robot cells:" in result.output and "escapes" in result.output
+    recorder.wait_offline(2)
+    assert recorder.of("shot")
+    bad = CliRunner().invoke(app, ["sim", "--fault", "lightning", "--plant", plant])
+    assert bad.exit_code != 0 and "camera_stop" in bad.output

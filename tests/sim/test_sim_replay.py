@@ -66,8 +66,8 @@ async def test_replay_over_mqtt_keeps_the_real_order(
 ) -> None:
     config = HallConfig(
         plant=plant,
-        speed=20000,
-        duration_s=4,
+        speed=3000,
+        duration_s=3,
         first_shot=1,
         camera_delay_s=0.05,
         data=kamp_data.parent,

@@ -47,10 +47,9 @@ def strike(faults: tuple[Fault, ...], rate: float, rng: np.random.Generator) -> 
 MALFORMED_KINDS = ("truncated", "not_json", "missing_field", "wrong_type", "version", "nan")
 
 
-def malformed(payload: bytes, rng: np.random.Generator) -> tuple[str, bytes]:
-    """A broken copy of a valid JSON message, and the kind of breakage."""
-    kind = MALFORMED_KINDS[int(rng.integers(len(MALFORMED_KINDS)))]
-    return kind, break_payload(payload, kind)
+def malformed(payload: bytes, rng: np.random.Generator) -> bytes:
+    """A broken copy of a valid JSON message, broken in one of the ways above."""
+    return break_payload(payload, MALFORMED_KINDS[int(rng.integers(len(MALFORMED_KINDS)))])
 
 
 def break_payload(payload: bytes, kind: str) -> bytes:

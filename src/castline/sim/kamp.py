@@ -53,8 +53,6 @@ class KampShot:
     trial: bool
     defective: bool
     params: dict[str, float | None]
-    row_id: int
-    source: str  # file name
 
 
 def files(root: Path) -> list[Path]:
@@ -81,11 +79,10 @@ def read(root: Path) -> pd.DataFrame:
 def shots(frame: pd.DataFrame) -> Iterator[KampShot]:
     """The rows of `read` as shots, in recorded order."""
     names = [name for name, _ in COLUMNS.values()]
-    columns = ["die", "recorded_at", "count", "working", "tryshot_signal", "passorfail", "id"]
-    columns += ["source", *names]
+    columns = ["die", "recorded_at", "count", "working", "tryshot_signal", "passorfail", *names]
     # Row by row (not the whole frame at once), so a replay starts at once.
     for row in frame[columns].itertuples(index=False, name=None):
-        die, at, count, working, tryshot, fail, row_id, source, *values = row
+        die, at, count, working, tryshot, fail, *values = row
         yield KampShot(
             die=die,
             recorded_at=at.to_pydatetime(),
@@ -94,6 +91,4 @@ def shots(frame: pd.DataFrame) -> Iterator[KampShot]:
             trial=tryshot == TRIAL,
             defective=bool(fail),
             params={name: float(v) for name, v in zip(names, values, strict=True)},
-            row_id=int(row_id),
-            source=source,
         )

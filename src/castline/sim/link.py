@@ -38,6 +38,7 @@ class MachineLink:
         self.availability = topic(plant, machine, Kind.AVAILABILITY)
         self.verdicts = topic(plant, machine, Kind.VERDICT)
         self.connected = threading.Event()
+        self.ever_connected = False
         self._on_verdict = on_verdict
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -69,8 +70,9 @@ class MachineLink:
 
     def close(self) -> None:
         """Say offline and leave once that (and so all before it) is delivered."""
-        info = self.client.publish(self.availability, b"offline", qos=QOS, retain=True)
-        if self.connected.is_set():
+        if self.ever_connected:
+            self.connected.wait(5)  # a dropped link comes back to deliver what it queued
+            info = self.client.publish(self.availability, b"offline", qos=QOS, retain=True)
             with contextlib.suppress(RuntimeError, ValueError):
                 info.wait_for_publish(timeout=5)
         self.client.disconnect()
@@ -81,6 +83,7 @@ class MachineLink:
             return
         client.subscribe(self.verdicts, qos=QOS)
         client.publish(self.availability, b"online", qos=QOS, retain=True)
+        self.ever_connected = True
         self.connected.set()
 
     def _disconnected(self, _c: mqtt.Client, _u: Any, _f: Any, _r: Any, _p: Any) -> None:

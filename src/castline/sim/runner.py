@@ -43,6 +43,11 @@ from castline.sim.link import MachineLink
 _EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
 
+# Each machine is one paho client, whose select() loop cannot use file descriptors above
+# 1024: about 330 clients fit in one process.
+MAX_MACHINES = 300
+
+
 def fresh_first_shot(now: datetime) -> int:
     return max(1, int((now - _EPOCH).total_seconds() * 10))
 
@@ -109,7 +114,7 @@ class CellReport:
         return lines
 
 
-Action_ = Callable[[], Awaitable[None] | None]
+Step = Callable[[], Awaitable[None] | None]  # one scheduled publication
 
 
 class _Run:
@@ -123,8 +128,15 @@ class _Run:
         self.plant = config.plant
         self.loop = asyncio.get_running_loop()
         self.start = config.start or datetime.now(UTC).replace(microsecond=0)
-        first = config.first_shot or fresh_first_shot(datetime.now(UTC))
+        first = config.first_shot
+        if first is None:
+            first = fresh_first_shot(datetime.now(UTC))
         self.events, self.machines = _source(config, self.start, first)
+        if len(self.machines) > MAX_MACHINES:
+            raise ValueError(
+                f"one simulator process runs at most {MAX_MACHINES} machines (one MQTT "
+                "connection each); run several, each with its own --plant"
+            )
         self.rng = np.random.default_rng([config.fleet.seed, 10_000])
         self.camera = Camera(config.data, config.image_size)
         self.cells = {m: RobotCell(m) for m in self.machines}
@@ -139,7 +151,7 @@ class _Run:
             from castline.sim.opcua import MachineServers
 
             self.servers = MachineServers(self.plant, self.machines, config.opcua_port)
-        self._heap: list[tuple[float, int, Action_]] = []
+        self._heap: list[tuple[float, int, Step]] = []
         self._seq = 0
         self._lags: list[float] = []
         self._truth_log: IO[str] | None = None
@@ -153,59 +165,69 @@ class _Run:
     def sim_now(self) -> datetime:
         return self.start + timedelta(seconds=(self.loop.time() - self.wall0) * self.config.speed)
 
-    def later(self, when: float, action: Action_) -> None:
+    def later(self, when: float, action: Step) -> None:
         heapq.heappush(self._heap, (when, self._seq, action))
         self._seq += 1
 
     async def run(self, stop: asyncio.Event) -> CellReport:
-        for link in self.links.values():
-            link.start()
-        if self.servers is not None:
-            await self.servers.start()
-        if self.config.truth_log is not None:
-            self._truth_log = self.config.truth_log.open("a", encoding="utf-8")
-        upcoming: Event | None = next(self.events, None)
-        await self._wait_connected(stop)
-        self.wall0 = self.loop.time()
-        end = None if self.config.duration_s is None else self.wall0 + self.config.duration_s
         try:
-            while not stop.is_set():
-                now = self.loop.time()
-                if end is not None and now >= end:
-                    break
-                while upcoming is not None and self.due(upcoming.at) <= now + 0.02:
-                    self._plan(upcoming)
-                    upcoming = next(self.events, None)
-                while self._heap and self._heap[0][0] <= now:
-                    _, _, action = heapq.heappop(self._heap)
-                    result = action()
-                    if inspect.isawaitable(result):
-                        await result
-                for machine, cell in self.cells.items():
-                    for done in cell.expire(self.loop.time()):
-                        self._publish_action(machine, done)
-                if upcoming is None and not self._heap and not any(self._waiting()):
-                    break  # a replay has streamed every row
-                wake = min(
-                    [now + 0.05]
-                    + ([self._heap[0][0]] if self._heap else [])
-                    + ([self.due(upcoming.at)] if upcoming is not None else [])
-                )
-                await asyncio.sleep(max(0.0, wake - self.loop.time()))
+            for link in self.links.values():
+                link.start()
+                await asyncio.sleep(0.01)  # a large hall connects in a row, not in one storm
+            if self.servers is not None:
+                await self.servers.start()
+            if self.config.truth_log is not None:
+                self._truth_log = self.config.truth_log.open("a", encoding="utf-8")
+            await self._loop(stop)
         finally:
             await self._close()
         return self._finish()
 
-    async def _wait_connected(self, stop: asyncio.Event) -> None:
-        for waited in range(100):
-            if all(link.connected.is_set() for link in self.links.values()) or stop.is_set():
+    async def _loop(self, stop: asyncio.Event) -> None:
+        upcoming: Event | None = next(self.events, None)
+        await self._wait_connected(stop)
+        self.wall0 = self.loop.time()
+        end = None if self.config.duration_s is None else self.wall0 + self.config.duration_s
+        while not stop.is_set():
+            now = self.loop.time()
+            if end is not None and now >= end:
                 return
-            await asyncio.sleep(0.1 if waited else 0.01)
-        host = next(iter(self.links.values()))
-        raise ConnectionError(
-            f"no MQTT broker answered at {host.host}:{host.port} within 10 s: start one "
-            "(e.g. mosquitto) or pass --broker mqtt://HOST:PORT"
-        )
+            while upcoming is not None and self.due(upcoming.at) <= now + 0.02:
+                self._plan(upcoming)
+                upcoming = next(self.events, None)
+            while self._heap and self._heap[0][0] <= now:
+                _, _, action = heapq.heappop(self._heap)
+                result = action()
+                if inspect.isawaitable(result):
+                    await result
+            for machine, cell in self.cells.items():
+                for done in cell.expire(self.loop.time()):
+                    self._publish_action(machine, done)
+            if upcoming is None and not self._heap and not any(self._waiting()):
+                return  # a replay has streamed every row
+            wake = min(
+                [now + 0.05]
+                + ([self._heap[0][0]] if self._heap else [])
+                + ([self.due(upcoming.at)] if upcoming is not None else [])
+            )
+            await asyncio.sleep(max(0.0, wake - self.loop.time()))
+
+    async def _wait_connected(self, stop: asyncio.Event) -> None:
+        """Wait for every machine's connection (a large hall takes a while to connect)."""
+        limit = 10.0 + 0.1 * len(self.links)
+        deadline = self.loop.time() + limit
+        while not stop.is_set():
+            connected = sum(link.connected.is_set() for link in self.links.values())
+            if connected == len(self.links):
+                return
+            if self.loop.time() > deadline:
+                host = next(iter(self.links.values()))
+                raise ConnectionError(
+                    f"{connected} of {len(self.links)} machines connected to the MQTT broker "
+                    f"at {host.host}:{host.port} within {limit:.0f} s: start a broker "
+                    "(e.g. mosquitto) or pass --broker mqtt://HOST:PORT"
+                )
+            await asyncio.sleep(0.05)
 
     def _waiting(self) -> Iterator[bool]:
         return (cell.waiting() > 0 for cell in self.cells.values())
@@ -279,7 +301,7 @@ class _Run:
         message = ShotMessage.model_validate(fields)
         payload = message.to_json()
         if broken:
-            _, payload = malformed(payload, self.rng)
+            payload = malformed(payload, self.rng)
         for _ in range(copies):
             self._send(event.machine, Kind.SHOT, payload)
         truth = TruthMessage(
