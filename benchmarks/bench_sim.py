@@ -19,8 +19,13 @@ import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
 
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from castline.messaging.topics import Kind, topic
 from castline.settings import load
 from castline.sim.fleet import FleetConfig
+from castline.sim.link import broker_address
 from castline.sim.runner import HallConfig, run_hall
 
 
@@ -33,8 +38,24 @@ def run(machines: int, speed: float, seconds: float, broker: str) -> tuple[float
         first_shot=1,
         data=load().data,
     )
-    report = asyncio.run(run_hall(config, broker, asyncio.Event()))
+    try:
+        report = asyncio.run(run_hall(config, broker, asyncio.Event()))
+    finally:
+        forget(config.plant, config.fleet.machine_ids(), broker)
     return report.lag_p99_s, report.shots / seconds, report.shots
+
+
+def forget(plant: str, machines: list[str], broker: str) -> None:
+    """Clear the run's retained states and availability from the shared broker."""
+    host, port, _, _ = broker_address(broker)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    client.connect(host, port)
+    client.loop_start()
+    for machine in machines:
+        for kind in (Kind.STATE, Kind.AVAILABILITY):
+            client.publish(topic(plant, machine, kind), b"", qos=1, retain=True).wait_for_publish(5)
+    client.disconnect()
+    client.loop_stop()
 
 
 def run_alone(machines: int, speed: float, seconds: float, broker: str) -> tuple[float, float, int]:
