@@ -115,30 +115,25 @@ class CellReport:
 
 
 Step = Callable[[], Awaitable[None] | None]  # one scheduled publication
+_Prepared = tuple[datetime, Iterator[Event], list[str], Camera]  # start, events, machines
 
 
 class _Run:
     """One run of the hall: the schedule of publications and the robot cells."""
 
     def __init__(
-        self, config: HallConfig, broker_url: str, progress: Callable[[], None] | None
+        self,
+        config: HallConfig,
+        broker_url: str,
+        progress: Callable[[], None] | None,
+        hall: _Prepared,
     ) -> None:
         self.config = config
         self.progress = progress
         self.plant = config.plant
         self.loop = asyncio.get_running_loop()
-        self.start = config.start or datetime.now(UTC).replace(microsecond=0)
-        first = config.first_shot
-        if first is None:
-            first = fresh_first_shot(datetime.now(UTC))
-        self.events, self.machines = _source(config, self.start, first)
-        if len(self.machines) > MAX_MACHINES:
-            raise ValueError(
-                f"one simulator process runs at most {MAX_MACHINES} machines (one MQTT "
-                "connection each); run several, each with its own --plant"
-            )
+        self.start, self.events, self.machines, self.camera = hall
         self.rng = np.random.default_rng([config.fleet.seed, 10_000])
-        self.camera = Camera(config.data, config.image_size)
         self.cells = {m: RobotCell(m) for m in self.machines}
         self.links = {
             m: MachineLink(broker_url, self.plant, m, self._verdict_callback(m))
@@ -380,16 +375,26 @@ class _Run:
         return self.report
 
 
-def _source(
-    config: HallConfig, start: datetime, first_shot: int
-) -> tuple[Iterator[Event], list[str]]:
+def _prepare(config: HallConfig) -> _Prepared:
+    """The event source and the camera; reading the data folder takes a second or two."""
+    start = config.start or datetime.now(UTC).replace(microsecond=0)
+    first = config.first_shot
+    if first is None:
+        first = fresh_first_shot(datetime.now(UTC))
     if config.replay:
         from castline.sim.replay import Replay
 
-        replay = Replay.from_data(config.data, start, first_shot)
-        return replay.events(), replay.machines
-    fleet = replace(config.fleet, first_shot=first_shot)
-    return Hall(fleet, start).events(), fleet.machine_ids()
+        replay = Replay.from_data(config.data, start, first)
+        events, machines = replay.events(), replay.machines
+    else:
+        fleet = replace(config.fleet, first_shot=first)
+        events, machines = Hall(fleet, start).events(), fleet.machine_ids()
+    if len(machines) > MAX_MACHINES:
+        raise ValueError(
+            f"one simulator process runs at most {MAX_MACHINES} machines (one MQTT "
+            "connection each); run several, each with its own --plant"
+        )
+    return start, events, machines, Camera(config.data, config.image_size)
 
 
 async def run_hall(
@@ -399,4 +404,5 @@ async def run_hall(
     progress: Callable[[], None] | None = None,
 ) -> CellReport:
     """Simulate (or replay) the hall until `stop` is set or the duration has passed."""
-    return await _Run(config, broker_url, progress).run(stop)
+    hall = await asyncio.to_thread(_prepare, config)  # keeps the caller's loop responsive
+    return await _Run(config, broker_url, progress, hall).run(stop)
