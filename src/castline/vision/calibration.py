@@ -1,0 +1,78 @@
+"""Thresholds from scores: a false-reject budget on good parts, an escape budget on bad.
+
+The NG threshold is the score that rejects about `target_frr` of good validation parts.
+Where labelled defects exist, a target escape rate (NG parts passed) may lower it. The
+REVIEW band sits below NG: good parts scoring there go to a person, not the chute.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Calibration:
+    review: float
+    ng: float
+    false_reject_rate: float  # good parts at or above NG, on the calibration images
+    review_rate: float  # good parts in the REVIEW band
+    escape_rate: float | None  # NG parts below NG (passed or reviewed), where known
+
+    def as_dict(self) -> dict[str, float | None]:
+        return {
+            "review": self.review,
+            "ng": self.ng,
+            "false_reject_rate": self.false_reject_rate,
+            "review_rate": self.review_rate,
+            "escape_rate": self.escape_rate,
+        }
+
+
+def threshold_for_frr(good: np.ndarray, frr: float) -> float:
+    """Smallest threshold that rejects at most `frr` of `good` (score >= threshold is NG)."""
+    good = np.sort(np.asarray(good, dtype=np.float64))
+    if len(good) == 0:
+        raise ValueError("no good calibration images: give more good photos (--ok or GOOD_DIR)")
+    allowed = int(np.floor(frr * len(good)))  # how many good parts may be rejected
+    if allowed == 0:
+        return float(np.nextafter(good[-1], np.inf))
+    return float(np.nextafter(good[-allowed - 1], np.inf))
+
+
+def escape_rate(defective: np.ndarray, ng: float) -> float:
+    """Share of defective parts that the NG threshold does not reject."""
+    defective = np.asarray(defective)
+    return float(np.mean(defective < ng)) if len(defective) else float("nan")
+
+
+def calibrate(
+    good: np.ndarray,
+    defective: np.ndarray | None = None,
+    *,
+    target_frr: float = 0.02,
+    review_frr: float = 0.05,
+    target_escape: float | None = None,
+) -> Calibration:
+    """Thresholds for a false-reject target, optionally tightened for an escape target."""
+    if not 0 <= target_frr <= review_frr < 1:
+        raise ValueError(f"need 0 <= target_frr ({target_frr}) <= review_frr ({review_frr}) < 1")
+    good = np.asarray(good, dtype=np.float64)
+    ng = threshold_for_frr(good, target_frr)
+    review = threshold_for_frr(good, review_frr)
+    has_defects = defective is not None and len(defective) > 0
+    if target_escape is not None and has_defects:
+        assert defective is not None
+        # Highest threshold that still lets at most `target_escape` of the defects through.
+        bad = np.sort(np.asarray(defective, dtype=np.float64))
+        passed = int(np.floor(target_escape * len(bad)))
+        ng = min(ng, float(bad[passed]))
+        review = min(review, ng)
+    return Calibration(
+        review=review,
+        ng=ng,
+        false_reject_rate=float(np.mean(good >= ng)),
+        review_rate=float(np.mean((good >= review) & (good < ng))),
+        escape_rate=escape_rate(defective, ng) if has_defects and defective is not None else None,
+    )

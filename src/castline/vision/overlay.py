@@ -1,0 +1,44 @@
+"""Heat-map overlays for people: the photo, the anomaly map in colour, defect boxes."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from matplotlib import colormaps
+from PIL import Image, ImageDraw
+
+from castline.messaging.schema import Region
+
+
+def overlay_image(
+    image: np.ndarray,
+    heatmap: np.ndarray,
+    regions: list[Region],
+    *,
+    scale: float | None = None,
+    alpha: float = 0.45,
+) -> Image.Image:
+    """`scale`: heat value shown at full colour (default: the map's maximum)."""
+    photo = Image.fromarray(np.asarray(image, dtype=np.uint8)).convert("RGB")
+    heat = np.asarray(heatmap, dtype=np.float32)
+    if heat.shape != (photo.height, photo.width):
+        heat = np.asarray(Image.fromarray(heat).resize(photo.size, Image.Resampling.BILINEAR))
+    top = scale if scale and scale > 0 else float(heat.max()) or 1.0
+    colours = colormaps["inferno"](np.clip(heat / top, 0.0, 1.0))[:, :, :3]
+    blended = (1 - alpha) * np.asarray(photo, dtype=np.float32) + alpha * 255.0 * colours
+    out = Image.fromarray(blended.clip(0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(out)
+    for region in regions:
+        box = (region.x, region.y, region.x + region.w - 1, region.y + region.h - 1)
+        draw.rectangle(box, outline=(0, 255, 0), width=2)
+    return out
+
+
+def overlay_png(
+    image: np.ndarray, heatmap: np.ndarray, regions: list[Region], *, scale: float | None = None
+) -> bytes:
+    """PNG bytes of the overlay, for the web UI and reports."""
+    buffer = io.BytesIO()
+    overlay_image(image, heatmap, regions, scale=scale).save(buffer, format="PNG")
+    return buffer.getvalue()

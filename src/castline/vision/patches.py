@@ -1,0 +1,55 @@
+"""Patch features: local neighbourhoods of two mid-level feature maps, side by side.
+
+Each stride-8 position gets a descriptor of its 3x3 neighbourhood at stride 8 and the
+matching (upsampled) neighbourhood at stride 16: mid-level features describe texture
+and local shape, not the object class, and the neighbourhood makes them tolerant of
+small misalignment (the PatchCore recipe).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from castline.vision.graph_builder import GraphBuilder
+
+
+@dataclass(frozen=True)
+class PatchMaker:
+    """Turns feature maps into a grid of patch descriptors (graph part)."""
+
+    neighbourhood: int = 3
+
+    def build(self, g: GraphBuilder, maps: list[str], channels: list[int], grid: int) -> str:
+        """Aggregated, upsampled and concatenated maps: [1, D, grid, grid]."""
+        k = self.neighbourhood
+        pooled = []
+        for feature in maps:
+            y = g.op(
+                "AveragePool",
+                [feature],
+                "aggregate",
+                kernel_shape=[k, k],
+                pads=[k // 2] * 4,
+                strides=[1, 1],
+                count_include_pad=0,
+            )
+            pooled.append(y)
+        upsampled = [pooled[0]]
+        for y, c in zip(pooled[1:], channels[1:], strict=True):
+            sizes = g.ints([1, c, grid, grid])
+            upsampled.append(
+                g.op(
+                    "Resize",
+                    [y, "", "", sizes],
+                    "upsample",
+                    mode="linear",
+                    coordinate_transformation_mode="half_pixel",
+                )
+            )
+        return g.op("Concat", upsampled, "patches", axis=1)
+
+    @staticmethod
+    def rows(g: GraphBuilder, patches: str) -> str:
+        """[1, D, h, w] -> [h*w, D]: one row per patch position."""
+        flat = g.op("Reshape", [patches, g.ints([0, 0, -1])])
+        return g.op("Squeeze", [g.op("Transpose", [flat], perm=[0, 2, 1]), g.ints([0])])

@@ -1,0 +1,35 @@
+"""Defect regions: connected areas of the heat map at or above the region threshold."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from castline.messaging.schema import Region
+
+
+def find_regions(heatmap: np.ndarray, threshold: float, max_regions: int = 10) -> list[Region]:
+    """Boxes (image pixels) around connected hot areas, hottest first."""
+    mask = heatmap >= threshold
+    if not mask.any():
+        return []
+    labels, _ = ndimage.label(mask)
+    boxes = ndimage.find_objects(labels)
+    regions = []
+    for index, box in enumerate(boxes, start=1):
+        if box is None:
+            continue
+        ys, xs = box
+        inside = labels[box] == index
+        regions.append(
+            Region(
+                x=int(xs.start),
+                y=int(ys.start),
+                w=int(xs.stop - xs.start),
+                h=int(ys.stop - ys.start),
+                area_px=int(inside.sum()),
+                score=float(heatmap[box][inside].max()),
+            )
+        )
+    regions.sort(key=lambda r: r.score, reverse=True)
+    return regions[:max_regions]
