@@ -49,8 +49,8 @@ def test_die_life_and_maintenance() -> None:
 
 def test_states_map_to_iso22400_categories() -> None:
     assert MachineState.RUNNING.category is TimeCategory.APT
-    assert MachineState.BREAKDOWN.category is TimeCategory.ADET
-    assert MachineState.SETUP.category is TimeCategory.ADOT
+    assert MachineState.BREAKDOWN.category is TimeCategory.ADOT
+    assert MachineState.SETUP.category is TimeCategory.ADET
     assert not MachineState.PLANNED_STOP.in_planned_busy_time
 
 

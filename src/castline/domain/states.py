@@ -2,7 +2,8 @@
 
 ISO 22400-2 splits a work unit's time: planned busy time (PBT) is the time it is
 scheduled to work; actual production time (APT) is when it produces; delays
-(ADET unplanned downtime, ADOT operating delays such as setup) fill the rest of PBT.
+(ADOT actual unit down time: breakdowns; ADET actual unit delay time: setup, waiting)
+fill the rest of PBT.
 Planned stops (breaks, planned maintenance) are outside PBT.
 """
 
@@ -13,8 +14,8 @@ from enum import StrEnum
 
 class TimeCategory(StrEnum):
     APT = "APT"  # actual production time
-    ADOT = "ADOT"  # actual delay/operating time: setup, warm-up, waiting
-    ADET = "ADET"  # actual unplanned downtime: breakdown
+    ADET = "ADET"  # actual unit delay time: setup, warm-up, waiting
+    ADOT = "ADOT"  # actual unit down time: breakdown, unknown (offline)
     PDOT = "PDOT"  # planned downtime: outside planned busy time
 
 
@@ -37,9 +38,9 @@ class MachineState(StrEnum):
 
 _CATEGORY = {
     MachineState.RUNNING: TimeCategory.APT,
-    MachineState.IDLE: TimeCategory.ADOT,
-    MachineState.SETUP: TimeCategory.ADOT,
+    MachineState.IDLE: TimeCategory.ADET,
+    MachineState.SETUP: TimeCategory.ADET,
     MachineState.PLANNED_STOP: TimeCategory.PDOT,
-    MachineState.BREAKDOWN: TimeCategory.ADET,
-    MachineState.OFFLINE: TimeCategory.ADET,
+    MachineState.BREAKDOWN: TimeCategory.ADOT,
+    MachineState.OFFLINE: TimeCategory.ADOT,
 }

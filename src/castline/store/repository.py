@@ -334,6 +334,16 @@ class Store:
                 "truth": one(t.truths),
             }
 
+    def verdict(self, key: PartKey) -> Row | None:
+        """The verdict of one part, or None if it has none yet."""
+        v = t.verdicts
+        query = select(v).where(
+            v.c.plant == key.plant, v.c.machine == key.machine, v.c.shot_number == key.shot_number
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return dict(row._mapping) if row else None
+
     def states(
         self,
         plant: str,

@@ -1,0 +1,1 @@
+"""The runtime of a plant: ingest -> join -> inspect -> decide -> publish -> record."""

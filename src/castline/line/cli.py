@@ -1,0 +1,67 @@
+"""`castline line ...`: the line runtime and the MQTT bridge as their own processes."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="The line runtime: ingest, join, inspect, decide, publish, record.", no_args_is_help=True
+)
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+
+@app.command("run")
+def run(
+    nats_url: Annotated[
+        str, typer.Option("--nats", help="NATS server with JetStream")
+    ] = "nats://127.0.0.1:14222",
+    plant: Annotated[str | None, typer.Option(help="only this plant's messages")] = None,
+    json_logs: Annotated[bool, typer.Option("--json-logs", help="one JSON object a line")] = False,
+    config: Annotated[Path | None, typer.Option("--config", "-c")] = None,
+) -> None:
+    """Run one line-runtime worker on an existing NATS server (workers share the work)."""
+    from castline import logs
+    from castline.cli import settings_or_exit
+    from castline.line.runtime import LineRuntime
+    from castline.store.database import open_store
+
+    logs.setup(json_logs)
+    settings = settings_or_exit(config)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        _stop_on_signals(stop)
+        runtime = LineRuntime(settings, open_store(settings.db_url), nats_url, plant=plant)
+        await runtime.run(stop)
+
+    asyncio.run(main())
+
+
+@app.command("bridge")
+def bridge(
+    mqtt_url: Annotated[str, typer.Argument(help="the plant's broker, mqtt://host:1883")],
+    nats_url: Annotated[str, typer.Option("--nats")] = "nats://127.0.0.1:14222",
+    plant: Annotated[str, typer.Option(help="bridge only this plant ('+' = all)")] = "+",
+) -> None:
+    """Bridge a plant's MQTT broker into castline: devices in, verdicts out."""
+    from castline import logs
+    from castline.messaging.mqtt_bridge import MqttBridge
+
+    logs.setup()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        _stop_on_signals(stop)
+        await MqttBridge(mqtt_url, nats_url, plant).run(stop)
+
+    asyncio.run(main())

@@ -1,0 +1,73 @@
+"""The model `castline up` needs: trained once on first run, then reused.
+
+From the real casting photographs where the data folder has them (the "train" split
+teaches, "val" calibrates; the simulator shows only "holdout" photos), else from the
+simulator's synthetic photographs, so `castline up` works on any machine.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import Engine
+from tqdm import tqdm
+
+from castline import datasets
+from castline.settings import Settings
+from castline.sim.photos import DEFECT_CODES, encode_jpeg, render_casting
+from castline.vision.model import MANIFEST_FILE, InspectionModel
+from castline.vision.registry import ModelRegistry
+from castline.vision.train import train_model
+
+log = logging.getLogger(__name__)
+
+
+def synthetic_photos(
+    folder: Path, good: int = 300, defective: int = 150, seed: int = 11
+) -> tuple[list[Path], list[Path]]:
+    """Render good and defective synthetic castings into `folder` (kept for next time)."""
+    rng = np.random.default_rng(seed)
+    out: dict[str, list[Path]] = {"ok": [], "def": []}
+    plan = [("ok", None)] * good + [
+        ("def", DEFECT_CODES[i % len(DEFECT_CODES)]) for i in range(defective)
+    ]
+    for i, (kind, defect) in enumerate(tqdm(plan, desc="rendering photos", unit="img")):
+        path = folder / kind / f"{kind}{i:04d}.jpeg"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            image, _ = render_casting(rng, defect, size=256)
+            path.write_bytes(encode_jpeg(image))
+        out[kind].append(path)
+    return out["ok"], out["def"]
+
+
+def ensure_models(
+    engine: Engine, settings: Settings, dies: Sequence[str], view: str = "front"
+) -> InspectionModel:
+    """Make sure every die has an active model for `view`; train the demo model if needed."""
+    registry = ModelRegistry(engine)
+    root = datasets.casting_root(settings.data)
+    source = "casting-photos" if root else "synthetic"
+    path = settings.models_dir / f"demo-{source}"
+    if not (path / MANIFEST_FILE).exists():
+        if root:
+            print(f"training the inspection model from the real photographs in {root} ...")
+            good, defective = (
+                datasets.images(root / "ok_front"),
+                datasets.images(root / "def_front"),
+            )
+        else:
+            print("no real photographs found (set CASTLINE_DATA); training on synthetic ones")
+            good, defective = synthetic_photos(settings.home / "synthetic")
+        train_model(good, path, defect_paths=defective, progress=True)
+    model = InspectionModel.load(path)
+    for die in dies:
+        if registry.active(die, view) is None:
+            registry.register(
+                die, view, path, model.manifest, model.manifest.get("metrics", {}), activate=True
+            )
+            log.info("model %s active for die %s, view %s", model.version, die, view)
+    return model

@@ -1,0 +1,350 @@
+"""The line runtime: consume what the plant sends from JetStream, decide, publish, record.
+
+For every message: validate (invalid -> dead letter with the reason), record it, and for a
+casting image inspect and publish the verdict to the robot cell. The message is
+acknowledged only after its record is durable, so a runtime killed at any moment loses
+nothing: JetStream redelivers, and the natural keys of the store make the second write a
+no-op. A part that already has a verdict gets that same verdict again, never a new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar
+
+import nats
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
+from sqlalchemy import Engine
+
+from castline.domain.shot import PartKey
+from castline.domain.verdict import Verdict
+from castline.line.inspection import ActiveModels, Outcome, inspect, quarantine
+from castline.line.join import Joiner
+from castline.line.metrics import LineMetrics
+from castline.messaging import jetstream, topics
+from castline.messaging.schema import (
+    CellMessage,
+    ImageMessage,
+    InvalidMessage,
+    Region,
+    ShotMessage,
+    StateMessage,
+    TruthMessage,
+    VerdictMessage,
+    decode,
+)
+from castline.messaging.topics import Kind
+from castline.settings import Settings
+from castline.store.blobs import BlobStore
+from castline.store.repository import Store
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+MAX_DELIVERIES = 5  # a message that fails this often is dead-lettered, not retried forever
+OWN_OUTPUT = (".verdict", ".availability")
+
+
+class LiveFeed(Protocol):
+    def publish(self, topic: str, payload: dict[str, Any]) -> None: ...
+
+
+class LineRuntime:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        nats_url: str,
+        feed: LiveFeed | None = None,
+        metrics: LineMetrics | None = None,
+        plant: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.nats_url = nats_url
+        self.plant = plant
+        self.store = Store(engine)
+        self.blobs = BlobStore(settings.blobs)
+        self.models = ActiveModels(engine)
+        self.joiner = Joiner(settings.join_window_s)
+        self.feed = feed
+        self.metrics = metrics or LineMetrics()
+        self.deadline_s = settings.verdict_deadline_s
+        self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="line")
+        self.latencies_ms: list[float] = []
+        self.verdict_counts: Counter[str] = Counter()
+        self.dead_letter_count = 0
+        self.backlog = 0
+        self._nc: NATS | None = None
+        self._known_dies: set[str] = set()
+
+    # --- lifecycle -----------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
+        self._nc = await nats.connect(
+            servers=[self.nats_url],
+            name="castline-line",
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            allow_reconnect=True,
+        )
+        js = self._nc.jetstream()
+        await jetstream.ensure_stream(js)
+        durable = await jetstream.ensure_line_consumer(js, self.plant)
+        sub = await js.pull_subscribe_bind(durable, stream=jetstream.STREAM)
+        if ready:
+            ready.set()
+        helpers = [
+            asyncio.create_task(self._expire_loop(stop)),
+            asyncio.create_task(self._backlog_loop(stop, sub)),
+        ]
+        slots = asyncio.Semaphore(8)
+        in_flight: set[asyncio.Task[None]] = set()
+        try:
+            while not stop.is_set():
+                try:
+                    batch = await sub.fetch(batch=16, timeout=0.5)
+                except NatsTimeout:
+                    continue
+                except Exception as exc:
+                    log.warning("fetch failed (%r); retrying", exc)
+                    await asyncio.sleep(0.5)
+                    continue
+                # Shots and states first: an image arriving with its shot is judged by the
+                # model of the die that shot names.
+                batch.sort(key=lambda m: ".image." in m.subject)
+                records = [m for m in batch if ".image." not in m.subject]
+                await asyncio.gather(*(self._guarded(m) for m in records))
+                for msg in batch[len(records) :]:
+                    await slots.acquire()
+                    task = asyncio.create_task(self._guarded(msg))
+                    in_flight.add(task)
+                    task.add_done_callback(in_flight.discard)
+                    task.add_done_callback(lambda _t: slots.release())
+            if in_flight:
+                await asyncio.wait(in_flight, timeout=self.deadline_s + 5)
+        finally:
+            for task in helpers:
+                task.cancel()
+            await self._nc.close()
+            self.executor.shutdown(wait=False)
+
+    async def _db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, lambda: fn(*args, **kwargs))
+
+    # --- one message -----------------------------------------------------------
+
+    async def _guarded(self, msg: Msg) -> None:
+        try:
+            await self.handle(msg)
+        except Exception as exc:
+            self.metrics.errors.inc()
+            deliveries = msg.metadata.num_delivered if msg.metadata else 1
+            log.exception("processing %s failed (delivery %d)", msg.subject, deliveries)
+            if deliveries >= MAX_DELIVERIES:
+                await self._dead_letter(
+                    msg.subject,
+                    f"processing failed {deliveries} times: {exc.__class__.__name__}: {exc}",
+                    msg.data,
+                )
+                await msg.ack()
+            else:
+                await msg.nak(delay=0.5)
+
+    async def handle(self, msg: Msg) -> None:
+        if msg.subject.endswith(OWN_OUTPUT):
+            await msg.ack()
+            return
+        try:
+            route, message = decode(msg.subject, msg.data)
+        except InvalidMessage as exc:
+            await self._dead_letter(msg.subject, exc.reason, msg.data)
+            await msg.ack()
+            return
+        self.metrics.messages.labels(route.kind.value).inc()
+        arrived = msg.metadata.timestamp if msg.metadata else None
+        match message:
+            case ImageMessage():
+                await self._on_image(message, arrived or datetime.now(UTC))
+            case ShotMessage():
+                await self._on_shot(message)
+            case StateMessage():
+                await self._db(
+                    self.store.record_state,
+                    message.plant,
+                    message.machine,
+                    message.state,
+                    message.ts,
+                    message.die,
+                    message.reason,
+                )
+                if message.die:
+                    self.joiner.mounted(message.plant, message.machine, message.die)
+                self._feed(msg.subject, message.model_dump(mode="json"))
+            case TruthMessage():
+                key = PartKey(message.plant, message.machine, message.shot_number)
+                await self._db(
+                    self.store.record_truth,
+                    key,
+                    message.defective,
+                    message.defect_type,
+                    message.cause,
+                )
+            case CellMessage():
+                self._feed(msg.subject, message.model_dump(mode="json"))
+        await msg.ack()
+
+    async def _dead_letter(self, source: str, reason: str, payload: bytes) -> None:
+        self.metrics.dead_letters.inc()
+        self.dead_letter_count += 1
+        log.warning("dead letter from %s: %s", source, reason)
+        await self._db(self.store.record_dead_letter, source, reason, payload, datetime.now(UTC))
+
+    async def _on_shot(self, message: ShotMessage) -> None:
+        shot = message.to_shot()
+        if shot.die not in self._known_dies:
+            await self._db(
+                self.store.ensure_die, shot.die, machine=message.machine, plant=message.plant
+            )
+            self._known_dies.add(shot.die)
+        await self._db(self.store.record_shots, [shot])
+        self.joiner.shot(shot.key, shot.die, time.monotonic(), shot.trial)
+        self._feed(
+            topics.topic(message.plant, message.machine, Kind.SHOT),
+            message.model_dump(mode="json", exclude={"curve"}),
+        )
+
+    async def _on_image(self, message: ImageMessage, arrived: datetime) -> None:
+        key = PartKey(message.plant, message.machine, message.shot_number)
+        self.joiner.image(key, message.view, time.monotonic())
+        data = message.image_bytes()
+        blob = await self._db(self.blobs.put, data)
+        await self._db(
+            self.store.record_image, key, message.view, message.ts, blob, message.content_type
+        )
+        existing = await self._db(self.store.verdict, key)
+        if existing is not None:  # redelivered: the part keeps the verdict it has
+            await self._publish(key, existing, arrived, image=blob)
+            return
+        remaining = self.deadline_s - (datetime.now(UTC) - arrived).total_seconds()
+        if self.joiner.is_trial(key):
+            outcome = Outcome(Verdict.NG, "warm-up (trial) shot: scrapped by rule")
+        else:
+            outcome = await inspect(
+                self.models, self.joiner.die_of(key), message.view, data, remaining, self.executor
+            )
+        await self._decide(key, outcome, arrived, image=blob)
+
+    async def _decide(
+        self, key: PartKey, outcome: Outcome, arrived: datetime, image: str | None = None
+    ) -> None:
+        """Record the verdict durably, then publish it; if the part had one, publish that."""
+        heatmap = (
+            await self._db(self.blobs.put, outcome.heatmap_png) if outcome.heatmap_png else None
+        )
+        decided_at = datetime.now(UTC)
+        latency_ms = (decided_at - arrived).total_seconds() * 1e3
+        recorded = await self._db(
+            self.store.record_verdict,
+            key,
+            outcome.verdict,
+            decided_at,
+            score=outcome.score,
+            reason=outcome.reason,
+            model_version=outcome.model_version,
+            latency_ms=latency_ms,
+            heatmap=heatmap,
+            regions=[r.model_dump() for r in outcome.regions],
+            timings=outcome.timings,
+        )
+        row = await self._db(self.store.verdict, key)
+        if row is None:  # pragma: no cover - the insert above or an earlier one made it
+            raise RuntimeError(f"verdict of {key} vanished after recording")
+        await self._publish(key, row, arrived, image=image, fresh=recorded)
+
+    async def _publish(
+        self,
+        key: PartKey,
+        row: dict[str, Any],
+        arrived: datetime,
+        image: str | None = None,
+        fresh: bool = False,
+    ) -> None:
+        message = VerdictMessage(
+            plant=key.plant,
+            machine=key.machine,
+            shot_number=key.shot_number,
+            verdict=Verdict(row["verdict"]),
+            decided_at=row["decided_at"],
+            score=row["score"],
+            reason=row["reason"],
+            model_version=row["model_version"],
+            latency_ms=row["latency_ms"],
+            regions=[Region(**r) for r in row["regions"]],
+        )
+        subject = topics.to_subject(topics.topic(key.plant, key.machine, Kind.VERDICT))
+        assert self._nc is not None
+        await self._nc.publish(subject, message.to_json())
+        if fresh:
+            self.verdict_counts[message.verdict.value] += 1
+            self.metrics.verdicts.labels(message.verdict.value).inc()
+        if fresh and image is not None:
+            latency_s = (datetime.now(UTC) - arrived).total_seconds()
+            self.metrics.latency.observe(latency_s)
+            self.latencies_ms.append(latency_s * 1e3)
+        payload = message.model_dump(mode="json") | {"image": image, "heatmap": row["heatmap"]}
+        self._feed(topics.to_mqtt(subject), payload)
+
+    def _feed(self, topic: str, payload: dict[str, Any]) -> None:
+        if self.feed is not None:
+            self.feed.publish(topics.to_mqtt(topic), payload)
+
+    # --- background duties --------------------------------------------------------
+
+    async def _expire_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await asyncio.sleep(1.0)
+            for unjoined in self.joiner.expire(time.monotonic()):
+                self.metrics.unjoined.labels(f"no_{unjoined.missing}").inc()
+                if unjoined.missing == "shot":
+                    log.info(
+                        "image of %s had no shot record within %.0f s",
+                        unjoined.key,
+                        self.joiner.window_s,
+                    )
+                    continue
+                existing = await self._db(self.store.verdict, unjoined.key)
+                if existing is None:
+                    reason = f"no casting image within {self.joiner.window_s:.0f} s of the shot"
+                    await self._decide(unjoined.key, quarantine(reason), datetime.now(UTC))
+
+    async def _backlog_loop(self, stop: asyncio.Event, sub: Any) -> None:
+        while not stop.is_set():
+            try:
+                info = await sub.consumer_info()
+                self.backlog = int(info.num_pending + info.num_ack_pending)
+                self.metrics.backlog.set(self.backlog)
+            except Exception as exc:
+                log.debug("backlog unknown: %s", exc)
+            await asyncio.sleep(2.0)
+
+    def summary(self) -> dict[str, Any]:
+        lat = sorted(self.latencies_ms)
+
+        def pct(p: float) -> float | None:
+            return round(lat[min(len(lat) - 1, int(p * len(lat)))], 2) if lat else None
+
+        return {
+            "verdicts": dict(self.verdict_counts),
+            "dead_letters": self.dead_letter_count,
+            "latency_ms_p50": pct(0.50),
+            "latency_ms_p99": pct(0.99),
+            "backlog": self.backlog,
+        }

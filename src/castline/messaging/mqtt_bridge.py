@@ -1,0 +1,138 @@
+"""Bridge a plant's existing MQTT broker (Mosquitto, EMQX, ...) into castline's NATS.
+
+Inbound: what machines, cameras and cells publish on the plant broker under `castline/v1/`
+is stored in castline's JetStream stream. The bridge acknowledges an MQTT message to the
+plant broker only after JetStream confirmed it (QoS 1, manual acks, persistent session),
+so a bridge that dies loses nothing: the plant broker redelivers. JetStream de-duplicates
+the redelivery by a message id made of topic and payload.
+Outbound: castline's verdicts go back to the plant broker for the robot cells.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+import nats
+import paho.mqtt.client as mqtt
+from nats.aio.msg import Msg
+
+from castline.messaging import jetstream, topics
+from castline.messaging.topics import Kind
+
+log = logging.getLogger(__name__)
+INBOUND = (Kind.SHOT, Kind.IMAGE, Kind.STATE, Kind.CELL, Kind.TRUTH, Kind.AVAILABILITY)
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+
+    @classmethod
+    def parse(cls, url: str) -> BrokerAddress:
+        parsed = urlparse(url)
+        if parsed.scheme not in ("mqtt", "tcp") or not parsed.hostname:
+            raise ValueError(f"broker URL must look like mqtt://host:1883, got {url!r}")
+        return cls(parsed.hostname, parsed.port or 1883, parsed.username, parsed.password)
+
+
+def message_id(topic: str, payload: bytes) -> str:
+    return hashlib.sha256(topic.encode() + b"\0" + payload).hexdigest()
+
+
+class MqttBridge:
+    def __init__(
+        self, mqtt_url: str, nats_url: str, plant: str = "+", client_id: str = "castline-bridge"
+    ) -> None:
+        self.address = BrokerAddress.parse(mqtt_url)
+        self.nats_url = nats_url
+        self.plant = plant
+        self.client_id = client_id
+        self.forwarded = 0
+        self.returned = 0
+        self._queue: asyncio.Queue[mqtt.MQTTMessage] = asyncio.Queue()
+
+    def _client(self, loop: asyncio.AbstractEventLoop) -> mqtt.Client:
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            clean_session=False,
+            manual_ack=True,
+        )
+        if self.address.username:
+            client.username_pw_set(self.address.username, self.address.password)
+        client.reconnect_delay_set(1, 5)
+
+        def on_connect(c: mqtt.Client, _u: object, _f: object, rc: object, _p: object) -> None:
+            log.info("bridge connected to %s:%d (%s)", self.address.host, self.address.port, rc)
+            c.subscribe([(topics.wildcard(kind, self.plant), 1) for kind in INBOUND])
+
+        def on_message(_c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
+            loop.call_soon_threadsafe(self._queue.put_nowait, message)
+
+        client.on_connect = on_connect
+        client.on_message = on_message
+        return client
+
+    async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        nc = await nats.connect(
+            servers=[self.nats_url],
+            name="castline-bridge",
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+        )
+        js = nc.jetstream()
+        await jetstream.ensure_stream(js)
+        client = self._client(loop)
+
+        async def verdict_out(msg: Msg) -> None:
+            info = client.publish(topics.to_mqtt(msg.subject), msg.data, qos=1)
+            if info.rc == mqtt.MQTT_ERR_SUCCESS:
+                self.returned += 1
+
+        sub = await nc.subscribe(
+            f"castline.v1.{self.plant.replace('+', '*')}.*.verdict", cb=verdict_out
+        )
+        client.connect_async(self.address.host, self.address.port, keepalive=30)
+        client.loop_start()
+        if ready:
+            ready.set()
+        try:
+            while not stop.is_set():
+                try:
+                    message = await asyncio.wait_for(self._queue.get(), timeout=0.5)
+                except TimeoutError:
+                    continue
+                await self._forward(js, client, message, stop)
+        finally:
+            await sub.unsubscribe()
+            client.loop_stop()
+            client.disconnect()
+            await nc.drain()
+
+    async def _forward(
+        self,
+        js: nats.js.JetStreamContext,
+        client: mqtt.Client,
+        message: mqtt.MQTTMessage,
+        stop: asyncio.Event,
+    ) -> None:
+        subject = topics.to_subject(message.topic)
+        payload = bytes(message.payload)
+        headers = {"Nats-Msg-Id": message_id(message.topic, payload)}
+        while True:
+            try:
+                await js.publish(subject, payload, headers=headers, timeout=5)
+                break
+            except Exception as exc:
+                log.warning("JetStream refused %s (%s); retrying", message.topic, exc)
+                await asyncio.sleep(0.5)
+        client.ack(message.mid, message.qos)
+        self.forwarded += 1

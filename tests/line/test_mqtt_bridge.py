@@ -1,0 +1,101 @@
+"""The bridge from a plant's own MQTT broker (the real Mosquitto of this machine)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+
+import nats
+import paho.mqtt.client as mqtt
+import pytest
+
+from castline.messaging import jetstream
+from castline.messaging.broker import EmbeddedNats, port_free
+from castline.messaging.mqtt_bridge import MqttBridge
+from tests.conftest import missing
+
+MOSQUITTO = "mqtt://127.0.0.1:1883"
+
+
+@pytest.fixture
+def mosquitto() -> str:
+    if port_free(1883):
+        missing("Mosquitto is not running on 127.0.0.1:1883")
+    return MOSQUITTO
+
+
+def publish(topic: str, payload: bytes) -> None:
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    client.connect("127.0.0.1", 1883)
+    client.loop_start()
+    client.publish(topic, payload, qos=1).wait_for_publish(5)
+    client.loop_stop()
+    client.disconnect()
+
+
+async def run_bridge(bridge: MqttBridge, stop: asyncio.Event) -> asyncio.Task[None]:
+    ready = asyncio.Event()
+    task = asyncio.create_task(bridge.run(stop, ready))
+    await asyncio.wait_for(ready.wait(), 10)
+    return task
+
+
+async def test_messages_cross_into_jetstream_and_verdicts_come_back(
+    mosquitto: str, broker: EmbeddedNats
+) -> None:
+    plant = f"p{uuid.uuid4().hex[:8]}"
+    nc = await nats.connect(broker.url)
+    js = nc.jetstream()
+    await jetstream.ensure_stream(js)
+    stop = asyncio.Event()
+    bridge = MqttBridge(mosquitto, broker.url, plant, client_id=f"bridge-{plant}")
+    task = await run_bridge(bridge, stop)
+    await asyncio.sleep(0.5)  # subscriptions in place
+    await asyncio.to_thread(publish, f"castline/v1/{plant}/m1/shot", b'{"shot": 1}')
+    for _ in range(100):
+        if bridge.forwarded:
+            break
+        await asyncio.sleep(0.05)
+    stored = await js.get_last_msg(jetstream.STREAM, f"castline.v1.{plant}.m1.shot")
+    assert stored.data == b'{"shot": 1}'
+
+    got = threading.Event()
+    cell = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    cell.on_message = lambda *_: got.set()
+    cell.connect("127.0.0.1", 1883)
+    cell.subscribe(f"castline/v1/{plant}/m1/verdict", qos=1)
+    cell.loop_start()
+    await asyncio.sleep(0.3)
+    await nc.publish(f"castline.v1.{plant}.m1.verdict", b'{"verdict": "OK"}')
+    assert await asyncio.to_thread(got.wait, 10), "verdict did not reach the plant broker"
+    cell.loop_stop()
+    stop.set()
+    await task
+    await nc.drain()
+
+
+async def test_bridge_down_loses_nothing(mosquitto: str, broker: EmbeddedNats) -> None:
+    """Messages sent while the bridge is down wait in the plant broker's persistent session."""
+    plant = f"p{uuid.uuid4().hex[:8]}"
+    client_id = f"bridge-{plant}"
+    stop = asyncio.Event()
+    task = await run_bridge(MqttBridge(mosquitto, broker.url, plant, client_id), stop)
+    await asyncio.sleep(0.5)
+    stop.set()
+    await task  # the session stays on Mosquitto (clean_session=False)
+    for n in range(5):
+        await asyncio.to_thread(publish, f"castline/v1/{plant}/m1/shot", f"{n}".encode())
+    stop = asyncio.Event()
+    bridge = MqttBridge(mosquitto, broker.url, plant, client_id)
+    task = await run_bridge(bridge, stop)
+    for _ in range(200):
+        if bridge.forwarded >= 5:
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await task
+    nc = await nats.connect(broker.url)
+    info = await nc.jetstream().stream_info(jetstream.STREAM)
+    assert info.state.messages == 5
+    await nc.drain()
