@@ -12,6 +12,7 @@ from castline import __version__
 from castline.analytics.cli import import_app, report_app
 from castline.settings import Settings, SettingsError, load
 from castline.sim.cli import sim_app
+from castline.vision.cli import app as vision_app
 from castline.web.commands import app as web_app
 
 app = typer.Typer(
@@ -24,6 +25,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(sim_app, name="sim")
 app.add_typer(report_app, name="report")
 app.add_typer(import_app, name="import")
+app.add_typer(vision_app, name="vision")
 app.add_typer(web_app)  # castline web, castline user ..., castline review export
 
 ConfigOption = Annotated[
