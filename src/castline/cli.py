@@ -10,6 +10,7 @@ import typer
 
 from castline import __version__
 from castline.analytics.cli import import_app, report_app
+from castline.line.cli import app as line_app
 from castline.settings import Settings, SettingsError, load
 from castline.sim.cli import sim_app
 from castline.vision.cli import app as vision_app
@@ -23,6 +24,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="The system of record: schema migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(sim_app, name="sim")
+app.add_typer(line_app, name="line")
 app.add_typer(report_app, name="report")
 app.add_typer(import_app, name="import")
 app.add_typer(vision_app, name="vision")
@@ -95,3 +97,7 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
