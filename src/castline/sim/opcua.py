@@ -13,6 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
 
 from asyncua import Node, Server, ua
 
@@ -28,6 +31,7 @@ _UNITS_URI = "http://www.opcfoundation.org/UA/units/un/cefact"
 _RESTART_S = 2.0  # how long an injected OPC UA restart keeps the server down
 
 logging.getLogger("asyncua").setLevel(logging.WARNING)
+_log = logging.getLogger(__name__)
 
 
 def _eu(unit: str) -> ua.EUInformation:
@@ -170,34 +174,80 @@ class MachineServer:
 
 
 class MachineServers:
-    """One server per machine on consecutive ports from `base_port`."""
+    """One server per machine on consecutive ports from `base_port`.
+
+    The servers live in a thread of their own with its own event loop: asyncua builds
+    its address space there (a second per server) without holding the hall's schedule.
+    Updates go through one queue, so each server sees them in the hall's order.
+    """
 
     def __init__(self, plant: str, machines: list[str], base_port: int) -> None:
         self.servers = {m: MachineServer(plant, m, base_port + i) for i, m in enumerate(machines)}
-        self._restarts: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: asyncio.Queue[Callable[[], Awaitable[None]] | None] | None = None
+        self._thread: threading.Thread | None = None
+        self._restarts: set[asyncio.Task[None]] = set()  # of the servers' own loop
 
     async def start(self) -> None:
-        for server in self.servers.values():
-            await server.start()
+        ready: Future[None] = Future()
+        self._thread = threading.Thread(target=asyncio.run, args=(self._serve(ready),))
+        self._thread.start()
+        await asyncio.wrap_future(ready)
 
     async def stop(self) -> None:
+        if self._thread is None:
+            return
+        self._submit(None)
+        await asyncio.to_thread(self._thread.join)
+        self._thread = None
+
+    def state(self, machine: str, state: MachineState, die: str) -> None:
+        values: dict[str, object] = {
+            "State": state.value,
+            "Iso22400Category": state.category.value,
+            "DieCode": die,
+        }
+        self._submit(lambda: self.servers[machine].write(values))
+
+    def cycle(self, shot: ShotEvent) -> None:
+        self._submit(lambda: self.servers[shot.machine].cycle(shot))
+
+    def restart(self, machine: str) -> None:
+        """Fault injection: the server goes down and comes back; the others carry on."""
+
+        async def begin() -> None:
+            task = asyncio.create_task(self.servers[machine].restart())
+            self._restarts.add(task)
+            task.add_done_callback(self._restarts.discard)
+
+        self._submit(begin)
+
+    def _submit(self, job: Callable[[], Awaitable[None]] | None) -> None:
+        if self._loop is not None and self._queue is not None:
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, job)
+
+    async def _serve(self, ready: Future[None]) -> None:
+        try:
+            for server in self.servers.values():
+                await server.start()
+        except Exception as exc:  # handed to the thread that starts the servers
+            ready.set_exception(exc)
+            await self._stop_all()
+            return
+        self._queue = asyncio.Queue()
+        self._loop = asyncio.get_running_loop()
+        ready.set_result(None)
+        while (job := await self._queue.get()) is not None:
+            try:
+                await job()
+            except Exception:
+                _log.exception("OPC UA update failed; the server carries on")
+        await self._stop_all()
+
+    async def _stop_all(self) -> None:
         for task in list(self._restarts):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         for server in self.servers.values():
             await server.stop()
-
-    async def state(self, machine: str, state: MachineState, die: str) -> None:
-        await self.servers[machine].write(
-            {"State": state.value, "Iso22400Category": state.category.value, "DieCode": die}
-        )
-
-    async def cycle(self, shot: ShotEvent) -> None:
-        await self.servers[shot.machine].cycle(shot)
-
-    async def restart(self, machine: str) -> None:
-        """Fault injection: the server goes down and comes back, without holding the hall."""
-        task = asyncio.create_task(self.servers[machine].restart())
-        self._restarts.add(task)
-        task.add_done_callback(self._restarts.discard)

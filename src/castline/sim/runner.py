@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-import inspect
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -114,7 +113,7 @@ class CellReport:
         return lines
 
 
-Step = Callable[[], Awaitable[None] | None]  # one scheduled publication
+Step = Callable[[], None]  # one scheduled publication
 _Prepared = tuple[datetime, Iterator[Event], list[str], Camera]  # start, events, machines
 
 
@@ -192,9 +191,7 @@ class _Run:
                 upcoming = next(self.events, None)
             while self._heap and self._heap[0][0] <= now:
                 _, _, action = heapq.heappop(self._heap)
-                result = action()
-                if inspect.isawaitable(result):
-                    await result
+                action()
             for machine, cell in self.cells.items():
                 for done in cell.expire(self.loop.time()):
                     self._publish_action(machine, done)
@@ -247,7 +244,7 @@ class _Run:
         # The cell expects the part from now on, even if its shot record comes late.
         self.cells[event.machine].expect(event.shot_number, event.truth.defective, deadline)
 
-        def publish_shot() -> Awaitable[None] | None:
+        def publish_shot() -> None:
             self._lags.append(self.loop.time() - when)
             self._publish_shot(event, Fault.MALFORMED in hit, copies)
             if self.progress is not None:
@@ -255,10 +252,9 @@ class _Run:
             if Fault.DISCONNECT in hit:
                 self.links[event.machine].drop()
             if self.servers is not None:
+                self.servers.cycle(event)
                 if Fault.OPCUA_RESTART in hit:
-                    return self.servers.restart(event.machine)
-                return self.servers.cycle(event)
-            return None
+                    self.servers.restart(event.machine)
 
         self.later(shot_at, publish_shot)
         if self.camera_stopped[event.machine] > 0:
@@ -267,7 +263,7 @@ class _Run:
             photo = self.camera.photo(event.truth, self.rng)
             self.later(photo_at, lambda: self._publish_photo(event, photo, copies))
 
-    def _publish_state(self, event: StateEvent) -> Awaitable[None] | None:
+    def _publish_state(self, event: StateEvent) -> None:
         message = StateMessage(
             plant=self.plant,
             machine=event.machine,
@@ -278,8 +274,7 @@ class _Run:
         )
         self._send(event.machine, Kind.STATE, message.to_json(), retain=True)
         if self.servers is not None:
-            return self.servers.state(event.machine, event.state, event.die)
-        return None
+            self.servers.state(event.machine, event.state, event.die)
 
     def _publish_shot(self, event: ShotEvent, broken: bool, copies: int) -> None:
         fields: dict[str, object] = {
