@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine
 
 from castline.analytics import service
 from castline.domain.defects import DefectCatalogue
 from castline.domain.shot import PartKey
 from castline.domain.verdict import Verdict
-from castline.store import tables as t
 from castline.store.repository import Store
+from castline.vision.registry import ModelRegistry, RegistryError
 from castline.web import queries
 from castline.web.auth import Principal, Role, add_user, audit, new_api_key, revoke_keys
 
@@ -82,50 +82,26 @@ def promote(engine: Engine, who: Principal, model_id: int) -> dict[str, object]:
     model = queries.model(engine, model_id)
     if model is None:
         raise ActionError(f"model {model_id} not found", 404)
-    _activate(engine, model["die"], model["view"], model_id)
-    audit(
-        engine,
-        who.username,
-        "model.promote",
-        f"{model['die']}/{model['view']}",
-        {"version": model["version"]},
-    )
+    try:
+        ModelRegistry(engine).activate(model["die"], model["view"], model["version"])
+    except RegistryError as exc:
+        raise ActionError(str(exc), 404) from None
+    target = f"{model['die']}/{model['view']}"
+    audit(engine, who.username, "model.promote", target, {"version": model["version"]})
     return model
 
 
 def rollback(engine: Engine, who: Principal, die: str, view: str) -> dict[str, object]:
     """Go back to the version registered before the active one."""
-    m = t.models
-    with engine.connect() as conn:
-        versions = conn.execute(
-            select(m.c.id, m.c.version, m.c.active)
-            .where(m.c.die == die, m.c.view == view)
-            .order_by(m.c.created_at.desc(), m.c.id.desc())
-        ).all()
-    active = [i for i, row in enumerate(versions) if row.active]
-    if not active:
-        raise ActionError(f"no active model for die {die} view {view}: promote one first")
-    if active[0] + 1 >= len(versions):
-        raise ActionError(
-            f"the active model of {die}/{view} is the oldest: nothing to roll back to"
-        )
-    previous = versions[active[0] + 1]
-    _activate(engine, die, view, previous.id)
-    audit(
-        engine,
-        who.username,
-        "model.rollback",
-        f"{die}/{view}",
-        {"from": versions[active[0]].version, "to": previous.version},
-    )
-    return {"die": die, "view": view, "version": previous.version}
-
-
-def _activate(engine: Engine, die: str, view: str, model_id: int) -> None:
-    m = t.models
-    with engine.begin() as conn:  # one transaction: never two active models
-        conn.execute(update(m).where(m.c.die == die, m.c.view == view).values(active=False))
-        conn.execute(update(m).where(m.c.id == model_id).values(active=True))
+    registry = ModelRegistry(engine)
+    current = registry.active(die, view)
+    try:
+        version = registry.rollback(die, view)
+    except RegistryError as exc:
+        raise ActionError(str(exc)) from None
+    detail = {"from": current["version"] if current else None, "to": version}
+    audit(engine, who.username, "model.rollback", f"{die}/{view}", detail)
+    return {"die": die, "view": view, "version": version}
 
 
 def create_user(
