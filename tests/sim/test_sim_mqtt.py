@@ -80,6 +80,8 @@ async def test_shots_images_states_and_truth_reach_a_subscriber(
     assert cells and all(isinstance(c, CellMessage) for c in cells)
     assert all(c.action == "quarantine_rack" and c.verdict is None for c in cells)
     assert report.total.missing_verdicts == len(cells) == report.total.quarantined
+    # Parts the cells expect: every shot published, and a few planned when the run ended.
+    assert report.shots <= report.total.parts + report.waiting <= report.shots + 3
 
 
 def test_states_are_retained(plant: str, recorder: Recorder) -> None:

@@ -81,6 +81,7 @@ class CellReport:
     defective: int = 0
     faults: Counter[str] = field(default_factory=Counter)
     invalid_verdicts: int = 0
+    waiting: int = 0  # parts still waiting for their verdict when the run ended
     lag_p50_s: float = 0.0  # shot published after its scheduled time
     lag_p99_s: float = 0.0
     lag_max_s: float = 0.0
@@ -99,7 +100,7 @@ class CellReport:
             f"shots {self.shots}, images {self.images}, defective {self.defective}, "
             f"simulated {self.simulated_s / 3600:.2f} h",
             f"robot cells: {t.parts} parts: next station {t.next_station}, reject chute "
-            f"{t.reject_chute}, quarantine rack {t.quarantined}",
+            f"{t.reject_chute}, quarantine rack {t.quarantined} ({self.waiting} still waiting)",
             f"escapes {t.escapes}, false rejects {t.false_rejects}, missing verdicts "
             f"{t.missing_verdicts}, late verdicts {t.late_verdicts}, unknown verdicts "
             f"{t.unknown_verdicts}, invalid verdicts {self.invalid_verdicts}",
@@ -362,6 +363,7 @@ class _Run:
             self._truth_log.close()
 
     def _finish(self) -> CellReport:
+        self.report.waiting = sum(cell.waiting() for cell in self.cells.values())
         if self._lags:
             lags = np.array(self._lags)
             self.report.lag_p50_s = float(np.percentile(lags, 50))
