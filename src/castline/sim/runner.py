@@ -36,15 +36,14 @@ from castline.sim.faults import Fault, malformed, strike
 from castline.sim.fleet import Event, FleetConfig, Hall, ShotEvent, StateEvent
 from castline.sim.link import MachineLink
 
+# Each machine is one paho client, whose select() loop cannot use file descriptors above
+# 1024: about 330 clients fit in one process.
+MAX_MACHINES = 300
+
 # Shot numbers of a fresh run start from the wall clock (10 per second since 2026), so a
 # restarted simulator does not reuse the part keys of an earlier run at up to 10 shots
 # per second and machine.
 _EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-# Each machine is one paho client, whose select() loop cannot use file descriptors above
-# 1024: about 330 clients fit in one process.
-MAX_MACHINES = 300
 
 
 def fresh_first_shot(now: datetime) -> int:
@@ -246,7 +245,7 @@ class _Run:
         self.cells[event.machine].expect(event.shot_number, event.truth.defective, deadline)
 
         def publish_shot() -> None:
-            self._lags.append(self.loop.time() - when)
+            self._lags.append(self.loop.time() - shot_at)
             self._publish_shot(event, Fault.MALFORMED in hit, copies)
             if self.progress is not None:
                 self.progress()
