@@ -26,7 +26,7 @@ from castline.store import tables as t
 from castline.store.blobs import BlobStore
 from castline.store.repository import Store
 from castline.web.app import create_app
-from castline.web.auth import Role, add_user, new_api_key
+from castline.web.auth import Role, add_user, ensure_admin, new_api_key
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 PASSWORD = "correct horse battery"
@@ -60,6 +60,7 @@ class Plant:
 
 
 def seed(engine: Engine, settings: Settings) -> Plant:
+    ensure_admin(engine, settings.home)  # what `castline web` and `castline up` do first
     store = Store(engine)
     blobs = BlobStore(settings.blobs)
     for plant, machine in (("p1", "m1"), ("p1", "m2"), ("p2", "m9")):
@@ -137,7 +138,6 @@ def seeded_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Plant]:
     home = tmp_path_factory.mktemp("seeded")
     settings = settings_in(home)
     engine = database.open_store(settings.db_url)
-    create_app(settings, engine)  # makes user admin on first start, as in a plant
     seeded = seed(engine, settings)
     engine.dispose()  # checkpoints the WAL: the database is one file to copy
     return home, seeded

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -20,17 +19,19 @@ from castline.store.blobs import BlobStore
 from castline.store.database import open_store
 from castline.web import api, pages
 from castline.web.analytics import OeeToday
-from castline.web.auth import INITIAL_PASSWORD_FILE, Role, ensure_admin, require, session_secret
+from castline.web.auth import Role, require, session_secret
 from castline.web.live import Hub
 
 STATIC = Path(__file__).parent / "static"
 SESSION_HOURS = 12
-log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings, engine: Engine | None = None, hub: Hub | None = None) -> FastAPI:
     """Build the dashboard on a store (default: the configured one) and an event hub
-    (default: a new one; the line runtime passes the hub it publishes to)."""
+    (default: a new one; the line runtime passes the hub it publishes to).
+
+    The caller makes the first admin with `castline.web.auth.ensure_admin` and tells the
+    person starting castline where its password is."""
     engine = engine or open_store(settings.db_url)
     app = FastAPI(
         title="castline",
@@ -57,11 +58,6 @@ def create_app(settings: Settings, engine: Engine | None = None, hub: Hub | None
     app.include_router(pages.router)
     _docs(app)
     app.add_exception_handler(HTTPException, _error)
-    if ensure_admin(engine, settings.home):
-        log.warning(
-            "first start: user 'admin' created; its password is in %s",
-            settings.home / INITIAL_PASSWORD_FILE,
-        )
     return app
 
 

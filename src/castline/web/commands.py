@@ -38,14 +38,18 @@ def web(
     """Run the dashboard and API alone, on the configured store."""
     import uvicorn
 
+    from castline.store.database import open_store
     from castline.web.app import create_app
+    from castline.web.auth import INITIAL_PASSWORD_FILE, ensure_admin
 
     settings = settings_or_exit(config)
-    application = create_app(settings)
-    password_file = settings.home / "initial-admin-password"
-    if password_file.exists():
+    engine = open_store(settings.db_url)
+    password_file = settings.home / INITIAL_PASSWORD_FILE
+    if ensure_admin(engine, settings.home) or password_file.exists():
         typer.echo(f"first login: user admin, password in {password_file} (then delete the file)")
-    uvicorn.run(application, host=host or settings.http_host, port=port or settings.http_port)
+    host, port = host or settings.http_host, port or settings.http_port
+    typer.echo(f"dashboard on http://{host}:{port}/")
+    uvicorn.run(create_app(settings, engine), host=host, port=port)
 
 
 @user_app.command("add")
