@@ -107,10 +107,10 @@ def gather(
     def split(photos: dict[str, Photo], name: str) -> list[Photo]:
         return [p for d, p in sorted(photos.items()) if split_of(p.path.read_bytes()) == name]
 
-    if val_paths is not None:
-        train_good = [p for _, p in sorted(good.items())]
+    if val_paths is not None:  # calibration photos given: never train on them
         val, _ = _unique(val_paths)
-        val_good = [p for d, p in sorted(val.items()) if d not in good]
+        train_good = [p for d, p in sorted(good.items()) if d not in val]
+        val_good = [p for _, p in sorted(val.items())]
     else:
         train_good, val_good = split(good, "train"), split(good, "val")
     # Sorted by digest: a reproducible, content-determined but unbiased choice.
@@ -202,6 +202,7 @@ def train_model(
     scorer = Scorer(config.sigma, config.margin)
     bank = memory_bank(net, size, photos.bank, config, progress)
     memory = PatchMemory(bank)
+    timings = {"memory_bank_s": round(time.perf_counter() - started, 2)}
 
     def build(head: Head | None, thresholds: tuple[float, float]) -> onnx.ModelProto:
         return inspection_graph(net, size, memory, scorer=scorer, thresholds=thresholds, head=head)
@@ -215,6 +216,7 @@ def train_model(
         _, _, d_bad = _outputs(model, photos.head_defective, "head: defective", progress)
         head = fit_head(d_good, d_bad)
         model = InspectionModel(build(head, unset).SerializeToString(), _placeholder())
+        timings["head_s"] = round(time.perf_counter() - started - sum(timings.values()), 2)
     val_good, anomaly_good, _ = _outputs(model, photos.val_good, "calibrate: good", progress)
     val_bad, anomaly_bad, _ = _outputs(
         model, photos.val_defective, "calibrate: defective", progress
@@ -232,6 +234,7 @@ def train_model(
         metrics["val"]["image_auroc"] = auroc(val_good, val_bad)
         metrics["val"]["image_auroc_good_only"] = auroc(anomaly_good, anomaly_bad)
     metrics["train_seconds"] = round(time.perf_counter() - started, 2)
+    metrics["timings"] = timings
 
     created = datetime.now(UTC)
     data_hash = _data_hash(photos)

@@ -1,0 +1,88 @@
+"""`castline vision ...` end to end on synthetic photos, with a SQLite registry."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from castline.cli import app
+
+from .conftest import Trained, write_parts
+
+
+def test_train_inspect_eval_register_rollback(
+    tiny: Trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CASTLINE_HOME", str(tmp_path / "home"))
+    runner = CliRunner()
+    good = tmp_path / "good"
+    write_parts(good, range(200, 240), placed_by_cell=True)
+    trained = runner.invoke(
+        app,
+        [
+            "vision",
+            "train",
+            str(good),
+            "--out",
+            str(tmp_path / "m"),
+            "--input-size",
+            "64",
+            "--bank-images",
+            "12",
+        ],
+    )
+    assert trained.exit_code == 0, trained.output
+    assert (tmp_path / "m" / "manifest.json").is_file()
+
+    ng = tmp_path / "ng"
+    write_parts(ng, range(300, 303), pit=(64, 96, 5))
+    out = tmp_path / "overlays"
+    inspected = runner.invoke(
+        app,
+        ["vision", "inspect", str(tiny.folder), *map(str, sorted(ng.iterdir())), "--out", str(out)],
+    )
+    assert inspected.exit_code == 0, inspected.output
+    assert inspected.output.count("\tNG\t") == 3
+    assert len(list(out.glob("*.overlay.png"))) == 3
+
+    ok = tmp_path / "ok"
+    write_parts(ok, range(400, 410))
+    metrics_file, report = tmp_path / "metrics.json", tmp_path / "report.html"
+    evaluated = runner.invoke(
+        app,
+        [
+            "vision",
+            "eval",
+            str(tiny.folder),
+            "--ok",
+            str(ok),
+            "--ng",
+            str(ng),
+            "--json",
+            str(metrics_file),
+            "--report",
+            str(report),
+        ],
+    )
+    assert evaluated.exit_code == 0, evaluated.output
+    metrics = json.loads(metrics_file.read_text())
+    for key in ("image_auroc", "escape_rate_at_2pct_frr", "latency_ms_p50", "latency_ms_p99"):
+        assert key in metrics
+    assert (metrics["n_ok"], metrics["n_ng"]) == (10, 3)
+    page = report.read_text()
+    assert "data:image/png;base64," in page and "Worst misses" in page
+
+    for model in (tmp_path / "m", tiny.folder):
+        registered = runner.invoke(
+            app, ["vision", "register", str(model), "--die", "D7", "--view", "top", "--activate"]
+        )
+        assert registered.exit_code == 0, registered.output
+    listed = runner.invoke(app, ["vision", "list"])
+    assert f"* D7/top  {tiny.model.version}" in listed.output
+    rolled = runner.invoke(app, ["vision", "rollback", "--die", "D7", "--view", "top"])
+    assert rolled.exit_code == 0 and tiny.model.version not in rolled.output
+    missing = runner.invoke(app, ["vision", "activate", "--die", "D7", "--view", "top", "nope"])
+    assert missing.exit_code == 2 and "register it first" in missing.output
