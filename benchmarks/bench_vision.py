@@ -5,13 +5,14 @@ split; "holdout" is never touched. Prints each figure; record them in docs/bench
 
     .venv/bin/python benchmarks/bench_vision.py                  # lite0, good-only + labels
     .venv/bin/python benchmarks/bench_vision.py --backbone lite1
-    .venv/bin/python benchmarks/bench_vision.py --n-train 50 --n-val 100   # quick look
+    .venv/bin/python benchmarks/bench_vision.py --n-train 50 --no-labels   # quick look
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import resource
 import sys
 import tempfile
@@ -24,18 +25,13 @@ from castline.datasets import casting_root, images, split_of
 from castline.vision.images import read_image
 from castline.vision.metrics import auroc, escape_at_frr
 from castline.vision.model import InspectionModel
-from castline.vision.train import TrainConfig, train_model
+from castline.vision.train import CALIBRATION_FILE, TrainConfig, train_model
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 
 
-def val_sample(paths: list[Path], n: int | None) -> list[Path]:
-    val = [p for p in paths if split_of(p.read_bytes()) == "val"]
-    return val[:n] if n else val
-
-
-def scores(model: InspectionModel, paths: list[Path]) -> np.ndarray:
-    return np.asarray([model.inspect(read_image(p)).score for p in paths])
+def val_sample(paths: list[Path]) -> list[Path]:
+    return [p for p in paths if split_of(p.read_bytes()) == "val"]
 
 
 def latency(model: InspectionModel, paths: list[Path], runs: int) -> tuple[float, float]:
@@ -54,7 +50,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backbone", default="lite0", choices=["lite0", "lite1"])
     parser.add_argument("--n-train", type=int, default=200, help="good photos in the bank")
-    parser.add_argument("--n-val", type=int, default=None, help="val photos per class (all)")
     parser.add_argument("--n-head", type=int, default=400, help="photos per class for the head")
     parser.add_argument("--latency-runs", type=int, default=200)
     parser.add_argument("--no-labels", action="store_true", help="skip the supervised run")
@@ -70,7 +65,7 @@ def main() -> None:
         f"photos: {len(good)} good, {len(bad)} defective; identical in both folders: "
         f"{len(digests_good & digests_bad)} (dropped)"
     )
-    val_good, val_bad = val_sample(good, args.n_val), val_sample(bad, args.n_val)
+    val_good, val_bad = val_sample(good), val_sample(bad)
     print(f"val split used for figures: {len(val_good)} good, {len(val_bad)} defective")
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -105,14 +100,19 @@ def main() -> None:
                 progress=True,
                 config=config,
             )
-            ok_scores, ng_scores = scores(model, val_good), scores(model, val_bad)
+            # Training scored every val photo through the model's graph (the same scores
+            # inspect gives, see tests/vision): read them rather than score twice.
+            recorded = json.loads((Path(tmp) / name / CALIBRATION_FILE).read_text())["images"]
+            ok_scores = np.asarray([r["score"] for r in recorded if r["label"] == "OK"])
+            ng_scores = np.asarray([r["score"] for r in recorded if r["label"] == "NG"])
+            timings = model.manifest["metrics"]["timings"]
             p50, p99 = latency(model, val_good, args.latency_runs)
             print(
                 f"[{args.backbone} {name}] val image AUROC {auroc(ok_scores, ng_scores):.4f}, "
                 f"escape rate at 2 % false reject {escape_at_frr(ok_scores, ng_scores):.4f}, "
                 f"latency p50 {p50:.1f} ms p99 {p99:.1f} ms (1 thread, 300x300), "
                 f"memory rows {model.manifest['training']['memory_rows']}, "
-                f"input {model.manifest['input_size'][0]} px"
+                f"input {model.manifest['input_size'][0]} px, stages {timings}"
             )
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak memory (maxrss): {peak_mb:.0f} MB")

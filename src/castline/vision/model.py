@@ -32,6 +32,7 @@ FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"
 ONNX_FILE = "model.onnx"
 METADATA_KEY = "castline.manifest"
+REGION_PEAK_SHARE = 0.9  # hottest area shown for held parts: within 10 % of the peak
 
 
 class ModelError(ValueError):
@@ -123,11 +124,17 @@ class InspectionModel:
         """Verdict, score, heat map and defect regions of one uint8 RGB photo (any size)."""
         out = self.run(image)
         heatmap = out["heatmap"].astype(np.float32, copy=False)
+        verdict = Verdict(VERDICT_CODES[int(out["verdict"][0])])
+        threshold = self.region_threshold
+        if verdict is not Verdict.OK and heatmap.size:
+            # A held part always shows where to look, even when the supervised head
+            # decided on a map whose peak stays under the region threshold.
+            threshold = min(threshold, REGION_PEAK_SHARE * float(heatmap.max()))
         return Inspection(
             score=float(out["score"][0]),
-            verdict=Verdict(VERDICT_CODES[int(out["verdict"][0])]),
+            verdict=verdict,
             heatmap=heatmap,
-            regions=find_regions(heatmap, self.region_threshold),
+            regions=find_regions(heatmap, threshold),
             anomaly=float(out["anomaly"][0]),
         )
 

@@ -50,7 +50,7 @@ class TrainConfig:
     placements_per_image: int = 3
     placement: Placement = field(default_factory=Placement)
     memory_rows: int = 2048
-    max_rows: int = 300_000  # patch rows the coreset chooses from (random sample beyond)
+    max_rows: int = 150_000  # patch rows the coreset chooses from (random sample beyond)
     sigma: float = 1.0
     margin: float = 0.1  # share of each side left out of the image score
     target_frr: float = 0.02
@@ -136,16 +136,19 @@ def memory_bank(
     """Coreset of the patch descriptors of good photos at several placements."""
     features = session(features_graph(net, size).SerializeToString(), config.threads)
     rng = np.random.default_rng(config.seed)
+    # Keep a random share of each photo's rows so the pool never exceeds max_rows:
+    # memory stays flat however many photos there are.
+    per_photo = -(-config.max_rows // (len(photos) * (1 + config.placements_per_image)))
     rows = []
     for photo in _bar(photos, "memory bank", progress):
-        for image in copies(
-            read_image(photo.path), config.placements_per_image, config.placement, rng
-        ):
-            rows.append(features.run(["patches"], {"image": image})[0])
+        image = read_image(photo.path)
+        for placed in copies(image, config.placements_per_image, config.placement, rng):
+            patches = features.run(["patches"], {"image": placed})[0]
+            if len(patches) > per_photo:
+                patches = patches[rng.choice(len(patches), per_photo, replace=False)]
+            rows.append(patches)
     stacked = np.concatenate(rows)
     del rows
-    if len(stacked) > config.max_rows:
-        stacked = stacked[rng.choice(len(stacked), config.max_rows, replace=False)]
     chosen = greedy_coreset(stacked, config.memory_rows, seed=config.seed, progress=progress)
     return np.ascontiguousarray(stacked[chosen])
 
