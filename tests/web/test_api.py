@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from castline.domain.shot import PartKey, Shot
+from castline.domain.states import MachineState
 from castline.store import tables as t
+from castline.store.repository import Store
 
 from .conftest import Plant, as_user
 
@@ -207,3 +212,24 @@ def test_charts_are_png(client: TestClient, plant: Seeded) -> None:
     ]
     bad = client.get("/api/v1/plants/p1/machines/m1/trend?parameter=colour", headers=headers)
     assert bad.status_code == 422
+
+
+def test_plants_and_machines_known_only_from_the_line_are_shown(
+    client: TestClient, plant: Seeded
+) -> None:
+    """A line may record shots of a machine nobody registered: it still gets a tile."""
+    store = Store(plant[1].engine)
+    at = datetime.now(UTC)
+    store.record_shots([Shot(PartKey("p3", "x1", 283921532), "D9", at, {"melt_temp_c": 700.0})])
+    store.record_state("p3", "x2", MachineState.BREAKDOWN, at)
+    admin = as_user(plant[1], "admin")
+    assert [p["id"] for p in client.get("/api/v1/plants", headers=admin).json()] == [
+        "p1",
+        "p2",
+        "p3",
+    ]
+    tiles = client.get("/api/v1/plants/p3/overview", headers=admin).json()
+    assert [(t["machine"], t["name"], t["state"], t["shot_number"]) for t in tiles] == [
+        ("x1", "x1", "offline", 283921532),
+        ("x2", "x2", "breakdown", None),
+    ]

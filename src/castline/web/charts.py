@@ -75,6 +75,7 @@ def trend(
             )
             ax.legend(loc="upper left", frameon=False, fontsize=8)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.ticklabel_format(axis="x", style="plain", useOffset=False)  # shot counters are large
     ax.set_xlabel("shot number")
     ax.set_ylabel(label)
     return _png(fig)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, false, func, or_, select
+from sqlalchemy import Engine, and_, false, func, or_, select, union
 from sqlalchemy.sql import Select
 
 from castline.domain.verdict import Verdict
@@ -35,7 +35,31 @@ def _same_part(a: Any, b: Any) -> Any:
 
 
 def plants(engine: Engine, visible: Plants) -> list[Row]:
-    return _rows(engine, _scoped(select(t.plants).order_by(t.plants.c.id), t.plants.c.id, visible))
+    """Plants from the master data and from the facts (a line may record shots and states
+    of a plant nobody registered)."""
+    p, s, st = t.plants, t.shots, t.machine_states
+    known = union(select(p.c.id), select(s.c.plant), select(st.c.plant)).subquery()
+    query = (
+        select(known.c.id, func.coalesce(p.c.name, known.c.id).label("name"))
+        .select_from(known.outerjoin(p, p.c.id == known.c.id))
+        .order_by(known.c.id)
+    )
+    return _rows(engine, _scoped(query, known.c.id, visible))
+
+
+def _machines(plant: str) -> Select[Any]:
+    """Machines of a plant from the master data and from the facts, with their names."""
+    m, s, st = t.machines, t.shots, t.machine_states
+    known = union(
+        select(m.c.id).where(m.c.plant == plant),
+        select(s.c.machine).where(s.c.plant == plant),
+        select(st.c.machine).where(st.c.plant == plant),
+    ).subquery()
+    return (
+        select(known.c.id, func.coalesce(m.c.name, known.c.id).label("name"))
+        .select_from(known.outerjoin(m, and_(m.c.plant == plant, m.c.id == known.c.id)))
+        .order_by(known.c.id)
+    )
 
 
 def _latest(table: Any, plant: str, *order: Any) -> Any:
@@ -76,11 +100,7 @@ def machine_tiles(engine: Engine, plant: str, since: datetime) -> list[Row]:
         select(func.min(img.c.blob)).where(_same_part(img, last)).correlate(last).scalar_subquery()
     )
     with engine.connect() as conn:
-        machines_ = conn.execute(
-            select(t.machines.c.id, t.machines.c.name)
-            .where(t.machines.c.plant == plant)
-            .order_by(t.machines.c.id)
-        ).all()
+        machines_ = conn.execute(_machines(plant)).all()
         states = {r.machine: r for r in conn.execute(select(state))}
         shots_ = {
             r.machine: r
