@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -35,3 +36,8 @@ def test_live_stream_sends_retained_then_new_events_of_visible_plants(server: Se
         hub.publish("castline/v1/p2/m9/verdict", {"shot_number": 5, "verdict": "NG"})
         hub.publish("castline/v1/p1/m2/verdict", {"shot_number": 9, "verdict": "OK"})
         assert next(received)["topic"] == "castline/v1/p1/m2/verdict"  # p2 is not op1's
+    for _ in range(100):  # the server notices the closed connection and unsubscribes
+        if hub.subscribers == 0:
+            break
+        time.sleep(0.05)
+    assert hub.subscribers == 0
