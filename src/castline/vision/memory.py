@@ -20,7 +20,7 @@ def greedy_coreset(
     rows: np.ndarray,
     size: int,
     *,
-    projection_dim: int = 64,
+    projection_dim: int = 32,
     seed: int = 0,
     progress: bool = False,
 ) -> np.ndarray:

@@ -47,7 +47,7 @@ CALIBRATION_FILE = "calibration.json"
 class TrainConfig:
     input_size: int | None = None  # None: the backbone's native resolution
     bank_images: int = 200
-    placements_per_image: int = 3
+    placements_per_image: int = 2
     placement: Placement = field(default_factory=Placement)
     memory_rows: int = 2048
     max_rows: int = 150_000  # patch rows the coreset chooses from (random sample beyond)
