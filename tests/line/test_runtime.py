@@ -90,6 +90,8 @@ async def test_each_casting_is_inspected_decided_published_and_recorded(line: Li
         assert body["model_version"] == line.model.version
     assert min(got[n]["score"] for n in defects) > max(got[n]["score"] for n in (1, 2))  # type: ignore[type-var]
     blobs = BlobStore(line.settings.blobs)
+    drawn = lambda n: (line.store.verdict(line_key(line, n)) or {}).get("heatmap")  # noqa: E731
+    await until(lambda: all(drawn(n) for n in range(1, 6)))  # overlays follow the verdicts
     for n in range(1, 6):
         part = line.store.part(line_key(line, n))
         assert part is not None and part["shot"] is not None and len(part["images"]) == 1

@@ -65,3 +65,25 @@ def bridge(
         await MqttBridge(mqtt_url, nats_url, plant).run(stop)
 
     asyncio.run(main())
+
+
+def up(
+    seconds: Annotated[float | None, typer.Option("--for", help="run this long, then stop")] = None,
+    summary: Annotated[
+        Path | None, typer.Option(help="write a JSON summary here at the end")
+    ] = None,
+    machines: Annotated[int | None, typer.Option(help="simulated machines (default 9)")] = None,
+    speed: Annotated[float | None, typer.Option(help="simulator acceleration (default 60)")] = None,
+    seed: Annotated[int, typer.Option(help="simulator seed")] = 1,
+    config: Annotated[Path | None, typer.Option("--config", "-c")] = None,
+) -> None:
+    """Run everything: embedded broker, simulated hall, line runtime and web dashboard."""
+    from castline import logs
+    from castline.cli import settings_or_exit
+    from castline.line.up import UpOptions
+    from castline.line.up import run as run_up
+
+    logs.setup()
+    overrides = {k: v for k, v in {"machines": machines, "speed": speed}.items() if v}
+    settings = settings_or_exit(config, **overrides)
+    run_up(settings, UpOptions(duration_s=seconds, summary=summary, seed=seed))

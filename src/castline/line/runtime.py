@@ -83,6 +83,7 @@ class LineRuntime:
         self.backlog = 0
         self._nc: NATS | None = None
         self._known_dies: set[str] = set()
+        self._in_flight: set[asyncio.Task[None]] = set()
 
     # --- lifecycle -----------------------------------------------------------
 
@@ -105,7 +106,7 @@ class LineRuntime:
             asyncio.create_task(self._backlog_loop(stop, sub)),
         ]
         slots = asyncio.Semaphore(8)
-        in_flight: set[asyncio.Task[None]] = set()
+        in_flight = self._in_flight
         try:
             while not stop.is_set():
                 try:
@@ -245,10 +246,7 @@ class LineRuntime:
     async def _decide(
         self, key: PartKey, outcome: Outcome, arrived: datetime, image: str | None = None
     ) -> None:
-        """Record the verdict durably, then publish it; if the part had one, publish that."""
-        heatmap = (
-            await self._db(self.blobs.put, outcome.heatmap_png) if outcome.heatmap_png else None
-        )
+        """Record the verdict durably, publish it, then draw the heat map for people."""
         decided_at = datetime.now(UTC)
         latency_ms = (decided_at - arrived).total_seconds() * 1e3
         recorded = await self._db(
@@ -260,7 +258,6 @@ class LineRuntime:
             reason=outcome.reason,
             model_version=outcome.model_version,
             latency_ms=latency_ms,
-            heatmap=heatmap,
             regions=[r.model_dump() for r in outcome.regions],
             timings=outcome.timings,
         )
@@ -268,6 +265,13 @@ class LineRuntime:
         if row is None:  # pragma: no cover - the insert above or an earlier one made it
             raise RuntimeError(f"verdict of {key} vanished after recording")
         await self._publish(key, row, arrived, image=image, fresh=recorded)
+        if recorded and outcome.draw_overlay is not None:
+            heatmap = await self._db(lambda: self.blobs.put(outcome.draw_overlay()))  # type: ignore[misc]
+            await self._db(self.store.attach_heatmap, key, heatmap)
+            self._feed(
+                topics.topic(key.plant, key.machine, Kind.VERDICT) + "/heatmap",
+                {"shot_number": key.shot_number, "heatmap": heatmap, "image": image},
+            )
 
     async def _publish(
         self,
@@ -334,6 +338,11 @@ class LineRuntime:
             except Exception as exc:
                 log.debug("backlog unknown: %s", exc)
             await asyncio.sleep(2.0)
+
+    @property
+    def in_flight(self) -> int:
+        """Images being inspected right now."""
+        return len(self._in_flight)
 
     def summary(self) -> dict[str, Any]:
         lat = sorted(self.latencies_ms)

@@ -16,18 +16,20 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
+from datetime import timedelta
 
 from asyncua import Node, Server, ua
 
 from castline.domain.states import MachineState
 from castline.domain.units import PARAMETERS
+from castline.messaging.opcua_model import EVENT_TYPE, NAMESPACE
 from castline.sim.fleet import ShotEvent
 
-NAMESPACE = "urn:castline:die-casting-machine"
-EVENT_TYPE = "CycleParametersEventType"
 # UNECE Recommendation 20 codes of castline's units (OPC UA EUInformation.UnitId).
 _UNECE = {"°C": "CEL", "m/s": "MTS", "bar": "BAR", "s": "SEC", "mm": "MMT", "mbar": "MBR"}
 _UNITS_URI = "http://www.opcfoundation.org/UA/units/un/cefact"
+_HISTORY = timedelta(hours=8)
+_HISTORY_EVENTS = 20_000
 _RESTART_S = 2.0  # how long an injected OPC UA restart keeps the server down
 
 logging.getLogger("asyncua").setLevel(logging.WARNING)
@@ -76,7 +78,9 @@ class MachineServer:
 
         objects = server.nodes.objects
         machine = await objects.add_object(nid("Machine"), qn("Machine"))
-        await machine.set_event_notifier([ua.EventNotifier.SubscribeToEvents])
+        await machine.set_event_notifier(
+            [ua.EventNotifier.SubscribeToEvents, ua.EventNotifier.HistoryRead]
+        )
         add = machine.add_variable
         n = self.nodes
         n["MachineId"] = await add(nid("Machine.MachineId"), qn("MachineId"), self.machine)
@@ -121,6 +125,11 @@ class MachineServer:
             await prop.set_modelling_rule(True)
         self.generator = await server.get_event_generator(event_type, machine.nodeid)
         await server.start()
+        # Keep recent cycle events, so a client whose connection dropped can read back what
+        # it missed (OPC UA historical access); a restart of the server empties it.
+        await server.historize_node_event(
+            [machine, server.nodes.server], period=_HISTORY, count=_HISTORY_EVENTS
+        )
         self.server = server
         for name, value in self.last.items():
             await self.nodes[name].write_value(value, self._type(name))

@@ -12,7 +12,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, and_, func, select
+from sqlalchemy import Connection, Engine, Table, and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from castline.domain.plant import Machine
@@ -148,6 +148,20 @@ class Store:
         }
         with self.engine.begin() as conn:
             return insert_ignore(conn, t.verdicts, [row]) == 1
+
+    def attach_heatmap(self, key: PartKey, heatmap: str) -> None:
+        """Link the heat-map overlay (a blob) to a part's verdict once it is drawn."""
+        v = t.verdicts
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(v)
+                .where(
+                    v.c.plant == key.plant,
+                    v.c.machine == key.machine,
+                    v.c.shot_number == key.shot_number,
+                )
+                .values(heatmap=heatmap)
+            )
 
     def record_state(
         self,

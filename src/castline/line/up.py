@@ -1,0 +1,185 @@
+"""`castline up`: a whole die-casting line on one machine, in one command.
+
+Starts the embedded NATS (JetStream + MQTT) unless a NATS URL is configured, makes sure
+every simulated die has an active inspection model (training the demo model on first
+run), then runs the line runtime, the simulated hall and the web dashboard side by side
+in one event loop. Ctrl-C (or --for SECONDS) stops the hall first, lets the runtime
+finish what is in flight, then stops the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from prometheus_client import make_asgi_app
+from sqlalchemy import Engine
+
+from castline.line.demo_model import ensure_models
+from castline.line.runtime import LineRuntime
+from castline.messaging import jetstream
+from castline.messaging.broker import EmbeddedNats
+from castline.settings import Settings
+from castline.sim.fleet import FleetConfig, MachineModel
+from castline.sim.runner import CellReport, HallConfig, run_hall
+from castline.store import tables as t
+from castline.store.database import open_store
+from castline.store.repository import Store
+from castline.web.app import create_app
+from castline.web.auth import ensure_admin
+from castline.web.live import Hub
+
+DRAIN_S = 5.0  # after the hall stops: time for the runtime to decide what is in flight
+
+
+@dataclass
+class UpOptions:
+    duration_s: float | None = None
+    summary: Path | None = None
+    seed: int = 1
+
+
+def die_codes(fleet: FleetConfig) -> list[str]:
+    start = datetime.now(UTC)
+    return [MachineModel(i, fleet, start).die.code for i in range(fleet.machines)]
+
+
+async def _connect_ready(url: str) -> None:
+    """Create the stream before any device publishes: MQTT messages need it to be kept."""
+    import nats
+
+    nc = await nats.connect(servers=[url], max_reconnect_attempts=20)
+    await jetstream.ensure_stream(nc.jetstream())
+    await nc.close()
+
+
+def summary(
+    report: CellReport | None, runtime: LineRuntime, store: Store, plant: str
+) -> dict[str, Any]:
+    line = runtime.summary()
+    cells = report.total if report else None
+    return {
+        "shots": report.shots if report else store.count(t.shots, plant=plant),
+        "verdicts": line["verdicts"],
+        "escapes": cells.escapes if cells else None,
+        "false_rejects": cells.false_rejects if cells else None,
+        "missing_verdicts": cells.missing_verdicts if cells else None,
+        "dead_letters": line["dead_letters"],
+        "latency_ms_p50": line["latency_ms_p50"],
+        "latency_ms_p99": line["latency_ms_p99"],
+        "parts_by_cell": {
+            "next_station": cells.next_station,
+            "reject_chute": cells.reject_chute,
+            "quarantine_rack": cells.quarantined,
+        }
+        if cells
+        else None,
+    }
+
+
+async def up(settings: Settings, options: UpOptions) -> dict[str, Any]:
+    engine = open_store(settings.db_url)
+    broker = None
+    nats_url = settings.nats_url
+    if not nats_url:
+        broker = EmbeddedNats(settings.home / "nats", settings.nats_port, settings.mqtt_port)
+        broker.start()
+        nats_url = broker.url
+    try:
+        return await _run(settings, options, engine, nats_url, broker)
+    finally:
+        if broker:
+            broker.stop()
+        engine.dispose()
+
+
+async def _run(
+    settings: Settings,
+    options: UpOptions,
+    engine: Engine,
+    nats_url: str,
+    broker: EmbeddedNats | None,
+) -> dict[str, Any]:
+    await _connect_ready(nats_url)
+    fleet = FleetConfig(machines=settings.machines, seed=options.seed)
+    await asyncio.to_thread(ensure_models, engine, settings, die_codes(fleet))
+    hub = Hub()
+    runtime = LineRuntime(settings, engine, nats_url, feed=hub)
+    app = create_app(settings, engine, hub)
+    app.mount("/metrics", make_asgi_app(runtime.metrics.registry))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_level="warning")
+    )
+    password = ensure_admin(engine, settings.home)
+
+    stop_hall, stop_line = asyncio.Event(), asyncio.Event()
+    line_ready = asyncio.Event()
+    line_task = asyncio.create_task(runtime.run(stop_line, line_ready))
+    web_task = asyncio.create_task(server.serve())
+    await asyncio.wait_for(line_ready.wait(), 30)
+    while not server.started and not web_task.done():
+        await asyncio.sleep(0.05)
+    if web_task.done():
+        stop_line.set()
+        await line_task
+        raise RuntimeError(
+            f"the dashboard could not start on {settings.http_host}:"
+            f"{settings.http_port}; set CASTLINE_HTTP_PORT to a free port"
+        )
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop_hall.set)
+    mqtt_url = broker.mqtt_url if broker else "mqtt://127.0.0.1:1883"
+    _announce(settings, mqtt_url, password)
+
+    hall = HallConfig(
+        plant=settings.plant,
+        fleet=fleet,
+        speed=settings.speed,
+        duration_s=options.duration_s,
+        verdict_deadline_s=settings.verdict_deadline_s,
+        data=settings.data if settings.data.is_dir() else None,
+    )
+    report = await run_hall(hall, mqtt_url, stop_hall)
+    await _drain(runtime)
+    stop_line.set()
+    server.should_exit = True
+    await asyncio.gather(line_task, web_task)
+    result = summary(report, runtime, Store(engine), settings.plant)
+    print("\n".join(report.lines()))
+    print(json.dumps(result, indent=2))
+    if options.summary:
+        options.summary.write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+async def _drain(runtime: LineRuntime) -> None:
+    """Give the runtime a moment to decide what the hall sent last."""
+    for _ in range(int(DRAIN_S / 0.1)):
+        if runtime.backlog == 0 and runtime.in_flight == 0:
+            return
+        await asyncio.sleep(0.1)
+
+
+def _announce(settings: Settings, mqtt_url: str, password: str | None) -> None:
+    url = f"http://{settings.http_host}:{settings.http_port}"
+    print(f"castline is up: dashboard {url}  (API docs {url}/docs, metrics {url}/metrics)")
+    print(f"devices: MQTT {mqtt_url}, topics castline/v1/{settings.plant}/<machine>/...")
+    if password:
+        print(
+            f"first login: admin / {password}  (also in {settings.home / 'initial-admin-password'})"
+        )
+    print("Ctrl-C stops everything.")
+
+
+def run(settings: Settings, options: UpOptions) -> dict[str, Any]:
+    with contextlib.suppress(KeyboardInterrupt):
+        return asyncio.run(up(settings, options))
+    return {}
