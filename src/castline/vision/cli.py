@@ -47,6 +47,9 @@ def train(
     target_escape: Annotated[
         float | None, typer.Option(help="Escape rate to meet where defects are given.")
     ] = None,
+    margin: Annotated[
+        float, typer.Option(help="Share of each photo side left out of the score.")
+    ] = 0.1,
 ) -> None:
     """Learn a part's normal look from GOOD_DIR, calibrate, write a model folder."""
     from castline.vision.train import TrainConfig, train_model
@@ -56,6 +59,7 @@ def train(
         bank_images=bank_images,
         target_frr=target_frr,
         target_escape=target_escape,
+        margin=margin,
     )
     try:
         model = train_model(
