@@ -27,6 +27,7 @@ from castline.store.blobs import BlobStore
 from castline.store.repository import Store
 from castline.vision.model import InspectionModel
 from castline.vision.registry import ModelRegistry
+from castline.web.live import Hub
 from tests.line.conftest import DIE, Device, casting_jpeg, until
 
 
@@ -56,7 +57,7 @@ async def line(tmp_path: Path, broker: EmbeddedNats, synthetic_model: Path) -> A
     settings = Settings(home=tmp_path / "home", join_window_s=1.5, verdict_deadline_s=5.0)
     engine = database.open_store(settings.db_url)
     model = activate(engine, synthetic_model)
-    runtime = LineRuntime(settings, engine, broker.url)
+    runtime = LineRuntime(settings, engine, broker.url, feed=Hub())  # the dashboard's feed
     stop, ready = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(runtime.run(stop, ready))
     await asyncio.wait_for(ready.wait(), 10)
@@ -92,6 +93,9 @@ async def test_each_casting_is_inspected_decided_published_and_recorded(line: Li
     blobs = BlobStore(line.settings.blobs)
     drawn = lambda n: (line.store.verdict(line_key(line, n)) or {}).get("heatmap")  # noqa: E731
     await until(lambda: all(drawn(n) for n in range(1, 6)))  # overlays follow the verdicts
+    await asyncio.sleep(0.5)
+    sent = [b["shot_number"] for b in line.device.received]
+    assert sorted(sent) == list(range(1, 6)), "each part gets exactly one verdict message"
     for n in range(1, 6):
         part = line.store.part(line_key(line, n))
         assert part is not None and part["shot"] is not None and len(part["images"]) == 1

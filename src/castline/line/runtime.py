@@ -24,6 +24,7 @@ from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 from sqlalchemy import Engine
 
+from castline.domain.plant import Machine
 from castline.domain.shot import PartKey
 from castline.domain.verdict import Verdict
 from castline.line.inspection import ActiveModels, Outcome, inspect, quarantine
@@ -83,6 +84,7 @@ class LineRuntime:
         self.backlog = 0
         self._nc: NATS | None = None
         self._known_dies: set[str] = set()
+        self._known_machines: set[tuple[str, str]] = set()
         self._in_flight: set[asyncio.Task[None]] = set()
 
     # --- lifecycle -----------------------------------------------------------
@@ -210,6 +212,9 @@ class LineRuntime:
 
     async def _on_shot(self, message: ShotMessage) -> None:
         shot = message.to_shot()
+        if (message.plant, message.machine) not in self._known_machines:
+            await self._db(self.store.ensure_machine, message.plant, Machine(message.machine))
+            self._known_machines.add((message.plant, message.machine))
         if shot.die not in self._known_dies:
             await self._db(
                 self.store.ensure_die, shot.die, machine=message.machine, plant=message.plant
@@ -266,11 +271,16 @@ class LineRuntime:
             raise RuntimeError(f"verdict of {key} vanished after recording")
         await self._publish(key, row, arrived, image=image, fresh=recorded)
         if recorded and outcome.draw_overlay is not None:
-            heatmap = await self._db(lambda: self.blobs.put(outcome.draw_overlay()))  # type: ignore[misc]
+            draw = outcome.draw_overlay
+            heatmap = await self._db(lambda: self.blobs.put(draw()))
             await self._db(self.store.attach_heatmap, key, heatmap)
             self._feed(
-                topics.topic(key.plant, key.machine, Kind.VERDICT) + "/heatmap",
-                {"shot_number": key.shot_number, "heatmap": heatmap, "image": image},
+                topics.topic(key.plant, key.machine, Kind.VERDICT),
+                {
+                    **self._verdict_message(key, row).model_dump(mode="json"),
+                    "image": image,
+                    "heatmap": heatmap,
+                },
             )
 
     async def _publish(
@@ -281,18 +291,7 @@ class LineRuntime:
         image: str | None = None,
         fresh: bool = False,
     ) -> None:
-        message = VerdictMessage(
-            plant=key.plant,
-            machine=key.machine,
-            shot_number=key.shot_number,
-            verdict=Verdict(row["verdict"]),
-            decided_at=row["decided_at"],
-            score=row["score"],
-            reason=row["reason"],
-            model_version=row["model_version"],
-            latency_ms=row["latency_ms"],
-            regions=[Region(**r) for r in row["regions"]],
-        )
+        message = self._verdict_message(key, row)
         subject = topics.to_subject(topics.topic(key.plant, key.machine, Kind.VERDICT))
         assert self._nc is not None
         await self._nc.publish(subject, message.to_json())
@@ -306,9 +305,29 @@ class LineRuntime:
         payload = message.model_dump(mode="json") | {"image": image, "heatmap": row["heatmap"]}
         self._feed(topics.to_mqtt(subject), payload)
 
+    @staticmethod
+    def _verdict_message(key: PartKey, row: dict[str, Any]) -> VerdictMessage:
+        return VerdictMessage(
+            plant=key.plant,
+            machine=key.machine,
+            shot_number=key.shot_number,
+            verdict=Verdict(row["verdict"]),
+            decided_at=row["decided_at"],
+            score=row["score"],
+            reason=row["reason"],
+            model_version=row["model_version"],
+            latency_ms=row["latency_ms"],
+            regions=[Region(**r) for r in row["regions"]],
+        )
+
     def _feed(self, topic: str, payload: dict[str, Any]) -> None:
-        if self.feed is not None:
+        """Tell the dashboard; a dashboard problem never holds up the line."""
+        if self.feed is None:
+            return
+        try:
             self.feed.publish(topics.to_mqtt(topic), payload)
+        except Exception:
+            log.exception("live feed refused %s", topic)
 
     # --- background duties --------------------------------------------------------
 
