@@ -126,7 +126,7 @@ def inspect(
         tqdm.write(f"{path}\t{result.verdict}\t{result.score:.5g}\t{regions}")
         if out is not None:
             png = overlay_png(
-                image, result.heatmap, result.regions, scale=2 * model.region_threshold
+                image, result.heatmap, result.regions, scale=1.5 * model.region_threshold
             )
             (out / f"{path.stem}.overlay.png").write_bytes(png)
 

@@ -17,7 +17,7 @@ def overlay_image(
     regions: list[Region],
     *,
     scale: float | None = None,
-    alpha: float = 0.45,
+    alpha: float = 0.7,
 ) -> Image.Image:
     """`scale`: heat value shown at full colour (default: the map's maximum)."""
     photo = Image.fromarray(np.asarray(image, dtype=np.uint8)).convert("RGB")
@@ -25,8 +25,11 @@ def overlay_image(
     if heat.shape != (photo.height, photo.width):
         heat = np.asarray(Image.fromarray(heat).resize(photo.size, Image.Resampling.BILINEAR))
     top = scale if scale and scale > 0 else float(heat.max()) or 1.0
-    colours = colormaps["inferno"](np.clip(heat / top, 0.0, 1.0))[:, :, :3]
-    blended = (1 - alpha) * np.asarray(photo, dtype=np.float32) + alpha * 255.0 * colours
+    level = np.clip(heat / top, 0.0, 1.0)
+    colours = colormaps["inferno"](level)[:, :, :3]
+    # Cool areas stay clear so the casting remains readable; hot areas take the colour.
+    weight = (alpha * level**2)[:, :, None]
+    blended = (1 - weight) * np.asarray(photo, dtype=np.float32) + weight * 255.0 * colours
     out = Image.fromarray(blended.clip(0, 255).astype(np.uint8))
     draw = ImageDraw.Draw(out)
     for region in regions:

@@ -72,7 +72,7 @@ def write_report(
 ) -> Path:
     """Write the HTML report to `out`; the worst misses are re-inspected for heat maps."""
     misses = []
-    scale = 2.0 * model.region_threshold
+    scale = 1.5 * model.region_threshold  # full colour a little above the region threshold
     for item in evaluation.worst(worst):
         image = read_image(item.path)
         result = model.inspect(image)
