@@ -67,6 +67,28 @@ def bridge(
     asyncio.run(main())
 
 
+@app.command("opcua")
+def opcua(
+    endpoints: Annotated[list[str], typer.Argument(help="opc.tcp://host:port/path, one a machine")],
+    nats_url: Annotated[str, typer.Option("--nats")] = "nats://127.0.0.1:14222",
+) -> None:
+    """Read machines over OPC UA into castline (cycles become shot records)."""
+    from castline import logs
+    from castline.messaging.opcua_client import OpcUaReader
+
+    logs.setup()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        _stop_on_signals(stop)
+        readers = [OpcUaReader(endpoint, nats_url) for endpoint in endpoints]
+        await asyncio.gather(*(reader.run(stop) for reader in readers))
+        for reader in readers:
+            typer.echo(f"{reader.endpoint}: {reader.stats}")
+
+    asyncio.run(main())
+
+
 def up(
     seconds: Annotated[float | None, typer.Option("--for", help="run this long, then stop")] = None,
     summary: Annotated[

@@ -84,8 +84,10 @@ def _inspect_now(model: InspectionModel, data: bytes) -> Outcome:
     t2 = time.perf_counter()
     timings = {"decode_ms": (t1 - t0) * 1e3, "inspect_ms": (t2 - t1) * 1e3}
     reason = f"score {result.score:.3f}"
-    # Colours scaled to the NG threshold: an OK part looks calm, a defect glows.
-    draw = partial(overlay_png, image, result.heatmap, result.regions, scale=model.thresholds[1])
+    # Colours on a fixed scale above the region threshold (anomaly units, like the map):
+    # an OK part looks calm, a defect glows.
+    scale = 1.5 * model.region_threshold
+    draw = partial(overlay_png, image, result.heatmap, result.regions, scale=scale)
     return Outcome(
         result.verdict, reason, result.score, model.version, list(result.regions), draw, timings
     )

@@ -58,6 +58,14 @@ def downgrade(engine: Engine, revision: str = "base") -> None:
     command.downgrade(_alembic(engine), revision)
 
 
+def head() -> str:
+    """The newest schema revision this castline knows."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory(str(MIGRATIONS))
+    return str(script.get_current_head())
+
+
 def current(engine: Engine) -> str | None:
     with engine.connect() as conn:
         if not inspect(conn).has_table("alembic_version"):
