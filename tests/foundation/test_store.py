@@ -132,6 +132,9 @@ def test_states_and_dead_letters(store: Store) -> None:
     assert [r["state"] for r in store.states("p1")] == ["running", "breakdown"]
     assert store.record_dead_letter("castline/v1/p1/m1/shot", "not JSON", b"\xff", T0)
     assert not store.record_dead_letter("castline/v1/p1/m1/shot", "not JSON", b"\xff", T0)
+    # The same bytes as another message (another stream sequence) is another letter.
+    assert store.record_dead_letter("castline/v1/p1/m1/shot", "not JSON", b"\xff", T0, "S:2")
+    assert not store.record_dead_letter("castline/v1/p1/m1/shot", "not JSON", b"\xff", T0, "S:2")
     letters = store.dead_letters()
     assert letters[0]["payload"] == b"\xff" and letters[0]["reason"] == "not JSON"
 

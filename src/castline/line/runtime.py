@@ -153,9 +153,8 @@ class LineRuntime:
             log.exception("processing %s failed (delivery %d)", msg.subject, deliveries)
             if deliveries >= MAX_DELIVERIES:
                 await self._dead_letter(
-                    msg.subject,
+                    msg,
                     f"processing failed {deliveries} times: {exc.__class__.__name__}: {exc}",
-                    msg.data,
                 )
                 await msg.ack()
             else:
@@ -168,7 +167,7 @@ class LineRuntime:
         try:
             route, message = decode(msg.subject, msg.data)
         except InvalidMessage as exc:
-            await self._dead_letter(msg.subject, exc.reason, msg.data)
+            await self._dead_letter(msg, exc.reason)
             await msg.ack()
             return
         self.metrics.messages.labels(route.kind.value).inc()
@@ -204,11 +203,14 @@ class LineRuntime:
                 self._feed(msg.subject, message.model_dump(mode="json"))
         await msg.ack()
 
-    async def _dead_letter(self, source: str, reason: str, payload: bytes) -> None:
+    async def _dead_letter(self, msg: Msg, reason: str) -> None:
         self.metrics.dead_letters.inc()
         self.dead_letter_count += 1
-        log.warning("dead letter from %s: %s", source, reason)
-        await self._db(self.store.record_dead_letter, source, reason, payload, datetime.now(UTC))
+        log.warning("dead letter from %s: %s", msg.subject, reason)
+        ref = f"{jetstream.STREAM}:{msg.metadata.sequence.stream}" if msg.metadata else ""
+        await self._db(
+            self.store.record_dead_letter, msg.subject, reason, msg.data, datetime.now(UTC), ref
+        )
 
     async def _on_shot(self, message: ShotMessage) -> None:
         shot = message.to_shot()

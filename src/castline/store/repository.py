@@ -222,10 +222,11 @@ class Store:
             return insert_ignore(conn, t.reviews, [row]) == 1
 
     def record_dead_letter(
-        self, source: str, reason: str, payload: bytes, received_at: datetime
+        self, source: str, reason: str, payload: bytes, received_at: datetime, ref: str = ""
     ) -> bool:
-        """Keep an invalid message with its reason; the same bytes twice is one letter."""
-        digest = hashlib.sha256(source.encode() + b"\0" + payload).hexdigest()
+        """Keep an invalid message with its reason. `ref` names the message where it came
+        from (its stream sequence): a redelivery is one letter, two equal messages are two."""
+        digest = hashlib.sha256(f"{source}\0{ref}\0".encode() + payload).hexdigest()
         row = {
             "received_at": received_at,
             "source": source,

@@ -1,0 +1,73 @@
+"""The simulated hall through the line runtime: simulator -> NATS -> runtime -> cells, store."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import nats
+from sqlalchemy import func, select
+
+from castline.line.runtime import LineRuntime
+from castline.line.up import die_codes
+from castline.messaging import jetstream
+from castline.messaging.broker import EmbeddedNats
+from castline.settings import Settings
+from castline.sim.faults import Fault
+from castline.sim.fleet import FleetConfig
+from castline.sim.runner import HallConfig, run_hall
+from castline.store import tables as t
+from castline.store.database import open_store
+from castline.store.repository import Store
+from castline.vision.model import InspectionModel
+from castline.vision.registry import ModelRegistry
+
+
+async def test_faulty_hall_every_part_decided_once(
+    tmp_path: Path, broker: EmbeddedNats, synthetic_model: Path
+) -> None:
+    settings = Settings(home=tmp_path / "home", data=tmp_path / "no-data")
+    engine = open_store(settings.db_url)
+    fleet = FleetConfig(machines=3, seed=4)
+    model = InspectionModel.load(synthetic_model)
+    for die in die_codes(fleet):
+        ModelRegistry(engine).register(die, "front", synthetic_model, model.manifest, activate=True)
+    nc = await nats.connect(broker.url)
+    await jetstream.ensure_stream(nc.jetstream())
+    await nc.close()
+    runtime = LineRuntime(settings, engine, broker.url)
+    stop, ready = asyncio.Event(), asyncio.Event()
+    line = asyncio.create_task(runtime.run(stop, ready))
+    await ready.wait()
+    faults = (Fault.DUPLICATE, Fault.OUT_OF_ORDER, Fault.MALFORMED)
+    hall = HallConfig(
+        plant="e2e",
+        fleet=fleet,
+        speed=120,
+        duration_s=12,
+        faults=faults,
+        fault_rate=0.15,
+        image_size=128,
+    )
+    report = await run_hall(hall, broker.mqtt_url, asyncio.Event())
+    await asyncio.sleep(3)  # the last parts' verdicts
+    stop.set()
+    await line
+
+    store = Store(engine)
+    assert report.shots >= 10 and report.faults["malformed"] >= 1
+    assert report.faults["duplicate"] >= 1 and report.faults["out_of_order"] >= 1
+    # Malformed shot records are kept as dead letters with the reason, never dropped.
+    assert store.count(t.dead_letters) >= report.faults["malformed"]
+    with engine.connect() as conn:
+        parts = conn.execute(
+            select(func.count()).select_from(
+                select(t.images.c.machine, t.images.c.shot_number).distinct().subquery()
+            )
+        ).scalar()
+    assert parts and store.count(t.verdicts) >= parts  # every photographed part was decided
+    cells = report.total
+    assert cells.unknown_verdicts == 0 and report.invalid_verdicts == 0
+    assert cells.missing_verdicts <= 0.2 * cells.parts  # the loaded CI machine keeps up
+    assert store.count(t.truths) == report.shots
+    engine.dispose()
