@@ -121,8 +121,13 @@ async def burst(
     nc = await nats.connect(broker.url)
     js = nc.jetstream()
     await jetstream.ensure_stream(js)
-    rng = np.random.default_rng(5)
-    photos = [encode_jpeg(render_casting(rng, None, 256)[0]) for _ in range(20)]
+    root = datasets.casting_root(settings.data)
+    if root:  # good holdout photos of the real part the model knows
+        photos = [p.read_bytes() for p in datasets.images_in_split(root / "ok_front", "holdout")]
+        photos = photos[:20]
+    else:
+        rng = np.random.default_rng(5)
+        photos = [encode_jpeg(render_casting(rng, None, 256)[0]) for _ in range(20)]
     now = datetime.now(UTC)
     for n in range(parts):
         machine = f"m{n % 9}"
@@ -150,7 +155,7 @@ async def burst(
     stop.set()
     await task
     print(
-        f"burst: {parts} queued parts (shot + 256 px image each) decided in {seconds:.1f} s"
+        f"burst: {parts} queued parts (shot + image each) decided in {seconds:.1f} s"
         f" = {parts / seconds:.1f} shots/s by one runtime process; "
         f"verdicts {dict(runtime.verdict_counts)}"
     )

@@ -58,9 +58,16 @@ class Device:
         self._got = threading.Condition()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"dev-{port}")
         self.client.on_message = self._on_message
+        self.client.on_connect = self._on_connect
+        self.connected = threading.Event()
+        self.client.reconnect_delay_set(1, 2)
         self.client.connect("127.0.0.1", port)
-        self.client.subscribe(f"castline/v1/{plant}/{machine}/verdict", qos=1)
         self.client.loop_start()
+        assert self.connected.wait(10), "device could not connect to the broker"
+
+    def _on_connect(self, client: mqtt.Client, *_: object) -> None:
+        client.subscribe(f"castline/v1/{self.plant}/{self.machine}/verdict", qos=1)
+        self.connected.set()
 
     def _on_message(self, _c: object, _u: object, message: mqtt.MQTTMessage) -> None:
         body = json.loads(message.payload)

@@ -191,3 +191,21 @@ def test_runtime_killed_mid_stream_loses_and_duplicates_nothing(
         rows = conn.execute(select(t.verdicts.c.shot_number)).scalars().all()
     assert sorted(rows) == list(parts)
     assert store.count(t.shots) == len(parts) and store.count(t.images) == len(parts)
+
+
+async def test_broker_restart_mid_run_loses_nothing(line: Line, broker: EmbeddedNats) -> None:
+    for n in (40, 41):
+        line.device.shot(n)
+        line.device.image(n, casting_jpeg(n))
+    await verdicts(line, {40, 41})
+    broker.stop()  # the embedded NATS goes down; its JetStream store stays on disk
+    line.device.connected.clear()
+    await asyncio.sleep(1.0)
+    broker.start()
+    assert await asyncio.to_thread(line.device.connected.wait, 20), "device did not reconnect"
+    await asyncio.sleep(1.0)  # the runtime's NATS client reconnects too
+    for n in (42, 43):
+        line.device.shot(n)
+        line.device.image(n, casting_jpeg(n))
+    await verdicts(line, {42, 43})
+    assert line.store.count(t.verdicts) == 4 and line.store.count(t.shots) == 4

@@ -55,6 +55,13 @@ class ActiveModels:
         self._version: dict[tuple[str, str], str | None] = {}
         self._loaded: dict[str, InspectionModel] = {}  # by path: dies may share a model
 
+    def preload(self) -> int:
+        """Load every active model now, so no part waits for a model to load."""
+        for row in self.registry.all():
+            if row["active"]:
+                self.get(row["die"], row["view"])
+        return len(self._loaded)
+
     def get(self, die: str, view: str) -> InspectionModel | None:
         key = (die, view)
         now = time.monotonic()

@@ -101,6 +101,8 @@ class LineRuntime:
         await jetstream.ensure_stream(js)
         durable = await jetstream.ensure_line_consumer(js, self.plant)
         sub = await js.pull_subscribe_bind(durable, stream=jetstream.STREAM)
+        loaded = await self._db(self.models.preload)
+        log.info("line runtime ready: %d inspection models loaded", loaded)
         if ready:
             ready.set()
         helpers = [
@@ -233,27 +235,51 @@ class LineRuntime:
         key = PartKey(message.plant, message.machine, message.shot_number)
         self.joiner.image(key, message.view, time.monotonic())
         data = message.image_bytes()
+        existing = await self._db(self.store.verdict, key)
+        if existing is not None:  # redelivered: the part keeps the verdict it has
+            await self._publish(key, existing, arrived)
+            decided = None
+        else:
+            remaining = self.deadline_s - (datetime.now(UTC) - arrived).total_seconds()
+            if self.joiner.is_trial(key):
+                outcome = Outcome(Verdict.NG, "warm-up (trial) shot: scrapped by rule")
+            else:
+                outcome = await inspect(
+                    self.models,
+                    self.joiner.die_of(key),
+                    message.view,
+                    data,
+                    remaining,
+                    self.executor,
+                )
+            decided = await self._decide(key, outcome, arrived, timed=True)
+        # The photo and its heat map are for people: stored after the cell has its verdict
+        # (a redelivery stores them if a crash came first), acknowledged after both.
         blob = await self._db(self.blobs.put, data)
         await self._db(
             self.store.record_image, key, message.view, message.ts, blob, message.content_type
         )
-        existing = await self._db(self.store.verdict, key)
-        if existing is not None:  # redelivered: the part keeps the verdict it has
-            await self._publish(key, existing, arrived, image=blob)
-            return
-        remaining = self.deadline_s - (datetime.now(UTC) - arrived).total_seconds()
-        if self.joiner.is_trial(key):
-            outcome = Outcome(Verdict.NG, "warm-up (trial) shot: scrapped by rule")
-        else:
-            outcome = await inspect(
-                self.models, self.joiner.die_of(key), message.view, data, remaining, self.executor
+        heatmap = None
+        if decided is not None and decided.draw_overlay is not None:
+            draw = decided.draw_overlay
+            heatmap = await self._db(lambda: self.blobs.put(draw()))
+            await self._db(self.store.attach_heatmap, key, heatmap)
+        row = existing or await self._db(self.store.verdict, key)
+        if row is not None:
+            self._feed(
+                topics.topic(key.plant, key.machine, Kind.VERDICT),
+                {
+                    **self._verdict_message(key, row).model_dump(mode="json"),
+                    "image": blob,
+                    "heatmap": heatmap or row["heatmap"],
+                },
             )
-        await self._decide(key, outcome, arrived, image=blob)
 
     async def _decide(
-        self, key: PartKey, outcome: Outcome, arrived: datetime, image: str | None = None
-    ) -> None:
-        """Record the verdict durably, publish it, then draw the heat map for people."""
+        self, key: PartKey, outcome: Outcome, arrived: datetime, timed: bool = False
+    ) -> Outcome | None:
+        """Record the verdict durably, then publish it. Returns the outcome if it became the
+        part's verdict, None if the part already had one (which is published instead)."""
         decided_at = datetime.now(UTC)
         latency_ms = (decided_at - arrived).total_seconds() * 1e3
         recorded = await self._db(
@@ -271,27 +297,16 @@ class LineRuntime:
         row = await self._db(self.store.verdict, key)
         if row is None:  # pragma: no cover - the insert above or an earlier one made it
             raise RuntimeError(f"verdict of {key} vanished after recording")
-        await self._publish(key, row, arrived, image=image, fresh=recorded)
-        if recorded and outcome.draw_overlay is not None:
-            draw = outcome.draw_overlay
-            heatmap = await self._db(lambda: self.blobs.put(draw()))
-            await self._db(self.store.attach_heatmap, key, heatmap)
-            self._feed(
-                topics.topic(key.plant, key.machine, Kind.VERDICT),
-                {
-                    **self._verdict_message(key, row).model_dump(mode="json"),
-                    "image": image,
-                    "heatmap": heatmap,
-                },
-            )
+        await self._publish(key, row, arrived, fresh=recorded, timed=timed)
+        return outcome if recorded else None
 
     async def _publish(
         self,
         key: PartKey,
         row: dict[str, Any],
         arrived: datetime,
-        image: str | None = None,
         fresh: bool = False,
+        timed: bool = False,
     ) -> None:
         message = self._verdict_message(key, row)
         subject = topics.to_subject(topics.topic(key.plant, key.machine, Kind.VERDICT))
@@ -300,12 +315,11 @@ class LineRuntime:
         if fresh:
             self.verdict_counts[message.verdict.value] += 1
             self.metrics.verdicts.labels(message.verdict.value).inc()
-        if fresh and image is not None:
+        if fresh and timed:
             latency_s = (datetime.now(UTC) - arrived).total_seconds()
             self.metrics.latency.observe(latency_s)
             self.latencies_ms.append(latency_s * 1e3)
-        payload = message.model_dump(mode="json") | {"image": image, "heatmap": row["heatmap"]}
-        self._feed(topics.to_mqtt(subject), payload)
+        self._feed(topics.to_mqtt(subject), message.model_dump(mode="json"))
 
     @staticmethod
     def _verdict_message(key: PartKey, row: dict[str, Any]) -> VerdictMessage:
