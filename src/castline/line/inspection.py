@@ -74,7 +74,9 @@ class ActiveModels:
             return None
         if path not in self._loaded:
             # One intra-op thread: several images are inspected at once, one core each.
-            self._loaded[path] = InspectionModel.load(path, threads=1)
+            model = InspectionModel.load(path, threads=1)
+            model.inspect(np.full((64, 64, 3), 128, np.uint8))  # first run allocates: not on a part
+            self._loaded[path] = model
         return self._loaded[path]
 
 
