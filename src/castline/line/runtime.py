@@ -91,7 +91,7 @@ class LineRuntime:
 
     async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
         self._nc = await nats.connect(
-            servers=[self.nats_url],
+            servers=self.nats_url.split(","),  # a cluster: every node's URL
             name="castline-line",
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,
@@ -115,7 +115,7 @@ class LineRuntime:
             while not stop.is_set():
                 try:
                     batch = await sub.fetch(batch=16, timeout=0.5)
-                except NatsTimeout:
+                except (NatsTimeout, TimeoutError):  # nothing waiting
                     continue
                 except Exception as exc:
                     log.warning("fetch failed (%r); retrying", exc)

@@ -61,6 +61,8 @@ class EmbeddedNats:
     mqtt_port: int | None = 11883
     host: str = "127.0.0.1"
     name: str = "castline"
+    cluster_port: int | None = None  # with routes: one node of a NATS cluster
+    routes: tuple[int, ...] = ()  # cluster ports of the other nodes
     extra_config: str = ""
     _process: subprocess.Popen[bytes] | None = None
 
@@ -74,12 +76,18 @@ class EmbeddedNats:
 
     def config_text(self) -> str:
         mqtt = f"mqtt {{\n  host: {self.host}\n  port: {self.mqtt_port}\n}}\n"
+        routes = ", ".join(f"nats-route://{self.host}:{p}" for p in self.routes)
+        cluster = (
+            f"cluster {{\n  name: castline\n  host: {self.host}\n  port: {self.cluster_port}\n"
+            f"  routes: [{routes}]\n}}\n"
+        )
         return (
             f"server_name: {self.name}\n"
             f"host: {self.host}\nport: {self.port}\n"
             f"max_payload: {MAX_PAYLOAD}\n"
             f'jetstream {{\n  store_dir: "{self.store_dir / "jetstream"}"\n}}\n'
             + (mqtt if self.mqtt_port else "")
+            + (cluster if self.cluster_port else "")
             + self.extra_config
         )
 

@@ -39,8 +39,7 @@ async def ensure_stream(js: JetStreamContext, replicas: int = 1) -> None:
         duplicate_window=120.0,
     )
     try:
-        await js.stream_info(STREAM)
-        await js.update_stream(config)
+        await js.stream_info(STREAM)  # exists: its replicas and limits are the operator's
     except NotFoundError:
         await js.add_stream(config)
 
