@@ -64,6 +64,19 @@ def test_same_shot_twice_is_one_row(store: Store) -> None:
     assert store.count(t.shots) == 51
 
 
+def test_bulk_batches_are_idempotent_and_keep_values(store: Store) -> None:
+    """Large batches take the bulk path on PostgreSQL (COPY); same contract as small ones."""
+    shots = [make_shot(n, melt=None if n % 7 == 0 else 600.0 + n) for n in range(400)]
+    assert store.record_shots(shots[:250]) == 250
+    assert store.record_shots(shots) == 150
+    assert store.record_shots(shots) == 0
+    rows = {r["shot_number"]: r for r in store.shots("p1", limit=None)}
+    assert len(rows) == 400
+    assert rows[7]["melt_temp_c"] is None and rows[8]["melt_temp_c"] == 608.0
+    assert rows[8]["extra"] == {"ems_operation_time": 23.0}
+    assert rows[8]["at"] == T0 + timedelta(seconds=320)
+
+
 def test_same_verdict_twice_keeps_the_first(store: Store) -> None:
     key = PartKey("p1", "m1", 7)
     assert store.record_verdict(key, Verdict.NG, T0, score=3.2, model_version="v1")

@@ -21,6 +21,7 @@ from castline.domain.states import MachineState
 from castline.domain.units import NAMES
 from castline.domain.verdict import Verdict
 from castline.store import tables as t
+from castline.store.bulk import BULK_MIN_ROWS, copy_insert_ignore
 
 Row = dict[str, Any]
 
@@ -29,6 +30,8 @@ def insert_ignore(conn: Connection, table: Table, rows: Sequence[Row]) -> int:
     """Insert rows, skipping those whose unique key exists; return rows added."""
     if not rows:
         return 0
+    if conn.dialect.name == "postgresql" and len(rows) >= BULK_MIN_ROWS:
+        return copy_insert_ignore(conn, table, rows)
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     # RETURNING counts what was really added: DBAPI rowcounts of executemany differ by driver.
     first_key = next(iter(table.primary_key.columns))
