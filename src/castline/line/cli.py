@@ -30,6 +30,8 @@ def run(
     config: Annotated[Path | None, typer.Option("--config", "-c")] = None,
 ) -> None:
     """Run one line-runtime worker on an existing NATS server (workers share the work)."""
+    from nats.errors import NoServersError
+
     from castline import logs
     from castline.cli import settings_or_exit
     from castline.line.runtime import LineRuntime
@@ -44,7 +46,15 @@ def run(
         runtime = LineRuntime(settings, open_store(settings.db_url), nats_url, plant=plant)
         await runtime.run(stop)
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except (NoServersError, OSError) as exc:
+        typer.echo(
+            f"cannot reach NATS at {nats_url} ({exc.__class__.__name__}): start it with "
+            "`castline up`, or give the right server with --nats",
+            err=True,
+        )
+        raise typer.Exit(1) from None
 
 
 @app.command("bridge")

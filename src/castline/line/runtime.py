@@ -90,13 +90,10 @@ class LineRuntime:
     # --- lifecycle -----------------------------------------------------------
 
     async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
-        self._nc = await nats.connect(
-            servers=self.nats_url.split(","),  # a cluster: every node's URL
-            name="castline-line",
-            max_reconnect_attempts=-1,
-            reconnect_time_wait=0.5,
-            allow_reconnect=True,
-        )
+        nc = await self._connect(stop)
+        if nc is None:
+            return  # stopped before the broker was reached
+        self._nc = nc
         js = self._nc.jetstream()
         await jetstream.ensure_stream(js)
         durable = await jetstream.ensure_line_consumer(js, self.plant)
@@ -139,6 +136,29 @@ class LineRuntime:
                 task.cancel()
             await self._nc.close()
             self.executor.shutdown(wait=False)
+
+    async def _connect(self, stop: asyncio.Event) -> NATS | None:
+        """Connect, retrying while the broker is away; give up only when told to stop."""
+        connecting = asyncio.ensure_future(
+            nats.connect(
+                servers=self.nats_url.split(","),  # a cluster: every node's URL
+                name="castline-line",
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.5,
+                allow_reconnect=True,
+                error_cb=self._broker_error,
+            )
+        )
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not connecting.done():
+            connecting.cancel()
+            return None
+        return connecting.result()
+
+    async def _broker_error(self, exc: Exception) -> None:
+        log.warning("NATS %s: %s (retrying; is the broker up?)", self.nats_url, exc)
 
     async def _db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
