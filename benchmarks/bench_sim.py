@@ -22,10 +22,10 @@ from concurrent.futures import ProcessPoolExecutor
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from castline.messaging.address import BrokerAddress
 from castline.messaging.topics import Kind, topic
 from castline.settings import load
 from castline.sim.fleet import FleetConfig
-from castline.sim.link import broker_address
 from castline.sim.runner import HallConfig, run_hall
 
 
@@ -47,7 +47,8 @@ def run(machines: int, speed: float, seconds: float, broker: str) -> tuple[float
 
 def forget(plant: str, machines: list[str], broker: str) -> None:
     """Clear the run's retained states and availability from the shared broker."""
-    host, port, _, _ = broker_address(broker)
+    address = BrokerAddress.parse(broker)
+    host, port = address.host, address.port
     client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
     client.connect(host, port)
     client.loop_start()

@@ -16,6 +16,7 @@ import nats
 import pytest
 from sqlalchemy import Engine, select
 
+from castline.domain.shot import PartKey
 from castline.domain.verdict import Thresholds, decide
 from castline.line.runtime import LineRuntime
 from castline.messaging import jetstream
@@ -104,9 +105,7 @@ async def test_each_casting_is_inspected_decided_published_and_recorded(line: Li
         assert part["verdict"]["timings"]["inspect_ms"] > 0
 
 
-def line_key(line: Line, n: int):  # type: ignore[no-untyped-def]
-    from castline.domain.shot import PartKey
-
+def line_key(line: Line, n: int) -> PartKey:
     return PartKey(line.device.plant, line.device.machine, n)
 
 

@@ -52,7 +52,7 @@ class ActiveModels:
         self.registry = ModelRegistry(engine)
         self.refresh_s = refresh_s
         self._checked: dict[tuple[str, str], float] = {}
-        self._version: dict[tuple[str, str], str | None] = {}
+        self._path: dict[tuple[str, str], str | None] = {}  # active model file per die/view
         self._loaded: dict[str, InspectionModel] = {}  # by path: dies may share a model
 
     def preload(self) -> int:
@@ -68,8 +68,8 @@ class ActiveModels:
         if now - self._checked.get(key, -1e9) >= self.refresh_s:
             self._checked[key] = now
             row = self.registry.active(die, view)
-            self._version[key] = row["path"] if row else None
-        path = self._version.get(key)
+            self._path[key] = row["path"] if row else None
+        path = self._path.get(key)
         if path is None:
             return None
         if path not in self._loaded:

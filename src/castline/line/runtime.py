@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -49,6 +49,7 @@ from castline.store.repository import Store
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+LATENCY_WINDOW = 100_000  # recent verdict latencies kept for the summary percentiles
 MAX_DELIVERIES = 5  # a message that fails this often is dead-lettered, not retried forever
 OWN_OUTPUT = (".verdict", ".availability")
 
@@ -78,7 +79,7 @@ class LineRuntime:
         self.metrics = metrics or LineMetrics()
         self.deadline_s = settings.verdict_deadline_s
         self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="line")
-        self.latencies_ms: list[float] = []
+        self.latencies_ms: deque[float] = deque(maxlen=LATENCY_WINDOW)
         self.verdict_counts: Counter[str] = Counter()
         self.dead_letter_count = 0
         self.backlog = 0
@@ -255,10 +256,10 @@ class LineRuntime:
         key = PartKey(message.plant, message.machine, message.shot_number)
         self.joiner.image(key, message.view, time.monotonic())
         data = message.image_bytes()
-        existing = await self._db(self.store.verdict, key)
-        if existing is not None:  # redelivered: the part keeps the verdict it has
-            await self._publish(key, existing, arrived)
-            decided = None
+        row = await self._db(self.store.verdict, key)
+        drawn: Outcome | None = None  # the outcome whose heat map is still to draw
+        if row is not None:  # redelivered: the part keeps the verdict it has
+            await self._publish(key, row, arrived)
         else:
             remaining = self.deadline_s - (datetime.now(UTC) - arrived).total_seconds()
             if self.joiner.is_trial(key):
@@ -272,34 +273,33 @@ class LineRuntime:
                     remaining,
                     self.executor,
                 )
-            decided = await self._decide(key, outcome, arrived, timed=True)
+            row, recorded = await self._decide(key, outcome, arrived, timed=True)
+            drawn = outcome if recorded else None
         # The photo and its heat map are for people: stored after the cell has its verdict
         # (a redelivery stores them if a crash came first), acknowledged after both.
         blob = await self._db(self.blobs.put, data)
         await self._db(
             self.store.record_image, key, message.view, message.ts, blob, message.content_type
         )
-        heatmap = None
-        if decided is not None and decided.draw_overlay is not None:
-            draw = decided.draw_overlay
+        heatmap = row["heatmap"]
+        if drawn is not None and drawn.draw_overlay is not None:
+            draw = drawn.draw_overlay
             heatmap = await self._db(lambda: self.blobs.put(draw()))
             await self._db(self.store.attach_heatmap, key, heatmap)
-        row = existing or await self._db(self.store.verdict, key)
-        if row is not None:
-            self._feed(
-                topics.topic(key.plant, key.machine, Kind.VERDICT),
-                {
-                    **self._verdict_message(key, row).model_dump(mode="json"),
-                    "image": blob,
-                    "heatmap": heatmap or row["heatmap"],
-                },
-            )
+        self._feed(
+            topics.topic(key.plant, key.machine, Kind.VERDICT),
+            {
+                **self._verdict_message(key, row).model_dump(mode="json"),
+                "image": blob,
+                "heatmap": heatmap,
+            },
+        )
 
     async def _decide(
         self, key: PartKey, outcome: Outcome, arrived: datetime, timed: bool = False
-    ) -> Outcome | None:
-        """Record the verdict durably, then publish it. Returns the outcome if it became the
-        part's verdict, None if the part already had one (which is published instead)."""
+    ) -> tuple[dict[str, Any], bool]:
+        """Record the verdict durably, then publish it. Returns the part's verdict row and
+        whether this outcome became it (False: the part had one, published instead)."""
         decided_at = datetime.now(UTC)
         latency_ms = (decided_at - arrived).total_seconds() * 1e3
         recorded = await self._db(
@@ -318,7 +318,7 @@ class LineRuntime:
         if row is None:  # pragma: no cover - the insert above or an earlier one made it
             raise RuntimeError(f"verdict of {key} vanished after recording")
         await self._publish(key, row, arrived, fresh=recorded, timed=timed)
-        return outcome if recorded else None
+        return row, recorded
 
     async def _publish(
         self,

@@ -14,6 +14,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 MAX_PAYLOAD = 8 * 1024 * 1024  # camera images travel as messages
 
@@ -65,6 +66,7 @@ class EmbeddedNats:
     routes: tuple[int, ...] = ()  # cluster ports of the other nodes
     extra_config: str = ""
     _process: subprocess.Popen[bytes] | None = None
+    _log: IO[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -101,9 +103,9 @@ class EmbeddedNats:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         config = self.store_dir / "nats.conf"
         config.write_text(self.config_text())
-        log = open(self.store_dir / "nats.log", "ab")  # noqa: SIM115 - lives with the process
+        self._log = open(self.store_dir / "nats.log", "ab")  # noqa: SIM115 - closed in stop()
         self._process = subprocess.Popen(
-            [str(server_binary()), "-c", str(config)], stdout=log, stderr=log
+            [str(server_binary()), "-c", str(config)], stdout=self._log, stderr=self._log
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -133,6 +135,9 @@ class EmbeddedNats:
             self._process.kill()
             self._process.wait()
         self._process = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
     @property
     def running(self) -> bool:

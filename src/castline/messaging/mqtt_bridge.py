@@ -13,33 +13,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from dataclasses import dataclass
-from urllib.parse import urlparse
 
 import nats
 import paho.mqtt.client as mqtt
 from nats.aio.msg import Msg
 
 from castline.messaging import jetstream, topics
+from castline.messaging.address import BrokerAddress
 from castline.messaging.topics import Kind
 
 log = logging.getLogger(__name__)
 INBOUND = (Kind.SHOT, Kind.IMAGE, Kind.STATE, Kind.CELL, Kind.TRUTH, Kind.AVAILABILITY)
-
-
-@dataclass(frozen=True)
-class BrokerAddress:
-    host: str
-    port: int
-    username: str | None = None
-    password: str | None = None
-
-    @classmethod
-    def parse(cls, url: str) -> BrokerAddress:
-        parsed = urlparse(url)
-        if parsed.scheme not in ("mqtt", "tcp") or not parsed.hostname:
-            raise ValueError(f"broker URL must look like mqtt://host:1883, got {url!r}")
-        return cls(parsed.hostname, parsed.port or 1883, parsed.username, parsed.password)
 
 
 def message_id(topic: str, payload: bytes) -> str:

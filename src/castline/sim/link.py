@@ -12,29 +12,23 @@ import contextlib
 import threading
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from castline.messaging.address import BrokerAddress
 from castline.messaging.topics import Kind, topic
 
 QOS = 1
-
-
-def broker_address(url: str) -> tuple[str, int, str | None, str | None]:
-    """Host, port, user and password of an mqtt://[user:pass@]host[:port] URL."""
-    parts = urlparse(url)
-    if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
-        raise ValueError(f"broker URL {url!r} must look like mqtt://host:1883")
-    return parts.hostname, parts.port or 1883, parts.username, parts.password
 
 
 class MachineLink:
     def __init__(
         self, broker_url: str, plant: str, machine: str, on_verdict: Callable[[bytes], None]
     ) -> None:
-        self.host, self.port, user, password = broker_address(broker_url)
+        address = BrokerAddress.parse(broker_url)
+        self.host, self.port = address.host, address.port
+        user, password = address.username, address.password
         self.availability = topic(plant, machine, Kind.AVAILABILITY)
         self.verdicts = topic(plant, machine, Kind.VERDICT)
         self.connected = threading.Event()
