@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from castline.domain.verdict import Verdict
 from castline.messaging.schema import Region
@@ -66,9 +67,15 @@ class ActiveModels:
         key = (die, view)
         now = time.monotonic()
         if now - self._checked.get(key, -1e9) >= self.refresh_s:
+            try:
+                row = self.registry.active(die, view)
+            except SQLAlchemyError:
+                if key not in self._path:
+                    raise
+                log.warning("registry unreachable: die %s view %s keeps its model", die, view)
+            else:
+                self._path[key] = row["path"] if row else None
             self._checked[key] = now
-            row = self.registry.active(die, view)
-            self._path[key] = row["path"] if row else None
         path = self._path.get(key)
         if path is None:
             return None

@@ -56,6 +56,10 @@ class Joiner:
         """The die that made the part: known from its shot, else the die mounted now."""
         return self._part_die.get(key) or self._die.get((key.plant, key.machine))
 
+    def has_shot(self, key: PartKey) -> bool:
+        """Whether this joiner saw the part's own shot record (recently)."""
+        return key in self._part_die
+
     def is_trial(self, key: PartKey) -> bool:
         return key in self._trial
 

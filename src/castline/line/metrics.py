@@ -31,6 +31,10 @@ class LineMetrics:
             "Messages waiting in the line's JetStream consumer",
             registry=r,
         )
+        self.store_up = Gauge(
+            "castline_store_up", "1 while the database answers, 0 while it is away", registry=r
+        )
+        self.store_up.set(1)
         self.unjoined = Counter(
             "castline_unjoined_total",
             "Shots without image and images without shot in the window",

@@ -23,6 +23,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 from sqlalchemy import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from castline.domain.plant import Machine
 from castline.domain.shot import PartKey
@@ -52,6 +53,11 @@ T = TypeVar("T")
 LATENCY_WINDOW = 100_000  # recent verdict latencies kept for the summary percentiles
 MAX_DELIVERIES = 5  # a message that fails this often is dead-lettered, not retried forever
 OWN_OUTPUT = (".verdict", ".availability")
+# The database being away is not the message's fault: such failures are retried for as long
+# as it takes and never count towards dead-lettering.
+STORE_DOWN = (OperationalError, InterfaceError)
+STORE_RETRY_S = 2.0  # a message taken while the database was away comes back after this
+STORE_PROBE_S = 1.0
 
 
 class LiveFeed(Protocol):
@@ -83,6 +89,8 @@ class LineRuntime:
         self.verdict_counts: Counter[str] = Counter()
         self.dead_letter_count = 0
         self.backlog = 0
+        self.store_down_since: float | None = None  # monotonic time the database went away
+        self.store_outages_s: list[float] = []  # how long each database outage lasted
         self._nc: NATS | None = None
         self._known_dies: set[str] = set()
         self._known_machines: set[tuple[str, str]] = set()
@@ -111,6 +119,9 @@ class LineRuntime:
         in_flight = self._in_flight
         try:
             while not stop.is_set():
+                if self.store_down_since is not None:
+                    await self._wait_for_store(stop)
+                    continue
                 try:
                     batch = await sub.fetch(batch=16, timeout=0.5)
                 except (NatsTimeout, TimeoutError):  # nothing waiting
@@ -169,19 +180,60 @@ class LineRuntime:
 
     async def _guarded(self, msg: Msg) -> None:
         try:
-            await self.handle(msg)
-        except Exception as exc:
-            self.metrics.errors.inc()
-            deliveries = msg.metadata.num_delivered if msg.metadata else 1
-            log.exception("processing %s failed (delivery %d)", msg.subject, deliveries)
-            if deliveries >= MAX_DELIVERIES:
-                await self._dead_letter(
-                    msg,
-                    f"processing failed {deliveries} times: {exc.__class__.__name__}: {exc}",
-                )
-                await msg.ack()
-            else:
-                await msg.nak(delay=0.5)
+            try:
+                await self.handle(msg)
+            except STORE_DOWN:
+                raise
+            except Exception as exc:
+                await self._failed(msg, exc)
+        except STORE_DOWN as exc:
+            self._store_lost(exc)
+            await self._nak(msg, STORE_RETRY_S)
+
+    async def _failed(self, msg: Msg, exc: Exception) -> None:
+        """The message itself failed: retry a few times, then dead-letter it."""
+        self.metrics.errors.inc()
+        deliveries = msg.metadata.num_delivered if msg.metadata else 1
+        log.exception("processing %s failed (delivery %d)", msg.subject, deliveries)
+        if deliveries >= MAX_DELIVERIES:
+            reason = f"processing failed {deliveries} times: {exc.__class__.__name__}: {exc}"
+            await self._dead_letter(msg, reason)
+            await msg.ack()
+        else:
+            await self._nak(msg, 0.5)
+
+    @staticmethod
+    async def _nak(msg: Msg, delay: float) -> None:
+        try:
+            await msg.nak(delay=delay)
+        except Exception as exc:  # the broker is away too: redelivered after the ack wait
+            log.debug("nak of %s failed: %s", msg.subject, exc)
+
+    def _store_lost(self, exc: Exception) -> None:
+        if self.store_down_since is None:
+            self.store_down_since = time.monotonic()
+            self.metrics.store_up.set(0)
+            log.error(
+                "database unreachable (%s): the line holds its work in JetStream and "
+                "waits; parts without a verdict go to the quarantine rack",
+                str(exc).splitlines()[0],
+            )
+
+    async def _wait_for_store(self, stop: asyncio.Event) -> None:
+        """Probe the database until it answers again (or the runtime is told to stop)."""
+        while not stop.is_set():
+            try:
+                await self._db(self.store.ping)
+            except STORE_DOWN:
+                await asyncio.sleep(STORE_PROBE_S)
+                continue
+            assert self.store_down_since is not None
+            outage = time.monotonic() - self.store_down_since
+            self.store_outages_s.append(outage)
+            self.store_down_since = None
+            self.metrics.store_up.set(1)
+            log.warning("database back after %.1f s; catching up", outage)
+            return
 
     async def handle(self, msg: Msg) -> None:
         if msg.subject.endswith(OWN_OUTPUT):
@@ -262,12 +314,13 @@ class LineRuntime:
             await self._publish(key, row, arrived)
         else:
             remaining = self.deadline_s - (datetime.now(UTC) - arrived).total_seconds()
-            if self.joiner.is_trial(key):
+            die, trial = await self._die_of(key)
+            if trial:
                 outcome = Outcome(Verdict.NG, "warm-up (trial) shot: scrapped by rule")
             else:
                 outcome = await inspect(
                     self.models,
-                    self.joiner.die_of(key),
+                    die,
                     message.view,
                     data,
                     remaining,
@@ -294,6 +347,15 @@ class LineRuntime:
                 "heatmap": heatmap,
             },
         )
+
+    async def _die_of(self, key: PartKey) -> tuple[str | None, bool]:
+        """The die that made the part, and whether it was a trial shot. In a group of
+        workers another one may have taken the part's shot record: then the store knows."""
+        if not self.joiner.has_shot(key):
+            recorded = await self._db(self.store.shot_die, key)
+            if recorded is not None:
+                return recorded
+        return self.joiner.die_of(key), self.joiner.is_trial(key)
 
     async def _decide(
         self, key: PartKey, outcome: Outcome, arrived: datetime, timed: bool = False
@@ -368,21 +430,37 @@ class LineRuntime:
     # --- background duties --------------------------------------------------------
 
     async def _expire_loop(self, stop: asyncio.Event) -> None:
+        retry: list[PartKey] = []  # parts whose quarantine could not be recorded yet
         while not stop.is_set():
             await asyncio.sleep(1.0)
-            for unjoined in self.joiner.expire(time.monotonic()):
-                self.metrics.unjoined.labels(f"no_{unjoined.missing}").inc()
-                if unjoined.missing == "shot":
-                    log.info(
-                        "image of %s had no shot record within %.0f s",
-                        unjoined.key,
-                        self.joiner.window_s,
-                    )
-                    continue
-                existing = await self._db(self.store.verdict, unjoined.key)
-                if existing is None:
-                    reason = f"no casting image within {self.joiner.window_s:.0f} s of the shot"
-                    await self._decide(unjoined.key, quarantine(reason), datetime.now(UTC))
+            due, retry = retry + self._expired_without_image(), []
+            for key in due:
+                try:
+                    await self._quarantine_unjoined(key)
+                except STORE_DOWN as exc:
+                    self._store_lost(exc)
+                    retry.append(key)
+                except Exception:
+                    log.exception("quarantine of %s (no image) could not be recorded", key)
+
+    def _expired_without_image(self) -> list[PartKey]:
+        keys = []
+        for unjoined in self.joiner.expire(time.monotonic()):
+            self.metrics.unjoined.labels(f"no_{unjoined.missing}").inc()
+            if unjoined.missing == "shot":
+                log.info(
+                    "image of %s had no shot record within %.0f s",
+                    unjoined.key,
+                    self.joiner.window_s,
+                )
+            else:
+                keys.append(unjoined.key)
+        return keys
+
+    async def _quarantine_unjoined(self, key: PartKey) -> None:
+        if await self._db(self.store.verdict, key) is None:
+            reason = f"no casting image within {self.joiner.window_s:.0f} s of the shot"
+            await self._decide(key, quarantine(reason), datetime.now(UTC))
 
     async def _backlog_loop(self, stop: asyncio.Event, sub: Any) -> None:
         while not stop.is_set():

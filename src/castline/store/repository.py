@@ -352,6 +352,21 @@ class Store:
                 "truth": one(t.truths),
             }
 
+    def shot_die(self, key: PartKey) -> tuple[str, bool] | None:
+        """The die that made a part and whether it was a trial shot, from its shot record."""
+        s = t.shots
+        query = select(s.c.die, s.c.trial).where(
+            s.c.plant == key.plant, s.c.machine == key.machine, s.c.shot_number == key.shot_number
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return (row.die, bool(row.trial)) if row else None
+
+    def ping(self) -> None:
+        """Raise if the database cannot be reached."""
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+
     def verdict(self, key: PartKey) -> Row | None:
         """The verdict of one part, or None if it has none yet."""
         v = t.verdicts
