@@ -19,6 +19,7 @@ READS: dict[str, Check] = {
     "/api/v1/me": lambda j: j["role"] == "viewer",
     "/api/v1/plants": lambda j: [p["id"] for p in j] == ["p1", "p2"],
     "/api/v1/plants/p1/overview": lambda j: len(j) == 2,
+    "/api/v1/plants/p1/line": lambda j: j["level"] == "unknown" and "--nats" in j["text"],
     "/api/v1/plants/p1/shots?machine=m1": lambda j: [s["shot_number"] for s in j] == [3, 2, 1],
     "/api/v1/plants/p1/shots?verdict=NG": lambda j: [s["shot_number"] for s in j] == [3],
     "/api/v1/plants/p1/parts/m1/1": lambda j: j["verdict"]["verdict"] == "OK",

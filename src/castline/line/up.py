@@ -112,7 +112,7 @@ async def _run(
     await asyncio.to_thread(ensure_models, engine, settings, die_codes(fleet))
     hub = Hub()
     runtime = LineRuntime(settings, engine, nats_url, feed=hub)
-    app = create_app(settings, engine, hub)
+    app = create_app(settings, engine, hub, nats_url)
     app.mount("/metrics", make_asgi_app(runtime.metrics.registry))
     server = uvicorn.Server(
         uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_level="warning")

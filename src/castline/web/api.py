@@ -17,6 +17,7 @@ from castline.domain.defects import DefectCatalogue
 from castline.domain.shot import PartKey
 from castline.domain.units import BY_NAME, NAMES
 from castline.domain.verdict import Verdict
+from castline.messaging.backlog import BacklogWatch, describe
 from castline.messaging.topics import parse
 from castline.store.repository import Store
 from castline.web import actions, analytics, charts, queries
@@ -72,6 +73,21 @@ def plants(request: Request, who: Viewer) -> list[dict[str, Any]]:
 def overview(request: Request, plant: str, who: Viewer) -> list[dict[str, Any]]:
     """One tile per machine: state, die, shots and yield today, last casting, open alarms."""
     return queries.machine_tiles(request.app.state.engine, plant, start_of_day())
+
+
+@router.get("/plants/{plant}/line")
+def line(request: Request, plant: str, who: Viewer) -> dict[str, Any]:
+    """How far inspection is behind: parts waiting in JetStream, in inspection, the oldest."""
+    return line_status(request, plant)
+
+
+def line_status(request: Request, plant: str) -> dict[str, Any]:
+    watch: BacklogWatch | None = request.app.state.backlog
+    deadline_s = request.app.state.settings.verdict_deadline_s
+    if watch is None:
+        return describe(None, deadline_s, "this dashboard runs without --nats")
+    unknown = watch.error or "no line runtime has started on this broker yet"
+    return describe(watch.for_plant(plant), deadline_s, unknown)
 
 
 @router.get("/plants/{plant}/shots")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,7 @@ from sqlalchemy import Engine
 from starlette.middleware.sessions import SessionMiddleware
 
 from castline import __version__
+from castline.messaging.backlog import BacklogWatch
 from castline.settings import Settings
 from castline.store.blobs import BlobStore
 from castline.store.database import open_store
@@ -26,9 +30,15 @@ STATIC = Path(__file__).parent / "static"
 SESSION_HOURS = 12
 
 
-def create_app(settings: Settings, engine: Engine | None = None, hub: Hub | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    engine: Engine | None = None,
+    hub: Hub | None = None,
+    nats_url: str | None = None,
+) -> FastAPI:
     """Build the dashboard on a store (default: the configured one) and an event hub
-    (default: a new one; the line runtime passes the hub it publishes to).
+    (default: a new one; the line runtime passes the hub it publishes to). With `nats_url`
+    the dashboard also watches the line's backlog in JetStream.
 
     The caller makes the first admin with `castline.web.auth.ensure_admin` and tells the
     person starting castline where its password is."""
@@ -40,12 +50,14 @@ def create_app(settings: Settings, engine: Engine | None = None, hub: Hub | None
         docs_url=None,  # served below, behind login like everything else
         redoc_url=None,
         openapi_url=None,
+        lifespan=_lifespan,
     )
     app.state.settings = settings
     app.state.engine = engine
     app.state.hub = hub or Hub()
     app.state.blobs = BlobStore(settings.blobs)
     app.state.oee_today = OeeToday()
+    app.state.backlog = BacklogWatch(nats_url) if nats_url else None
     app.add_middleware(
         SessionMiddleware,
         secret_key=session_secret(settings.secret_key, settings.home),
@@ -59,6 +71,19 @@ def create_app(settings: Settings, engine: Engine | None = None, hub: Hub | None
     _docs(app)
     app.add_exception_handler(HTTPException, _error)
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    watch: BacklogWatch | None = app.state.backlog
+    if watch is None:
+        yield
+        return
+    stop = asyncio.Event()
+    task = asyncio.create_task(watch.run(stop))
+    yield
+    stop.set()
+    await asyncio.wait_for(task, 10)
 
 
 def _docs(app: FastAPI) -> None:

@@ -33,6 +33,10 @@ def settings_or_exit(config: Path | None) -> Settings:
 def web(
     host: Annotated[str | None, typer.Option(help="address to bind (default: settings)")] = None,
     port: Annotated[int | None, typer.Option(help="port (default: settings)")] = None,
+    nats: Annotated[
+        str | None,
+        typer.Option("--nats", help="NATS of the line, to show its backlog (default: settings)"),
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Run the dashboard and API alone, on the configured store."""
@@ -49,7 +53,8 @@ def web(
         typer.echo(f"first login: user admin, password in {password_file} (then delete the file)")
     host, port = host or settings.http_host, port or settings.http_port
     typer.echo(f"dashboard on http://{host}:{port}/")
-    uvicorn.run(create_app(settings, engine), host=host, port=port)
+    app = create_app(settings, engine, nats_url=nats or settings.nats_url)
+    uvicorn.run(app, host=host, port=port)
 
 
 @user_app.command("add")

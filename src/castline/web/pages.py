@@ -19,7 +19,7 @@ from castline.domain.units import BY_NAME, PARAMETERS
 from castline.store.repository import Store
 from castline.web import actions, analytics, queries
 from castline.web.analytics import optional, start_of_day
-from castline.web.api import Admin, Engineer, Operator, Viewer, scope
+from castline.web.api import Admin, Engineer, Operator, Viewer, line_status, scope
 from castline.web.auth import CSRF_FIELD, audit, check_csrf, csrf_token, login, public
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -118,7 +118,8 @@ def home(request: Request, who: Viewer) -> Response:
 def overview(request: Request, plant: str, who: Viewer) -> HTMLResponse:
     tiles = queries.machine_tiles(request.app.state.engine, plant, start_of_day())
     oee = request.app.state.oee_today(request.app.state.engine, plant)
-    return render(request, "overview.html", plant=plant, tiles=tiles, oee=oee)
+    line = line_status(request, plant)
+    return render(request, "overview.html", plant=plant, tiles=tiles, oee=oee, line=line)
 
 
 @router.get("/plants/{plant}/machines/{machine}")

@@ -5,6 +5,19 @@
   const tiles = new Map();
   document.querySelectorAll(".tile").forEach((t) => tiles.set(t.dataset.machine, t));
   const pill = document.getElementById("live");
+  const line = document.getElementById("line");
+  if (line) {
+    // The backlog lives in JetStream, not in the event stream: read it every 2 s.
+    const url = `/api/v1/plants/${encodeURIComponent(line.dataset.plant)}/line`;
+    const refresh = async () => {
+      try {
+        const status = await (await fetch(url, { credentials: "same-origin" })).json();
+        line.textContent = status.text;
+        line.className = `line-status line-${status.level}`;
+      } catch (e) { /* the next refresh tries again */ }
+    };
+    setInterval(refresh, 2000);
+  }
   const first = document.querySelector(".tile");
   if (!first) return;
 
