@@ -59,9 +59,10 @@ def run(name: str, engine: Engine, shots: list[Shot], batch: int) -> None:
     added, seconds = write_all(store, shots, batch)
     again, seconds_again = write_all(store, shots, batch)
     rows = store.count(t.shots)
+    points = sum(len(shot.params) for shot in shots) * added / len(shots)
     print(
         f"{name:10} first write : {added:7d} rows in {seconds:6.2f} s = "
-        f"{added / seconds:9.0f} rows/s"
+        f"{added / seconds:9.0f} rows/s = {points / seconds:9.0f} data points/s"
     )
     print(
         f"{name:10} second write: {again:7d} rows added in {seconds_again:6.2f} s; "

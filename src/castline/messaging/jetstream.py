@@ -24,7 +24,7 @@ from nats.js.errors import NotFoundError
 STREAM = "CASTLINE"
 SUBJECTS = ["castline.v1.>"]
 LINE_CONSUMER = "line"
-ACK_WAIT_S = 30.0
+ACK_WAIT_S = 10.0  # a worker that died hands its parts on after this (a part takes < 1 s)
 MAX_AGE = timedelta(days=7)  # history kept for replay (re-inspect with a new model)
 
 

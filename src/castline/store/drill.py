@@ -22,7 +22,7 @@ class PostgresMissing(RuntimeError):
     """The PostgreSQL server binaries are not installed."""
 
 
-def _binary(name: str) -> str:
+def binary(name: str) -> str:
     found = shutil.which(name) or next(
         iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)), None
     )
@@ -91,7 +91,7 @@ class DrillPostgres:
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
 
     def _run(self, name: str, *args: str) -> None:
-        command = [*self._as_user, _binary(name), *args]
+        command = [*self._as_user, binary(name), *args]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise RuntimeError(f"{name} failed ({done.returncode}): {done.stderr.strip()}")

@@ -1,0 +1,40 @@
+"""The fault drill (benchmarks/bench_faults.py) in small: a worker killed, the database
+restarted, a broker node restarted, under load; every shot has exactly one record, one
+photo and one verdict, and no part is told two different verdicts."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from castline.store.drill import PostgresMissing, binary
+from tests.conftest import missing
+
+BENCH = Path(__file__).parents[2] / "benchmarks" / "bench_faults.py"
+
+pytestmark = pytest.mark.slow
+
+
+def test_fault_drill_under_load_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    try:
+        binary("initdb")
+    except PostgresMissing as exc:
+        missing(str(exc))
+    out = tmp_path / "drill.json"
+    command = [sys.executable, str(BENCH), "--machines", "200", "--speed", "4", "--workers", "2",
+               "--outage", "8", "--settle", "12", "--json", str(out)]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=540, check=False)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    result = json.loads(out.read_text())
+    check = result["check"]
+    assert check["sent"] > 300, "the drill ran too little load to mean anything"
+    assert check["shots"] == check["images"] == check["verdicts"] == check["sent"]
+    assert check["lost"] == 0 and check["extra_records"] == 0
+    assert check["parts_told_two_verdicts"] == 0
+    assert check["parts_without_verdict_message"] == 0
+    assert check["passed_without_inspection"] == 0 and check["dead_letters"] == 0
+    assert all(seconds is not None for seconds in result["recovery_s"].values()), result
