@@ -64,6 +64,10 @@ class EmbeddedNats:
     name: str = "castline"
     cluster_port: int | None = None  # with routes: one node of a NATS cluster
     routes: tuple[int, ...] = ()  # cluster ports of the other nodes
+    domain: str | None = None  # JetStream domain: a plant's id, or "hub" at the central site
+    leaf_port: int | None = None  # leafnode listener: the hub that plants connect to
+    leaf_remotes: tuple[str, ...] = ()  # nats://host:port of the hub's leafnode listener
+    leaf_advertise: str | None = None  # host:port plants reach the hub at, if not the listener
     extra_config: str = ""
     _process: subprocess.Popen[bytes] | None = None
     _log: IO[bytes] | None = None
@@ -77,6 +81,7 @@ class EmbeddedNats:
         return f"mqtt://{self.host}:{self.mqtt_port}"
 
     def config_text(self) -> str:
+        domain = f"  domain: {self.domain}\n" if self.domain else ""
         mqtt = f"mqtt {{\n  host: {self.host}\n  port: {self.mqtt_port}\n}}\n"
         routes = ", ".join(f"nats-route://{self.host}:{p}" for p in self.routes)
         cluster = (
@@ -87,14 +92,33 @@ class EmbeddedNats:
             f"server_name: {self.name}\n"
             f"host: {self.host}\nport: {self.port}\n"
             f"max_payload: {MAX_PAYLOAD}\n"
-            f'jetstream {{\n  store_dir: "{self.store_dir / "jetstream"}"\n}}\n'
+            f'jetstream {{\n  store_dir: "{self.store_dir / "jetstream"}"\n{domain}}}\n'
             + (mqtt if self.mqtt_port else "")
             + (cluster if self.cluster_port else "")
+            + self._leafnodes()
             + self.extra_config
         )
 
+    def _leafnodes(self) -> str:
+        if not self.leaf_port and not self.leaf_remotes:
+            return ""
+        # Plants reconnect to the addresses the hub gossips: that must be the one they can
+        # reach (behind a NAT or proxy), else none, so they keep to the one they were given.
+        advertise = (
+            f'  advertise: "{self.leaf_advertise}"\n'
+            if self.leaf_advertise
+            else "  no_advertise: true\n"
+        )
+        listen = (
+            f"  host: {self.host}\n  port: {self.leaf_port}\n{advertise}" if self.leaf_port else ""
+        )
+        urls = ", ".join(f'"{url}"' for url in self.leaf_remotes)
+        # reconnect quickly: a plant's buffer starts flowing as soon as the uplink is back
+        remotes = f"  reconnect: 1\n  remotes: [{{ urls: [{urls}] }}]\n" if urls else ""
+        return f"leafnodes {{\n{listen}{remotes}}}\n"
+
     def start(self, timeout: float = 15.0) -> None:
-        for port in (self.port, self.mqtt_port):
+        for port in (self.port, self.mqtt_port, self.leaf_port):
             if port and not port_free(port, self.host):
                 raise BrokerError(
                     f"port {port} on {self.host} is taken: another castline or broker runs "

@@ -1,0 +1,243 @@
+"""Edge to cloud: a plant keeps working with its uplink cut, the hub catches up exactly once.
+
+Real nats-server processes on loopback: a hub (JetStream domain "hub") and a plant (domain
+"p1") that is its leaf node. The leaf connection runs through a TCP proxy that the test
+closes to cut the uplink; the second test kills the hub itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import nats
+import pytest
+from nats.aio.client import Client as NATS
+
+from castline.line.runtime import LineRuntime
+from castline.messaging import jetstream, uplink
+from castline.messaging.broker import EmbeddedNats, free_port
+from castline.messaging.schema import ImageMessage, ShotMessage
+from castline.settings import Settings
+from castline.store import tables as t
+from castline.store.database import open_store
+from castline.store.repository import Store
+from castline.vision.model import InspectionModel
+from castline.vision.registry import ModelRegistry
+from tests.line.conftest import DIE, casting_jpeg, until
+
+Message = tuple[str, bytes]
+
+
+class LeafProxy:
+    """A TCP proxy on the plant's leaf connection: closing it cuts the uplink."""
+
+    def __init__(self, target_port: int) -> None:
+        self.port = free_port()
+        self.target_port = target_port
+        self._server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+        self._pipes: set[asyncio.Task[object]] = set()
+
+    async def open(self) -> None:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
+
+    async def cut(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in self._writers:
+            writer.close()
+        self._writers.clear()
+        await asyncio.gather(*self._pipes, return_exceptions=True)
+        await self._server.wait_closed()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        self._writers += [writer, up_writer]
+        pipes = asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        self._pipes.add(pipes)
+        await pipes
+        self._pipes.discard(pipes)
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        writer.close()
+
+
+def hub_server(tmp_path: Path, leaf_port: int, advertise: str | None = None) -> EmbeddedNats:
+    return EmbeddedNats(
+        tmp_path / "hub",
+        port=free_port(),
+        mqtt_port=None,
+        name="hub",
+        domain=uplink.HUB_DOMAIN,
+        leaf_port=leaf_port,
+        leaf_advertise=advertise,
+    )
+
+
+@pytest.fixture
+async def proxy(tmp_path: Path) -> AsyncIterator[tuple[EmbeddedNats, LeafProxy]]:
+    """A hub whose plants reach it (and reconnect to it) only through the proxy."""
+    leaf = LeafProxy(free_port())
+    hub = hub_server(tmp_path, leaf.target_port, advertise=f"127.0.0.1:{leaf.port}")
+    hub.start()
+    await leaf.open()
+    yield hub, leaf
+    await leaf.cut()
+    hub.stop()
+
+
+def plant_server(tmp_path: Path, leaf_port: int) -> EmbeddedNats:
+    return EmbeddedNats(
+        tmp_path / "p1",
+        port=free_port(),
+        mqtt_port=None,
+        name="p1",
+        domain="p1",
+        leaf_remotes=(f"nats://127.0.0.1:{leaf_port}",),
+    )
+
+
+async def publish_parts(nc: NATS, shots: range) -> None:
+    js = nc.jetstream()
+    now = datetime.now(UTC)
+    for n in shots:
+        shot = ShotMessage(plant="p1", machine="m1", shot_number=n, die=DIE, ts=now)
+        image = ImageMessage.of("p1", "m1", n, "front", now, casting_jpeg(n))
+        await js.publish("castline.v1.p1.m1.shot", shot.to_json())
+        await js.publish("castline.v1.p1.m1.image.front", image.to_json())
+
+
+async def stream_count(nc: NATS, stream: str) -> int:
+    return (await nc.jetstream().stream_info(stream)).state.messages
+
+
+async def caught_up(plant: NATS, hub: NATS, timeout: float = 60.0) -> int:
+    """Wait until the central stream holds as many messages as the plant's stream."""
+    for _ in range(int(timeout / 0.1)):
+        expected = await stream_count(plant, jetstream.STREAM)
+        if await stream_count(hub, uplink.CENTRAL_STREAM) >= expected:
+            return expected
+        await asyncio.sleep(0.1)
+    raise AssertionError("the central stream did not catch up in time")
+
+
+async def messages(nc: NATS, stream: str, count: int) -> list[tuple[Message, str | None]]:
+    js = nc.jetstream()
+    out = []
+    for seq in range(1, count + 1):
+        msg = await js.get_msg(stream, seq)
+        source = (msg.headers or {}).get("Nats-Stream-Source")
+        out.append(((msg.subject, msg.data or b""), source))
+    return out
+
+
+async def assert_exact_copy(plant: NATS, hub: NATS, timeout: float = 60.0) -> int:
+    """Every plant message once in the central stream, in the plant's order."""
+    count = await caught_up(plant, hub, timeout)
+    await asyncio.sleep(1.0)  # a duplicate would arrive after the count matched
+    assert await stream_count(hub, uplink.CENTRAL_STREAM) == count
+    original = [m for m, _ in await messages(plant, jetstream.STREAM, count)]
+    central = await messages(hub, uplink.CENTRAL_STREAM, count)
+    assert [m for m, _ in central] == original
+    # the header names the plant's sequence of each copy: 1, 2, 3, ... with no gap
+    assert [int(str(s).split()[1]) for _, s in central] == list(range(1, count + 1))
+    return count
+
+
+async def until_reachable(hub: NATS, plant: str, timeout: float = 20.0) -> None:
+    for _ in range(int(timeout / 0.2)):
+        if await uplink.plant_reachable(hub, plant, timeout=0.2):
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{plant} did not reconnect to the hub in time")
+
+
+async def test_cut_uplink_buffers_and_catches_up_in_order(
+    tmp_path: Path, proxy: tuple[EmbeddedNats, LeafProxy], synthetic_model: Path
+) -> None:
+    hub, leaf = proxy
+    plant = plant_server(tmp_path, leaf.port)
+    plant.start()
+    settings = Settings(home=tmp_path / "home", plant="p1", verdict_deadline_s=60)
+    engine = open_store(settings.db_url)
+    model = InspectionModel.load(synthetic_model)
+    ModelRegistry(engine).register(DIE, "front", synthetic_model, model.manifest, activate=True)
+    store = Store(engine)
+    runtime = LineRuntime(settings, engine, plant.url, plant="p1")
+    stop, ready = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(runtime.run(stop, ready))
+    pc, hc = await nats.connect(plant.url), await nats.connect(hub.url)
+    try:
+        await asyncio.wait_for(ready.wait(), 30)
+        await uplink.ensure_central(hc, ["p1"])
+        await publish_parts(pc, range(1, 11))
+        await until(lambda: store.count(t.verdicts) == 10)
+        await caught_up(pc, hc)
+
+        await leaf.cut()
+        at_cut = await stream_count(hc, uplink.CENTRAL_STREAM)
+        await publish_parts(pc, range(11, 31))  # the plant's stream keeps accepting
+        await until(lambda: store.count(t.verdicts) == 30, 60)  # and the line deciding
+        buffered = await stream_count(pc, jetstream.STREAM)
+        assert buffered >= at_cut + 60  # 20 shots, 20 images, 20 verdicts
+        assert await stream_count(hc, uplink.CENTRAL_STREAM) == at_cut  # nothing got through
+        assert [lag.plant for lag in await uplink.plant_lags(hc)] == ["p1"]
+
+        await leaf.open()
+        await publish_parts(pc, range(31, 36))
+        await until(lambda: store.count(t.verdicts) == 35, 60)
+        stop.set()
+        await task
+        assert await assert_exact_copy(pc, hc) >= 35 * 3
+        (lag,) = await uplink.plant_lags(hc)
+        assert lag.lag == 0 and lag.error is None
+    finally:
+        stop.set()
+        await task
+        await pc.close()
+        await hc.close()
+        plant.stop()
+        engine.dispose()
+
+
+async def test_hub_crash_and_restart_loses_and_repeats_nothing(tmp_path: Path) -> None:
+    hub = hub_server(tmp_path, free_port())
+    assert hub.leaf_port
+    plant = plant_server(tmp_path, hub.leaf_port)
+    hub.start()
+    plant.start()
+    pc = await nats.connect(plant.url)
+    try:
+        js = pc.jetstream()
+        await jetstream.ensure_stream(js)
+        hc = await nats.connect(hub.url)
+        await uplink.ensure_central(hc, ["p1"])
+        for n in range(200):
+            await js.publish(f"castline.v1.p1.m{n % 3}.shot", b"%d" % n)
+        await hc.close()
+        hub.stop(kill=True)  # the central site dies mid-copy
+        for n in range(200, 500):
+            await js.publish(f"castline.v1.p1.m{n % 3}.shot", b"%d" % n)
+        hub.start()
+        hc = await nats.connect(hub.url)
+        # the restarted hub may back off before it retries the plant: the hub's watch
+        # re-attaches the source as soon as the plant answers
+        await until_reachable(hc, "p1")
+        assert await uplink.resume_stalled(hc) in ([], ["p1"])
+        assert await assert_exact_copy(pc, hc, timeout=20) == 500
+        await hc.close()
+    finally:
+        await pc.close()
+        plant.stop()
+        hub.stop()
