@@ -264,7 +264,7 @@ def recovery_s(seen: Observed, end: float, until: float) -> float | None:
 
 
 async def run_load(
-    drill: Drill, url: str, nodes: list[EmbeddedNats], pg: DrillPostgres, spawn: Any
+    drill: Drill, url: str, nodes: list[EmbeddedNats], pg: DrillPostgres, spawn: Any, engine: Engine
 ) -> tuple[Observed, int, float, list[Any]]:
     workers = [spawn(i) for i in range(drill.workers)]
     nc = await nats.connect(servers=url.split(","), max_reconnect_attempts=-1)
@@ -277,8 +277,8 @@ async def run_load(
     sent = await play(nc, drill, seen, seen.t0 + drill.load_s)
     await faults
     load_s = time.monotonic() - seen.t0
-    for _ in range(480):  # drain: every part decided, bounded
-        if len(seen.first_verdict_at) >= sent:
+    for _ in range(480):  # drain: every part decided and told, bounded
+        if len(seen.first_verdict_at) >= sent or await asyncio.to_thread(decided, engine) >= sent:
             break
         await asyncio.sleep(0.5)
     await asyncio.sleep(2.0)  # late duplicates would show up now
@@ -286,6 +286,11 @@ async def run_load(
     await watcher
     await nc.close()
     return seen, sent, load_s, workers
+
+
+def decided(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(t.verdicts)).scalar_one())
 
 
 def check(engine: Engine, seen: Observed, sent: int) -> dict[str, Any]:
@@ -297,9 +302,9 @@ def check(engine: Engine, seen: Observed, sent: int) -> dict[str, Any]:
             for name, table in tables.items()
         }
         by_verdict: dict[str, int] = dict(
-            conn.execute(select(t.verdicts.c.verdict, func.count()).group_by(t.verdicts.c.verdict))
-            .tuples()
-            .all()
+            conn.execute(
+                select(t.verdicts.c.verdict, func.count()).group_by(t.verdicts.c.verdict)
+            ).all()
         )
         passed_unscored = conn.execute(
             select(func.count()).select_from(t.verdicts)
@@ -390,7 +395,7 @@ def drill_once(
         f"database outage {drill.outage_s:.0f} s; load for {drill.load_s:.0f} s",
         flush=True,
     )
-    seen, sent, load_s, workers = asyncio.run(run_load(drill, url, nodes, pg, spawn))
+    seen, sent, load_s, workers = asyncio.run(run_load(drill, url, nodes, pg, spawn, engine))
     for worker in workers:
         worker.terminate()
         worker.wait(timeout=30)

@@ -29,7 +29,7 @@ from castline.domain.plant import Machine
 from castline.domain.shot import PartKey
 from castline.domain.verdict import Verdict
 from castline.line.inspection import ActiveModels, Outcome, inspect, quarantine
-from castline.line.join import Joiner
+from castline.line.join import Joiner, Unjoined
 from castline.line.metrics import LineMetrics
 from castline.messaging import jetstream, topics
 from castline.messaging.schema import (
@@ -430,36 +430,32 @@ class LineRuntime:
     # --- background duties --------------------------------------------------------
 
     async def _expire_loop(self, stop: asyncio.Event) -> None:
-        retry: list[PartKey] = []  # parts whose quarantine could not be recorded yet
+        retry: list[Unjoined] = []  # parts whose end could not be recorded yet
         while not stop.is_set():
             await asyncio.sleep(1.0)
-            due, retry = retry + self._expired_without_image(), []
-            for key in due:
+            due, retry = retry + self.joiner.expire(time.monotonic()), []
+            for unjoined in due:
                 try:
-                    await self._quarantine_unjoined(key)
+                    await self._settle(unjoined)
                 except STORE_DOWN as exc:
                     self._store_lost(exc)
-                    retry.append(key)
+                    retry.append(unjoined)
                 except Exception:
-                    log.exception("quarantine of %s (no image) could not be recorded", key)
+                    log.exception(
+                        "part %s (no %s) could not be settled", unjoined.key, unjoined.missing
+                    )
 
-    def _expired_without_image(self) -> list[PartKey]:
-        keys = []
-        for unjoined in self.joiner.expire(time.monotonic()):
-            self.metrics.unjoined.labels(f"no_{unjoined.missing}").inc()
-            if unjoined.missing == "shot":
-                log.info(
-                    "image of %s had no shot record within %.0f s",
-                    unjoined.key,
-                    self.joiner.window_s,
-                )
-            else:
-                keys.append(unjoined.key)
-        return keys
-
-    async def _quarantine_unjoined(self, key: PartKey) -> None:
-        if await self._db(self.store.verdict, key) is None:
-            reason = f"no casting image within {self.joiner.window_s:.0f} s of the shot"
+    async def _settle(self, unjoined: Unjoined) -> None:
+        """This worker saw one half of a part. In a group of workers another one may have
+        had the other half: the store says whether the part is really incomplete."""
+        key, window = unjoined.key, self.joiner.window_s
+        if unjoined.missing == "shot":
+            if await self._db(self.store.shot_die, key) is None:
+                self.metrics.unjoined.labels("no_shot").inc()
+                log.info("image of %s had no shot record within %.0f s", key, window)
+        elif await self._db(self.store.verdict, key) is None:
+            self.metrics.unjoined.labels("no_image").inc()
+            reason = f"no casting image within {window:.0f} s of the shot"
             await self._decide(key, quarantine(reason), datetime.now(UTC))
 
     async def _backlog_loop(self, stop: asyncio.Event, sub: Any) -> None:
