@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from onnx import helper
 
 from castline.vision.calibration import calibrate, threshold_for_frr
-from castline.vision.memory import greedy_coreset
+from castline.vision.graph_builder import FLOAT, GraphBuilder
+from castline.vision.memory import PatchMemory, cell_windows, greedy_coreset
 from castline.vision.metrics import auroc, escape_at_frr
+from castline.vision.model import session
 
 
 def test_ng_threshold_rejects_about_the_target_share_of_good_parts() -> None:
@@ -57,3 +60,28 @@ def test_coreset_covers_every_cluster() -> None:
     chosen = rows[greedy_coreset(rows, 8, projection_dim=8)]
     nearest = np.linalg.norm(centres[:, None] - chosen[None], axis=2).min(axis=1)
     assert nearest.max() < 2.0  # one chosen row per cluster, though 4000 rows were offered
+
+
+def test_each_patch_is_scored_against_its_own_cell_memory() -> None:
+    rng = np.random.default_rng(5)
+    grid, cell, dim = 7, 3, 6  # 7 is not a multiple of 3: the graph pads and crops
+    n = -(-grid // cell)
+    bank = rng.normal(size=(n * n, 5, dim)).astype(np.float32)
+    patches = rng.normal(size=(1, dim, grid, grid)).astype(np.float32)
+    g = GraphBuilder()
+    g.rename(PatchMemory(bank, cell).build(g, "image", grid), "distance")
+    inputs = [helper.make_tensor_value_info("image", FLOAT, list(patches.shape))]
+    graph = g.model(inputs, [("distance", FLOAT, [grid * grid])], "cells")
+    got = session(graph.SerializeToString(), 1).run(["distance"], {"image": patches})[0]
+    for y in range(grid):
+        for x in range(grid):
+            memory = bank[(y // cell) * n + x // cell]
+            want = np.linalg.norm(memory - patches[0, :, y, x], axis=1).min()
+            assert got[y * grid + x] == pytest.approx(want, rel=1e-4, abs=1e-4)
+
+
+def test_cell_windows_reach_around_each_cell() -> None:
+    windows = cell_windows(grid=6, cell=3, reach=1)
+    assert len(windows) == 4
+    first = {(int(i) // 6, int(i) % 6) for i in windows[0]}
+    assert first == {(y, x) for y in range(4) for x in range(4)}

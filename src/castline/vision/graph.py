@@ -94,7 +94,7 @@ def inspection_graph(
     """The full decision graph (see the module docstring for its outputs)."""
     g = GraphBuilder()
     patches, grid = _patch_grid(g, net, size)
-    distance = memory.build(g, PatchMaker.rows(g, patches))
+    distance = memory.build(g, patches, grid)
     amap = scorer.anomaly_map(g, distance, grid)
     anomaly = scorer.image_score(g, amap)
     descriptor = Scorer.descriptor(g, amap, anomaly, patches)

@@ -53,26 +53,59 @@ def greedy_coreset(
     return chosen
 
 
+def cell_windows(grid: int, cell: int, reach: int) -> list[np.ndarray]:
+    """Per cell (row-major), the patch positions its memory learns from.
+
+    A cell's own `cell` x `cell` patches and a band of `reach` patches around them: a part
+    that sits a little off still finds its normal look in the memory.
+    """
+    n = -(-grid // cell)
+    windows = []
+    for top in range(0, n * cell, cell):
+        for left in range(0, n * cell, cell):
+            ys = np.arange(max(0, top - reach), min(grid, top + cell + reach))
+            xs = np.arange(max(0, left - reach), min(grid, left + cell + reach))
+            windows.append((ys[:, None] * grid + xs[None, :]).ravel())
+    return windows
+
+
 @dataclass(frozen=True)
 class PatchMemory:
-    """Memory bank [N, D] of normal patch descriptors; scores patches in the graph."""
+    """Memory of normal patch descriptors, one bank per cell of the patch grid.
+
+    `bank` is [cells, rows, D]; a patch is compared only with the bank of the cell it
+    lies in. Where a part sits consistently, this is much sharper than one bank for the
+    whole photo (a normal-looking patch in the wrong place is anomalous) and cheaper (each
+    patch meets `rows`, not cells x rows). One cell as large as the grid is the plain
+    PatchCore memory.
+    """
 
     bank: np.ndarray
+    cell: int  # side of a cell in patches
 
-    def build(self, g: GraphBuilder, rows: str) -> str:
-        """Distance of each patch row [P, D] to its nearest memory row: [P]."""
+    def build(self, g: GraphBuilder, patches: str, grid: int) -> str:
+        """Distance of each patch of [1, D, grid, grid] to its cell's nearest row: [P]."""
         bank = self.bank.astype(np.float32)
-        cross = g.op("MatMul", [rows, g.const(-2.0 * bank.T, "memory_t")], "cross")
+        cells, _, dim = bank.shape
+        n = -(-grid // self.cell)
+        side = n * self.cell
+        if side > grid:  # pad to whole cells; the padding is cut off again below
+            patches = g.op("Pad", [patches, g.ints([0, 0, 0, 0, 0, 0, side - grid, side - grid])])
+        x = g.op("Reshape", [patches, g.ints([dim, n, self.cell, n, self.cell])])
+        x = g.op("Transpose", [x], perm=[1, 3, 2, 4, 0])
+        x = g.op("Reshape", [x, g.ints([cells, self.cell * self.cell, dim])], "cell_rows")
+        cross = g.op("MatMul", [x, g.const(-2.0 * bank.transpose(0, 2, 1), "memory_t")])
         # The |x|^2 term does not change which row is nearest: add it after the min.
+        squares = (bank * bank).sum(axis=2)[:, None, :]
         nearest = g.op(
-            "ReduceMin",
-            [g.op("Add", [cross, g.const((bank * bank).sum(axis=1)[None, :], "memory_sq")])],
-            axes=[1],
-            keepdims=0,
+            "ReduceMin", [g.op("Add", [cross, g.const(squares, "memory_sq")])], axes=[2], keepdims=0
         )
-        own = g.op("ReduceSumSquare", [rows], axes=[1], keepdims=0)
+        own = g.op("ReduceSumSquare", [x], axes=[2], keepdims=0)
         squared = g.op("Relu", [g.op("Add", [nearest, own])])  # rounding may go below 0
-        return g.op("Sqrt", [squared], "distance")
+        d = g.op("Reshape", [g.op("Sqrt", [squared]), g.ints([n, n, self.cell, self.cell])])
+        d = g.op("Reshape", [g.op("Transpose", [d], perm=[0, 2, 1, 3]), g.ints([side, side])])
+        d = g.op("Slice", [d, g.ints([0, 0]), g.ints([grid, grid])])
+        return g.op("Reshape", [d, g.ints([-1])], "distance")
 
 
 def gaussian_kernel(sigma: float) -> np.ndarray:

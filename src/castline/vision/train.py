@@ -4,8 +4,8 @@
    a labelling conflict and is dropped from both.
 2. Split by content hash (`castline.datasets.split_of`): "train" photos teach, "val"
    photos calibrate, "holdout" photos are never touched.
-3. Memory bank: patch descriptors of up to `bank_images` good photos, each also seen at
-   random placements (rotation, shift), reduced to a greedy coreset.
+3. Memory bank: patch descriptors of up to `bank_images` good photos (optionally also at
+   random placements), one greedy coreset per cell of the patch grid.
 4. With labelled defects: a logistic-regression head on the graph's image descriptor,
    fitted on good "train" photos that are not in the bank and on defective "train" photos.
 5. Thresholds from the "val" scores, then the final graph with thresholds inside.
@@ -35,7 +35,7 @@ from castline.vision.calibration import calibrate, threshold_for_frr
 from castline.vision.graph import STRIDES, Head, features_graph, inspection_graph
 from castline.vision.head import fit_head
 from castline.vision.images import read_image
-from castline.vision.memory import PatchMemory, Scorer, greedy_coreset
+from castline.vision.memory import PatchMemory, Scorer, cell_windows, greedy_coreset
 from castline.vision.metrics import auroc
 from castline.vision.model import FORMAT_VERSION, METADATA_KEY, ONNX_FILE, InspectionModel, session
 
@@ -46,11 +46,15 @@ CALIBRATION_FILE = "calibration.json"
 @dataclass(frozen=True)
 class TrainConfig:
     input_size: int | None = None  # None: the backbone's native resolution
-    bank_images: int = 200
-    placements_per_image: int = 2
+    bank_images: int = 2000
+    placements_per_image: int = 0
     placement: Placement = field(default_factory=Placement)
-    memory_rows: int = 2048
-    max_rows: int = 150_000  # patch rows the coreset chooses from (random sample beyond)
+    # The patch grid is cut into cells of `cell` x `cell` patches, each with its own memory
+    # learnt from its patches and `reach` patches around; 0: one memory for the whole photo.
+    cell: int = 4
+    reach: int = 1
+    memory_rows: int = 1024  # per cell
+    max_rows: int = 600_000  # patch rows the coresets choose from, all cells together
     sigma: float = 1.0
     margin: float = 0.1  # share of each side left out of the image score
     target_frr: float = 0.02
@@ -113,12 +117,15 @@ def gather(
         val_good = [p for _, p in sorted(val.items())]
     else:
         train_good, val_good = split(good, "train"), split(good, "val")
+    head_defective = split(bad, "train")[: config.head_images]
+    # The head must see good photos the memory has not: keep some out of the bank.
+    reserved = min(config.head_images, len(train_good) // 2) if head_defective else 0
     # Sorted by digest: a reproducible, content-determined but unbiased choice.
-    bank = train_good[: config.bank_images]
+    bank = train_good[: min(config.bank_images, len(train_good) - reserved)]
     return Photos(
         bank=bank,
-        head_good=train_good[config.bank_images :][: config.head_images],
-        head_defective=split(bad, "train")[: config.head_images],
+        head_good=train_good[len(bank) :][: config.head_images],
+        head_defective=head_defective,
         val_good=val_good,
         val_defective=split(bad, "val"),
         conflicts=len(conflicts),
@@ -132,25 +139,34 @@ def _bar(items: Sequence[Any], desc: str, progress: bool) -> Iterable[Any]:
 
 def memory_bank(
     net: EfficientNetLite, size: int, photos: list[Photo], config: TrainConfig, progress: bool
-) -> np.ndarray:
-    """Coreset of the patch descriptors of good photos at several placements."""
+) -> PatchMemory:
+    """Per cell, a coreset of the patch descriptors good photos show there."""
     features = session(features_graph(net, size).SerializeToString(), config.threads)
     rng = np.random.default_rng(config.seed)
-    # Keep a random share of each photo's rows so the pool never exceeds max_rows:
+    grid = -(-size // STRIDES[0])
+    cell = config.cell or grid
+    windows = cell_windows(grid, cell, config.reach if config.cell else 0)
+    # Keep a random share of each view's rows so the pools never exceed max_rows:
     # memory stays flat however many photos there are.
-    per_photo = -(-config.max_rows // (len(photos) * (1 + config.placements_per_image)))
-    rows = []
+    views = len(photos) * (1 + config.placements_per_image)
+    per_cell = -(-config.max_rows // (len(windows) * views))
+    pools: list[list[np.ndarray]] = [[] for _ in windows]
     for photo in _bar(photos, "memory bank", progress):
         image = read_image(photo.path)
         for placed in copies(image, config.placements_per_image, config.placement, rng):
             patches = features.run(["patches"], {"image": placed})[0]
-            if len(patches) > per_photo:
-                patches = patches[rng.choice(len(patches), per_photo, replace=False)]
-            rows.append(patches)
-    stacked = np.concatenate(rows)
-    del rows
-    chosen = greedy_coreset(stacked, config.memory_rows, seed=config.seed, progress=progress)
-    return np.ascontiguousarray(stacked[chosen])
+            for pool, window in zip(pools, windows, strict=True):
+                if len(window) > per_cell:
+                    window = rng.choice(window, per_cell, replace=False)
+                pool.append(patches[window])
+    banks = []
+    for pool in _bar(pools, "coreset per cell", progress):
+        rows = np.concatenate(pool)
+        pool.clear()
+        chosen = greedy_coreset(rows, config.memory_rows, seed=config.seed)
+        # Cells with fewer rows repeat some: a duplicate never changes the nearest distance.
+        banks.append(rows[np.resize(chosen, config.memory_rows)])
+    return PatchMemory(np.stack(banks), cell)
 
 
 def _outputs(
@@ -203,8 +219,7 @@ def train_model(
     net = EfficientNetLite.load(backbone)
     size = config.input_size or NATIVE_SIZE[backbone]
     scorer = Scorer(config.sigma, config.margin)
-    bank = memory_bank(net, size, photos.bank, config, progress)
-    memory = PatchMemory(bank)
+    memory = memory_bank(net, size, photos.bank, config, progress)
     timings = {"memory_bank_s": round(time.perf_counter() - started, 2)}
 
     def build(head: Head | None, thresholds: tuple[float, float]) -> onnx.ModelProto:
@@ -263,7 +278,8 @@ def train_model(
             "head_images": {"good": len(photos.head_good), "defective": len(photos.head_defective)},
             "duplicates_dropped": photos.duplicates,
             "conflicts_dropped": photos.conflicts,
-            "memory_rows": len(bank),
+            "memory_rows": int(memory.bank.shape[1]),
+            "memory_cells": int(memory.bank.shape[0]),
             "config": asdict(config),
         },
         "metrics": metrics,
