@@ -12,6 +12,7 @@ from castline import __version__
 from castline.analytics.cli import import_app, report_app
 from castline.line.cli import app as line_app
 from castline.line.cli import up
+from castline.messaging.cli import hub
 from castline.settings import Settings, SettingsError, load
 from castline.sim.cli import sim_app
 from castline.vision.cli import app as vision_app
@@ -27,6 +28,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(sim_app, name="sim")
 app.add_typer(line_app, name="line")
 app.command("up")(up)
+app.command("hub")(hub)
 app.add_typer(report_app, name="report")
 app.add_typer(import_app, name="import")
 app.add_typer(vision_app, name="vision")

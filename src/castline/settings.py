@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     nats_url: str = Field("", description="existing NATS server; empty: start an embedded one")
     nats_port: int = Field(14222, ge=1, le=65535, description="embedded NATS client port")
     mqtt_port: int = Field(11883, ge=1, le=65535, description="embedded NATS MQTT listener port")
+    uplink_url: str = Field("", description="central hub's leafnode URL; empty: no uplink")
     http_host: str = Field("127.0.0.1", description="address the web dashboard binds")
     http_port: int = Field(8080, ge=1, le=65535, description="web dashboard port")
     verdict_deadline_s: float = Field(2.0, gt=0, le=60, description="image -> verdict deadline")

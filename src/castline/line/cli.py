@@ -14,6 +14,12 @@ app = typer.Typer(
 )
 
 
+UplinkOption = Annotated[
+    str | None,
+    typer.Option(help="central hub's leafnode URL, nats://HOST:PORT (see `castline hub`)"),
+]
+
+
 def _stop_on_signals(stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -55,6 +61,34 @@ def run(
             err=True,
         )
         raise typer.Exit(1) from None
+
+
+@app.command("broker")
+def broker(
+    uplink: UplinkOption = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c")] = None,
+) -> None:
+    """Run the plant's NATS (JetStream + MQTT) alone, for `line run` workers and bridges."""
+    from castline.cli import settings_or_exit
+    from castline.line.up import plant_broker
+    from castline.messaging.broker import BrokerError
+
+    settings = settings_or_exit(config, **({"uplink_url": uplink} if uplink else {}))
+    server = plant_broker(settings)
+    try:
+        server.start()
+    except BrokerError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"plant {settings.plant}: NATS {server.url}, MQTT {server.mqtt_url}")
+    if settings.uplink_url:
+        typer.echo(f"uplink: leaf node of {settings.uplink_url}")
+    stop_signals = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # after start: the server keeps them
+    try:
+        signal.sigwait(stop_signals)
+    finally:
+        server.stop()
 
 
 @app.command("bridge")
@@ -107,6 +141,7 @@ def up(
     machines: Annotated[int | None, typer.Option(help="simulated machines (default 9)")] = None,
     speed: Annotated[float | None, typer.Option(help="simulator acceleration (default 60)")] = None,
     seed: Annotated[int, typer.Option(help="simulator seed")] = 1,
+    uplink: UplinkOption = None,
     config: Annotated[Path | None, typer.Option("--config", "-c")] = None,
 ) -> None:
     """Run everything: embedded broker, simulated hall, line runtime and web dashboard."""
@@ -116,6 +151,8 @@ def up(
     from castline.line.up import run as run_up
 
     logs.setup()
-    overrides = {k: v for k, v in {"machines": machines, "speed": speed}.items() if v}
+    overrides = {
+        k: v for k, v in {"machines": machines, "speed": speed, "uplink_url": uplink}.items() if v
+    }
     settings = settings_or_exit(config, **overrides)
     run_up(settings, UpOptions(duration_s=seconds, summary=summary, seed=seed))

@@ -89,8 +89,10 @@ async def up(settings: Settings, options: UpOptions) -> dict[str, Any]:
     broker = None
     nats_url = settings.nats_url
     if not nats_url:
-        broker = EmbeddedNats(settings.home / "nats", settings.nats_port, settings.mqtt_port)
+        broker = plant_broker(settings)
         broker.start()
+        if settings.uplink_url:
+            print(f"uplink: leaf node of {settings.uplink_url}, JetStream domain {settings.plant}")
         nats_url = broker.url
     try:
         return await _run(settings, options, engine, nats_url, broker)
@@ -98,6 +100,19 @@ async def up(settings: Settings, options: UpOptions) -> dict[str, Any]:
         if broker:
             broker.stop()
         engine.dispose()
+
+
+def plant_broker(settings: Settings) -> EmbeddedNats:
+    """The plant's embedded NATS; with an uplink, its own JetStream domain and a leaf node
+    of the central hub, so the line never depends on the uplink (`messaging/uplink.py`)."""
+    uplink = settings.uplink_url
+    return EmbeddedNats(
+        settings.home / "nats",
+        settings.nats_port,
+        settings.mqtt_port,
+        domain=settings.plant if uplink else None,
+        leaf_remotes=(uplink,) if uplink else (),
+    )
 
 
 async def _run(

@@ -26,6 +26,7 @@ from nats.js.api import (
 from nats.js.errors import NotFoundError
 
 from castline.messaging import jetstream
+from castline.messaging.topics import check_id
 
 HUB_DOMAIN = "hub"
 CENTRAL_STREAM = "CASTLINE_CENTRAL"
@@ -50,6 +51,8 @@ class PlantLag:
 
 def plant_source(plant: str) -> StreamSource:
     """The plant's stream, reached through its JetStream domain across the leaf node."""
+    if check_id(plant, "plant") == HUB_DOMAIN:
+        raise ValueError(f"plant id {HUB_DOMAIN!r} is the hub's JetStream domain")
     return StreamSource(name=jetstream.STREAM, external=ExternalStream(api=api_prefix(plant)))
 
 
