@@ -5,7 +5,7 @@ split; "holdout" is never touched. Prints each figure; record them in docs/bench
 
     .venv/bin/python benchmarks/bench_vision.py                  # lite0, good-only + labels
     .venv/bin/python benchmarks/bench_vision.py --backbone lite1
-    .venv/bin/python benchmarks/bench_vision.py --n-train 50 --no-labels   # quick look
+    .venv/bin/python benchmarks/bench_vision.py --n-train 200 --no-labels  # quick look
 """
 
 from __future__ import annotations
@@ -49,7 +49,9 @@ def latency(model: InspectionModel, paths: list[Path], runs: int) -> tuple[float
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backbone", default="lite0", choices=["lite0", "lite1"])
-    parser.add_argument("--n-train", type=int, default=200, help="good photos in the bank")
+    parser.add_argument("--n-train", type=int, default=2000, help="good photos in the bank")
+    parser.add_argument("--n-timing", type=int, default=200, help="good photos, timed run")
+    parser.add_argument("--cell", type=int, default=4, help="memory cell side; 0: one memory")
     parser.add_argument("--n-head", type=int, default=400, help="photos per class for the head")
     parser.add_argument("--latency-runs", type=int, default=200)
     parser.add_argument("--no-labels", action="store_true", help="skip the supervised run")
@@ -69,7 +71,7 @@ def main() -> None:
     print(f"val split used for figures: {len(val_good)} good, {len(val_bad)} defective")
 
     with tempfile.TemporaryDirectory() as tmp:
-        # Training time from n good photos: memory bank + calibration on 40 val photos.
+        # Training time from --n-timing good photos: memory bank + calibration on 40 val photos.
         started = time.perf_counter()
         train_good = [p for p in good if split_of(p.read_bytes()) == "train"]
         train_model(
@@ -78,10 +80,10 @@ def main() -> None:
             backbone=args.backbone,
             progress=False,
             val_paths=val_good[:40],
-            config=TrainConfig(bank_images=args.n_train, head_images=0),
+            config=TrainConfig(bank_images=args.n_timing, cell=args.cell, head_images=0),
         )
         print(
-            f"[{args.backbone}] training time from {args.n_train} good photos: "
+            f"[{args.backbone}] training time from {args.n_timing} good photos: "
             f"{time.perf_counter() - started:.1f} s (incl. 40 calibration photos)"
         )
 
@@ -91,7 +93,9 @@ def main() -> None:
             else [("good-only", 0), ("with labels", args.n_head)]
         )
         for name, head in runs:
-            config = TrainConfig(bank_images=args.n_train, head_images=head, threads=1)
+            config = TrainConfig(
+                bank_images=args.n_train, cell=args.cell, head_images=head, threads=1
+            )
             model = train_model(
                 good,
                 Path(tmp) / name,
@@ -111,7 +115,9 @@ def main() -> None:
                 f"[{args.backbone} {name}] val image AUROC {auroc(ok_scores, ng_scores):.4f}, "
                 f"escape rate at 2 % false reject {escape_at_frr(ok_scores, ng_scores):.4f}, "
                 f"latency p50 {p50:.1f} ms p99 {p99:.1f} ms (1 thread, 300x300), "
-                f"memory rows {model.manifest['training']['memory_rows']}, "
+                f"bank photos {model.manifest['training']['bank_images']}, "
+                f"memory {model.manifest['training']['memory_cells']} cells x "
+                f"{model.manifest['training']['memory_rows']} rows, "
                 f"input {model.manifest['input_size'][0]} px, stages {timings}"
             )
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

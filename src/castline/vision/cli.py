@@ -42,7 +42,11 @@ def train(
     input_size: Annotated[
         int | None, typer.Option(help="Model input side in px (default: backbone's native).")
     ] = None,
-    bank_images: Annotated[int, typer.Option(help="Good photos in the memory bank.")] = 200,
+    bank_images: Annotated[int, typer.Option(help="Good photos in the memory bank.")] = 2000,
+    cell: Annotated[
+        int,
+        typer.Option(help="Side of a memory cell in patches; 0: one memory (parts not centred)."),
+    ] = 4,
     target_frr: Annotated[float, typer.Option(help="False-reject rate for NG.")] = 0.02,
     target_escape: Annotated[
         float | None, typer.Option(help="Escape rate to meet where defects are given.")
@@ -57,6 +61,7 @@ def train(
     config = TrainConfig(
         input_size=input_size,
         bank_images=bank_images,
+        cell=cell,
         target_frr=target_frr,
         target_escape=target_escape,
         margin=margin,
