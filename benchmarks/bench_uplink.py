@@ -100,7 +100,7 @@ async def watch(hc: NATS, stop: asyncio.Event) -> None:
         for plant in await uplink.resume_stalled(hc):
             print(f"  hub: {plant} answers again, its source re-attached")
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), uplink.STALLED_S)
+            await asyncio.wait_for(stop.wait(), uplink.WATCH_S)
 
 
 async def main(cut_s: float, rate: float, resume: bool) -> None:

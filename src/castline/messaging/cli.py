@@ -69,12 +69,15 @@ async def _watch(url: str, plants: list[str], every: float, seconds: float | Non
     nc = await nats.connect(url)
     try:
         await uplink.ensure_central(nc, plants)
+        reported = 0.0
         while not stop.is_set():
             for plant in await uplink.resume_stalled(nc):
                 typer.echo(f"{plant}: answers again; its copy resumes")
-            for lag in await uplink.plant_lags(nc):
-                typer.echo(lag.line())
+            if loop.time() - reported >= every:
+                reported = loop.time()
+                for lag in await uplink.plant_lags(nc):
+                    typer.echo(lag.line())
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), every)
+                await asyncio.wait_for(stop.wait(), min(every, uplink.WATCH_S))
     finally:
         await nc.close()

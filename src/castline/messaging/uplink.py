@@ -31,6 +31,7 @@ from castline.messaging.topics import check_id
 HUB_DOMAIN = "hub"
 CENTRAL_STREAM = "CASTLINE_CENTRAL"
 STALLED_S = 10.0  # a source silent this long while its plant answers has stalled
+WATCH_S = 3.0  # how often the hub looks for stalled sources
 
 
 @dataclass(frozen=True)
