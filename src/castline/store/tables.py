@@ -222,6 +222,20 @@ models = Table(
     UniqueConstraint("die", "view", "version"),
 )
 
+# Each activation of a model version, newest last; a rollback marks the newest one rolled
+# back and re-activates the one before it, so rollbacks walk back through what was active.
+model_activations = Table(
+    "model_activations",
+    metadata,
+    Column("id", PK, primary_key=True, autoincrement=True),
+    Column("die", Id, nullable=False),
+    Column("view", Id, nullable=False),
+    Column("version", String(80), nullable=False),
+    Column("activated_at", Ts, nullable=False),
+    Column("rolled_back_at", Ts),
+    Index("ix_model_activations_die_view", "die", "view"),
+)
+
 alarms = Table(
     "alarms",
     metadata,

@@ -1,8 +1,9 @@
 """Model versions per die and camera view, in the store's `models` table.
 
-At most one version is active per (die, view): the line inspects with it. `rollback`
-activates the version registered just before the active one, so repeated rollbacks walk
-back through history; `activate` can always jump to any registered version.
+At most one version is active per (die, view): the line inspects with it. Every
+activation is recorded (`model_activations`); `rollback` returns to the version that was
+active before the current one, so repeated rollbacks walk back through what the line ran;
+`activate` can always jump to any registered version.
 """
 
 from __future__ import annotations
@@ -60,24 +61,29 @@ class ModelRegistry:
             self._activate(conn, die, view, version)
 
     def rollback(self, die: str, view: str) -> str:
-        """Activate the version registered before the active one; returns it."""
+        """Activate the version that was active before the active one; returns it."""
+        a = t.model_activations
         with self.engine.begin() as conn:
             current = self._active(conn, die, view)
             if current is None:
                 raise RegistryError(f"{die}/{view} has no active model to roll back from")
-            previous = conn.execute(
-                select(t.models.c.version)
-                .where(self._key(die, view), t.models.c.id < current["id"])
-                .order_by(t.models.c.id.desc())
-                .limit(1)
-            ).scalar()
-            if previous is None:
+            history = conn.execute(
+                select(a.c.id, a.c.version)
+                .where(a.c.die == die, a.c.view == view, a.c.rolled_back_at.is_(None))
+                .order_by(a.c.id.desc())
+            ).all()
+            undone = [row.id for row in history if row.version == current["version"]]
+            earlier = [row.version for row in history if row.version != current["version"]]
+            if not earlier:
                 raise RegistryError(
-                    f"{die}/{view}: {current['version']} is the oldest version; "
+                    f"{die}/{view}: no version was active before {current['version']}; "
                     "nothing to roll back to"
                 )
-            self._activate(conn, die, view, previous)
-            return str(previous)
+            conn.execute(
+                update(a).where(a.c.id.in_(undone)).values(rolled_back_at=datetime.now(UTC))
+            )
+            self._set_active(conn, die, view, earlier[0])
+            return str(earlier[0])
 
     def active(self, die: str, view: str) -> Row | None:
         with self.engine.connect() as conn:
@@ -121,6 +127,7 @@ class ModelRegistry:
         return dict(row) if row else None
 
     def _activate(self, conn: Connection, die: str, view: str, version: str) -> None:
+        """Make `version` the active one and record the activation."""
         if self._find(conn, die, view, version) is None:
             known = ", ".join(
                 conn.execute(select(t.models.c.version).where(self._key(die, view))).scalars()
@@ -129,6 +136,17 @@ class ModelRegistry:
                 f"{die}/{view} has no version {version} (known: {known or 'none'}); "
                 "register it first with `castline vision register`"
             )
+        current = self._active(conn, die, view)
+        if current is not None and current["version"] == version:
+            return
+        conn.execute(
+            t.model_activations.insert().values(
+                die=die, view=view, version=version, activated_at=datetime.now(UTC)
+            )
+        )
+        self._set_active(conn, die, view, version)
+
+    def _set_active(self, conn: Connection, die: str, view: str, version: str) -> None:
         conn.execute(update(t.models).where(self._key(die, view)).values(active=False))
         conn.execute(
             update(t.models)
