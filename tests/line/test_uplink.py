@@ -8,6 +8,9 @@ closes to cut the uplink; the second test kills the hub itself.
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,10 +18,12 @@ from pathlib import Path
 import nats
 import pytest
 from nats.aio.client import Client as NATS
+from nats.js.errors import NotFoundError
 
 from castline.line.runtime import LineRuntime
+from castline.line.up import plant_broker
 from castline.messaging import jetstream, uplink
-from castline.messaging.broker import EmbeddedNats, free_port
+from castline.messaging.broker import EmbeddedNats, free_port, port_free
 from castline.messaging.schema import ImageMessage, ShotMessage
 from castline.settings import Settings
 from castline.store import tables as t
@@ -119,7 +124,10 @@ async def publish_parts(nc: NATS, shots: range) -> None:
 
 
 async def stream_count(nc: NATS, stream: str) -> int:
-    return (await nc.jetstream().stream_info(stream)).state.messages
+    try:
+        return (await nc.jetstream().stream_info(stream)).state.messages
+    except NotFoundError:  # not created yet
+        return 0
 
 
 async def caught_up(plant: NATS, hub: NATS, timeout: float = 60.0) -> int:
@@ -241,3 +249,32 @@ async def test_hub_crash_and_restart_loses_and_repeats_nothing(tmp_path: Path) -
         await pc.close()
         plant.stop()
         hub.stop()
+
+
+async def test_hub_command_copies_a_plant_started_with_an_uplink(tmp_path: Path) -> None:
+    """`castline hub` and the plant broker of `castline up --uplink`, as a user runs them."""
+    port, leaf_port = free_port(), free_port()
+    command = [sys.executable, "-m", "castline.cli", "hub", "--plant", "p1", "--port",
+               str(port), "--leaf-port", str(leaf_port), "--every", "1", "--for", "60"]  # fmt: skip
+    env = {**os.environ, "CASTLINE_HOME": str(tmp_path / "central")}
+    hub = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
+    uplink_url = f"nats://127.0.0.1:{leaf_port}"
+    settings = Settings(home=tmp_path / "plant", plant="p1", nats_port=free_port(),
+                        mqtt_port=free_port(), uplink_url=uplink_url)  # fmt: skip
+    plant = plant_broker(settings)
+    plant.start()
+    try:
+        pc = await nats.connect(plant.url)
+        await jetstream.ensure_stream(pc.jetstream())
+        for n in range(20):
+            await pc.jetstream().publish("castline.v1.p1.m1.shot", b"%d" % n)
+        await until(lambda: not port_free(port), 30)  # the command has started its server
+        hc = await nats.connect(f"nats://127.0.0.1:{port}")
+        assert await assert_exact_copy(pc, hc, timeout=30) == 20
+        await hc.close()
+        await pc.close()
+    finally:
+        plant.stop()
+        hub.terminate()
+        out, _ = hub.communicate(timeout=20)
+    assert "p1: 0 messages behind, last heard" in out
