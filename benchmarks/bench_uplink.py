@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import shutil
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -143,6 +144,7 @@ async def main(cut_s: float, rate: float, resume: bool) -> None:
         await proxy.cut()
         plant.stop()
         hub.stop()
+        shutil.rmtree(folder)  # the buffered messages: hundreds of MB after a long cut
 
 
 async def catch_up(hc: NATS, target: int, missing: int, timeout: float = 600.0) -> None:
