@@ -8,7 +8,7 @@ from onnx import helper
 
 from castline.vision.calibration import calibrate, threshold_for_frr
 from castline.vision.graph_builder import FLOAT, GraphBuilder
-from castline.vision.memory import PatchMemory, cell_windows, greedy_coreset
+from castline.vision.memory import PatchMemory, Scorer, cell_windows, greedy_coreset
 from castline.vision.metrics import auroc, escape_at_frr
 from castline.vision.model import session
 
@@ -85,3 +85,17 @@ def test_cell_windows_reach_around_each_cell() -> None:
     assert len(windows) == 4
     first = {(int(i) // 6, int(i) % 6) for i in windows[0]}
     assert first == {(y, x) for y in range(4) for x in range(4)}
+
+
+def test_maps_are_divided_by_the_usual_distance_inside_the_band() -> None:
+    grid = 6
+    usual = np.arange(1, grid * grid + 1, dtype=np.float32).reshape(grid, grid)
+    scorer = Scorer(sigma=0, margin=1 / 6, usual=usual)
+    g = GraphBuilder()
+    g.rename(scorer.anomaly_map(g, "map", grid), "out")
+    inputs = [helper.make_tensor_value_info("map", FLOAT, [1, 1, grid, grid])]
+    graph = g.model(inputs, [("out", FLOAT, [1, 1, grid, grid])], "usual")
+    ones = np.ones((1, 1, grid, grid), dtype=np.float32)
+    got = session(graph.SerializeToString(), 1).run(["out"], {"map": ones})[0][0, 0]
+    assert got[0].max() == 0 and got[:, 0].max() == 0  # the edge band does not count
+    np.testing.assert_allclose(got[1:-1, 1:-1], 1 / usual[1:-1, 1:-1], rtol=1e-6)

@@ -2,8 +2,9 @@
 
 uint8 RGB image of any size -> resize to the model's input size -> (x - 127) / 128 ->
 EfficientNet-Lite features at strides 8 and 16 -> patch descriptors -> distance to the
-nearest normal patch -> smoothed anomaly map -> image score -> optional supervised head
--> thresholds -> verdict code. Training builds the same graph (without thresholds that
+nearest normal patch of the same cell -> smoothed map, divided by the usual distance of
+good parts at each place -> image score -> optional supervised head -> thresholds ->
+verdict code. Training builds the same graph (without thresholds that
 matter yet) and scores through it, so train, evaluation and the line cannot disagree.
 
 Graph outputs:
@@ -12,6 +13,7 @@ Graph outputs:
   verdict    [1]     int64: 0 OK, 1 REVIEW, 2 NG, 3 QUARANTINE (score is NaN)
   heatmap    [H, W]  float: anomaly map resized to the input image
   descriptor [1, K]  float: image-level features the supervised head reads
+  distances  [g, g]  float: smoothed patch distances before the usual-distance division
 """
 
 from __future__ import annotations
@@ -95,7 +97,8 @@ def inspection_graph(
     g = GraphBuilder()
     patches, grid = _patch_grid(g, net, size)
     distance = memory.build(g, patches, grid)
-    amap = scorer.anomaly_map(g, distance, grid)
+    smoothed = scorer.smoothed(g, distance, grid)
+    amap = scorer.anomaly_map(g, smoothed, grid)
     anomaly = scorer.image_score(g, amap)
     descriptor = Scorer.descriptor(g, amap, anomaly, patches)
     score = head.build(g, descriptor) if head is not None else anomaly
@@ -120,11 +123,13 @@ def inspection_graph(
     g.rename(score, "score")
     g.rename(anomaly, "anomaly")
     g.rename(descriptor, "descriptor")
+    g.rename(g.op("Reshape", [smoothed, g.ints([grid, grid])]), "distances")
     outputs = [
         ("score", FLOAT, [1]),
         ("anomaly", FLOAT, [1]),
         ("verdict", INT64, [1]),
         ("heatmap", FLOAT, ["height", "width"]),
         ("descriptor", FLOAT, [1, "K"]),
+        ("distances", FLOAT, ["grid", "grid"]),
     ]
     return g.model([IMAGE_INPUT], outputs, f"castline-inspection-{net.name}", metadata)

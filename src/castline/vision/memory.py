@@ -125,20 +125,29 @@ class Scorer:
     # the network's padding makes edge features unreliable, and the part sits inside
     # (the usual resize-and-centre-crop of PatchCore drops a similar band).
     margin: float = 0.1
+    # [grid, grid]: the mean smoothed distance of good photos (not in the memory) at each
+    # place. Maps are divided by it: a patch is judged against how far good parts usually
+    # are there (busy background, lighting), so one noisy place does not decide.
+    usual: np.ndarray | None = None
 
-    def anomaly_map(self, g: GraphBuilder, distance: str, grid: int) -> str:
-        """[P] -> smoothed [1, 1, grid, grid], zero in the margin band."""
+    def smoothed(self, g: GraphBuilder, distance: str, grid: int) -> str:
+        """[P] -> smoothed [1, 1, grid, grid]."""
         m = g.op("Reshape", [distance, g.ints([1, 1, grid, grid])])
-        if self.sigma > 0:
-            kernel = gaussian_kernel(self.sigma)
-            r = kernel.shape[0] // 2
-            padded = g.op("Pad", [m, g.ints([0, 0, r, r, 0, 0, r, r])], mode="reflect")
-            m = g.op(
-                "Conv",
-                [padded, g.const(kernel[None, None], "gauss")],
-                kernel_shape=list(kernel.shape),
-            )
-        return g.op("Mul", [m, g.const(self.inside(grid)[None, None], "inside")])
+        if self.sigma <= 0:
+            return m
+        kernel = gaussian_kernel(self.sigma)
+        r = kernel.shape[0] // 2
+        padded = g.op("Pad", [m, g.ints([0, 0, r, r, 0, 0, r, r])], mode="reflect")
+        return g.op(
+            "Conv", [padded, g.const(kernel[None, None], "gauss")], kernel_shape=list(kernel.shape)
+        )
+
+    def anomaly_map(self, g: GraphBuilder, smoothed: str, grid: int) -> str:
+        """Smoothed map -> anomaly map: relative to the usual distance, zero in the band."""
+        weight = self.inside(grid)
+        if self.usual is not None:
+            weight = weight / self.usual
+        return g.op("Mul", [smoothed, g.const(weight[None, None], "weight")])
 
     def inside(self, grid: int) -> np.ndarray:
         """1 for patches that count, 0 in the margin band."""

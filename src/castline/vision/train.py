@@ -6,9 +6,11 @@
    photos calibrate, "holdout" photos are never touched.
 3. Memory bank: patch descriptors of up to `bank_images` good photos (optionally also at
    random placements), one greedy coreset per cell of the patch grid.
-4. With labelled defects: a logistic-regression head on the graph's image descriptor,
+4. The usual distance: good "train" photos kept out of the memory are scored; each place's
+   mean distance divides the maps from then on.
+5. With labelled defects: a logistic-regression head on the graph's image descriptor,
    fitted on good "train" photos that are not in the bank and on defective "train" photos.
-5. Thresholds from the "val" scores, then the final graph with thresholds inside.
+6. Thresholds from the "val" scores, then the final graph with thresholds inside.
 
 Every score on the way comes from the same ONNX graph the line runs.
 """
@@ -41,6 +43,7 @@ from castline.vision.model import FORMAT_VERSION, METADATA_KEY, ONNX_FILE, Inspe
 
 NATIVE_SIZE = {"lite0": 224, "lite1": 240}  # the resolution each backbone was trained at
 CALIBRATION_FILE = "calibration.json"
+MIN_USUAL_IMAGES = 20
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,7 @@ class TrainConfig:
     cell: int = 4
     reach: int = 1
     memory_rows: int = 1024  # per cell
+    usual_images: int = 200  # good photos (at most a fifth) that measure the usual distance
     max_rows: int = 600_000  # patch rows the coresets choose from, all cells together
     sigma: float = 1.0
     margin: float = 0.1  # share of each side left out of the image score
@@ -76,6 +80,7 @@ class Photos:
     """Good and defective photos after deduplication and splitting."""
 
     bank: list[Photo]
+    usual: list[Photo]  # good photos kept out of the memory: the usual distance per place
     head_good: list[Photo]
     head_defective: list[Photo]
     val_good: list[Photo]
@@ -118,13 +123,17 @@ def gather(
     else:
         train_good, val_good = split(good, "train"), split(good, "val")
     head_defective = split(bad, "train")[: config.head_images]
-    # The head must see good photos the memory has not: keep some out of the bank.
-    reserved = min(config.head_images, len(train_good) // 2) if head_defective else 0
+    # The head and the usual distance must see good photos the memory has not.
+    head = min(config.head_images, len(train_good) // 2) if head_defective else 0
+    usual = min(config.usual_images, (len(train_good) - head) // 5)
+    usual = usual if usual >= MIN_USUAL_IMAGES else 0  # fewer: a noisy mean, not worth it
     # Sorted by digest: a reproducible, content-determined but unbiased choice.
-    bank = train_good[: min(config.bank_images, len(train_good) - reserved)]
+    bank = train_good[: min(config.bank_images, len(train_good) - head - usual)]
+    rest = train_good[len(bank) :]
     return Photos(
         bank=bank,
-        head_good=train_good[len(bank) :][: config.head_images],
+        usual=rest[:usual],
+        head_good=rest[usual:][:head],
         head_defective=head_defective,
         val_good=val_good,
         val_defective=split(bad, "val"),
@@ -187,8 +196,17 @@ def _outputs(
     )
 
 
+def usual_distance(model: InspectionModel, photos: list[Photo], progress: bool) -> np.ndarray:
+    """Mean smoothed patch distance of good photos at each place of the grid."""
+    maps = [model.run(read_image(p.path))["distances"] for p in _bar(photos, "usual", progress)]
+    usual = np.mean(maps, axis=0)
+    # Where good photos happen to match the memory almost exactly, do not divide by ~0.
+    return np.maximum(usual, 0.1 * float(np.median(usual))).astype(np.float32)
+
+
 def _data_hash(photos: Photos) -> str:
-    digests = sorted(p.digest for p in [*photos.bank, *photos.head_good, *photos.head_defective])
+    used = [*photos.bank, *photos.usual, *photos.head_good, *photos.head_defective]
+    digests = sorted(p.digest for p in used)
     return hashlib.sha256("\n".join(digests).encode()).hexdigest()
 
 
@@ -218,15 +236,19 @@ def train_model(
         )
     net = EfficientNetLite.load(backbone)
     size = config.input_size or NATIVE_SIZE[backbone]
-    scorer = Scorer(config.sigma, config.margin)
     memory = memory_bank(net, size, photos.bank, config, progress)
     timings = {"memory_bank_s": round(time.perf_counter() - started, 2)}
+    scorer = Scorer(config.sigma, config.margin)
+    unset = (float("inf"), float("inf"))
 
     def build(head: Head | None, thresholds: tuple[float, float]) -> onnx.ModelProto:
         return inspection_graph(net, size, memory, scorer=scorer, thresholds=thresholds, head=head)
 
-    unset = (float("inf"), float("inf"))
     model = InspectionModel(build(None, unset).SerializeToString(), _placeholder())
+    if photos.usual:
+        scorer = Scorer(config.sigma, config.margin, usual_distance(model, photos.usual, progress))
+        model = InspectionModel(build(None, unset).SerializeToString(), _placeholder())
+        timings["usual_s"] = round(time.perf_counter() - started - sum(timings.values()), 2)
     head = None
     metrics: dict[str, Any] = {}
     if photos.head_good and photos.head_defective:
@@ -271,10 +293,11 @@ def train_model(
         "strides": list(STRIDES),
         "score": "head" if head is not None else "anomaly",
         "thresholds": {"review": calibration.review, "ng": calibration.ng, "region": region},
-        "heatmap": "image-sized, anomaly units (distance to the nearest normal patch)",
+        "heatmap": "image-sized, distance to the nearest normal patch / usual distance there",
         "training": {
             "data_sha256": data_hash,
             "bank_images": len(photos.bank),
+            "usual_images": len(photos.usual),
             "head_images": {"good": len(photos.head_good), "defective": len(photos.head_defective)},
             "duplicates_dropped": photos.duplicates,
             "conflicts_dropped": photos.conflicts,
