@@ -114,6 +114,12 @@ def seed(engine: Engine, settings: Settings) -> Plant:
                 )
             )  # fmt: skip
             models[version] = int(result.inserted_primary_key[0])
+        for age, version in ((2, "v1"), (1, "v2")):  # v1 was active, then v2 replaced it
+            conn.execute(
+                insert(t.model_activations).values(
+                    die="D1", view="front", version=version, activated_at=NOW - timedelta(days=age)
+                )
+            )
     keys = {}
     for role in ROLES:
         if role != "admin":
