@@ -1,7 +1,8 @@
 """Visual inspection on the real casting photographs: accuracy, latency, training cost.
 
-Trains on good photos of the "train" split (content-hash split), reports on the "val"
-split; "holdout" is never touched. Prints each figure; record them in docs/benchmarks.md.
+Trains on good photos of the "train" split (content-hash split; all of them unless
+--n-train), reports on the "val" split; "holdout" photos are never given to training.
+Prints each figure; record them in docs/benchmarks.md.
 
     .venv/bin/python benchmarks/bench_vision.py                  # lite0, good-only + labels
     .venv/bin/python benchmarks/bench_vision.py --backbone lite1
@@ -49,7 +50,7 @@ def latency(model: InspectionModel, paths: list[Path], runs: int) -> tuple[float
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backbone", default="lite0", choices=["lite0", "lite1"])
-    parser.add_argument("--n-train", type=int, default=2000, help="good photos in the bank")
+    parser.add_argument("--n-train", type=int, help="good train photos to learn from (all)")
     parser.add_argument("--n-timing", type=int, default=200, help="good photos, timed run")
     parser.add_argument("--cell", type=int, default=4, help="memory cell side; 0: one memory")
     parser.add_argument("--n-head", type=int, default=400, help="photos per class for the head")
@@ -75,12 +76,12 @@ def main() -> None:
         started = time.perf_counter()
         train_good = [p for p in good if split_of(p.read_bytes()) == "train"]
         train_model(
-            train_good,
+            train_good[: args.n_timing],
             Path(tmp) / "timing",
             backbone=args.backbone,
             progress=False,
             val_paths=val_good[:40],
-            config=TrainConfig(bank_images=args.n_timing, cell=args.cell, head_images=0),
+            config=TrainConfig(cell=args.cell, head_images=0),
         )
         print(
             f"[{args.backbone}] training time from {args.n_timing} good photos: "
@@ -93,13 +94,11 @@ def main() -> None:
             else [("good-only", 0), ("with labels", args.n_head)]
         )
         for name, head in runs:
-            config = TrainConfig(
-                bank_images=args.n_train, cell=args.cell, head_images=head, threads=1
-            )
+            config = TrainConfig(cell=args.cell, head_images=head, threads=1)
             model = train_model(
-                good,
+                train_good[: args.n_train] + val_good,
                 Path(tmp) / name,
-                defect_paths=bad,
+                defect_paths=[p for p in bad if split_of(p.read_bytes()) != "holdout"],
                 backbone=args.backbone,
                 progress=True,
                 config=config,
@@ -115,7 +114,8 @@ def main() -> None:
                 f"[{args.backbone} {name}] val image AUROC {auroc(ok_scores, ng_scores):.4f}, "
                 f"escape rate at 2 % false reject {escape_at_frr(ok_scores, ng_scores):.4f}, "
                 f"latency p50 {p50:.1f} ms p99 {p99:.1f} ms (1 thread, 300x300), "
-                f"bank photos {model.manifest['training']['bank_images']}, "
+                f"good photos: bank {model.manifest['training']['bank_images']}, "
+                f"usual {model.manifest['training']['usual_images']}, "
                 f"memory {model.manifest['training']['memory_cells']} cells x "
                 f"{model.manifest['training']['memory_rows']} rows, "
                 f"input {model.manifest['input_size'][0]} px, stages {timings}"
