@@ -37,7 +37,7 @@ from castline.vision.calibration import calibrate, threshold_for_frr
 from castline.vision.graph import STRIDES, Head, features_graph, inspection_graph
 from castline.vision.head import fit_head
 from castline.vision.images import read_image
-from castline.vision.memory import PatchMemory, Scorer, cell_windows, greedy_coreset
+from castline.vision.memory import PatchMemory, Projection, Scorer, cell_windows, greedy_coreset
 from castline.vision.metrics import auroc
 from castline.vision.model import FORMAT_VERSION, METADATA_KEY, ONNX_FILE, InspectionModel, session
 
@@ -57,6 +57,7 @@ class TrainConfig:
     cell: int = 4
     reach: int = 1
     memory_rows: int = 1024  # per cell
+    dims: int = 96  # descriptor dimensions the memory keeps (PCA); 0: all
     usual_images: int = 200  # good photos (at most a fifth) that measure the usual distance
     max_rows: int = 600_000  # patch rows the coresets choose from, all cells together
     sigma: float = 1.0
@@ -168,14 +169,18 @@ def memory_bank(
                 if len(window) > per_cell:
                     window = rng.choice(window, per_cell, replace=False)
                 pool.append(patches[window])
+    sample = np.concatenate([rows for pool in pools for rows in pool[::10]])  # for the axes
+    projection = Projection.fit(sample, config.dims) if 0 < config.dims < sample.shape[1] else None
+    del sample
     banks = []
     for pool in _bar(pools, "coreset per cell", progress):
         rows = np.concatenate(pool)
         pool.clear()
+        rows = projection(rows) if projection is not None else rows
         chosen = greedy_coreset(rows, config.memory_rows, seed=config.seed)
         # Cells with fewer rows repeat some: a duplicate never changes the nearest distance.
         banks.append(rows[np.resize(chosen, config.memory_rows)])
-    return PatchMemory(np.stack(banks), cell)
+    return PatchMemory(np.stack(banks), cell, projection)
 
 
 def _outputs(
