@@ -82,9 +82,11 @@ class Projection:
 
     @classmethod
     def fit(cls, rows: np.ndarray, dims: int) -> Projection:
-        centre = rows.mean(axis=0)
-        _, _, vt = np.linalg.svd(rows - centre, full_matrices=False)
-        return cls(centre.astype(np.float32), vt[:dims].T.astype(np.float32))
+        centre = rows.mean(axis=0, dtype=np.float64)
+        centred = rows - centre
+        # Eigenvectors of the small D x D covariance: an SVD of the rows needs far more memory.
+        _, vectors = np.linalg.eigh(centred.T @ centred)
+        return cls(centre.astype(np.float32), vectors[:, ::-1][:, :dims].astype(np.float32))
 
     def __call__(self, rows: np.ndarray) -> np.ndarray:
         return ((rows - self.centre) @ self.axes).astype(np.float32)
