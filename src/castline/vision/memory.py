@@ -1,9 +1,10 @@
 """The memory of normal patches and nearest-neighbour scoring against it.
 
-Training keeps a greedy coreset of the normal patch descriptors: the subset that covers
-the others best (farthest-point sampling), so a few thousand rows stand in for millions.
-Scoring a patch is its Euclidean distance to the nearest memory row, computed inside the
-ONNX graph as |x|^2 - 2 x.M^T + |M|^2 with one MatMul and a ReduceMin.
+The patch grid is cut into cells; for each cell training keeps a greedy coreset of the
+normal patch descriptors seen there: the subset that covers the others best
+(farthest-point sampling), so a thousand rows stand in for tens of thousands. Scoring a
+patch is its Euclidean distance to the nearest row of its cell's memory, computed inside
+the ONNX graph as |x|^2 - 2 x.M^T + |M|^2 with one batched MatMul and a ReduceMin.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from tqdm import tqdm
 
 from castline.vision.graph_builder import GraphBuilder
 
@@ -22,7 +22,6 @@ def greedy_coreset(
     *,
     projection_dim: int = 32,
     seed: int = 0,
-    progress: bool = False,
 ) -> np.ndarray:
     """Indices of `size` rows chosen by farthest-point sampling.
 
@@ -44,7 +43,7 @@ def greedy_coreset(
     chosen = np.empty(size, dtype=np.int64)
     chosen[0] = int(rng.integers(n))
     nearest = np.full(n, np.inf, dtype=np.float32)
-    for i in tqdm(range(size), desc="coreset", unit="row", disable=not progress, leave=False):
+    for i in range(size):
         if i:
             chosen[i] = int(np.argmax(nearest))
         centre = points[chosen[i]]
