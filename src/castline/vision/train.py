@@ -151,11 +151,35 @@ def memory_bank(
     net: EfficientNetLite, size: int, photos: list[Photo], config: TrainConfig, progress: bool
 ) -> PatchMemory:
     """Per cell, a coreset of the patch descriptors good photos show there."""
-    features = session(features_graph(net, size).SerializeToString(), config.threads)
-    rng = np.random.default_rng(config.seed)
     grid = -(-size // STRIDES[0])
     cell = config.cell or grid
     windows = cell_windows(grid, cell, config.reach if config.cell else 0)
+    pools = _cell_pools(net, size, photos, windows, config, progress)
+    sample = np.concatenate([rows for pool in pools for rows in pool[::10]])  # for the axes
+    projection = Projection.fit(sample, config.dims) if 0 < config.dims < sample.shape[1] else None
+    del sample
+    banks = []
+    for pool in _bar(pools, "coreset per cell", progress):
+        rows = np.concatenate(pool)
+        pool.clear()
+        rows = projection(rows) if projection is not None else rows
+        chosen = greedy_coreset(rows, config.memory_rows, seed=config.seed)
+        # Cells with fewer rows repeat some: a duplicate never changes the nearest distance.
+        banks.append(rows[np.resize(chosen, config.memory_rows)])
+    return PatchMemory(np.stack(banks), cell, projection)
+
+
+def _cell_pools(
+    net: EfficientNetLite,
+    size: int,
+    photos: list[Photo],
+    windows: list[np.ndarray],
+    config: TrainConfig,
+    progress: bool,
+) -> list[list[np.ndarray]]:
+    """Per cell, patch descriptors of the good photos (and their placed copies) there."""
+    features = session(features_graph(net, size).SerializeToString(), config.threads)
+    rng = np.random.default_rng(config.seed)
     # Keep a random share of each view's rows so the pools never exceed max_rows:
     # memory stays flat however many photos there are.
     views = len(photos) * (1 + config.placements_per_image)
@@ -169,18 +193,7 @@ def memory_bank(
                 if len(window) > per_cell:
                     window = rng.choice(window, per_cell, replace=False)
                 pool.append(patches[window])
-    sample = np.concatenate([rows for pool in pools for rows in pool[::10]])  # for the axes
-    projection = Projection.fit(sample, config.dims) if 0 < config.dims < sample.shape[1] else None
-    del sample
-    banks = []
-    for pool in _bar(pools, "coreset per cell", progress):
-        rows = np.concatenate(pool)
-        pool.clear()
-        rows = projection(rows) if projection is not None else rows
-        chosen = greedy_coreset(rows, config.memory_rows, seed=config.seed)
-        # Cells with fewer rows repeat some: a duplicate never changes the nearest distance.
-        banks.append(rows[np.resize(chosen, config.memory_rows)])
-    return PatchMemory(np.stack(banks), cell, projection)
+    return pools
 
 
 def _outputs(
