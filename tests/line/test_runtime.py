@@ -134,6 +134,9 @@ async def test_duplicates_and_out_of_order_give_one_verdict(line: Line) -> None:
     await until(lambda: len([b for b in line.device.received if b["shot_number"] == 20]) >= 2)
     sent = [b for b in line.device.received if b["shot_number"] == 20]
     assert {b["verdict"] for b in sent} == {sent[0]["verdict"]}  # repeated, never changed
+    # The photo is stored after the verdict is out: wait for it, then count.
+    await until(lambda: line.store.count(t.images, shot_number=20) >= 1)
+    await asyncio.sleep(0.5)  # room for a second (wrong) copy to arrive
     assert line.store.count(t.verdicts, shot_number=20) == 1
     assert line.store.count(t.shots, shot_number=20) == 1
     assert line.store.count(t.images, shot_number=20) == 1
