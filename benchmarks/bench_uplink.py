@@ -26,52 +26,11 @@ from nats.aio.client import Client as NATS
 
 from castline.messaging import jetstream, uplink
 from castline.messaging.broker import EmbeddedNats, free_port
+from castline.messaging.link_proxy import LinkProxy
 from castline.messaging.schema import ImageMessage, ShotMessage
 from castline.sim.photos import encode_jpeg, render_casting
 
 PLANT = "plant"
-
-
-class LeafProxy:
-    """A TCP proxy on the plant's leaf connection: closing it cuts the uplink."""
-
-    def __init__(self, target_port: int) -> None:
-        self.port = free_port()
-        self.target_port = target_port
-        self._server: asyncio.Server | None = None
-        self._writers: list[asyncio.StreamWriter] = []
-        self._pipes: set[asyncio.Task[object]] = set()
-
-    async def open(self) -> None:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
-
-    async def cut(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        for writer in self._writers:
-            writer.close()
-        self._writers.clear()
-        await asyncio.gather(*self._pipes, return_exceptions=True)
-        await self._server.wait_closed()
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        self._writers += [writer, up_writer]
-        pipes = asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
-        self._pipes.add(pipes)
-        await pipes
-        self._pipes.discard(pipes)
-
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    except (ConnectionError, OSError):
-        pass
-    finally:
-        writer.close()
 
 
 async def produce(nc: NATS, rate: float, stop: asyncio.Event) -> None:
@@ -106,7 +65,7 @@ async def watch(hc: NATS, stop: asyncio.Event) -> None:
 
 async def main(cut_s: float, rate: float, resume: bool) -> None:
     folder = Path(tempfile.mkdtemp(prefix="bench-uplink-"))
-    proxy = LeafProxy(free_port())
+    proxy = LinkProxy(free_port())
     advertise = f"127.0.0.1:{proxy.port}"  # reconnects go through the proxy too
     hub = EmbeddedNats(folder / "hub", free_port(), None, name="hub", domain="hub",
                        leaf_port=proxy.target_port, leaf_advertise=advertise)  # fmt: skip

@@ -24,6 +24,7 @@ from castline.line.runtime import LineRuntime
 from castline.line.up import plant_broker
 from castline.messaging import jetstream, uplink
 from castline.messaging.broker import EmbeddedNats, free_port, port_free
+from castline.messaging.link_proxy import LinkProxy
 from castline.messaging.schema import ImageMessage, ShotMessage
 from castline.settings import Settings
 from castline.store import tables as t
@@ -34,48 +35,6 @@ from castline.vision.registry import ModelRegistry
 from tests.line.conftest import DIE, casting_jpeg, until
 
 Message = tuple[str, bytes]
-
-
-class LeafProxy:
-    """A TCP proxy on the plant's leaf connection: closing it cuts the uplink."""
-
-    def __init__(self, target_port: int) -> None:
-        self.port = free_port()
-        self.target_port = target_port
-        self._server: asyncio.Server | None = None
-        self._writers: list[asyncio.StreamWriter] = []
-        self._pipes: set[asyncio.Task[object]] = set()
-
-    async def open(self) -> None:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
-
-    async def cut(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        for writer in self._writers:
-            writer.close()
-        self._writers.clear()
-        await asyncio.gather(*self._pipes, return_exceptions=True)
-        await self._server.wait_closed()
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        self._writers += [writer, up_writer]
-        pipes = asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
-        self._pipes.add(pipes)
-        await pipes
-        self._pipes.discard(pipes)
-
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    except (ConnectionError, OSError):
-        pass
-    finally:
-        writer.close()
 
 
 def hub_server(tmp_path: Path, leaf_port: int, advertise: str | None = None) -> EmbeddedNats:
@@ -91,9 +50,9 @@ def hub_server(tmp_path: Path, leaf_port: int, advertise: str | None = None) -> 
 
 
 @pytest.fixture
-async def proxy(tmp_path: Path) -> AsyncIterator[tuple[EmbeddedNats, LeafProxy]]:
+async def proxy(tmp_path: Path) -> AsyncIterator[tuple[EmbeddedNats, LinkProxy]]:
     """A hub whose plants reach it (and reconnect to it) only through the proxy."""
-    leaf = LeafProxy(free_port())
+    leaf = LinkProxy(free_port())
     hub = hub_server(tmp_path, leaf.target_port, advertise=f"127.0.0.1:{leaf.port}")
     hub.start()
     await leaf.open()
@@ -172,7 +131,7 @@ async def until_reachable(hub: NATS, plant: str, timeout: float = 20.0) -> None:
 
 
 async def test_cut_uplink_buffers_and_catches_up_in_order(
-    tmp_path: Path, proxy: tuple[EmbeddedNats, LeafProxy], synthetic_model: Path
+    tmp_path: Path, proxy: tuple[EmbeddedNats, LinkProxy], synthetic_model: Path
 ) -> None:
     hub, leaf = proxy
     plant = plant_server(tmp_path, leaf.port)
