@@ -32,6 +32,7 @@ from castline.line.inspection import ActiveModels, Outcome, inspect, quarantine
 from castline.line.join import Joiner, Unjoined
 from castline.line.metrics import LineMetrics
 from castline.messaging import jetstream, topics
+from castline.messaging.journal import VerdictJournal
 from castline.messaging.schema import (
     CellMessage,
     ImageMessage,
@@ -56,7 +57,8 @@ OWN_OUTPUT = (".verdict", ".availability")
 # The database being away is not the message's fault: such failures are retried for as long
 # as it takes and never count towards dead-lettering.
 STORE_DOWN = (OperationalError, InterfaceError)
-STORE_RETRY_S = 2.0  # a message taken while the database was away comes back after this
+STORE_RETRY_S = 2.0  # a message taken while the database was away comes back after this,
+STORE_RETRY_MAX_S = 15.0  # and longer each time, up to this
 STORE_PROBE_S = 1.0
 
 
@@ -92,6 +94,7 @@ class LineRuntime:
         self.store_down_since: float | None = None  # monotonic time the database went away
         self.store_outages_s: list[float] = []  # how long each database outage lasted
         self._nc: NATS | None = None
+        self.journal: VerdictJournal | None = None
         self._known_dies: set[str] = set()
         self._known_machines: set[tuple[str, str]] = set()
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -107,6 +110,8 @@ class LineRuntime:
         await jetstream.ensure_stream(js)
         durable = await jetstream.ensure_line_consumer(js, self.plant)
         sub = await js.pull_subscribe_bind(durable, stream=jetstream.STREAM)
+        replicas = (await js.stream_info(jetstream.STREAM)).config.num_replicas or 1
+        self.journal = await VerdictJournal.open(js, replicas)
         loaded = await self._db(self.models.preload)
         log.info("line runtime ready: %d inspection models loaded", loaded)
         if ready:
@@ -114,14 +119,12 @@ class LineRuntime:
         helpers = [
             asyncio.create_task(self._expire_loop(stop)),
             asyncio.create_task(self._backlog_loop(stop, sub)),
+            asyncio.create_task(self._store_watch(stop)),
         ]
         slots = asyncio.Semaphore(8)
         in_flight = self._in_flight
         try:
             while not stop.is_set():
-                if self.store_down_since is not None:
-                    await self._wait_for_store(stop)
-                    continue
                 try:
                     batch = await sub.fetch(batch=16, timeout=0.5)
                 except (NatsTimeout, TimeoutError):  # nothing waiting
@@ -188,7 +191,8 @@ class LineRuntime:
                 await self._failed(msg, exc)
         except STORE_DOWN as exc:
             self._store_lost(exc)
-            await self._nak(msg, STORE_RETRY_S)
+            deliveries = msg.metadata.num_delivered if msg.metadata else 1
+            await self._nak(msg, min(STORE_RETRY_S * deliveries, STORE_RETRY_MAX_S))
 
     async def _failed(self, msg: Msg, exc: Exception) -> None:
         """The message itself failed: retry a few times, then dead-letter it."""
@@ -214,26 +218,26 @@ class LineRuntime:
             self.store_down_since = time.monotonic()
             self.metrics.store_up.set(0)
             log.error(
-                "database unreachable (%s): the line holds its work in JetStream and "
-                "waits; parts without a verdict go to the quarantine rack",
+                "database unreachable (%s): inspection goes on, verdicts are journaled in "
+                "JetStream and everything is recorded when the database is back",
                 str(exc).splitlines()[0],
             )
 
-    async def _wait_for_store(self, stop: asyncio.Event) -> None:
-        """Probe the database until it answers again (or the runtime is told to stop)."""
+    async def _store_watch(self, stop: asyncio.Event) -> None:
+        """While the database is away, probe it every second; say when it is back."""
         while not stop.is_set():
+            await asyncio.sleep(STORE_PROBE_S)
+            if self.store_down_since is None:
+                continue
             try:
                 await self._db(self.store.ping)
             except STORE_DOWN:
-                await asyncio.sleep(STORE_PROBE_S)
                 continue
-            assert self.store_down_since is not None
             outage = time.monotonic() - self.store_down_since
             self.store_outages_s.append(outage)
             self.store_down_since = None
             self.metrics.store_up.set(1)
             log.warning("database back after %.1f s; catching up", outage)
-            return
 
     async def handle(self, msg: Msg) -> None:
         if msg.subject.endswith(OWN_OUTPUT):
@@ -253,6 +257,8 @@ class LineRuntime:
             case ShotMessage():
                 await self._on_shot(message)
             case StateMessage():
+                if message.die:  # known at once, even if the record has to wait
+                    self.joiner.mounted(message.plant, message.machine, message.die)
                 await self._db(
                     self.store.record_state,
                     message.plant,
@@ -262,8 +268,6 @@ class LineRuntime:
                     message.die,
                     message.reason,
                 )
-                if message.die:
-                    self.joiner.mounted(message.plant, message.machine, message.die)
                 self._feed(msg.subject, message.model_dump(mode="json"))
             case TruthMessage():
                 key = PartKey(message.plant, message.machine, message.shot_number)
@@ -289,6 +293,8 @@ class LineRuntime:
 
     async def _on_shot(self, message: ShotMessage) -> None:
         shot = message.to_shot()
+        # The part's die is known at once, even if the record has to wait for the database.
+        self.joiner.shot(shot.key, shot.die, time.monotonic(), shot.trial)
         if (message.plant, message.machine) not in self._known_machines:
             await self._db(self.store.ensure_machine, message.plant, Machine(message.machine))
             self._known_machines.add((message.plant, message.machine))
@@ -298,7 +304,6 @@ class LineRuntime:
             )
             self._known_dies.add(shot.die)
         await self._db(self.store.record_shots, [shot])
-        self.joiner.shot(shot.key, shot.die, time.monotonic(), shot.trial)
         self._feed(
             topics.topic(message.plant, message.machine, Kind.SHOT),
             message.model_dump(mode="json", exclude={"curve"}),
@@ -308,24 +313,19 @@ class LineRuntime:
         key = PartKey(message.plant, message.machine, message.shot_number)
         self.joiner.image(key, message.view, time.monotonic())
         data = message.image_bytes()
-        row = await self._db(self.store.verdict, key)
+        try:
+            row = await self._db(self.store.verdict, key)
+        except STORE_DOWN:
+            await self._decide_into_journal(key, message.view, data, arrived)
+            raise  # the photo comes back, to be recorded, when the database does
         drawn: Outcome | None = None  # the outcome whose heat map is still to draw
+        journaled = await self._journaled(key) if row is None else None
         if row is not None:  # redelivered: the part keeps the verdict it has
             await self._publish(key, row, arrived)
+        elif journaled is not None:  # decided while the database was away: record that
+            row, _ = await self._record(key, journaled, arrived, fresh=False)
         else:
-            remaining = self.deadline_s - (datetime.now(UTC) - arrived).total_seconds()
-            die, trial = await self._die_of(key)
-            if trial:
-                outcome = Outcome(Verdict.NG, "warm-up (trial) shot: scrapped by rule")
-            else:
-                outcome = await inspect(
-                    self.models,
-                    die,
-                    message.view,
-                    data,
-                    remaining,
-                    self.executor,
-                )
+            outcome = await self._inspect(key, message.view, data, arrived)
             row, recorded = await self._decide(key, outcome, arrived, timed=True)
             drawn = outcome if recorded else None
         # The photo and its heat map are for people: stored after the cell has its verdict
@@ -348,38 +348,76 @@ class LineRuntime:
             },
         )
 
+    async def _inspect(self, key: PartKey, view: str, data: bytes, arrived: datetime) -> Outcome:
+        remaining = self.deadline_s - (datetime.now(UTC) - arrived).total_seconds()
+        die, trial = await self._die_of(key)
+        if trial:
+            return Outcome(Verdict.NG, "warm-up (trial) shot: scrapped by rule")
+        return await inspect(self.models, die, view, data, remaining, self.executor)
+
     async def _die_of(self, key: PartKey) -> tuple[str | None, bool]:
         """The die that made the part, and whether it was a trial shot. In a group of
         workers another one may have taken the part's shot record: then the store knows."""
         if not self.joiner.has_shot(key):
-            recorded = await self._db(self.store.shot_die, key)
+            try:
+                recorded = await self._db(self.store.shot_die, key)
+            except STORE_DOWN:
+                recorded = None  # the die mounted on the machine will do
             if recorded is not None:
                 return recorded
         return self.joiner.die_of(key), self.joiner.is_trial(key)
+
+    async def _journaled(self, key: PartKey) -> dict[str, Any] | None:
+        return await self.journal.get(key) if self.journal else None
+
+    async def _decide_into_journal(
+        self, key: PartKey, view: str, data: bytes, arrived: datetime
+    ) -> None:
+        """The database is away: decide anyway, journal the verdict in JetStream (the first
+        worker's verdict stands), then tell the cell. The record follows later."""
+        if self.journal is None or await self.journal.get(key) is not None:
+            return  # the cell has this part's verdict already
+        outcome = await self._inspect(key, view, data, arrived)
+        row, ours = await self.journal.first(key, self._fields(outcome, arrived))
+        await self._publish(key, row, arrived, fresh=ours, timed=ours)
+
+    @staticmethod
+    def _fields(outcome: Outcome, arrived: datetime) -> dict[str, Any]:
+        """The verdict as it is recorded: the outcome, when it was decided, how fast."""
+        decided_at = datetime.now(UTC)
+        return {
+            "verdict": outcome.verdict.value,
+            "decided_at": decided_at,
+            "score": outcome.score,
+            "reason": outcome.reason,
+            "model_version": outcome.model_version,
+            "latency_ms": (decided_at - arrived).total_seconds() * 1e3,
+            "regions": [r.model_dump() for r in outcome.regions],
+            "timings": outcome.timings,
+        }
 
     async def _decide(
         self, key: PartKey, outcome: Outcome, arrived: datetime, timed: bool = False
     ) -> tuple[dict[str, Any], bool]:
         """Record the verdict durably, then publish it. Returns the part's verdict row and
         whether this outcome became it (False: the part had one, published instead)."""
-        decided_at = datetime.now(UTC)
-        latency_ms = (decided_at - arrived).total_seconds() * 1e3
-        recorded = await self._db(
-            self.store.record_verdict,
-            key,
-            outcome.verdict,
-            decided_at,
-            score=outcome.score,
-            reason=outcome.reason,
-            model_version=outcome.model_version,
-            latency_ms=latency_ms,
-            regions=[r.model_dump() for r in outcome.regions],
-            timings=outcome.timings,
-        )
+        return await self._record(key, self._fields(outcome, arrived), arrived, timed=timed)
+
+    async def _record(
+        self,
+        key: PartKey,
+        fields: dict[str, Any],
+        arrived: datetime,
+        timed: bool = False,
+        fresh: bool = True,
+    ) -> tuple[dict[str, Any], bool]:
+        verdict, decided_at = Verdict(fields["verdict"]), fields["decided_at"]
+        rest = {k: v for k, v in fields.items() if k not in ("verdict", "decided_at")}
+        recorded = await self._db(self.store.record_verdict, key, verdict, decided_at, **rest)
         row = await self._db(self.store.verdict, key)
         if row is None:  # pragma: no cover - the insert above or an earlier one made it
             raise RuntimeError(f"verdict of {key} vanished after recording")
-        await self._publish(key, row, arrived, fresh=recorded, timed=timed)
+        await self._publish(key, row, arrived, fresh=recorded and fresh, timed=timed)
         return row, recorded
 
     async def _publish(
@@ -453,7 +491,7 @@ class LineRuntime:
             if await self._db(self.store.shot_die, key) is None:
                 self.metrics.unjoined.labels("no_shot").inc()
                 log.info("image of %s had no shot record within %.0f s", key, window)
-        elif await self._db(self.store.verdict, key) is None:
+        elif await self._db(self.store.verdict, key) is None and not await self._journaled(key):
             self.metrics.unjoined.labels("no_image").inc()
             reason = f"no casting image within {window:.0f} s of the shot"
             await self._decide(key, quarantine(reason), datetime.now(UTC))

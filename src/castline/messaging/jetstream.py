@@ -53,7 +53,7 @@ async def ensure_line_consumer(js: JetStreamContext, plant: str | None = None) -
         ack_policy=AckPolicy.EXPLICIT,
         deliver_policy=DeliverPolicy.ALL,
         ack_wait=ACK_WAIT_S,
-        max_ack_pending=1000,
+        max_ack_pending=20_000,  # parts held back while the database is away count too
         filter_subject=subject,
     )
     try:
