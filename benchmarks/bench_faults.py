@@ -22,11 +22,12 @@ import asyncio
 import heapq
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -306,6 +307,10 @@ def check(engine: Engine, seen: Observed, sent: int) -> dict[str, Any]:
                 select(t.verdicts.c.verdict, func.count()).group_by(t.verdicts.c.verdict)
             ).all()
         )
+        held = conn.execute(
+            select(t.verdicts.c.reason).where(t.verdicts.c.verdict == "QUARANTINE")
+        ).scalars()
+        held_for = Counter(re.sub(r"[0-9.]+", "N", reason) for reason in held)
         passed_unscored = conn.execute(
             select(func.count()).select_from(t.verdicts)
             .where(t.verdicts.c.verdict == "OK", t.verdicts.c.score.is_(None))
@@ -319,6 +324,7 @@ def check(engine: Engine, seen: Observed, sent: int) -> dict[str, Any]:
         "parts_without_verdict_message": sent - len(seen.first_verdict_at),
         "passed_without_inspection": passed_unscored,
         "by_verdict": by_verdict,
+        "quarantined_because": dict(held_for.most_common(5)),
     }
 
 

@@ -26,7 +26,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from castline.domain.plant import Machine
-from castline.domain.shot import PartKey
+from castline.domain.shot import PartKey, Shot
 from castline.domain.verdict import Verdict
 from castline.line.inspection import ActiveModels, Outcome, inspect, quarantine
 from castline.line.join import Joiner, Unjoined
@@ -295,19 +295,26 @@ class LineRuntime:
         shot = message.to_shot()
         # The part's die is known at once, even if the record has to wait for the database.
         self.joiner.shot(shot.key, shot.die, time.monotonic(), shot.trial)
-        if (message.plant, message.machine) not in self._known_machines:
-            await self._db(self.store.ensure_machine, message.plant, Machine(message.machine))
-            self._known_machines.add((message.plant, message.machine))
-        if shot.die not in self._known_dies:
-            await self._db(
-                self.store.ensure_die, shot.die, machine=message.machine, plant=message.plant
-            )
-            self._known_dies.add(shot.die)
-        await self._db(self.store.record_shots, [shot])
+        try:
+            await self._record_shot(message.plant, shot)
+        except STORE_DOWN:
+            if self.journal is not None:  # for the worker of the group that gets the photo
+                await self.journal.note_die(shot.key, shot.die, shot.trial)
+            raise
         self._feed(
             topics.topic(message.plant, message.machine, Kind.SHOT),
             message.model_dump(mode="json", exclude={"curve"}),
         )
+
+    async def _record_shot(self, plant: str, shot: Shot) -> None:
+        machine = shot.key.machine
+        if (plant, machine) not in self._known_machines:
+            await self._db(self.store.ensure_machine, plant, Machine(machine))
+            self._known_machines.add((plant, machine))
+        if shot.die not in self._known_dies:
+            await self._db(self.store.ensure_die, shot.die, machine=machine, plant=plant)
+            self._known_dies.add(shot.die)
+        await self._db(self.store.record_shots, [shot])
 
     async def _on_image(self, message: ImageMessage, arrived: datetime) -> None:
         key = PartKey(message.plant, message.machine, message.shot_number)
@@ -361,8 +368,8 @@ class LineRuntime:
         if not self.joiner.has_shot(key):
             try:
                 recorded = await self._db(self.store.shot_die, key)
-            except STORE_DOWN:
-                recorded = None  # the die mounted on the machine will do
+            except STORE_DOWN:  # its worker noted the die in the journal, if it came first
+                recorded = await self.journal.die_of(key) if self.journal else None
             if recorded is not None:
                 return recorded
         return self.joiner.die_of(key), self.joiner.is_trial(key)

@@ -5,7 +5,8 @@ when the database cannot be reached, the record is this key-value bucket, so ins
 goes on. The first worker to journal a part's verdict wins (create, never overwrite): a
 part keeps one verdict however many workers or redeliveries meet it. When the database is
 back, the redelivered photo finds its verdict here and it goes into the database as it was
-told to the cell.
+told to the cell. The die of a part whose shot record waits for the database is noted here
+too, for the worker of the group that gets the part's photo.
 """
 
 from __future__ import annotations
@@ -64,6 +65,23 @@ class VerdictJournal:
         row: Row = json.loads(entry.value)
         row["decided_at"] = datetime.fromisoformat(row["decided_at"])
         return row
+
+    async def note_die(self, key: PartKey, die: str, trial: bool) -> None:
+        await self._kv.put(_die_key(key), json.dumps([die, trial]).encode())
+
+    async def die_of(self, key: PartKey) -> tuple[str, bool] | None:
+        try:
+            entry = await self._kv.get(_die_key(key))
+        except KeyNotFoundError:
+            return None
+        if entry.value is None:
+            return None
+        die, trial = json.loads(entry.value)
+        return str(die), bool(trial)
+
+
+def _die_key(key: PartKey) -> str:
+    return f"die.{_key(key)}"
 
 
 def _key(key: PartKey) -> str:
