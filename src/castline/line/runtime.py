@@ -60,6 +60,8 @@ STORE_DOWN = (OperationalError, InterfaceError)
 STORE_RETRY_S = 2.0  # a message taken while the database was away comes back after this,
 STORE_RETRY_MAX_S = 15.0  # and longer each time, up to this
 STORE_PROBE_S = 1.0
+DIE_LOOKUPS = 4  # a photo before its shot record waits up to 3 x 0.1 s for the part's die
+DIE_LOOKUP_WAIT_S = 0.1
 
 
 class LiveFeed(Protocol):
@@ -364,15 +366,23 @@ class LineRuntime:
 
     async def _die_of(self, key: PartKey) -> tuple[str | None, bool]:
         """The die that made the part, and whether it was a trial shot. In a group of
-        workers another one may have taken the part's shot record: then the store knows."""
-        if not self.joiner.has_shot(key):
-            try:
-                recorded = await self._db(self.store.shot_die, key)
-            except STORE_DOWN:  # its worker noted the die in the journal, if it came first
-                recorded = await self.journal.die_of(key) if self.journal else None
+        workers another one may have the part's shot record, and may be recording it right
+        now: the store (or, while it is away, the journal) knows it a moment later."""
+        for attempt in range(DIE_LOOKUPS):
+            if self.joiner.has_shot(key):
+                break
+            recorded = await self._recorded_die(key)
             if recorded is not None:
                 return recorded
+            if attempt < DIE_LOOKUPS - 1:
+                await asyncio.sleep(DIE_LOOKUP_WAIT_S)
         return self.joiner.die_of(key), self.joiner.is_trial(key)
+
+    async def _recorded_die(self, key: PartKey) -> tuple[str, bool] | None:
+        try:
+            return await self._db(self.store.shot_die, key)
+        except STORE_DOWN:  # its worker noted the die in the journal
+            return await self.journal.die_of(key) if self.journal else None
 
     async def _journaled(self, key: PartKey) -> dict[str, Any] | None:
         return await self.journal.get(key) if self.journal else None
