@@ -60,8 +60,8 @@ STORE_DOWN = (OperationalError, InterfaceError)
 STORE_RETRY_S = 2.0  # a message taken while the database was away comes back after this,
 STORE_RETRY_MAX_S = 15.0  # and longer each time, up to this
 STORE_PROBE_S = 1.0
-DIE_LOOKUPS = 4  # a photo before its shot record waits up to 3 x 0.1 s for the part's die
-DIE_LOOKUP_WAIT_S = 0.1
+DIE_LOOKUPS = 11  # a photo before its shot record waits up to 10 x 30 ms for the part's die
+DIE_LOOKUP_WAIT_S = 0.03
 
 
 class LiveFeed(Protocol):
