@@ -56,28 +56,25 @@ class VerdictJournal:
             return existing, False
 
     async def get(self, key: PartKey) -> Row | None:
-        try:
-            entry = await self._kv.get(_key(key))
-        except KeyNotFoundError:
-            return None
-        if entry.value is None:
-            return None
-        row: Row = json.loads(entry.value)
-        row["decided_at"] = datetime.fromisoformat(row["decided_at"])
+        row: Row | None = await self._read(_key(key))
+        if row is not None:
+            row["decided_at"] = datetime.fromisoformat(row["decided_at"])
         return row
 
     async def note_die(self, key: PartKey, die: str, trial: bool) -> None:
         await self._kv.put(_die_key(key), json.dumps([die, trial]).encode())
 
     async def die_of(self, key: PartKey) -> tuple[str, bool] | None:
+        noted = await self._read(_die_key(key))
+        return (str(noted[0]), bool(noted[1])) if noted else None
+
+    async def _read(self, name: str) -> Any:
+        """The JSON value under `name`, or None."""
         try:
-            entry = await self._kv.get(_die_key(key))
+            entry = await self._kv.get(name)
         except KeyNotFoundError:
             return None
-        if entry.value is None:
-            return None
-        die, trial = json.loads(entry.value)
-        return str(die), bool(trial)
+        return json.loads(entry.value) if entry.value is not None else None
 
 
 def _die_key(key: PartKey) -> str:
