@@ -69,13 +69,6 @@ class DrillPostgres:
         """Fast shutdown: open connections are cut, as when a database server restarts."""
         self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
 
-    def __enter__(self) -> DrillPostgres:
-        self.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
     def close(self) -> None:
         """Stop the server if it runs and delete its folder."""
         if (self.data / "postmaster.pid").exists():
