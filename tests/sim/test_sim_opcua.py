@@ -52,6 +52,11 @@ async def test_client_reads_counter_and_receives_cycle_events(
         subscription = await client.create_subscription(50, handler)
         await subscription.subscribe_events(machine, event_type)
         first = await counter.read_value()
+        for _ in range(100):  # the machine may still be setting up when we connect
+            if first > 0:
+                break
+            await asyncio.sleep(0.1)
+            first = await counter.read_value()
         for _ in range(100):
             await asyncio.sleep(0.1)
             if len(handler.received) >= 3:
