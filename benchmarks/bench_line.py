@@ -27,9 +27,9 @@ import numpy as np
 import paho.mqtt.client as mqtt
 
 from castline import datasets
-from castline.line.demo_model import ensure_models
+from castline.app import die_codes
+from castline.demo_model import ensure_models
 from castline.line.runtime import LineRuntime
-from castline.line.up import die_codes
 from castline.messaging import jetstream
 from castline.messaging.broker import EmbeddedNats, free_port
 from castline.messaging.schema import ImageMessage, ShotMessage

@@ -22,7 +22,7 @@ import uvicorn
 from prometheus_client import make_asgi_app
 from sqlalchemy import Engine
 
-from castline.line.demo_model import ensure_models
+from castline.demo_model import ensure_models
 from castline.line.runtime import LineRuntime
 from castline.messaging import jetstream
 from castline.messaging.broker import EmbeddedNats

@@ -8,8 +8,8 @@ from pathlib import Path
 import nats
 from sqlalchemy import func, select
 
+from castline.app import die_codes
 from castline.line.runtime import LineRuntime
-from castline.line.up import die_codes
 from castline.messaging import jetstream
 from castline.messaging.broker import EmbeddedNats
 from castline.settings import Settings

@@ -20,8 +20,8 @@ import pytest
 from nats.aio.client import Client as NATS
 from nats.js.errors import NotFoundError
 
+from castline.app import plant_broker
 from castline.line.runtime import LineRuntime
-from castline.line.up import plant_broker
 from castline.messaging import jetstream, uplink
 from castline.messaging.broker import EmbeddedNats, free_port, port_free
 from castline.messaging.link_proxy import LinkProxy

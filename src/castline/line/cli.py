@@ -69,8 +69,8 @@ def broker(
     config: Annotated[Path | None, typer.Option("--config", "-c")] = None,
 ) -> None:
     """Run the plant's NATS (JetStream + MQTT) alone, for `line run` workers and bridges."""
+    from castline.app import plant_broker
     from castline.cli import settings_or_exit
-    from castline.line.up import plant_broker
     from castline.messaging.broker import BrokerError
 
     settings = settings_or_exit(config, **({"uplink_url": uplink} if uplink else {}))
@@ -146,9 +146,9 @@ def up(
 ) -> None:
     """Run everything: embedded broker, simulated hall, line runtime and web dashboard."""
     from castline import logs
+    from castline.app import UpOptions
+    from castline.app import run as run_up
     from castline.cli import settings_or_exit
-    from castline.line.up import UpOptions
-    from castline.line.up import run as run_up
 
     logs.setup()
     overrides = {
