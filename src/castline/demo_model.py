@@ -55,9 +55,14 @@ def ensure_models(
     if not (path / MANIFEST_FILE).exists():
         if root:
             print(f"training the inspection model from the real photographs in {root} ...")
+            # The simulator shows the "holdout" photos: the model must not learn them.
             good, defective = (
-                datasets.images(root / "ok_front"),
-                datasets.images(root / "def_front"),
+                [
+                    p
+                    for p in datasets.images(root / kind)
+                    if datasets.split_of(p.read_bytes()) != "holdout"
+                ]
+                for kind in ("ok_front", "def_front")
             )
         else:
             print("no real photographs found (set CASTLINE_DATA); training on synthetic ones")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,13 +11,13 @@ import pytest
 
 from castline.vision.augment import Placement
 from castline.vision.model import InspectionModel
-from castline.vision.train import TrainConfig, train_model
+from castline.vision.train import CALIBRATION_FILE, TrainConfig, train_model
 
 from .synthetic import part, save
 
 TINY = TrainConfig(
     input_size=96,  # the photos are 128 px: downscaled, as real photos are
-    bank_images=24,
+    holdout=10,
     placements_per_image=12,
     placement=Placement(max_rotation=180.0, max_shift=0.04),
     memory_rows=3000,
@@ -31,7 +32,7 @@ class Trained:
     model: InspectionModel
     folder: Path
     good: list[Path]
-    val: list[Path]
+    val: list[Path]  # held back by training (--holdout): scored by the final model only
     defects: list[Path]
 
 
@@ -60,5 +61,14 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Trained:
     # Good photos as a real cell takes them: turned and shifted a little.
     good = write_parts(root / "good", range(24), placed_by_cell=True)
     val = write_parts(root / "val", range(1000, 1030), placed_by_cell=True)
-    model = train_model(good, root / "model", val_paths=val, progress=False, config=TINY)
-    return Trained(model, root / "model", good, val, [])
+    model = train_model(good + val, root / "model", progress=False, config=TINY)
+    records = json.loads((root / "model" / CALIBRATION_FILE).read_text())["images"]
+    held = {r["name"] for r in records if r["role"] == "holdout"}
+    paths = good + val
+    return Trained(
+        model,
+        root / "model",
+        [p for p in paths if p.name not in held],
+        [p for p in paths if p.name in held],
+        [],
+    )

@@ -21,24 +21,23 @@ PITS = [(40, 44, 4), (64, 96, 4), (49, 64, 4), (75, 75, 4), (88, 40, 5)]
 @pytest.mark.slow
 def test_head_is_exported_as_plain_onnx_and_separates_defects(tmp_path: Path) -> None:
     good = write_parts(tmp_path / "good", range(40), placed_by_cell=True)
-    val = write_parts(tmp_path / "val", range(1000, 1024), placed_by_cell=True)
     defects = [
         p
         for i in range(40)
         for p in write_parts(tmp_path / "ng", range(500 + i, 501 + i), pit=PITS[i % len(PITS)])
     ]
-    config = dataclasses.replace(TINY, input_size=64, memory_rows=800, placements_per_image=4)
-    model = train_model(
-        good, tmp_path / "m", defect_paths=defects, val_paths=val, progress=False, config=config
+    config = dataclasses.replace(
+        TINY, input_size=64, memory_rows=800, placements_per_image=4, holdout=0
     )
+    model = train_model(good, tmp_path / "m", defect_paths=defects, progress=False, config=config)
     manifest = model.manifest
     assert manifest["score"] == "head"
-    # Half the 40 good photos are kept out of the bank for the head (it asks for 30); too
-    # few are left to measure the usual distance per place.
-    assert manifest["training"]["head_images"]["good"] == 20
-    assert manifest["training"]["usual_images"] == 0
-    assert manifest["training"]["bank_images"] == 20
-    assert manifest["training"]["head_images"]["defective"] > 10
+    # All 40 good photos teach the memory; the head learns from their out-of-fold
+    # descriptors and from the defect photos (30 at most, `head_images`).
+    photos = manifest["training"]["photos"]
+    assert photos["memory_and_calibration"] == 40
+    assert photos["defective_calibration_and_head"] == 30
+    assert manifest["metrics"]["out_of_fold"]["n_ng"] == 30
     ops = {n.op_type for n in onnx.load(str(tmp_path / "m" / "model.onnx")).graph.node}
     assert {"MatMul", "Sigmoid"} <= ops
 

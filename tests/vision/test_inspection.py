@@ -47,7 +47,7 @@ def test_heat_map_peak_and_region_lie_on_the_defect(tiny: Trained) -> None:
 
 
 def test_good_parts_are_rejected_at_about_the_target_rate(tiny: Trained) -> None:
-    val = tiny.model.manifest["metrics"]["val"]
+    val = tiny.model.manifest["metrics"]["out_of_fold"]
     assert val["false_reject_rate"] <= 0.05
     fresh = [tiny.model.inspect(part(seed)).verdict for seed in range(5000, 5040)]
     rejected = sum(v is Verdict.NG for v in fresh) / len(fresh)

@@ -19,7 +19,7 @@ def test_real_defects_score_above_real_good_parts(casting_data: Path, tmp_path: 
     val_good = [p for p in good[200:400] if split_of(p.read_bytes()) == "val"][:20]
     val_bad = [p for p in bad[:200] if split_of(p.read_bytes()) == "val"][:20]
     config = TrainConfig(input_size=160, placements_per_image=1, memory_rows=1500)
-    model = train_model(train, tmp_path / "m", val_paths=val_good, progress=False, config=config)
+    model = train_model(train, tmp_path / "m", progress=False, config=config)
     ok = np.asarray([model.inspect_bytes(p.read_bytes()).score for p in val_good])
     ng = np.asarray([model.inspect_bytes(p.read_bytes()).score for p in val_bad])
     assert auroc(ok, ng) > 0.6  # 40 training photos at low resolution: a smoke check

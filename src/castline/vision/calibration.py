@@ -41,6 +41,16 @@ def threshold_for_frr(good: np.ndarray, frr: float) -> float:
     return float(np.nextafter(good[-allowed - 1], np.inf))
 
 
+def rate_interval(count: int, total: int, z: float = 1.96) -> list[float]:
+    """95 % Wilson interval of a rate `count / total`: where the rate on new photos may lie."""
+    if total <= 0:
+        return [0.0, 1.0]
+    p = count / total
+    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * np.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
+    return [float(max(0.0, centre - half)), float(min(1.0, centre + half))]
+
+
 def escape_rate(defective: np.ndarray, ng: float) -> float:
     """Share of defective parts that the NG threshold does not reject."""
     defective = np.asarray(defective)

@@ -8,14 +8,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from castline.options import ConfigOption, settings_or_exit
+
 if TYPE_CHECKING:
     from castline.vision.registry import ModelRegistry
 
 app = typer.Typer(help="Visual inspection: train, evaluate, inspect, register models.")
-
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="TOML settings file ([castline] table).")
-]
 
 
 def _photos(folder: Path) -> list[Path]:
@@ -42,7 +40,13 @@ def train(
     input_size: Annotated[
         int | None, typer.Option(help="Model input side in px (default: backbone's native).")
     ] = None,
-    bank_images: Annotated[int, typer.Option(help="Good photos in the memory bank.")] = 2000,
+    bank_images: Annotated[
+        int | None, typer.Option(help="At most this many good photos (quick models); default all.")
+    ] = None,
+    holdout: Annotated[
+        int, typer.Option(help="Good photos kept back for your own check (default none).")
+    ] = 0,
+    folds: Annotated[int, typer.Option(help="Folds of the out-of-fold calibration.")] = 5,
     cell: Annotated[
         int,
         typer.Option(help="Side of a memory cell in patches; 0: one memory (parts not centred)."),
@@ -61,6 +65,8 @@ def train(
     config = TrainConfig(
         input_size=input_size,
         bank_images=bank_images,
+        holdout=holdout,
+        folds=folds,
         cell=cell,
         target_frr=target_frr,
         target_escape=target_escape,
@@ -78,6 +84,7 @@ def train(
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
     typer.echo(f"{model.version} -> {out}")
+    typer.echo(json.dumps(model.manifest["training"]["photos"], indent=2))
     typer.echo(json.dumps(model.manifest["metrics"], indent=2))
 
 
@@ -137,7 +144,6 @@ def inspect(
 
 
 def _registry(config: Path | None) -> ModelRegistry:
-    from castline.cli import settings_or_exit
     from castline.store.database import open_store
     from castline.vision.registry import ModelRegistry
 
@@ -202,6 +208,6 @@ def list_models(config: ConfigOption = None) -> None:
     """Registered models per die and view; * marks the active one."""
     for row in _registry(config).all():
         mark = "*" if row["active"] else " "
-        auroc = row["metrics"].get("val", {}).get("image_auroc")
-        shown = f"  val AUROC {auroc:.4f}" if isinstance(auroc, float) else ""
+        auroc = row["metrics"].get("out_of_fold", {}).get("image_auroc")
+        shown = f"  out-of-fold AUROC {auroc:.4f}" if isinstance(auroc, float) else ""
         typer.echo(f"{mark} {row['die']}/{row['view']}  {row['version']}{shown}  {row['path']}")

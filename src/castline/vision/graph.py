@@ -51,6 +51,11 @@ class Head:
         )
         return g.op("Reshape", [g.op("Sigmoid", [logit]), g.ints([1])], "probability")
 
+    def probability(self, descriptors: np.ndarray) -> np.ndarray:
+        """What the graph's head gives for descriptors [n, K] (for cross-fitting)."""
+        logit = descriptors.astype(np.float64) @ self.weights + self.bias
+        return 1.0 / (1.0 + np.exp(-logit))
+
 
 def preprocess(g: GraphBuilder, size: int) -> str:
     """uint8 [H, W, 3] RGB -> normalised float [1, 3, size, size]."""

@@ -1,18 +1,22 @@
-"""Training: learn the normal look of a part from good photos, then calibrate.
+"""Training: learn the normal look of a part from good photos, calibrate out of fold.
+
+Every good photo given is used; none is set aside unless the user asks (`holdout`).
 
 1. Deduplicate photos by content; a photo found among both good and defective ones is
    a labelling conflict and is dropped from both.
-2. Split by content hash (`castline.datasets.split_of`): "train" photos teach, "val"
-   photos calibrate, "holdout" photos are never touched.
-3. Memory bank: patch descriptors of up to `bank_images` good photos (optionally also at
-   random placements), one greedy coreset per cell of the patch grid.
-4. The usual distance: good "train" photos kept out of the memory are scored; each place's
-   mean distance divides the maps from then on.
-5. With labelled defects: a logistic-regression head on the graph's image descriptor,
-   fitted on good "train" photos that are not in the bank and on defective "train" photos.
-6. Thresholds from the "val" scores, then the final graph with thresholds inside.
+2. `holdout` good photos (chosen by content hash) may be kept back: the final model
+   scores them for the user's own check, nothing learns from them.
+3. The other good photos are dealt into `folds` folds by content hash; their patch
+   descriptors are extracted once.
+4. Out of fold: per fold, a memory of the other folds scores the fold's photos (and the
+   fold's defect photos). The distance maps give the usual distance per place, the
+   scores the thresholds and, with labelled defects, the head's descriptors. No photo is
+   ever scored by a memory that learnt it, yet every photo calibrates.
+5. The final memory learns from all photos; the final graph carries the usual distance,
+   the head and the thresholds.
 
-Every score on the way comes from the same ONNX graph the line runs.
+Every score on the way comes from the same ONNX graph the line runs (with a fold's
+memory in place of the final one).
 """
 
 from __future__ import annotations
@@ -30,10 +34,9 @@ import numpy as np
 import onnx
 from tqdm import tqdm
 
-from castline.datasets import split_of
 from castline.vision.augment import Placement, copies
 from castline.vision.backbone import INPUT_MEAN, INPUT_STD, EfficientNetLite
-from castline.vision.calibration import calibrate, threshold_for_frr
+from castline.vision.calibration import Calibration, calibrate, rate_interval, threshold_for_frr
 from castline.vision.graph import STRIDES, Head, features_graph, inspection_graph
 from castline.vision.head import fit_head
 from castline.vision.images import read_image
@@ -43,13 +46,16 @@ from castline.vision.model import FORMAT_VERSION, METADATA_KEY, ONNX_FILE, Inspe
 
 NATIVE_SIZE = {"lite0": 224, "lite1": 240}  # the resolution each backbone was trained at
 CALIBRATION_FILE = "calibration.json"
-MIN_USUAL_IMAGES = 20
+MIN_PHOTOS = 10  # fewer good photos cannot both teach and calibrate
+PCA_PHOTOS = 48  # photos whose patches find the descriptor's main directions
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     input_size: int | None = None  # None: the backbone's native resolution
-    bank_images: int = 2000
+    bank_images: int | None = None  # at most this many good photos (quick models); None: all
+    holdout: int = 0  # good photos kept back for the user's own check
+    folds: int = 5  # out-of-fold calibration: each fold is scored by the others' memory
     placements_per_image: int = 0
     placement: Placement = field(default_factory=Placement)
     # The patch grid is cut into cells of `cell` x `cell` patches, each with its own memory
@@ -58,14 +64,13 @@ class TrainConfig:
     reach: int = 1
     memory_rows: int = 1024  # per cell
     dims: int = 96  # descriptor dimensions the memory keeps (PCA); 0: all
-    usual_images: int = 200  # good photos (at most a fifth) that measure the usual distance
     max_rows: int = 600_000  # patch rows the coresets choose from, all cells together
     sigma: float = 1.0
     margin: float = 0.1  # share of each side left out of the image score
     target_frr: float = 0.02
     review_frr: float = 0.05
     target_escape: float | None = None
-    head_images: int = 400  # per class, for the supervised head
+    head_images: int = 400  # defect photos at most, for the supervised head
     seed: int = 0
     threads: int | None = None
 
@@ -78,14 +83,12 @@ class Photo:
 
 @dataclass
 class Photos:
-    """Good and defective photos after deduplication and splitting."""
+    """Good and defective photos after deduplication, with the role of each."""
 
-    bank: list[Photo]
-    usual: list[Photo]  # good photos kept out of the memory: the usual distance per place
-    head_good: list[Photo]
-    head_defective: list[Photo]
-    val_good: list[Photo]
-    val_defective: list[Photo]
+    good: list[Photo]  # memory and out-of-fold calibration
+    holdout: list[Photo]  # kept back on request: scored by the final model only
+    unused: list[Photo]  # beyond `bank_images`
+    defective: list[Photo]
     conflicts: int
     duplicates: int
 
@@ -103,41 +106,23 @@ def _unique(paths: Iterable[Path]) -> tuple[dict[str, Photo], int]:
 
 
 def gather(
-    good_paths: Sequence[Path],
-    defect_paths: Sequence[Path] | None,
-    val_paths: Sequence[Path] | None,
-    config: TrainConfig,
+    good_paths: Sequence[Path], defect_paths: Sequence[Path] | None, config: TrainConfig
 ) -> Photos:
     good, dup_good = _unique(good_paths)
     bad, dup_bad = _unique(defect_paths or [])
     conflicts = set(good) & set(bad)
     for digest in conflicts:
         del good[digest], bad[digest]
-
-    def split(photos: dict[str, Photo], name: str) -> list[Photo]:
-        return [p for d, p in sorted(photos.items()) if split_of(p.path.read_bytes()) == name]
-
-    if val_paths is not None:  # calibration photos given: never train on them
-        val, _ = _unique(val_paths)
-        train_good = [p for d, p in sorted(good.items()) if d not in val]
-        val_good = [p for _, p in sorted(val.items())]
-    else:
-        train_good, val_good = split(good, "train"), split(good, "val")
-    head_defective = split(bad, "train")[: config.head_images]
-    # The head and the usual distance must see good photos the memory has not.
-    head = min(config.head_images, len(train_good) // 2) if head_defective else 0
-    usual = min(config.usual_images, (len(train_good) - head) // 5)
-    usual = usual if usual >= MIN_USUAL_IMAGES else 0  # fewer: a noisy mean, not worth it
-    # Sorted by digest: a reproducible, content-determined but unbiased choice.
-    bank = train_good[: min(config.bank_images, len(train_good) - head - usual)]
-    rest = train_good[len(bank) :]
+    # Sorted by digest: a reproducible, content-determined but unbiased order.
+    ordered = [p for _, p in sorted(good.items())]
+    holdout, rest = ordered[: config.holdout], ordered[config.holdout :]
+    cap = len(rest) if config.bank_images is None else config.bank_images
+    defective = [p for _, p in sorted(bad.items())][: config.head_images]
     return Photos(
-        bank=bank,
-        usual=rest[:usual],
-        head_good=rest[usual:][:head],
-        head_defective=head_defective,
-        val_good=val_good,
-        val_defective=split(bad, "val"),
+        good=rest[:cap],
+        holdout=holdout,
+        unused=rest[cap:],
+        defective=defective,
         conflicts=len(conflicts),
         duplicates=dup_good + dup_bad,
     )
@@ -147,53 +132,61 @@ def _bar(items: Sequence[Any], desc: str, progress: bool) -> Iterable[Any]:
     return tqdm(items, desc=desc, unit="img", disable=not progress, leave=False)
 
 
-def memory_bank(
+@dataclass
+class Pools:
+    """Per cell and per photo, the (reduced) patch descriptors that photo shows there."""
+
+    rows: list[list[np.ndarray]]  # [cell][photo] -> [n, d]
+    cell: int  # side of a cell in patches (the grid for one memory)
+    projection: Projection | None
+
+    def memory(self, members: np.ndarray, size: int, seed: int) -> PatchMemory:
+        """Per cell, a coreset of `size` rows from the photos in `members`."""
+        banks = []
+        for per_photo in self.rows:
+            rows = np.concatenate([per_photo[i] for i in members])
+            chosen = greedy_coreset(rows, size, seed=seed)
+            # Cells with fewer rows repeat some: a duplicate never changes the nearest distance.
+            banks.append(rows[np.resize(chosen, size)])
+        return PatchMemory(np.stack(banks), self.cell, self.projection)
+
+
+def extract_pools(
     net: EfficientNetLite, size: int, photos: list[Photo], config: TrainConfig, progress: bool
-) -> PatchMemory:
-    """Per cell, a coreset of the patch descriptors good photos show there."""
+) -> Pools:
+    """Patch descriptors of every photo (and its placed copies), per cell, reduced."""
     grid = -(-size // STRIDES[0])
     cell = config.cell or grid
     windows = cell_windows(grid, cell, config.reach if config.cell else 0)
-    pools = _cell_pools(net, size, photos, windows, config, progress)
-    sample = np.concatenate([rows for pool in pools for rows in pool[::10]])  # for the axes
-    projection = Projection.fit(sample, config.dims) if 0 < config.dims < sample.shape[1] else None
-    del sample
-    banks = []
-    for pool in _bar(pools, "coreset per cell", progress):
-        rows = np.concatenate(pool)
-        pool.clear()
-        rows = projection(rows) if projection is not None else rows
-        chosen = greedy_coreset(rows, config.memory_rows, seed=config.seed)
-        # Cells with fewer rows repeat some: a duplicate never changes the nearest distance.
-        banks.append(rows[np.resize(chosen, config.memory_rows)])
-    return PatchMemory(np.stack(banks), cell, projection)
-
-
-def _cell_pools(
-    net: EfficientNetLite,
-    size: int,
-    photos: list[Photo],
-    windows: list[np.ndarray],
-    config: TrainConfig,
-    progress: bool,
-) -> list[list[np.ndarray]]:
-    """Per cell, patch descriptors of the good photos (and their placed copies) there."""
     features = session(features_graph(net, size).SerializeToString(), config.threads)
     rng = np.random.default_rng(config.seed)
     # Keep a random share of each view's rows so the pools never exceed max_rows:
     # memory stays flat however many photos there are.
     views = len(photos) * (1 + config.placements_per_image)
     per_cell = -(-config.max_rows // (len(windows) * views))
-    pools: list[list[np.ndarray]] = [[] for _ in windows]
-    for photo in _bar(photos, "memory bank", progress):
+    raw: list[list[np.ndarray]] = [[] for _ in windows]
+    projection: Projection | None = None
+    for index, photo in enumerate(_bar(photos, "patches", progress)):
         image = read_image(photo.path)
+        kept: list[list[np.ndarray]] = [[] for _ in windows]
         for placed in copies(image, config.placements_per_image, config.placement, rng):
             patches = features.run(["patches"], {"image": placed})[0]
-            for pool, window in zip(pools, windows, strict=True):
+            for rows, window in zip(kept, windows, strict=True):
                 if len(window) > per_cell:
                     window = rng.choice(window, per_cell, replace=False)
-                pool.append(patches[window])
-    return pools
+                rows.append(patches[window])
+        for pool, rows in zip(raw, kept, strict=True):
+            pool.append(np.concatenate(rows))
+        if index + 1 == min(PCA_PHOTOS, len(photos)) and 0 < config.dims < patches.shape[1]:
+            # The main directions among the first photos' patches; from then on every
+            # photo's rows are kept reduced (a third of the memory).
+            sample = np.concatenate([rows for pool in raw for rows in pool])
+            projection = Projection.fit(sample, config.dims)
+            raw = [[projection(rows) for rows in pool] for pool in raw]
+        elif projection is not None:
+            for pool in raw:
+                pool[-1] = projection(pool[-1])
+    return Pools(raw, cell, projection)
 
 
 def _outputs(
@@ -214,18 +207,133 @@ def _outputs(
     )
 
 
-def usual_distance(model: InspectionModel, photos: list[Photo], progress: bool) -> np.ndarray:
-    """Mean smoothed patch distance of good photos at each place of the grid."""
-    maps = [model.run(read_image(p.path))["distances"] for p in _bar(photos, "usual", progress)]
+def usual_distance(maps: Sequence[np.ndarray]) -> np.ndarray:
+    """Mean smoothed patch distance at each place, of photos scored out of fold."""
     usual = np.mean(maps, axis=0)
     # Where good photos happen to match the memory almost exactly, do not divide by ~0.
     return np.maximum(usual, 0.1 * float(np.median(usual))).astype(np.float32)
 
 
+def fold_of(count: int, folds: int) -> np.ndarray:
+    """Fold of each of `count` photos (in digest order): dealt round-robin."""
+    return np.arange(count) % folds
+
+
+@dataclass
+class OutOfFold:
+    """Each good photo's scores from the memory of the folds it is not in."""
+
+    fold: np.ndarray  # per good photo
+    anomaly: np.ndarray
+    descriptors: np.ndarray
+    bad_fold: np.ndarray  # per defect photo
+    bad_anomaly: np.ndarray
+    bad_descriptors: np.ndarray
+    usual: np.ndarray
+
+
+def _graph_builder(
+    net: EfficientNetLite, size: int
+) -> Any:  # a closure; typed loosely to keep the call sites short
+    def build(
+        memory: PatchMemory,
+        scorer: Scorer,
+        head: Head | None = None,
+        thresholds: tuple[float, float] = (float("inf"), float("inf")),
+    ) -> onnx.ModelProto:
+        return inspection_graph(net, size, memory, scorer=scorer, thresholds=thresholds, head=head)
+
+    return build
+
+
+def out_of_fold(
+    build: Any,
+    pools: Pools,
+    photos: Photos,
+    folds: int,
+    config: TrainConfig,
+    progress: bool,
+) -> OutOfFold:
+    """Two passes over the folds: distance maps (-> usual distance), then scores."""
+    fold = fold_of(len(photos.good), folds)
+    bad_fold = fold_of(len(photos.defective), folds)
+    memories = [
+        pools.memory(np.flatnonzero(fold != f), config.memory_rows, config.seed)
+        for f in range(folds)
+    ]
+    plain = Scorer(config.sigma, config.margin)
+    maps: list[np.ndarray] = []
+    for f, memory in enumerate(memories):
+        model = InspectionModel(build(memory, plain).SerializeToString(), _placeholder())
+        members = [photos.good[i] for i in np.flatnonzero(fold == f)]
+        maps += [
+            model.run(read_image(p.path))["distances"] for p in _bar(members, "usual", progress)
+        ]
+    usual = usual_distance(maps)
+    scorer = Scorer(config.sigma, config.margin, usual)
+    anomaly, descriptors = np.zeros(len(photos.good)), [np.empty(0)] * len(photos.good)
+    bad_anomaly = np.zeros(len(photos.defective))
+    bad_descriptors = [np.empty(0)] * len(photos.defective)
+    for f, memory in enumerate(memories):
+        model = InspectionModel(build(memory, scorer).SerializeToString(), _placeholder())
+        _score_fold(model, photos.good, fold == f, anomaly, descriptors, progress)
+        _score_fold(model, photos.defective, bad_fold == f, bad_anomaly, bad_descriptors, progress)
+    return OutOfFold(
+        fold,
+        anomaly,
+        np.asarray(descriptors),
+        bad_fold,
+        bad_anomaly,
+        np.asarray(bad_descriptors),
+        usual,
+    )
+
+
+def _score_fold(
+    model: InspectionModel,
+    group: list[Photo],
+    chosen: np.ndarray,
+    anomaly: np.ndarray,
+    descriptors: list[np.ndarray],
+    progress: bool,
+) -> None:
+    """Score the photos of `group` where `chosen`, into `anomaly` and `descriptors`."""
+    members = np.flatnonzero(chosen)
+    _, got, found = _outputs(model, [group[i] for i in members], "out of fold", progress)
+    anomaly[members] = got
+    for i, row in zip(members, found, strict=True):
+        descriptors[i] = row
+
+
+def cross_fitted_head(oof: OutOfFold, folds: int) -> tuple[Head, np.ndarray, np.ndarray]:
+    """The head on all descriptors, and each photo's probability from a head fitted
+    without its fold (so the thresholds are set on probabilities the head never saw)."""
+    good_p = np.zeros(len(oof.fold))
+    bad_p = np.zeros(len(oof.bad_fold))
+    for f in range(folds):
+        inside, bad_inside = oof.fold != f, oof.bad_fold != f
+        if not bad_inside.any():
+            continue
+        head = fit_head(oof.descriptors[inside], oof.bad_descriptors[bad_inside])
+        good_p[~inside] = head.probability(oof.descriptors[~inside])
+        bad_p[~bad_inside] = head.probability(oof.bad_descriptors[~bad_inside])
+    return fit_head(oof.descriptors, oof.bad_descriptors), good_p, bad_p
+
+
 def _data_hash(photos: Photos) -> str:
-    used = [*photos.bank, *photos.usual, *photos.head_good, *photos.head_defective]
-    digests = sorted(p.digest for p in used)
+    digests = sorted(p.digest for p in [*photos.good, *photos.defective])
     return hashlib.sha256("\n".join(digests).encode()).hexdigest()
+
+
+def _rates(calibration: Calibration, good: np.ndarray) -> dict[str, Any]:
+    """False-reject and review rates with 95 % intervals."""
+    n = len(good)
+    rejected = int(np.sum(good >= calibration.ng))
+    reviewed = int(np.sum((good >= calibration.review) & (good < calibration.ng)))
+    return {
+        "false_reject_rate_interval": rate_interval(rejected, n),
+        "review_rate_interval": rate_interval(reviewed, n),
+    }
 
 
 def train_model(
@@ -235,64 +343,54 @@ def train_model(
     defect_paths: Sequence[Path] | None = None,
     backbone: str = "lite0",
     progress: bool = True,
-    val_paths: Sequence[Path] | None = None,
     config: TrainConfig | None = None,
 ) -> InspectionModel:
-    """Train, calibrate and save a model folder at `out`; returns the loaded model.
-
-    `val_paths`: good photos to calibrate on; by default the "val" split of `good_paths`.
-    """
+    """Train, calibrate out of fold and save a model folder at `out`; returns the model."""
     config = config or TrainConfig()
     started = time.perf_counter()
-    photos = gather(good_paths, defect_paths, val_paths, config)
-    if len(photos.bank) < 1:
-        raise ValueError("no good training photos: give a folder of good castings (GOOD_DIR)")
-    if len(photos.val_good) < 5:
+    photos = gather(good_paths, defect_paths, config)
+    if len(photos.good) < MIN_PHOTOS:
         raise ValueError(
-            f"only {len(photos.val_good)} good calibration photos: give more good photos "
-            "(about 20 % of them land in the validation split)"
+            f"{len(photos.good)} good photos to learn from: give at least {MIN_PHOTOS} "
+            "(a few hundred for a sharp model)"
         )
+    folds = min(config.folds, len(photos.good) // 2)
+    if folds < 2:
+        raise ValueError(f"need at least 2 folds to calibrate out of fold, got {config.folds}")
     net = EfficientNetLite.load(backbone)
     size = config.input_size or NATIVE_SIZE[backbone]
-    memory = memory_bank(net, size, photos.bank, config, progress)
-    timings = {"memory_bank_s": round(time.perf_counter() - started, 2)}
-    scorer = Scorer(config.sigma, config.margin)
-    unset = (float("inf"), float("inf"))
+    build = _graph_builder(net, size)
+    pools = extract_pools(net, size, photos.good, config, progress)
+    timings = {"patches_s": round(time.perf_counter() - started, 2)}
+    oof = out_of_fold(build, pools, photos, folds, config, progress)
+    timings["out_of_fold_s"] = round(time.perf_counter() - started - sum(timings.values()), 2)
+    memory = pools.memory(np.arange(len(photos.good)), config.memory_rows, config.seed)
+    del pools
+    timings["memory_s"] = round(time.perf_counter() - started - sum(timings.values()), 2)
 
-    def build(head: Head | None, thresholds: tuple[float, float]) -> onnx.ModelProto:
-        return inspection_graph(net, size, memory, scorer=scorer, thresholds=thresholds, head=head)
-
-    model = InspectionModel(build(None, unset).SerializeToString(), _placeholder())
-    if photos.usual:
-        scorer = Scorer(config.sigma, config.margin, usual_distance(model, photos.usual, progress))
-        model = InspectionModel(build(None, unset).SerializeToString(), _placeholder())
-        timings["usual_s"] = round(time.perf_counter() - started - sum(timings.values()), 2)
     head = None
-    metrics: dict[str, Any] = {}
-    if photos.head_good and photos.head_defective:
-        _, _, d_good = _outputs(model, photos.head_good, "head: good", progress)
-        _, _, d_bad = _outputs(model, photos.head_defective, "head: defective", progress)
-        head = fit_head(d_good, d_bad)
-        model = InspectionModel(build(head, unset).SerializeToString(), _placeholder())
-        timings["head_s"] = round(time.perf_counter() - started - sum(timings.values()), 2)
-    val_good, anomaly_good, _ = _outputs(model, photos.val_good, "calibrate: good", progress)
-    val_bad, anomaly_bad, _ = _outputs(
-        model, photos.val_defective, "calibrate: defective", progress
-    )
+    good_scores, bad_scores = oof.anomaly, oof.bad_anomaly
+    if len(photos.defective) >= folds:
+        head, good_scores, bad_scores = cross_fitted_head(oof, folds)
     calibration = calibrate(
-        val_good,
-        val_bad,
+        good_scores,
+        bad_scores,
         target_frr=config.target_frr,
         review_frr=config.review_frr,
         target_escape=config.target_escape,
     )
-    region = threshold_for_frr(anomaly_good, config.target_frr)
-    metrics["val"] = calibration.as_dict() | {"n_ok": len(val_good), "n_ng": len(val_bad)}
-    if len(val_bad):
-        metrics["val"]["image_auroc"] = auroc(val_good, val_bad)
-        metrics["val"]["image_auroc_good_only"] = auroc(anomaly_good, anomaly_bad)
-    metrics["train_seconds"] = round(time.perf_counter() - started, 2)
-    metrics["timings"] = timings
+    region = threshold_for_frr(oof.anomaly, config.target_frr)
+    scorer = Scorer(config.sigma, config.margin, oof.usual)
+    final = build(memory, scorer, head, (calibration.review, calibration.ng))
+    metrics: dict[str, Any] = {
+        "out_of_fold": calibration.as_dict()
+        | _rates(calibration, good_scores)
+        | {"n_ok": len(good_scores), "n_ng": len(bad_scores), "folds": folds}
+    }
+    if len(bad_scores):
+        metrics["out_of_fold"]["image_auroc"] = auroc(good_scores, bad_scores)
+        metrics["out_of_fold"]["image_auroc_good_only"] = auroc(oof.anomaly, oof.bad_anomaly)
+    timings["calibration_s"] = round(time.perf_counter() - started - sum(timings.values()), 2)
 
     created = datetime.now(UTC)
     data_hash = _data_hash(photos)
@@ -314,9 +412,7 @@ def train_model(
         "heatmap": "image-sized, distance to the nearest normal patch / usual distance there",
         "training": {
             "data_sha256": data_hash,
-            "bank_images": len(photos.bank),
-            "usual_images": len(photos.usual),
-            "head_images": {"good": len(photos.head_good), "defective": len(photos.head_defective)},
+            "photos": _usage(photos, folds),
             "duplicates_dropped": photos.duplicates,
             "conflicts_dropped": photos.conflicts,
             "memory_rows": int(memory.bank.shape[1]),
@@ -326,21 +422,72 @@ def train_model(
         "metrics": metrics,
         "onnx": ONNX_FILE,
     }
-    final = build(head, (calibration.review, calibration.ng))
     entry = final.metadata_props.add()
     entry.key, entry.value = METADATA_KEY, json.dumps(manifest, sort_keys=True)
     model = InspectionModel(final.SerializeToString(), manifest, threads=config.threads)
+    holdout = _outputs(model, photos.holdout, "holdout", progress)[0]
+    if len(holdout):
+        metrics["holdout"] = {
+            "n_ok": len(holdout),
+            "false_reject_rate": float(np.mean(holdout >= calibration.ng)),
+            "review_rate": float(
+                np.mean((holdout >= calibration.review) & (holdout < calibration.ng))
+            ),
+        } | _rates(calibration, holdout)
+    metrics["train_seconds"] = round(time.perf_counter() - started, 2)
+    metrics["timings"] = timings
+    # The holdout figures and times reach manifest.json, not the graph's copy of it.
     folder = model.save(out)
-    scores = [
-        {"sha256": p.digest, "label": label, "score": float(s)}
-        for label, group, values in (
-            ("OK", photos.val_good, val_good),
-            ("NG", photos.val_defective, val_bad),
-        )
-        for p, s in zip(group, values, strict=True)
-    ]
-    (folder / CALIBRATION_FILE).write_text(json.dumps({"images": scores}, indent=1))
+    (folder / CALIBRATION_FILE).write_text(
+        json.dumps({"images": _records(photos, oof, good_scores, bad_scores, holdout)}, indent=1)
+    )
     return model
+
+
+def _usage(photos: Photos, folds: int) -> dict[str, Any]:
+    """How each kind of photo was used (the per-photo list is in calibration.json)."""
+    return {
+        "good_given": len(photos.good) + len(photos.holdout) + len(photos.unused),
+        "memory_and_calibration": len(photos.good),
+        "folds": folds,
+        "holdout": len(photos.holdout),
+        "unused_over_bank_images": len(photos.unused),
+        "defective_calibration_and_head": len(photos.defective),
+        "how": "every good photo is in the final memory; its calibration score comes from "
+        "the memory of the other folds",
+    }
+
+
+def _records(
+    photos: Photos,
+    oof: OutOfFold,
+    good_scores: np.ndarray,
+    bad_scores: np.ndarray,
+    holdout: np.ndarray,
+) -> list[dict[str, Any]]:
+    """One line per photo: its name, role, fold and the score it was calibrated with."""
+    records = []
+    for label, role, group, folds, scores in (
+        ("OK", "memory+calibration", photos.good, oof.fold, good_scores),
+        ("NG", "calibration", photos.defective, oof.bad_fold, bad_scores),
+        ("OK", "holdout", photos.holdout, None, holdout),
+    ):
+        for i, photo in enumerate(group):
+            records.append(
+                {
+                    "sha256": photo.digest,
+                    "name": photo.path.name,
+                    "label": label,
+                    "role": role,
+                    "fold": int(folds[i]) if folds is not None else None,
+                    "score": float(scores[i]),
+                }
+            )
+    records += [
+        {"sha256": p.digest, "name": p.path.name, "label": "OK", "role": "unused", "fold": None}
+        for p in photos.unused
+    ]
+    return records
 
 
 def _placeholder() -> dict[str, Any]:

@@ -1,0 +1,54 @@
+"""Every good photo teaches and calibrates: its calibration score comes from other folds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from castline.vision.images import read_image
+from castline.vision.train import CALIBRATION_FILE, TrainConfig, train_model
+
+from .conftest import write_parts
+from .synthetic import part
+
+
+@pytest.mark.slow
+def test_every_photo_is_in_the_memory_and_scored_out_of_fold(tmp_path: Path) -> None:
+    good = write_parts(tmp_path / "good", range(40))
+    config = TrainConfig(
+        input_size=64, memory_rows=4000, folds=4, holdout=6, target_frr=0.05, review_frr=0.1
+    )
+    model = train_model(good, tmp_path / "m", progress=False, config=config)
+    used = model.manifest["training"]["photos"]
+    assert used["good_given"] == 40 and used["holdout"] == 6
+    assert used["memory_and_calibration"] == 34 and used["folds"] == 4
+    records = json.loads((tmp_path / "m" / CALIBRATION_FILE).read_text())["images"]
+    learnt = [r for r in records if r["role"] == "memory+calibration"]
+    assert len(learnt) == 34 and sorted({r["fold"] for r in learnt}) == [0, 1, 2, 3]
+    assert sum(r["role"] == "holdout" for r in records) == 6
+
+    # The final memory holds every patch of these photos (4000 rows per cell keep them
+    # all): it finds them at distance ~0, while their recorded score came from a memory
+    # without them.
+    by_name = {p.name: p for p in good}
+    for record in learnt[:8]:
+        final = model.run(read_image(by_name[record["name"]]))["anomaly"][0]
+        assert final < 0.5 * record["score"], record
+
+    # Divided by the usual distance (mean of the out-of-fold maps), good parts score about 1.
+    fresh = [model.inspect(part(seed)).score for seed in range(2000, 2010)]
+    assert 0.5 < float(np.median(fresh)) < 3.0
+    assert model.inspect(part(2100, pit=(40, 44, 5))).score > max(fresh)
+    oof = model.manifest["metrics"]["out_of_fold"]
+    low, high = oof["false_reject_rate_interval"]
+    assert low <= oof["false_reject_rate"] <= high and high < 1
+    assert model.manifest["metrics"]["holdout"]["n_ok"] == 6
+
+
+def test_too_few_photos_are_refused_with_a_reason(tmp_path: Path) -> None:
+    good = write_parts(tmp_path / "good", range(6))
+    with pytest.raises(ValueError, match="at least 10"):
+        train_model(good, tmp_path / "m", progress=False, config=TrainConfig(input_size=64))
