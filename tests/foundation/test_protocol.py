@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import UTC, datetime
 
 import pytest
+from PIL import Image
 
 from castline.messaging import topics
 from castline.messaging.schema import ImageMessage, InvalidMessage, ShotMessage, decode
@@ -65,10 +67,18 @@ def test_invalid_shots_say_why(payload: bytes, reason: str) -> None:
         decode("castline/v1/p1/m1/shot", payload)
 
 
+def tiny_jpeg() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 6), (90, 90, 90)).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
 def test_image_message_base64_and_view() -> None:
-    msg = ImageMessage.of("p1", "m1", 5, "front", datetime.now(UTC), b"\xff\xd8jpeg")
+    jpeg = tiny_jpeg()
+    msg = ImageMessage.of("p1", "m1", 5, "front", datetime.now(UTC), jpeg)
     _, back = decode("castline/v1/p1/m1/image/front", msg.to_json())
-    assert isinstance(back, ImageMessage) and back.image_bytes() == b"\xff\xd8jpeg"
+    assert isinstance(back, ImageMessage) and back.image_bytes() == jpeg
+    assert back.image_size() == (8, 6)
     with pytest.raises(InvalidMessage, match="view"):
         decode("castline/v1/p1/m1/image/top", msg.to_json())
     broken = json.loads(msg.to_json()) | {"image_b64": "not base64!"}

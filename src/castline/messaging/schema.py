@@ -1,8 +1,12 @@
 """Message schemas of protocol v1 (see docs/protocol.md).
 
-Receivers keep unknown fields (pydantic `extra="allow"`): a plant may send more than
-castline knows. Invalid messages raise `InvalidMessage` with a reason that goes to
-the dead-letter store with the raw payload.
+Receiving is strict and bounded. `decode` first holds the raw bytes to a budget (size per
+kind, JSON nesting, integer size, no NaN or infinity, no duplicate keys), then validates
+every field with no coercion: an integer is a JSON integer, a time is an ISO 8601 string
+with a zone, a float is finite, strings and lists have maximum lengths. Receivers keep
+unknown fields (pydantic `extra="allow"`) when they are plain values: a plant may send
+more than castline knows. Whatever the bytes, `decode` returns a message or raises
+`InvalidMessage` with a reason, which goes to the dead-letter store with the payload.
 """
 
 from __future__ import annotations
@@ -10,25 +14,35 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    Strict,
     ValidationError,
-    field_validator,
+    model_validator,
 )
 
 from castline.domain.shot import PartKey, Shot, ShotCurve
 from castline.domain.states import MachineState
 from castline.domain.units import NAMES
 from castline.domain.verdict import Verdict
-from castline.messaging.topics import Kind, Route, check_id, parse
+from castline.messaging import limits
+from castline.messaging.limits import clip
+from castline.messaging.topics import LINE_KINDS, Kind, Route, check_id, check_view, parse
 
+log = logging.getLogger(__name__)
 VERSION = 1
+INTERNAL = "castline could not check this message"  # a bug of ours, never of the sender
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 class InvalidMessage(ValueError):
@@ -39,43 +53,143 @@ class InvalidMessage(ValueError):
         self.reason = reason
 
 
+class InvalidImage(InvalidMessage):
+    """An image message whose envelope is valid but whose picture is not acceptable
+    (content type and bytes disagree, no readable header, too many pixels). The part is
+    known, so the line can quarantine it with `reason` instead of staying silent."""
+
+    def __init__(self, reason: str, route: Route, message: ImageMessage) -> None:
+        super().__init__(reason)
+        self.route = route
+        self.message = message
+
+
+# --- field types: strict, bounded ---------------------------------------------------------
+
+
+def _time_text(value: object) -> object:
+    """Times arrive as ISO 8601 text with a zone; numbers are refused (seconds or
+    milliseconds since when?). Python callers may pass an aware datetime."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and len(value) <= limits.MAX_TIME_TEXT and _ISO.match(value):
+        return value
+    raise ValueError("time must be an ISO 8601 string with a time zone, e.g. 2026-01-02T03:04:05Z")
+
+
 def _utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("timestamp must carry a time zone (UTC, e.g. 2026-01-02T03:04:05Z)")
-    return value.astimezone(UTC)
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("timestamp is out of range") from exc
+    if not EARLIEST <= value < LATEST:
+        raise ValueError("timestamp is not between 1970 and 2199: the device clock is wrong")
+    return value
 
 
-UtcTime = Annotated[datetime, AfterValidator(_utc)]
-Id = Annotated[str, AfterValidator(lambda v: check_id(v, "id"))]
+def _code(value: str) -> str:
+    if limits.BAD_IN_CODE.search(value):
+        raise ValueError("must not hold control, format or surrogate characters")
+    if value != value.strip():
+        raise ValueError("must not start or end with a space")
+    return value
+
+
+def _data_matrix(value: str) -> str:
+    # GS1 data-matrix codes separate their fields with GS (0x1D): the one control allowed.
+    _code(value.replace("\x1d", "x"))
+    return value
+
+
+def _text(value: str) -> str:
+    if limits.BAD_IN_TEXT.search(value):
+        raise ValueError("must not hold control characters other than tab and line breaks")
+    return value
+
+
+def _exact_version(value: object) -> object:
+    if type(value) is not int:  # not true, not 1.0, not "1"
+        raise ValueError("v must be the integer 1")
+    return value
+
+
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|z|[+-]\d{2}:?\d{2})$")
+
+Version = Annotated[Literal[1], BeforeValidator(_exact_version)]
+Id = Annotated[str, Strict(), AfterValidator(lambda v: check_id(v, "id"))]
+View = Annotated[str, Strict(), AfterValidator(check_view)]
+Count = Annotated[int, Strict(), Field(ge=0, le=limits.MAX_INT)]
+Real = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+Flag = Annotated[bool, Strict()]
+Code = Annotated[
+    str, Strict(), Field(min_length=1, max_length=limits.MAX_CODE), AfterValidator(_code)
+]
+DataMatrix = Annotated[
+    str, Strict(), Field(min_length=1, max_length=limits.MAX_CODE), AfterValidator(_data_matrix)
+]
+Name = Annotated[
+    str, Strict(), Field(min_length=1, max_length=limits.MAX_NAME), AfterValidator(_code)
+]
+Text = Annotated[str, Strict(), Field(max_length=limits.MAX_TEXT), AfterValidator(_text)]
+UtcTime = Annotated[datetime, BeforeValidator(_time_text), AfterValidator(_utc)]
+Trace = Annotated[list[Real], Field(max_length=limits.MAX_CURVE)]
+CurveName = Literal["t_s", "position_mm", "pressure_bar"]
 
 
 class Message(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    v: Literal[1] = 1
+    v: Version = 1
     plant: Id
     machine: Id
+
+    @model_validator(mode="after")
+    def _plain_extras(self) -> Message:
+        """Unknown fields are kept, as plain values with bounded names and sizes."""
+        extra = self.model_extra or {}
+        if len(extra) > limits.MAX_EXTRA_FIELDS:
+            raise ValueError(f"{len(extra)} unknown fields; at most {limits.MAX_EXTRA_FIELDS}")
+        for name, value in extra.items():
+            _check_extra(name, value)
+        return self
 
     def to_json(self) -> bytes:
         return self.model_dump_json(exclude_none=True).encode()
 
 
-class ShotMessage(Message):
-    shot_number: int = Field(ge=0)
-    die: str = Field(min_length=1, max_length=64)
-    ts: UtcTime
-    params: dict[str, float | None] = Field(default_factory=dict)
-    data_matrix: str | None = None
-    trial: bool = False
-    curve: dict[str, list[float]] | None = None
+def _check_extra(name: str, value: object) -> None:
+    if not 0 < len(name) <= limits.MAX_NAME or limits.BAD_IN_CODE.search(name):
+        raise ValueError(f"unknown field name {clip(name, 40)!r} is empty, too long or odd")
+    where = f"unknown field {name!r}"
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        if not limits.MIN_INT <= value <= limits.MAX_INT:
+            raise ValueError(f"{where}: integer out of the 64-bit range")
+    elif isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"{where}: number must be finite")
+    elif isinstance(value, str):
+        if len(value) > limits.MAX_EXTRA_TEXT or limits.BAD_IN_TEXT.search(value):
+            raise ValueError(f"{where}: text over {limits.MAX_EXTRA_TEXT} characters or odd")
+    elif isinstance(value, datetime):  # Python senders; on the wire it is ISO text
+        _utc(value)
+    else:
+        raise ValueError(f"{where}: must be a number, a string, true/false or null")
 
-    @field_validator("params")
-    @classmethod
-    def _finite(cls, params: dict[str, float | None]) -> dict[str, float | None]:
-        for name, value in params.items():
-            if value is not None and value != value:
-                raise ValueError(f"parameter {name} is NaN: send null for 'not measured'")
-        return params
+
+class ShotMessage(Message):
+    shot_number: Count
+    die: Code
+    ts: UtcTime
+    params: Annotated[dict[Name, Real | None], Field(max_length=limits.MAX_PARAMS)] = Field(
+        default_factory=dict
+    )
+    data_matrix: DataMatrix | None = None
+    trial: Flag = False
+    curve: dict[CurveName, Trace] | None = None
 
     def to_shot(self) -> Shot:
         standard = {k: v for k, v in self.params.items() if k in NAMES}
@@ -95,17 +209,24 @@ class ShotMessage(Message):
 
 
 class ImageMessage(Message):
-    shot_number: int = Field(ge=0)
-    view: Id
+    shot_number: Count
+    view: View
     ts: UtcTime
     content_type: Literal["image/jpeg", "image/png"] = "image/jpeg"
-    image_b64: str = Field(min_length=1)
+    image_b64: Annotated[str, Strict(), Field(min_length=1)]
 
     def image_bytes(self) -> bytes:
         try:
             return base64.b64decode(self.image_b64, validate=True)
         except binascii.Error as exc:
             raise InvalidMessage(f"image_b64 is not valid base64: {exc}") from exc
+
+    def image_size(self) -> tuple[int, int]:
+        """Width and height from the image header; InvalidMessage if it is not acceptable."""
+        try:
+            return limits.image_size(self.image_bytes(), self.content_type)
+        except ValueError as exc:
+            raise InvalidMessage(str(exc)) from exc
 
     @classmethod
     def of(
@@ -132,36 +253,38 @@ class ImageMessage(Message):
 class Region(BaseModel):
     """A defect region in image pixels."""
 
-    x: int
-    y: int
-    w: int
-    h: int
-    area_px: int
-    score: float
+    x: Count
+    y: Count
+    w: Count
+    h: Count
+    area_px: Count
+    score: Real
 
 
 class VerdictMessage(Message):
-    shot_number: int = Field(ge=0)
+    shot_number: Count
     verdict: Verdict
     decided_at: UtcTime
-    score: float | None = None
-    reason: str = ""
-    model_version: str | None = None
-    latency_ms: float | None = None
-    regions: list[Region] = Field(default_factory=list)
+    score: Real | None = None
+    reason: Text = ""
+    model_version: Code | None = None
+    latency_ms: Real | None = None
+    regions: Annotated[list[Region], Field(max_length=limits.MAX_REGIONS)] = Field(
+        default_factory=list
+    )
 
 
 class StateMessage(Message):
     state: MachineState
     ts: UtcTime
-    die: str | None = None
-    reason: str = ""
+    die: Code | None = None
+    reason: Text = ""
 
 
 class CellMessage(Message):
     """What the robot cell did with a part."""
 
-    shot_number: int = Field(ge=0)
+    shot_number: Count
     action: Literal["next_station", "reject_chute", "quarantine_rack"]
     verdict: Verdict | None = None  # None: no verdict arrived in time
     ts: UtcTime
@@ -170,10 +293,19 @@ class CellMessage(Message):
 class TruthMessage(Message):
     """Simulator ground truth of a part, for evaluation only."""
 
-    shot_number: int = Field(ge=0)
-    defective: bool
-    defect_type: str | None = None
-    cause: str = ""
+    shot_number: Count
+    defective: Flag
+    defect_type: Code | None = None
+    cause: Text = ""
+
+
+class AvailabilityMessage(Message):
+    """A device's retained online/offline (its last will): the bare word, not JSON."""
+
+    status: Literal["online", "offline"]
+
+    def wire(self) -> bytes:
+        return self.status.encode()
 
 
 SCHEMAS: dict[Kind, type[Message]] = {
@@ -183,28 +315,64 @@ SCHEMAS: dict[Kind, type[Message]] = {
     Kind.STATE: StateMessage,
     Kind.CELL: CellMessage,
     Kind.TRUTH: TruthMessage,
+    Kind.AVAILABILITY: AvailabilityMessage,
 }
 
 
+# --- decoding -------------------------------------------------------------------------------
+
+
 def decode(topic_name: str, payload: bytes) -> tuple[Route, Message]:
-    """Parse and validate one message; every failure is an `InvalidMessage` with a reason."""
+    """Parse and validate one message of either namespace (castline/v1 and castline/out/v1).
+
+    Raises only `InvalidMessage` (an `InvalidImage` for a bad picture), whatever the
+    bytes."""
+    return _guarded(topic_name, payload, inbound=False)
+
+
+def decode_input(topic_name: str, payload: bytes) -> tuple[Route, Message]:
+    """What the line consumes: like `decode`, but only what devices may send. A verdict
+    on castline/v1 (only castline publishes verdicts) or anything in castline's output
+    namespace is an `InvalidMessage`; check `topics.is_line_output` first to skip the
+    line's own output without a dead letter."""
+    return _guarded(topic_name, payload, inbound=True)
+
+
+def _guarded(topic_name: str, payload: bytes, inbound: bool) -> tuple[Route, Message]:
+    try:
+        return _decode(topic_name, payload, inbound)
+    except InvalidMessage:
+        raise
+    except Exception as exc:  # a bug of ours must not stop the line: the message is kept
+        log.exception("checking a message on %s failed", clip(str(topic_name), 300))
+        detail = clip(f"{exc.__class__.__name__}: {exc}", 300)
+        raise InvalidMessage(f"{INTERNAL} ({detail})") from exc
+
+
+def _decode(topic_name: str, payload: bytes, inbound: bool) -> tuple[Route, Message]:
     try:
         route = parse(topic_name)
     except ValueError as exc:
         raise InvalidMessage(str(exc)) from exc
-    schema = SCHEMAS.get(route.kind)
-    if schema is None:
-        raise InvalidMessage(f"{route.kind.value} messages carry no schema to decode")
-    try:
-        data: Any = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidMessage(f"payload is not JSON: {exc}") from exc
+    if inbound and route.output:
+        raise InvalidMessage("this is castline's own output namespace, not input")
+    if inbound and route.kind in LINE_KINDS:
+        raise InvalidMessage(f"only castline publishes {route.kind.value} messages")
+    payload = bytes(payload)
+    budget = limits.MAX_BYTES[route.kind]
+    if len(payload) > budget:
+        raise InvalidMessage(
+            f"{route.kind.value} message of {len(payload)} bytes is over its {budget} bytes"
+        )
+    if route.kind is Kind.AVAILABILITY:
+        return route, _availability(route, payload)
+    data = load_json(payload)
     if not isinstance(data, dict):
         raise InvalidMessage("payload must be a JSON object")
-    if data.get("v", VERSION) != VERSION:
-        raise InvalidMessage(f"unsupported protocol version {data.get('v')!r}; this is v1")
+    if "v" in data and data["v"] != VERSION and type(data["v"]) is int:
+        raise InvalidMessage(f"unsupported protocol version {data['v']}; this is v1")
     try:
-        message = schema.model_validate(data)
+        message = SCHEMAS[route.kind].model_validate(data)
     except ValidationError as exc:
         raise InvalidMessage(_describe(exc)) from exc
     if (message.plant, message.machine) != (route.plant, route.machine):
@@ -214,13 +382,105 @@ def decode(topic_name: str, payload: bytes) -> tuple[Route, Message]:
     if isinstance(message, ImageMessage):
         if message.view != route.view:
             raise InvalidMessage(f"payload view {message.view!r} differs from topic {topic_name}")
-        message.image_bytes()
+        try:
+            message.image_size()
+        except InvalidMessage as exc:
+            raise InvalidImage(exc.reason, route, message) from exc
     return route, message
+
+
+def _availability(route: Route, payload: bytes) -> AvailabilityMessage:
+    if payload not in (b"online", b"offline"):
+        shown = clip(payload[:40].decode("utf-8", "replace"), 40)
+        raise InvalidMessage(f"availability must be the word online or offline, not {shown!r}")
+    status: Literal["online", "offline"] = "online" if payload == b"online" else "offline"
+    return AvailabilityMessage(plant=route.plant, machine=route.machine, status=status)
+
+
+class _OverBudget(Exception):
+    """Raised inside the JSON parser's hooks: the payload breaks a bound."""
+
+
+def _integer(text: str) -> int:
+    if len(text.lstrip("-")) > limits.MAX_INT_DIGITS:
+        raise _OverBudget(f"integer of {len(text)} digits; integers must fit in 64 bits")
+    value = int(text)
+    if not limits.MIN_INT <= value <= limits.MAX_INT:
+        raise _OverBudget(f"integer {value} does not fit in 64 bits")
+    return value
+
+
+def _real(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise _OverBudget(f"number {clip(text, 40)} is too large")
+    return value
+
+
+def _constant(text: str) -> float:
+    raise _OverBudget(f"{text} is not a number JSON allows")
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise _OverBudget("an object holds the same key twice")
+    return obj
+
+
+def load_json(payload: bytes) -> Any:
+    """The JSON value of UTF-8 bytes, within the bounds of `limits`; InvalidMessage if
+    not. The payload's size must have been bounded by the caller."""
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidMessage(f"payload is not JSON: not UTF-8 at byte {exc.start}") from exc
+    try:
+        data = json.loads(
+            text,
+            parse_int=_integer,
+            parse_float=_real,
+            parse_constant=_constant,
+            object_pairs_hook=_object,
+        )
+    except json.JSONDecodeError as exc:
+        raise InvalidMessage(f"payload is not JSON: {exc}") from exc
+    except _OverBudget as exc:
+        raise InvalidMessage(f"payload breaks a bound: {exc}") from exc
+    except RecursionError as exc:
+        raise InvalidMessage(f"payload nests deeper than {limits.MAX_DEPTH} levels") from exc
+    _within_bounds(data)
+    return data
+
+
+def _within_bounds(data: Any) -> None:
+    """Depth, container sizes, key lengths and characters of a parsed JSON value."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value or (not value.isascii() and limits.BAD_ANYWHERE.search(value)):
+                raise InvalidMessage("a string holds NUL or an unpaired surrogate")
+            continue
+        if not isinstance(value, dict | list):
+            continue
+        if depth > limits.MAX_DEPTH:
+            raise InvalidMessage(f"payload nests deeper than {limits.MAX_DEPTH} levels")
+        if len(value) > limits.MAX_ITEMS:
+            raise InvalidMessage(f"an array or object has over {limits.MAX_ITEMS} entries")
+        if isinstance(value, dict):
+            for key in value:
+                if len(key) > limits.MAX_NAME:
+                    raise InvalidMessage(f"key {clip(key, 40)!r} is over {limits.MAX_NAME}")
+            stack.extend((item, depth + 1) for item in value.values())
+            stack.extend((key, depth) for key in value)
+        else:
+            stack.extend((item, depth + 1) for item in value)
 
 
 def _describe(exc: ValidationError) -> str:
     parts = []
-    for err in exc.errors()[:5]:
-        where = ".".join(str(p) for p in err["loc"]) or "message"
-        parts.append(f"{where}: {err['msg']}")
+    for err in exc.errors(include_url=False, include_input=False)[:5]:
+        where = ".".join(clip(str(p), 40) for p in err["loc"]) or "message"
+        parts.append(f"{where}: {clip(err['msg'], 300)}")
     return "; ".join(parts)

@@ -2,6 +2,10 @@
 
 MQTT topics use "/"; the NATS MQTT listener maps them to subjects with ".", so
 `castline/v1/p1/m1/shot` is the NATS subject `castline.v1.p1.m1.shot`.
+
+Two namespaces: `castline/v1/...` is what devices send and the line consumes;
+`castline/out/v1/...` is what castline itself publishes (verdicts, its availability),
+kept apart so the line never consumes its own output and a device cannot pose as it.
 """
 
 from __future__ import annotations
@@ -11,6 +15,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 PREFIX = "castline/v1"
+OUTPUT_PREFIX = "castline/out/v1"
+SUBJECTS = "castline.v1.>"  # everything devices send
+OUTPUT_SUBJECTS = "castline.out.v1.>"  # everything castline publishes
+MAX_TOPIC = 300  # longer names are refused before they are looked at (and fit the store)
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -24,6 +32,18 @@ class Kind(StrEnum):
     AVAILABILITY = "availability"  # retained "online"/"offline", last will
 
 
+KINDS = frozenset(k.value for k in Kind)
+INPUT_KINDS = frozenset(
+    {Kind.SHOT, Kind.IMAGE, Kind.STATE, Kind.CELL, Kind.TRUTH, Kind.AVAILABILITY}
+)
+LINE_KINDS = frozenset({Kind.VERDICT})  # only castline publishes these
+
+
+def _show(value: str) -> str:
+    """A topic level quoted for a reason, cut short: reasons quote input, bounded."""
+    return repr(value if len(value) <= 40 else value[:39] + "…")
+
+
 def valid_id(value: str) -> bool:
     """Plant, machine and view ids go into topics: letters, digits, '_' and '-' only."""
     return bool(_ID.match(value))
@@ -31,7 +51,15 @@ def valid_id(value: str) -> bool:
 
 def check_id(value: str, what: str) -> str:
     if not valid_id(value):
-        raise ValueError(f"{what} id {value!r} may hold only letters, digits, '_' and '-'")
+        raise ValueError(f"{what} id {_show(value)} must be 1 to 64 letters, digits, '_' or '-'")
+    return value
+
+
+def check_view(value: str) -> str:
+    """A camera view is the last topic level: an id that is not a kind of message."""
+    check_id(value, "view")
+    if value in KINDS:
+        raise ValueError(f"view {_show(value)} is the name of a message kind; name it otherwise")
     return value
 
 
@@ -41,8 +69,20 @@ def topic(plant: str, machine: str, kind: Kind, view: str | None = None) -> str:
     if kind is Kind.IMAGE:
         if view is None:
             raise ValueError("an image topic needs a camera view")
-        return f"{PREFIX}/{plant}/{machine}/image/{check_id(view, 'view')}"
+        return f"{PREFIX}/{plant}/{machine}/image/{check_view(view)}"
     return f"{PREFIX}/{plant}/{machine}/{kind.value}"
+
+
+def output_topic(plant: str, machine: str, kind: Kind = Kind.VERDICT) -> str:
+    """Where castline publishes what it says about a machine's parts (verdicts)."""
+    if kind not in LINE_KINDS:
+        raise ValueError(f"castline publishes no {kind.value} messages per machine")
+    return f"{OUTPUT_PREFIX}/{check_id(plant, 'plant')}/{check_id(machine, 'machine')}/{kind}"
+
+
+def output_plant_topic(plant: str, kind: Kind = Kind.AVAILABILITY) -> str:
+    """Plant-level topics of castline itself (its availability, last will)."""
+    return f"{OUTPUT_PREFIX}/{check_id(plant, 'plant')}/{kind.value}"
 
 
 def plant_topic(plant: str, kind: Kind) -> str:
@@ -56,25 +96,47 @@ def wildcard(kind: Kind, plant: str = "+", machine: str = "+") -> str:
     return f"{PREFIX}/{plant}/{machine}/{suffix}"
 
 
+def is_line_output(name: str) -> bool:
+    """True for a topic or subject in castline's own output namespace (never input)."""
+    return name.startswith((OUTPUT_PREFIX + "/", OUTPUT_PREFIX.replace("/", ".") + "."))
+
+
 @dataclass(frozen=True, slots=True)
 class Route:
     plant: str
     machine: str
     kind: Kind
     view: str | None = None
+    output: bool = False  # in castline's output namespace
 
 
 def parse(name: str) -> Route:
-    """Parse an MQTT topic or NATS subject of protocol v1; ValueError says what is wrong."""
+    """Parse an MQTT topic or NATS subject of protocol v1; ValueError says what is wrong.
+
+    Every level is checked here (length and characters), so nothing unbounded from a
+    topic reaches a reason, a record or a metric label."""
+    if len(name) > MAX_TOPIC:
+        raise ValueError(f"topic of {len(name)} characters is over the {MAX_TOPIC} allowed")
     parts = name.replace(".", "/").split("/")
-    if parts[:2] != ["castline", "v1"]:
-        raise ValueError(f"topic {name!r} is not in the castline/v1 namespace")
-    rest = parts[2:]
-    if len(rest) == 3 and rest[2] in Kind.__members__.values() and rest[2] != "image":
-        return Route(check_id(rest[0], "plant"), check_id(rest[1], "machine"), Kind(rest[2]))
-    if len(rest) == 4 and rest[2] == "image":
-        return Route(rest[0], rest[1], Kind.IMAGE, check_id(rest[3], "view"))
-    raise ValueError(f"topic {name!r} is not a known castline/v1 topic")
+    output = parts[:3] == ["castline", "out", "v1"]
+    if output:
+        rest = parts[3:]
+    elif parts[:2] == ["castline", "v1"]:
+        rest = parts[2:]
+    else:
+        raise ValueError(f"topic {_show(name)} is not in the castline/v1 namespace")
+    if len(rest) == 2 and rest[1] == Kind.AVAILABILITY and not output:
+        raise ValueError(
+            f"only castline publishes a plant's availability (on {OUTPUT_PREFIX}/<plant>/...)"
+        )
+    allowed = LINE_KINDS if output else KINDS - {Kind.IMAGE}
+    if len(rest) == 3 and rest[2] in allowed:
+        plant, machine = check_id(rest[0], "plant"), check_id(rest[1], "machine")
+        return Route(plant, machine, Kind(rest[2]), output=output)
+    if len(rest) == 4 and rest[2] == Kind.IMAGE and not output:
+        plant, machine = check_id(rest[0], "plant"), check_id(rest[1], "machine")
+        return Route(plant, machine, Kind.IMAGE, check_view(rest[3]))
+    raise ValueError(f"topic {_show(name)} is not a known castline/v1 topic")
 
 
 def to_subject(mqtt_topic: str) -> str:

@@ -7,13 +7,15 @@ ON CONFLICT DO NOTHING, so redelivered messages and replays never add rows.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from castline.domain.plant import Machine
 from castline.domain.shot import PartKey, Shot
@@ -23,6 +25,7 @@ from castline.domain.verdict import Verdict
 from castline.store import tables as t
 from castline.store.bulk import BULK_MIN_ROWS, copy_insert_ignore
 
+log = logging.getLogger(__name__)
 Row = dict[str, Any]
 
 
@@ -225,18 +228,45 @@ class Store:
             return insert_ignore(conn, t.reviews, [row]) == 1
 
     def record_dead_letter(
-        self, source: str, reason: str, payload: bytes, received_at: datetime, ref: str = ""
+        self,
+        source: str,
+        reason: str,
+        payload: bytes | bytearray | memoryview | str,
+        received_at: datetime | None = None,
+        ref: str = "",
     ) -> bool:
-        """Keep an invalid message with its reason. `ref` names the message where it came
-        from (its stream sequence): a redelivery is one letter, two equal messages are two."""
-        digest = hashlib.sha256(f"{source}\0{ref}\0".encode() + payload).hexdigest()
-        row = {
-            "received_at": received_at,
-            "source": source,
-            "reason": reason,
-            "payload": payload,
-            "digest": digest,
-        }
+        """Keep an invalid message with its reason; True if it is a new letter. `ref` names
+        the message where it came from (its stream sequence): a redelivery is one letter,
+        two equal messages are two.
+
+        It cannot fail for what it is given: every field is cut and cleaned to fit the
+        table (`dead_letter_row`). The only errors are those of a database that cannot be
+        reached (OperationalError, InterfaceError), which the caller retries later."""
+        row = dead_letter_row(source, reason, payload, received_at, ref)
+        try:
+            return self._insert_letter(row)
+        except DB_DOWN:
+            raise
+        except Exception as exc:  # unforeseen refusal: keep a plain-ASCII trace of it
+            log.exception("dead letter from %r refused; keeping a plain copy", row["source"])
+            plain = {
+                **row,
+                "source": _ascii(row["source"], DEAD_LETTER_SOURCE),
+                "reason": _ascii(
+                    f"stored without payload ({exc.__class__.__name__}): {row['reason']}",
+                    DEAD_LETTER_REASON,
+                ),
+                "payload": b"",
+            }
+            try:
+                return self._insert_letter(plain)
+            except DB_DOWN:
+                raise
+            except Exception:
+                log.exception("dead letter from %r not recorded", plain["source"])
+                return False
+
+    def _insert_letter(self, row: Row) -> bool:
         with self.engine.begin() as conn:
             return insert_ignore(conn, t.dead_letters, [row]) == 1
 
@@ -401,3 +431,56 @@ class Store:
         query = select(d).order_by(d.c.received_at.desc(), d.c.id.desc()).limit(limit)
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
+
+
+# --- dead letters: bounded, cleaned, so recording one cannot fail --------------------
+
+DEAD_LETTER_KEEP = 64 * 1024  # payload bytes kept; the whole payload's size and hash always
+DEAD_LETTER_SOURCE = 300  # characters of the topic or subject (the column's size)
+DEAD_LETTER_REASON = 4000  # characters of the reason
+DB_DOWN = (OperationalError, InterfaceError)  # not the message's fault: retried, not kept
+
+
+def dead_letter_row(
+    source: str,
+    reason: str,
+    payload: bytes | bytearray | memoryview | str,
+    received_at: datetime | None = None,
+    ref: str = "",
+) -> Row:
+    """The dead_letters row for whatever a message was: text cut to the columns, NUL and
+    unpaired surrogates replaced (PostgreSQL refuses both), the payload's first
+    DEAD_LETTER_KEEP bytes with the size and SHA-256 of all of it, and a naive or missing
+    time replaced by now."""
+    data = _as_bytes(payload)
+    source_text = source if isinstance(source, str) else repr(source)
+    ref_text = ref if isinstance(ref, str) else repr(ref)
+    key = f"{source_text}\0{ref_text}\0".encode("utf-8", "surrogatepass")
+    aware = isinstance(received_at, datetime) and received_at.utcoffset() is not None
+    return {
+        "received_at": received_at if aware else datetime.now(UTC),
+        "source": _fit(source_text, DEAD_LETTER_SOURCE),
+        "reason": _fit(reason if isinstance(reason, str) else repr(reason), DEAD_LETTER_REASON),
+        "payload": data[:DEAD_LETTER_KEEP],
+        "payload_size": len(data),
+        "payload_sha256": hashlib.sha256(data).hexdigest(),
+        "digest": hashlib.sha256(key + data).hexdigest(),
+    }
+
+
+def _as_bytes(value: object) -> bytes:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogatepass")
+    return repr(value).encode("utf-8", "replace")
+
+
+def _fit(text: str, limit: int) -> str:
+    """At most `limit` characters of valid UTF-8 without NUL; a cut is marked with '…'."""
+    text = text[: limit + 1].encode("utf-8", "replace").decode("utf-8").replace("\0", "\ufffd")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _ascii(text: str, limit: int) -> str:
+    return text.encode("ascii", "backslashreplace").decode("ascii").replace("\\x00", "?")[:limit]

@@ -200,10 +200,12 @@ dead_letters = Table(
     metadata,
     Column("id", PK, primary_key=True, autoincrement=True),
     Column("received_at", Ts, nullable=False),
-    Column("source", String(300), nullable=False),  # topic or subject it came on
-    Column("reason", Text, nullable=False),
-    Column("payload", LargeBinary, nullable=False),
-    Column("digest", String(64), nullable=False),  # sha256(source + payload)
+    Column("source", String(300), nullable=False),  # topic or subject, cut to fit
+    Column("reason", Text, nullable=False),  # bounded by the writer (repository)
+    Column("payload", LargeBinary, nullable=False),  # the first bytes only, bounded
+    Column("payload_size", BigInteger, nullable=False),  # bytes of the whole payload
+    Column("payload_sha256", String(64), nullable=False),  # of the whole payload
+    Column("digest", String(64), nullable=False),  # sha256(source, stream ref, payload)
     UniqueConstraint("digest"),
 )
 
