@@ -94,9 +94,20 @@ def report(
         f"review {oof['review_rate']:.4f}; latency p50 {p50:.1f} ms p99 {p99:.1f} ms "
         f"(1 thread, 300x300; reference workload p99/p50 {reference_p99(200):.2f}); "
         f"memory {training['memory_cells']} cells x {training['memory_rows']} rows, "
-        f"input {model.manifest['input_size'][0]} px; training {seconds:.1f} s "
+        f"alignment {training['alignment']}, input {model.manifest['input_size'][0]} px; "
+        f"training {seconds:.1f} s "
         f"{model.manifest['metrics']['timings']}",
         flush=True,
+    )
+
+
+def config_of(args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(
+        input_size=args.input_size,
+        cell=args.cell,
+        border=args.border,
+        margin=args.margin,
+        threads=1,
     )
 
 
@@ -105,7 +116,9 @@ def main() -> None:
     parser.add_argument("--backbone", default="lite0", choices=["lite0", "lite1"])
     parser.add_argument("--n-train", type=int, nargs="+", default=[0], help="0: all")
     parser.add_argument("--input-size", type=int)
-    parser.add_argument("--cell", type=int, default=4, help="memory cell side; 0: one memory")
+    parser.add_argument("--cell", type=int, help="memory cell side; 0: one memory; default auto")
+    parser.add_argument("--border", type=int, default=16, help="mirrored border, px")
+    parser.add_argument("--margin", type=float, default=0.0, help="blind band, share of side")
     parser.add_argument("--labels", action="store_true", help="also train the head (all)")
     parser.add_argument("--latency-runs", type=int, default=300)
     args = parser.parse_args()
@@ -121,7 +134,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.n_train:
             given = train_good[:n] if n else train_good
-            config = TrainConfig(input_size=args.input_size, cell=args.cell, threads=1)
+            config = config_of(args)
             started = time.perf_counter()
             model = train_model(
                 given, Path(tmp) / f"m{n}", backbone=args.backbone, progress=False, config=config
@@ -142,7 +155,7 @@ def main() -> None:
                 defect_paths=in_split(bad, "train"),
                 backbone=args.backbone,
                 progress=False,
-                config=TrainConfig(input_size=args.input_size, cell=args.cell, threads=1),
+                config=config_of(args),
             )
             report(
                 f"{args.backbone} with labels", model, ok, ng, args, time.perf_counter() - started

@@ -48,16 +48,19 @@ def train(
     ] = 0,
     folds: Annotated[int, typer.Option(help="Folds of the out-of-fold calibration.")] = 5,
     cell: Annotated[
-        int,
-        typer.Option(help="Side of a memory cell in patches; 0: one memory (parts not centred)."),
-    ] = 4,
+        int | None,
+        typer.Option(
+            help="Side of a memory cell in patches; 0: one memory for the whole photo. "
+            "Default: chosen by how well the photos line up."
+        ),
+    ] = None,
     target_frr: Annotated[float, typer.Option(help="False-reject rate for NG.")] = 0.02,
     target_escape: Annotated[
         float | None, typer.Option(help="Escape rate to meet where defects are given.")
     ] = None,
     margin: Annotated[
         float, typer.Option(help="Share of each photo side left out of the score.")
-    ] = 0.1,
+    ] = 0.0,
 ) -> None:
     """Learn a part's normal look from GOOD_DIR, calibrate, write a model folder."""
     from castline.vision.train import TrainConfig, train_model

@@ -1,6 +1,7 @@
 """The one inference path: an ONNX graph that takes a photo and returns the decision.
 
-uint8 RGB image of any size -> resize to the model's input size -> (x - 127) / 128 ->
+uint8 RGB image of any size -> letterbox into the model's square input (scaled, never
+squashed; a mirrored border around it) -> (x - 127) / 128 ->
 EfficientNet-Lite features at strides 8 and 16 -> patch descriptors -> distance to the
 nearest normal patch of the same cell -> smoothed map, divided by the usual distance of
 good parts at each place -> image score -> optional supervised head -> thresholds ->
@@ -57,32 +58,93 @@ class Head:
         return 1.0 / (1.0 + np.exp(-logit))
 
 
-def preprocess(g: GraphBuilder, size: int) -> str:
-    """uint8 [H, W, 3] RGB -> normalised float [1, 3, size, size]."""
+@dataclass(frozen=True)
+class Letterbox:
+    """Where the photo lies in the square model input (graph values, int64 [1] each)."""
+
+    top: str
+    left: str
+    height: str
+    width: str
+
+
+def preprocess(g: GraphBuilder, size: int) -> tuple[str, Letterbox]:
+    """uint8 [H, W, 3] RGB -> normalised float [1, 3, size, size], letterboxed.
+
+    The photo is scaled so its longer side fills the input and the rest is padded by
+    repeating its edge: never squashed, so a round part stays round whatever the camera's
+    aspect ratio. Square photos are not padded at all.
+    """
     x = g.op("Cast", ["image"], to=FLOAT)
     x = g.op("Unsqueeze", [g.op("Transpose", [x], perm=[2, 0, 1]), g.ints([0])])
+    hw = g.op(
+        "Cast", [g.op("Slice", [g.op("Shape", ["image"]), g.ints([0]), g.ints([2])])], to=FLOAT
+    )
+    scale = g.op("Div", [g.const([float(size)]), g.op("ReduceMax", [hw], keepdims=1)])
+    new = g.op("Cast", [g.op("Round", [g.op("Mul", [hw, scale])])], to=INT64)
+    new = g.op("Min", [g.op("Max", [new, g.ints([1])]), g.ints([size])])
     x = g.op(
         "Resize",
-        [x, "", "", g.ints([1, 3, size, size])],
+        [x, "", "", g.op("Concat", [g.ints([1, 3]), new], axis=0)],
         "resized",
         mode="linear",
         coordinate_transformation_mode="half_pixel",
     )
-    return g.op("Mul", [g.op("Sub", [x, g.const(INPUT_MEAN)]), g.const(1.0 / INPUT_STD)])
+    spare = g.op("Sub", [g.ints([size, size]), new])
+    before = g.op("Div", [spare, g.ints([2])])
+    after = g.op("Sub", [spare, before])
+    pads = g.op("Concat", [g.ints([0, 0]), before, g.ints([0, 0]), after], axis=0)
+    x = g.op("Pad", [x, pads], mode="edge")
+    x = g.op("Mul", [g.op("Sub", [x, g.const(INPUT_MEAN)]), g.const(1.0 / INPUT_STD)])
+
+    def at(values: str, i: int) -> str:
+        return g.op("Slice", [values, g.ints([i]), g.ints([i + 1])])
+
+    return x, Letterbox(at(before, 0), at(before, 1), at(new, 0), at(new, 1))
 
 
-def _patch_grid(g: GraphBuilder, net: EfficientNetLite, size: int) -> tuple[str, int]:
-    x = preprocess(g, size)
-    maps = net.build(g, x, size, STRIDES)
+def photo_mask(g: GraphBuilder, box: Letterbox, grid: int) -> str:
+    """[1, 1, grid, grid]: 1 where a patch's centre lies on the photo, 0 on the padding."""
+    centres = g.const(np.arange(grid) * STRIDES[0] + STRIDES[0] // 2, "centres", np.int64)
+
+    def on(start: str, length: str) -> str:
+        inside = g.op(
+            "And",
+            [
+                g.op("GreaterOrEqual", [centres, start]),
+                g.op("Less", [centres, g.op("Add", [start, length])]),
+            ],
+        )
+        return g.op("Cast", [inside], to=FLOAT)
+
+    rows = g.op("Reshape", [on(box.top, box.height), g.ints([1, 1, grid, 1])])
+    cols = g.op("Reshape", [on(box.left, box.width), g.ints([1, 1, 1, grid])])
+    return g.op("Mul", [rows, cols], "photo_mask")
+
+
+def _patch_grid(
+    g: GraphBuilder, net: EfficientNetLite, size: int, border: int
+) -> tuple[str, int, Letterbox]:
+    """Patch descriptors [1, D, grid, grid] of the letterboxed photo.
+
+    The network sees the photo with `border` px of its own mirror image around it and the
+    border's features are cut off after the neighbourhood pooling: patches at the photo's
+    edge are described from real-looking surroundings, not from the network's zero padding.
+    """
+    x, box = preprocess(g, size)
+    if border:
+        x = g.op("Pad", [x, g.ints([0, 0, border, border, 0, 0, border, border])], mode="reflect")
+    maps = net.build(g, x, size + 2 * border, STRIDES)
     grid = -(-size // STRIDES[0])
     channels = [net.channels_at(s) for s in STRIDES]
-    return PatchMaker().build(g, maps, channels, grid), grid
+    crops = [border // s for s in STRIDES]
+    return PatchMaker().build(g, maps, channels, grid, crops), grid, box
 
 
-def features_graph(net: EfficientNetLite, size: int) -> onnx.ModelProto:
+def features_graph(net: EfficientNetLite, size: int, border: int = 0) -> onnx.ModelProto:
     """Image -> patch descriptor rows [P, D]: what the memory bank is made of."""
     g = GraphBuilder()
-    patches, _ = _patch_grid(g, net, size)
+    patches, _, _ = _patch_grid(g, net, size, border)
     g.rename(PatchMaker.rows(g, patches), "patches")
     dim = sum(net.channels_at(s) for s in STRIDES)
     return g.model([IMAGE_INPUT], [("patches", FLOAT, ["P", dim])], f"castline-features-{net.name}")
@@ -96,22 +158,33 @@ def inspection_graph(
     scorer: Scorer,
     thresholds: tuple[float, float],
     head: Head | None = None,
+    border: int = 0,
     metadata: dict[str, str] | None = None,
 ) -> onnx.ModelProto:
     """The full decision graph (see the module docstring for its outputs)."""
     g = GraphBuilder()
-    patches, grid = _patch_grid(g, net, size)
+    patches, grid, box = _patch_grid(g, net, size, border)
     distance = memory.build(g, patches, grid)
     smoothed = scorer.smoothed(g, distance, grid)
-    amap = scorer.anomaly_map(g, smoothed, grid)
+    amap = g.op("Mul", [scorer.anomaly_map(g, smoothed, grid), photo_mask(g, box, grid)])
     anomaly = scorer.image_score(g, amap)
     descriptor = Scorer.descriptor(g, amap, anomaly, patches)
     score = head.build(g, descriptor) if head is not None else anomaly
 
+    # Heat map: to the input's pixels, the photo's part cut out, then to the photo's size.
     image_hw = g.op("Slice", [g.op("Shape", ["image"]), g.ints([0]), g.ints([2])])
     heat = g.op(
         "Resize",
-        [amap, "", "", g.op("Concat", [g.ints([1, 1]), image_hw], axis=0)],
+        [amap, "", "", g.ints([1, 1, size, size])],
+        mode="linear",
+        coordinate_transformation_mode="half_pixel",
+    )
+    starts = g.op("Concat", [box.top, box.left], axis=0)
+    ends = g.op("Add", [starts, g.op("Concat", [box.height, box.width], axis=0)])
+    heat = g.op("Slice", [heat, starts, ends, g.ints([2, 3])])
+    heat = g.op(
+        "Resize",
+        [heat, "", "", g.op("Concat", [g.ints([1, 1]), image_hw], axis=0)],
         mode="linear",
         coordinate_transformation_mode="half_pixel",
     )

@@ -19,11 +19,22 @@ class PatchMaker:
 
     neighbourhood: int = 3
 
-    def build(self, g: GraphBuilder, maps: list[str], channels: list[int], grid: int) -> str:
-        """Aggregated, upsampled and concatenated maps: [1, D, grid, grid]."""
+    def build(
+        self,
+        g: GraphBuilder,
+        maps: list[str],
+        channels: list[int],
+        grid: int,
+        crops: list[int] | None = None,
+    ) -> str:
+        """Aggregated, upsampled and concatenated maps: [1, D, grid, grid].
+
+        `crops`: positions cut from each side of each map after pooling (the mirrored
+        border around the photo), so edge patches pool real-looking neighbours.
+        """
         k = self.neighbourhood
         pooled = []
-        for feature in maps:
+        for feature, crop in zip(maps, crops or [0] * len(maps), strict=True):
             y = g.op(
                 "AveragePool",
                 [feature],
@@ -33,6 +44,8 @@ class PatchMaker:
                 strides=[1, 1],
                 count_include_pad=0,
             )
+            if crop:
+                y = g.op("Slice", [y, g.ints([crop, crop]), g.ints([-crop, -crop]), g.ints([2, 3])])
             pooled.append(y)
         upsampled = [pooled[0]]
         for y, c in zip(pooled[1:], channels[1:], strict=True):

@@ -34,6 +34,7 @@ import numpy as np
 import onnx
 from tqdm import tqdm
 
+from castline.vision.align import Alignment, choose, thumbnail
 from castline.vision.augment import Placement, copies
 from castline.vision.backbone import INPUT_MEAN, INPUT_STD, EfficientNetLite
 from castline.vision.calibration import Calibration, calibrate, rate_interval, threshold_for_frr
@@ -59,14 +60,21 @@ class TrainConfig:
     placements_per_image: int = 0
     placement: Placement = field(default_factory=Placement)
     # The patch grid is cut into cells of `cell` x `cell` patches, each with its own memory
-    # learnt from its patches and `reach` patches around; 0: one memory for the whole photo.
-    cell: int = 4
+    # learnt from its patches and `reach` patches around; 0: one memory for the whole
+    # photo; None: cells of `auto_cell` where the photos line up well enough (align.py).
+    cell: int | None = None
+    auto_cell: int = 4
     reach: int = 1
     memory_rows: int = 1024  # per cell
+    whole_rows: int = 2048  # one memory for the whole photo
     dims: int = 96  # descriptor dimensions the memory keeps (PCA); 0: all
     max_rows: int = 600_000  # patch rows the coresets choose from, all cells together
+    whole_max_rows: int = 60_000  # the same for one memory (its coreset is one long loop)
+    # Mirrored photo around the input, px (a multiple of 16): edge patches are described
+    # from real-looking surroundings, so the whole photo can count.
+    border: int = 16
     sigma: float = 1.0
-    margin: float = 0.1  # share of each side left out of the image score
+    margin: float = 0.0  # share of each side left out of the image score
     target_frr: float = 0.02
     review_frr: float = 0.05
     target_escape: float | None = None
@@ -139,9 +147,11 @@ class Pools:
     rows: list[list[np.ndarray]]  # [cell][photo] -> [n, d]
     cell: int  # side of a cell in patches (the grid for one memory)
     projection: Projection | None
+    size: int  # rows per cell in the memory
 
-    def memory(self, members: np.ndarray, size: int, seed: int) -> PatchMemory:
+    def memory(self, members: np.ndarray, seed: int) -> PatchMemory:
         """Per cell, a coreset of `size` rows from the photos in `members`."""
+        size = self.size
         banks = []
         for per_photo in self.rows:
             rows = np.concatenate([per_photo[i] for i in members])
@@ -151,19 +161,34 @@ class Pools:
         return PatchMemory(np.stack(banks), self.cell, self.projection)
 
 
+def arrangement(photos: list[Photo], size: int, config: TrainConfig) -> Alignment:
+    """Per-cell or whole-photo memory: as configured, or measured on the photos."""
+    grid = -(-size // STRIDES[0])
+    if config.cell is not None:
+        return Alignment(float("nan"), float("nan"), config.cell)
+    thumbs = [thumbnail(read_image(p.path)) for p in photos]
+    return choose(thumbs, config.auto_cell, config.reach, grid)
+
+
 def extract_pools(
-    net: EfficientNetLite, size: int, photos: list[Photo], config: TrainConfig, progress: bool
+    net: EfficientNetLite,
+    size: int,
+    photos: list[Photo],
+    cell_side: int,
+    config: TrainConfig,
+    progress: bool,
 ) -> Pools:
     """Patch descriptors of every photo (and its placed copies), per cell, reduced."""
     grid = -(-size // STRIDES[0])
-    cell = config.cell or grid
-    windows = cell_windows(grid, cell, config.reach if config.cell else 0)
-    features = session(features_graph(net, size).SerializeToString(), config.threads)
+    cell = cell_side or grid
+    windows = cell_windows(grid, cell, config.reach if cell_side else 0)
+    max_rows = config.max_rows if cell_side else config.whole_max_rows
+    features = session(features_graph(net, size, config.border).SerializeToString(), config.threads)
     rng = np.random.default_rng(config.seed)
     # Keep a random share of each view's rows so the pools never exceed max_rows:
     # memory stays flat however many photos there are.
     views = len(photos) * (1 + config.placements_per_image)
-    per_cell = -(-config.max_rows // (len(windows) * views))
+    per_cell = -(-max_rows // (len(windows) * views))
     raw: list[list[np.ndarray]] = [[] for _ in windows]
     projection: Projection | None = None
     for index, photo in enumerate(_bar(photos, "patches", progress)):
@@ -186,7 +211,7 @@ def extract_pools(
         elif projection is not None:
             for pool in raw:
                 pool[-1] = projection(pool[-1])
-    return Pools(raw, cell, projection)
+    return Pools(raw, cell, projection, config.memory_rows if cell_side else config.whole_rows)
 
 
 def _outputs(
@@ -233,7 +258,7 @@ class OutOfFold:
 
 
 def _graph_builder(
-    net: EfficientNetLite, size: int
+    net: EfficientNetLite, size: int, border: int
 ) -> Any:  # a closure; typed loosely to keep the call sites short
     def build(
         memory: PatchMemory,
@@ -241,7 +266,9 @@ def _graph_builder(
         head: Head | None = None,
         thresholds: tuple[float, float] = (float("inf"), float("inf")),
     ) -> onnx.ModelProto:
-        return inspection_graph(net, size, memory, scorer=scorer, thresholds=thresholds, head=head)
+        return inspection_graph(
+            net, size, memory, scorer=scorer, thresholds=thresholds, head=head, border=border
+        )
 
     return build
 
@@ -257,10 +284,7 @@ def out_of_fold(
     """Two passes over the folds: distance maps (-> usual distance), then scores."""
     fold = fold_of(len(photos.good), folds)
     bad_fold = fold_of(len(photos.defective), folds)
-    memories = [
-        pools.memory(np.flatnonzero(fold != f), config.memory_rows, config.seed)
-        for f in range(folds)
-    ]
+    memories = [pools.memory(np.flatnonzero(fold != f), config.seed) for f in range(folds)]
     plain = Scorer(config.sigma, config.margin)
     maps: list[np.ndarray] = []
     for f, memory in enumerate(memories):
@@ -359,12 +383,15 @@ def train_model(
         raise ValueError(f"need at least 2 folds to calibrate out of fold, got {config.folds}")
     net = EfficientNetLite.load(backbone)
     size = config.input_size or NATIVE_SIZE[backbone]
-    build = _graph_builder(net, size)
-    pools = extract_pools(net, size, photos.good, config, progress)
+    if config.border % STRIDES[-1]:
+        raise ValueError(f"border must be a multiple of {STRIDES[-1]} px, got {config.border}")
+    build = _graph_builder(net, size, config.border)
+    aligned = arrangement(photos.good, size, config)
+    pools = extract_pools(net, size, photos.good, aligned.cell, config, progress)
     timings = {"patches_s": round(time.perf_counter() - started, 2)}
     oof = out_of_fold(build, pools, photos, folds, config, progress)
     timings["out_of_fold_s"] = round(time.perf_counter() - started - sum(timings.values()), 2)
-    memory = pools.memory(np.arange(len(photos.good)), config.memory_rows, config.seed)
+    memory = pools.memory(np.arange(len(photos.good)), config.seed)
     del pools
     timings["memory_s"] = round(time.perf_counter() - started - sum(timings.values()), 2)
 
@@ -402,7 +429,8 @@ def train_model(
         "input_size": [size, size],
         "preprocessing": {
             "channels": "RGB",
-            "resize": "bilinear",
+            "resize": "letterbox: bilinear, longer side to the input, padded by the edge",
+            "border_px": config.border,
             "mean": INPUT_MEAN,
             "std": INPUT_STD,
         },
@@ -417,6 +445,7 @@ def train_model(
             "conflicts_dropped": photos.conflicts,
             "memory_rows": int(memory.bank.shape[1]),
             "memory_cells": int(memory.bank.shape[0]),
+            "alignment": aligned.as_dict() | {"chosen": config.cell is None},
             "config": asdict(config),
         },
         "metrics": metrics,
