@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     machines: int = Field(9, ge=1, le=10_000, description="simulated machines in `castline up`")
     speed: float = Field(60.0, gt=0, le=10_000, description="simulator time acceleration")
     secret_key: str = Field("", description="session signing key; empty: generated in home")
+    metrics_token: str | None = Field(
+        None, min_length=16, description="bearer token for /metrics; unset: admins only"
+    )
 
     @field_validator("plant")
     @classmethod

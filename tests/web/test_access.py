@@ -84,7 +84,8 @@ MATRIX: list[tuple[str, str, dict[str, Any] | None, str]] = [
         {"username": "new", "password": "0123456789", "role": "viewer"},
         "admin",
     ),
-    ("POST", "/api/v1/users/viewer/keys", {}, "admin"),
+    ("GET", "/api/v1/me/keys", None, "viewer"),
+    ("POST", "/api/v1/me/keys", {}, "viewer"),
     ("DELETE", "/api/v1/users/op1/keys", None, "admin"),
 ]
 
@@ -162,6 +163,7 @@ def test_browser_session_login_csrf_and_logout(client: TestClient, plant: Seeded
     with seeded.engine.connect() as conn:
         actions = conn.execute(select(t.audit_log.c.action, t.audit_log.c.actor)).all()
     assert [a for a in actions if a.actor == "operator"] == [
+        ("login.failed", "operator"),
         ("login", "operator"),
         ("alarm.ack", "operator"),
         ("logout", "operator"),

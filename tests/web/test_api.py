@@ -13,6 +13,7 @@ from castline.domain.shot import PartKey, Shot
 from castline.domain.states import MachineState
 from castline.store import tables as t
 from castline.store.repository import Store
+from castline.web.auth import new_api_key
 
 from .conftest import Plant, as_user
 
@@ -169,17 +170,22 @@ def test_admin_adds_a_user_who_then_uses_a_key(client: TestClient, plant: Seeded
         headers=admin,
     )
     assert answer.status_code == 201, answer.text
-    key = client.post("/api/v1/users/qe/keys", json={"name": "spc script"}, headers=admin).json()[
-        "key"
-    ]
+    refused = client.post("/api/v1/users/qe/keys", json={"name": "spc script"}, headers=admin)
+    assert refused.status_code == 403  # a key is made by its own user, nobody else
+    first = new_api_key(plant[1].engine, "qe")  # what `castline user key qe` does
+    made = client.post("/api/v1/me/keys", json={"name": "spc script"}, headers={"X-API-Key": first})
+    assert made.status_code == 201 and made.json()["name"] == "spc script"
+    key = made.json()["key"]
     me = client.get("/api/v1/me", headers={"X-API-Key": key}).json()
     assert me == {"username": "qe", "role": "engineer", "plants": ["p2"]}
+    listed = client.get("/api/v1/me/keys", headers={"X-API-Key": key}).json()
+    assert [k["name"] for k in listed][-1] == "spc script" and all("key" not in k for k in listed)
     with plant[1].engine.connect() as conn:
         stored = conn.execute(select(t.api_keys.c.key_hash)).scalars().all()
         log = conn.execute(select(t.audit_log.c.detail)).scalars().all()
     assert key not in stored and len(stored[-1]) == 64
     revoked = client.delete("/api/v1/users/qe/keys", headers=admin).json()
-    assert revoked == {"username": "qe", "revoked": 1}
+    assert revoked == {"username": "qe", "revoked": 2}
     assert client.get("/api/v1/me", headers={"X-API-Key": key}).status_code == 401
     assert all(key not in str(detail) and "long enough pw" not in str(detail) for detail in log)
 

@@ -17,6 +17,7 @@ M1 = "/api/v1/plants/p1/machines/m1"
 
 READS: dict[str, Check] = {
     "/api/v1/me": lambda j: j["role"] == "viewer",
+    "/api/v1/me/keys": lambda j: len(j) == 1 and j[0]["revoked_at"] is None and "key" not in j[0],
     "/api/v1/plants": lambda j: [p["id"] for p in j] == ["p1", "p2"],
     "/api/v1/plants/p1/overview": lambda j: len(j) == 2,
     "/api/v1/plants/p1/line": lambda j: j["level"] == "unknown" and "--nats" in j["text"],

@@ -121,9 +121,9 @@ def test_overview_page_shows_the_backlog_in_a_browser(
     log_in(page, "viewer")
     page.goto("/plants/p1")
     run(queue_shots(broker.url, 3))
-    page.wait_for_function(
-        "document.getElementById('line').textContent.includes('3 waiting')", timeout=15_000
-    )
+    from playwright.sync_api import expect
+
+    expect(page.locator("#line")).to_contain_text("3 waiting", timeout=15_000)
     assert page.locator("#line").get_attribute("class") in (
         "line-status line-busy",
         "line-status line-behind",

@@ -55,11 +55,20 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any, server: Server) -> Iterator[Any]:
+    """A page of a fresh context; the test fails if the Content-Security-Policy blocked
+    anything the page tried (inline code, a foreign source)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(viewport={"width": 1600, "height": 1000}, base_url=server.url)
     context.set_default_timeout(10_000)
-    yield context.new_page()
+    opened = context.new_page()
+    blocked: list[str] = []
+    opened.on(
+        "console",
+        lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None,
+    )
+    yield opened
     context.close()
+    assert blocked == [], f"the Content-Security-Policy blocked: {blocked}"
 
 
 def log_in(page: Any, name: str) -> None:
@@ -104,6 +113,8 @@ def new_casting(server: Server, number: int, verdict: Verdict) -> dict[str, Any]
 def test_operator_watches_live_reviews_a_part_and_acknowledges_an_alarm(
     page: Any, server: Server
 ) -> None:
+    from playwright.sync_api import expect
+
     log_in(page, "operator")
     page.goto("/plants/p1")
     tile = page.locator(".tile[data-machine=m1]")
@@ -115,14 +126,8 @@ def test_operator_watches_live_reviews_a_part_and_acknowledges_an_alarm(
     hub.publish("castline/v1/p1/m1/shot", {"shot_number": 4, "die": "D1"})
     hub.publish("castline/v1/p1/m1/verdict", new_casting(server, 4, Verdict.REVIEW))
     hub.publish("castline/v1/p1/m2/state", {"state": "breakdown", "die": "D2"})
-    page.wait_for_function(
-        "document.querySelector('.tile[data-machine=m1] [data-field=verdict]').textContent"
-        " === 'REVIEW'"
-    )
-    page.wait_for_function(
-        "document.querySelector('.tile[data-machine=m2] [data-field=state]').textContent"
-        " === 'breakdown'"
-    )
+    expect(page.locator(".tile[data-machine=m1] [data-field=verdict]")).to_have_text("REVIEW")
+    expect(page.locator(".tile[data-machine=m2] [data-field=state]")).to_have_text("breakdown")
     assert tile.locator("[data-field=shot]").inner_text() == "4"
     assert tile.locator("[data-field=shots_today]").inner_text() == "4"
     assert tile.locator("[data-field=yield]").inner_text() == "25.0 %"  # 1 OK of 4 parts
@@ -135,6 +140,10 @@ def test_operator_watches_live_reviews_a_part_and_acknowledges_an_alarm(
     page.wait_for_url("**/plants/p1/parts/m1/4")
     assert page.locator("svg.photo-large rect.region").count() == 1
     assert "702.00" in page.locator("table").inner_text()
+    page.uncheck("#heat")  # page.js, not inline code, hides the heat map
+    expect(page.locator("#overlay")).to_be_hidden()
+    page.check("#heat")
+    expect(page.locator("#overlay")).to_be_visible()
     shot(page, "3-part")
 
     page.select_option("select[name=defect_type]", "cold_shut")
@@ -160,17 +169,21 @@ def test_operator_watches_live_reviews_a_part_and_acknowledges_an_alarm(
 
 def test_every_page_renders_for_an_admin(page: Any, server: Server) -> None:
     log_in(page, "admin_user")
-    for name, url, expect in (
+    for name, url, wanted in (
         ("machine", "/plants/p1/machines/m1", "Control chart"),
         ("models", "/models", "Die D1"),
         ("dies", "/dies", "Die life"),
         ("kpi", "/kpi", "Benefit report"),
         ("dead-letters", "/dead-letters", "payload is not JSON"),
         ("users", "/users", "Audit log"),
+        ("api", "/docs", "GET /api/v1/plants/{plant}/overview"),
     ):
         page.goto(url)
-        assert expect in page.locator("main").inner_text(), url
+        assert wanted in page.locator("main").inner_text(), url
         shot(page, f"page-{name}")
+    page.goto("/plants/p1/machines/m1")
+    page.select_option("select[name=parameter]", "die_temp_fixed_c")  # submits by page.js
+    page.wait_for_url("**/plants/p1/machines/m1?parameter=die_temp_fixed_c")
     page.goto("/models")
     page.click("a:has-text('Promote…')")
     page.click("button:has-text('Yes, do it')")

@@ -60,8 +60,11 @@ def test_promoting_asks_for_confirmation_first(client: TestClient, plant: Seeded
 
 def test_new_api_key_is_shown_once_to_an_admin(client: TestClient, plant: Seeded) -> None:
     admin = as_user(plant[1], "admin")
-    page = client.post("/users/viewer/keys", headers=admin)
+    page = client.post("/users/admin/keys", headers=admin)
     assert 'id="new-key">cl_' in page.text
     listing = client.get("/users", headers=admin).text
     assert "cl_" not in listing
-    assert "<td>viewer</td><td>viewer</td><td>all</td><td>2</td>" in listing  # seeded + new
+    assert "<td>admin</td><td>admin</td><td>all</td><td>2</td>" in listing  # seeded + new
+    for_another = client.post("/users/viewer/keys", headers=admin)
+    assert "Not done: an API key is created by its own user only" in for_another.text
+    assert "cl_" not in for_another.text

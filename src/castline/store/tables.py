@@ -293,3 +293,32 @@ audit_log = Table(
     Column("target", String(300), nullable=False, default=""),
     Column("detail", JSON, nullable=False, default=dict),
 )
+
+# --- web: server-side sessions, login throttling, plants of audit rows (migration 0004) ---
+
+web_sessions = Table(  # a session cookie works only while its row is live
+    "web_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),  # sha256 of the id in the cookie
+    Column("user_id", PK, ForeignKey("users.id"), nullable=False),
+    Column("created_at", Ts, nullable=False),
+    Column("expires_at", Ts, nullable=False),
+    Column("revoked_at", Ts),
+    Index("ix_web_sessions_user", "user_id"),
+)
+
+login_failures = Table(  # failed logins per user name and per client address
+    "login_failures",
+    metadata,
+    Column("subject", String(300), primary_key=True),  # "user:<name>" or "address:<ip>"
+    Column("failures", Integer, nullable=False),
+    Column("last_failure_at", Ts, nullable=False),
+    Column("locked_until", Ts),
+)
+
+audit_plants = Table(  # the plants an audit row concerns; scoped admins see only theirs
+    "audit_plants",
+    metadata,
+    Column("audit_id", PK, ForeignKey("audit_log.id"), primary_key=True),
+    Column("plant", Id, primary_key=True),
+)

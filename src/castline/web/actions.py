@@ -14,10 +14,20 @@ from castline.analytics import service
 from castline.domain.defects import DefectCatalogue
 from castline.domain.shot import PartKey
 from castline.domain.verdict import Verdict
+from castline.messaging.topics import valid_id
 from castline.store.repository import Store
 from castline.vision.registry import ModelRegistry, RegistryError
 from castline.web import queries
-from castline.web.auth import Principal, Role, add_user, audit, new_api_key, revoke_keys
+from castline.web.auth import (
+    IssuedKey,
+    Principal,
+    Role,
+    add_user,
+    audit,
+    issue_key,
+    revoke_key,
+    revoke_keys,
+)
 
 
 class ActionError(ValueError):
@@ -59,9 +69,8 @@ def review_part(
         raise ActionError(f"part {key} not found", 404)
     if not store.record_review(key, verdict, who.username, datetime.now(UTC), defect_type, comment):
         raise ActionError(f"part {key} was reviewed already", 409)
-    audit(
-        engine, who.username, "review", str(key), {"decision": verdict.value, "defect": defect_type}
-    )
+    detail = {"decision": verdict.value, "defect": defect_type}
+    audit(engine, who.username, "review", str(key), detail, [key.plant])
 
 
 def acknowledge(engine: Engine, who: Principal, alarm_id: int, comment: str) -> None:
@@ -74,7 +83,8 @@ def acknowledge(engine: Engine, who: Principal, alarm_id: int, comment: str) -> 
         raise ActionError(f"alarm {alarm_id} was acknowledged already", 409)
     if not service.acknowledge_alarm(engine, alarm_id, who.username, comment.strip()):
         raise ActionError(f"alarm {alarm_id} is cleared: nothing to acknowledge", 409)
-    audit(engine, who.username, "alarm.ack", f"alarm/{alarm_id}", {"comment": comment.strip()})
+    detail = {"comment": comment.strip()}
+    audit(engine, who.username, "alarm.ack", f"alarm/{alarm_id}", detail, [alarm["plant"]])
 
 
 def promote(engine: Engine, who: Principal, model_id: int) -> dict[str, object]:
@@ -87,7 +97,15 @@ def promote(engine: Engine, who: Principal, model_id: int) -> dict[str, object]:
     except RegistryError as exc:
         raise ActionError(str(exc), 404) from None
     target = f"{model['die']}/{model['view']}"
-    audit(engine, who.username, "model.promote", target, {"version": model["version"]})
+    detail = {"version": model["version"]}
+    audit(
+        engine,
+        who.username,
+        "model.promote",
+        target,
+        detail,
+        queries.die_plants(engine, str(model["die"])),
+    )
     return model
 
 
@@ -100,35 +118,73 @@ def rollback(engine: Engine, who: Principal, die: str, view: str) -> dict[str, o
     except RegistryError as exc:
         raise ActionError(str(exc)) from None
     detail = {"from": current["version"] if current else None, "to": version}
-    audit(engine, who.username, "model.rollback", f"{die}/{view}", detail)
+    audit(
+        engine,
+        who.username,
+        "model.rollback",
+        f"{die}/{view}",
+        detail,
+        queries.die_plants(engine, die),
+    )
     return {"die": die, "view": view, "version": version}
 
 
 def create_user(
     engine: Engine, who: Principal, username: str, password: str, role: str, plants: list[str]
 ) -> None:
+    """A new user; a plant-scoped admin may only make users of (some of) its own plants."""
     if len(password) < 10:
         raise ActionError("a password needs at least 10 characters")
+    bad = [p for p in plants if not valid_id(p)]
+    if bad:
+        raise ActionError(f"not a plant id: {bad[0]!r} (letters, digits, '_' and '-')")
+    if not who.covers(plants):
+        mine = ", ".join(who.plants)
+        raise ActionError(f"you manage users of plants {mine} only: name some of them", 403)
     try:
         add_user(engine, username, password, Role.of(role), plants)
     except ValueError as exc:
         raise ActionError(str(exc), 409 if "exists" in str(exc) else 400) from None
-    audit(engine, who.username, "user.add", username, {"role": role, "plants": plants})
+    audit(engine, who.username, "user.add", username, {"role": role, "plants": plants}, plants)
 
 
-def create_key(engine: Engine, who: Principal, username: str, name: str = "") -> str:
+def create_key(engine: Engine, who: Principal, username: str, name: str = "") -> IssuedKey:
+    """A new API key: only its user makes one (nobody else ever sees a user's key)."""
+    if username != who.username:
+        raise ActionError("an API key is created by its own user only", 403)
     try:
-        key = new_api_key(engine, username, name)
+        issued = issue_key(engine, username, name)
     except ValueError as exc:
         raise ActionError(str(exc), 404) from None
-    audit(engine, who.username, "key.add", username, {"name": name})
-    return key
+    audit(engine, who.username, "key.add", username, {"name": issued.name}, who.plants)
+    return issued
+
+
+def managed_user(engine: Engine, who: Principal, username: str) -> Principal:
+    """A user whose keys `who` may revoke: itself, or, for an admin, a user within its
+    plants. Anyone else is not found (a scoped admin does not learn of other plants' users)."""
+    target = queries.user(engine, username)
+    if target is not None and username == who.username:
+        return target
+    if who.role < Role.ADMIN:
+        raise ActionError("only an admin revokes the keys of another user", 403)
+    if target is None or not who.covers(target.plants):
+        raise ActionError(f"no user {username!r}", 404)
+    return target
 
 
 def revoke(engine: Engine, who: Principal, username: str) -> int:
+    """Revoke every key of a user (its own, or an admin's user within its plants)."""
+    target = managed_user(engine, who, username)
     try:
         revoked = revoke_keys(engine, username)
     except ValueError as exc:
         raise ActionError(str(exc), 404) from None
-    audit(engine, who.username, "key.revoke", username, {"keys": revoked})
+    audit(engine, who.username, "key.revoke", username, {"keys": revoked}, target.plants)
     return revoked
+
+
+def revoke_own(engine: Engine, who: Principal, key_id: int) -> None:
+    if not revoke_key(engine, who.user_id, key_id):
+        raise ActionError(f"you have no live API key {key_id}", 404)
+    audit(engine, who.username, "key.revoke", who.username, {"key": key_id}, who.plants)

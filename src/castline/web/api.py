@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from castline.analytics import service
 from castline.domain.defects import DefectCatalogue
@@ -21,9 +20,28 @@ from castline.messaging.backlog import BacklogWatch, describe
 from castline.messaging.topics import parse
 from castline.store.repository import Store
 from castline.web import actions, analytics, charts, queries
-from castline.web.analytics import optional, start_of_day
-from castline.web.auth import Principal, Role, public, require
+from castline.web import schemas as out
+from castline.web.analytics import optional
+from castline.web.auth import Principal, Role, keys_of, public, require
 from castline.web.live import Hub
+from castline.web.params import (
+    ID,
+    ONE_LINE,
+    Days,
+    Digest,
+    MachineId,
+    Moment,
+    OptionalId,
+    Parameter,
+    PlantId,
+    Points,
+    RowId,
+    Rows,
+    ShotNumber,
+    Text,
+    UserName,
+    window,
+)
 
 Viewer = Annotated[Principal, Depends(require(Role.VIEWER))]
 Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
@@ -31,8 +49,18 @@ Engineer = Annotated[Principal, Depends(require(Role.ENGINEER))]
 Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
 
 router = APIRouter(prefix="/api/v1", tags=["castline"])
-_DIGEST = re.compile(r"^[0-9a-f]{64}$")
 KEEPALIVE_S = 15.0
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+
+
+class PngResponse(Response):
+    media_type = "image/png"
+
+
+PNG: dict[str, Any] = {
+    "response_class": PngResponse,
+    "responses": {200: {"description": "a chart", "content": {"image/png": _BINARY}}},
+}
 
 
 def scope(who: Principal) -> list[str] | None:
@@ -48,35 +76,41 @@ def run(action: Any, *args: Any) -> Any:
 
 
 def png(data: bytes) -> Response:
-    return Response(data, media_type="image/png", headers={"Cache-Control": "no-store"})
+    return PngResponse(data, headers={"Cache-Control": "no-store"})
+
+
+def known_parameter(parameter: str) -> str:
+    if parameter not in BY_NAME:
+        raise HTTPException(422, f"unknown parameter {parameter!r}; known: {', '.join(NAMES)}")
+    return parameter
 
 
 # --- who and where -----------------------------------------------------------------
 
 
-@router.get("/health", dependencies=[Depends(public)])
+@router.get("/health", dependencies=[Depends(public)], response_model=out.Health)
 def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/me")
+@router.get("/me", response_model=out.Me)
 def me(who: Viewer) -> dict[str, Any]:
     return {"username": who.username, "role": who.role.label, "plants": list(who.plants)}
 
 
-@router.get("/plants")
+@router.get("/plants", response_model=list[out.PlantOut])
 def plants(request: Request, who: Viewer) -> list[dict[str, Any]]:
     return queries.plants(request.app.state.engine, scope(who))
 
 
-@router.get("/plants/{plant}/overview")
-def overview(request: Request, plant: str, who: Viewer) -> list[dict[str, Any]]:
+@router.get("/plants/{plant}/overview", response_model=list[out.MachineTile])
+def overview(request: Request, plant: PlantId, who: Viewer) -> list[dict[str, Any]]:
     """One tile per machine: state, die, shots and yield today, last casting, open alarms."""
-    return queries.machine_tiles(request.app.state.engine, plant, start_of_day())
+    return queries.machine_tiles(request.app.state.engine, plant, analytics.start_of_day())
 
 
-@router.get("/plants/{plant}/line")
-def line(request: Request, plant: str, who: Viewer) -> dict[str, Any]:
+@router.get("/plants/{plant}/line", response_model=out.LineStatus)
+def line(request: Request, plant: PlantId, who: Viewer) -> dict[str, Any]:
     """How far inspection is behind: parts waiting in JetStream, in inspection, the oldest."""
     return line_status(request, plant)
 
@@ -90,77 +124,91 @@ def line_status(request: Request, plant: str) -> dict[str, Any]:
     return describe(watch.for_plant(plant), deadline_s, unknown)
 
 
-@router.get("/plants/{plant}/shots")
+@router.get("/plants/{plant}/shots", response_model=out.many(out.ShotRow))
 def shots(
     request: Request,
-    plant: str,
+    plant: PlantId,
     who: Viewer,
-    machine: str | None = None,
-    die: str | None = None,
+    machine: OptionalId = None,
+    die: OptionalId = None,
     verdict: Verdict | None = None,
-    limit: Annotated[int, Query(ge=1, le=5000)] = 200,
+    limit: Points = 200,
 ) -> list[dict[str, Any]]:
     store = Store(request.app.state.engine)
     return store.shots(plant, machine=machine, die=die, verdict=verdict, limit=limit)
 
 
-@router.get("/plants/{plant}/parts/{machine}/{shot_number}")
-def part(request: Request, plant: str, machine: str, shot_number: int, who: Viewer) -> Any:
+@router.get("/plants/{plant}/parts/{machine}/{shot_number}", response_model=out.PartOut)
+def part(
+    request: Request, plant: PlantId, machine: MachineId, shot_number: ShotNumber, who: Viewer
+) -> Any:
     found = Store(request.app.state.engine).part(PartKey(plant, machine, shot_number))
     if found is None:
         raise HTTPException(404, f"no part {plant}/{machine}/{shot_number}")
     return found
 
 
-@router.get("/plants/{plant}/machines/{machine}/trend")
+@router.get("/plants/{plant}/machines/{machine}/trend", response_model=list[out.TrendPoint])
 def trend(
-    request: Request, plant: str, machine: str, parameter: str, who: Viewer, limit: int = 500
+    request: Request,
+    plant: PlantId,
+    machine: MachineId,
+    parameter: Parameter,
+    who: Viewer,
+    limit: Points = 500,
 ) -> list[dict[str, Any]]:
-    if parameter not in BY_NAME:
-        raise HTTPException(422, f"unknown parameter {parameter!r}; known: {', '.join(NAMES)}")
-    return queries.parameter_series(request.app.state.engine, plant, machine, parameter, limit)
+    name = known_parameter(parameter)
+    return queries.parameter_series(request.app.state.engine, plant, machine, name, limit)
 
 
-@router.get("/plants/{plant}/machines/{machine}/trend.png")
-def trend_png(request: Request, plant: str, machine: str, parameter: str, who: Viewer) -> Response:
+@router.get("/plants/{plant}/machines/{machine}/trend.png", **PNG)
+def trend_png(
+    request: Request, plant: PlantId, machine: MachineId, parameter: Parameter, who: Viewer
+) -> Response:
     """Readings coloured by verdict, with the control limits of castline.analytics."""
-    if parameter not in BY_NAME:
-        raise HTTPException(422, f"unknown parameter {parameter!r}; known: {', '.join(NAMES)}")
+    name = known_parameter(parameter)
     engine = request.app.state.engine
-    series = queries.parameter_series(engine, plant, machine, parameter)
-    chart = optional(service.control_chart, engine, plant, machine, parameter, last=1)
+    series = queries.parameter_series(engine, plant, machine, name)
+    chart = optional(service.control_chart, engine, plant, machine, name, last=1)
     limits = {k: chart[k] for k in ("lcl", "center", "ucl")} if chart else None
-    spec = BY_NAME[parameter]
+    spec = BY_NAME[name]
     return png(charts.trend(series, f"{spec.label}, {spec.unit}", limits))
 
 
-@router.get("/plants/{plant}/machines/{machine}/control-chart")
+@router.get("/plants/{plant}/machines/{machine}/control-chart", response_model=out.ControlChart)
 def control_chart(
-    request: Request, plant: str, machine: str, parameter: str, who: Viewer, last: int = 500
+    request: Request,
+    plant: PlantId,
+    machine: MachineId,
+    parameter: Parameter,
+    who: Viewer,
+    last: Points = 500,
 ) -> dict[str, Any]:
     """SPC of one parameter (castline.analytics): limits, capability, rule hits, points."""
+    name = known_parameter(parameter)
     try:
-        return service.control_chart(request.app.state.engine, plant, machine, parameter, last=last)
+        return service.control_chart(request.app.state.engine, plant, machine, name, last=last)
     except LookupError as exc:
         raise HTTPException(404, str(exc)) from None
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
 
 
-@router.get("/plants/{plant}/machines/{machine}/control-chart.png")
+@router.get("/plants/{plant}/machines/{machine}/control-chart.png", **PNG)
 def control_chart_png(
-    request: Request, plant: str, machine: str, parameter: str, who: Viewer
+    request: Request, plant: PlantId, machine: MachineId, parameter: Parameter, who: Viewer
 ) -> Response:
+    name = known_parameter(parameter)
     engine = request.app.state.engine
-    data = optional(service.control_chart_png, engine, plant, machine, parameter)
+    data = optional(service.control_chart_png, engine, plant, machine, name)
     if data is None:
-        raise HTTPException(404, f"no shots of {plant}/{machine} to chart {parameter!r}")
+        raise HTTPException(404, f"no shots of {plant}/{machine} to chart {name!r}")
     return png(data)
 
 
-@router.get("/plants/{plant}/root-cause")
+@router.get("/plants/{plant}/root-cause", response_model=out.RootCause)
 def root_cause(
-    request: Request, plant: str, who: Viewer, machine: str | None = None
+    request: Request, plant: PlantId, who: Viewer, machine: OptionalId = None
 ) -> dict[str, Any]:
     """Parameters ranked by how much they explain NG parts (castline.analytics)."""
     found = optional(service.root_cause, request.app.state.engine, plant, machine=machine)
@@ -169,79 +217,83 @@ def root_cause(
     return found
 
 
-@router.get("/plants/{plant}/kpis")
+@router.get("/plants/{plant}/kpis", response_model=list[out.KpiRow])
 def kpis(
     request: Request,
-    plant: str,
+    plant: PlantId,
     who: Viewer,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    by: str = "day",
-    level: str = "machine",
+    since: Moment = None,
+    until: Moment = None,
+    by: Literal["shift", "day", "week", "total"] = "day",
+    level: Literal["machine", "line", "plant"] = "machine",
 ) -> list[dict[str, Any]]:
     """ISO 22400 KPIs per machine, line or plant and shift, day or week; default: today."""
-    until = until or datetime.now(UTC)
-    since = since or start_of_day(until)
+    start, end = window(since, until)
     try:
-        return service.kpis(request.app.state.engine, plant, since, until, by=by, level=level)
+        return service.kpis(request.app.state.engine, plant, start, end, by=by, level=level)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
 
 
-@router.get("/plants/{plant}/kpi-trend.png")
-def kpi_trend_png(request: Request, plant: str, who: Viewer, days: int = 14) -> Response:
+@router.get("/plants/{plant}/kpi-trend.png", **PNG)
+def kpi_trend_png(request: Request, plant: PlantId, who: Viewer, days: Days = 14) -> Response:
     until = datetime.now(UTC)
-    since = start_of_day(until - timedelta(days=days - 1))
+    since = analytics.start_of_day(until - timedelta(days=days - 1))
     return png(service.kpi_trend_png(request.app.state.engine, plant, since, until))
 
 
-@router.get("/plants/{plant}/benefit")
-def benefit(
-    request: Request, plant: str, who: Viewer, days: Annotated[int, Query(ge=1, le=366)] = 7
-) -> dict[str, Any]:
+@router.get("/plants/{plant}/benefit", response_model=out.Benefit)
+def benefit(request: Request, plant: PlantId, who: Viewer, days: Days = 7) -> dict[str, Any]:
     """The last `days` against the four times longer stretch before them."""
     return analytics.benefit(request.app.state.engine, plant, days)
 
 
-@router.get("/plants/{plant}/maintenance")
-def maintenance(
-    request: Request, plant: str, who: Viewer, days: Annotated[int, Query(ge=1, le=366)] = 7
-) -> dict[str, Any]:
+@router.get("/plants/{plant}/maintenance", response_model=out.Maintenance)
+def maintenance(request: Request, plant: PlantId, who: Viewer, days: Days = 7) -> dict[str, Any]:
     """Dies due for maintenance and why; downtime by cause, MTBF and MTTR."""
     until = datetime.now(UTC)
     return service.maintenance(request.app.state.engine, plant, until - timedelta(days=days), until)
 
 
-@router.get("/plants/{plant}/pareto")
+@router.get("/plants/{plant}/pareto", response_model=list[out.ParetoRow])
 def pareto(
-    request: Request, plant: str, who: Viewer, machine: str | None = None
+    request: Request, plant: PlantId, who: Viewer, machine: OptionalId = None
 ) -> list[dict[str, Any]]:
     counts = queries.defect_pareto(request.app.state.engine, plant, machine)
     return [{"defect_type": k, "parts": n} for k, n in counts]
 
 
-@router.get("/plants/{plant}/pareto.png")
-def pareto_png(request: Request, plant: str, who: Viewer, machine: str | None = None) -> Response:
+@router.get("/plants/{plant}/pareto.png", **PNG)
+def pareto_png(
+    request: Request, plant: PlantId, who: Viewer, machine: OptionalId = None
+) -> Response:
     return png(charts.pareto(queries.defect_pareto(request.app.state.engine, plant, machine)))
 
 
-@router.get("/dies")
+@router.get("/dies", response_model=out.many(out.DieRecord))
 def dies(request: Request, who: Viewer) -> list[dict[str, Any]]:
     return queries.dies(request.app.state.engine, scope(who))
 
 
-@router.get("/dies.png")
+@router.get("/dies.png", **PNG)
 def dies_png(request: Request, who: Viewer) -> Response:
     return png(charts.die_life(queries.dies(request.app.state.engine, scope(who))))
 
 
-@router.get("/blobs/{digest}")
-def blob(request: Request, digest: str, who: Viewer) -> Response:
+@router.get(
+    "/blobs/{digest}",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "the image or heat map",
+            "content": {"image/jpeg": _BINARY, "image/png": _BINARY},
+        }
+    },
+)
+def blob(request: Request, digest: Digest, who: Viewer) -> Response:
     """An image or heat map, to those who may see a part that holds it."""
     engine = request.app.state.engine
-    if not _DIGEST.match(digest) or not any(
-        who.sees(p) for p in queries.blob_plants(engine, digest)
-    ):
+    if not any(who.sees(p) for p in queries.blob_plants(engine, digest)):
         raise HTTPException(404, "no such image")
     try:
         data = request.app.state.blobs.get(digest)
@@ -254,33 +306,48 @@ def blob(request: Request, digest: str, who: Viewer) -> Response:
 # --- review loop --------------------------------------------------------------------
 
 
-class ReviewIn(BaseModel):
+class In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ReviewIn(In):
     decision: Verdict = Field(description="OK or NG as confirmed by a person")
-    defect_type: str | None = Field(None, description="defect catalogue code, for NG")
-    comment: str = ""
+    defect_type: str | None = Field(
+        None, max_length=40, pattern=ID, description="defect catalogue code, for NG"
+    )
+    comment: Text = ""
 
 
-@router.get("/defect-types")
+@router.get("/defect-types", response_model=list[out.DefectType])
 def defect_types(who: Viewer) -> list[dict[str, Any]]:
     return [
         {"code": d.code, "name": d.name, "description": d.description} for d in DefectCatalogue()
     ]
 
 
-@router.get("/reviews/queue")
-def review_queue(request: Request, who: Viewer, limit: int = 100) -> list[dict[str, Any]]:
+@router.get("/reviews/queue", response_model=out.many(out.QueuedPart))
+def review_queue(request: Request, who: Viewer, limit: Rows = 100) -> list[dict[str, Any]]:
     """REVIEW and NG parts that wait for a person."""
     return queries.review_queue(request.app.state.engine, scope(who), limit)
 
 
-@router.get("/reviews")
-def reviews(request: Request, who: Viewer, limit: int = 100) -> list[dict[str, Any]]:
+@router.get("/reviews", response_model=out.many(out.ReviewRecord))
+def reviews(request: Request, who: Viewer, limit: Rows = 100) -> list[dict[str, Any]]:
     return queries.reviews(request.app.state.engine, scope(who), limit)
 
 
-@router.post("/plants/{plant}/parts/{machine}/{shot_number}/review", status_code=201)
+@router.post(
+    "/plants/{plant}/parts/{machine}/{shot_number}/review",
+    status_code=201,
+    response_model=out.ReviewDone,
+)
 def review(
-    request: Request, plant: str, machine: str, shot_number: int, body: ReviewIn, who: Operator
+    request: Request,
+    plant: PlantId,
+    machine: MachineId,
+    shot_number: ShotNumber,
+    body: ReviewIn,
+    who: Operator,
 ) -> dict[str, str]:
     key = PartKey(plant, machine, shot_number)
     engine = request.app.state.engine
@@ -291,17 +358,17 @@ def review(
 # --- alarms ---------------------------------------------------------------------------
 
 
-class AckIn(BaseModel):
-    comment: str = Field(min_length=1)
+class AckIn(In):
+    comment: Text = Field(min_length=1)
 
 
-@router.get("/alarms")
+@router.get("/alarms", response_model=out.many(out.AlarmRecord))
 def alarms(request: Request, who: Viewer, open_only: bool = False) -> list[dict[str, Any]]:
     return queries.alarms(request.app.state.engine, scope(who), open_only)
 
 
-@router.post("/alarms/{alarm_id}/ack")
-def acknowledge(request: Request, alarm_id: int, body: AckIn, who: Operator) -> dict[str, Any]:
+@router.post("/alarms/{alarm_id}/ack", response_model=out.AlarmAcked)
+def acknowledge(request: Request, alarm_id: RowId, body: AckIn, who: Operator) -> dict[str, Any]:
     run(actions.acknowledge, request.app.state.engine, who, alarm_id, body.comment)
     return {"alarm": alarm_id, "acked_by": who.username}
 
@@ -309,23 +376,23 @@ def acknowledge(request: Request, alarm_id: int, body: AckIn, who: Operator) -> 
 # --- models ----------------------------------------------------------------------------
 
 
-class RollbackIn(BaseModel):
-    die: str
-    view: str
+class RollbackIn(In):
+    die: str = Field(pattern=ID, max_length=64)
+    view: str = Field(pattern=ID, max_length=64)
 
 
-@router.get("/models")
+@router.get("/models", response_model=out.many(out.ModelRecord))
 def models(request: Request, who: Viewer) -> list[dict[str, Any]]:
     return queries.models(request.app.state.engine)
 
 
-@router.post("/models/{model_id}/promote")
-def promote(request: Request, model_id: int, who: Engineer) -> dict[str, Any]:
+@router.post("/models/{model_id}/promote", response_model=out.ActiveModel)
+def promote(request: Request, model_id: RowId, who: Engineer) -> dict[str, Any]:
     model = run(actions.promote, request.app.state.engine, who, model_id)
     return {"die": model["die"], "view": model["view"], "version": model["version"]}
 
 
-@router.post("/models/rollback")
+@router.post("/models/rollback", response_model=out.ActiveModel)
 def rollback(request: Request, body: RollbackIn, who: Engineer) -> dict[str, Any]:
     return dict(run(actions.rollback, request.app.state.engine, who, body.die, body.view))
 
@@ -333,61 +400,94 @@ def rollback(request: Request, body: RollbackIn, who: Engineer) -> dict[str, Any
 # --- plant IT ------------------------------------------------------------------------
 
 
-class UserIn(BaseModel):
-    username: str = Field(min_length=1, max_length=80)
-    password: str = Field(min_length=10)
-    role: str = "viewer"
-    plants: list[str] = Field(default_factory=list)
+class UserIn(In):
+    username: str = Field(min_length=1, max_length=80, pattern=ONE_LINE)
+    password: str = Field(min_length=10, max_length=1000)
+    role: Literal["viewer", "operator", "engineer", "admin"] = "viewer"
+    plants: list[Annotated[str, Field(pattern=ID, max_length=64)]] = Field(
+        default_factory=list, max_length=1000, description="empty: every plant"
+    )
 
 
-class KeyIn(BaseModel):
-    name: str = ""
+class KeyIn(In):
+    name: str = Field("", max_length=80, pattern=r"^[^\x00-\x1f\x7f]*$")
 
 
-@router.get("/dead-letters")
-def dead_letters(request: Request, who: Engineer, limit: int = 200) -> list[dict[str, Any]]:
+@router.get("/dead-letters", response_model=out.many(out.DeadLetter))
+def dead_letters(request: Request, who: Engineer, limit: Rows = 200) -> list[dict[str, Any]]:
     rows = queries.dead_letters(request.app.state.engine, scope(who), limit)
     for row in rows:
         row["payload"] = row["payload"][:2000].decode("utf-8", "replace")
     return rows
 
 
-@router.get("/users")
+@router.get("/users", response_model=list[out.UserOut])
 def users(request: Request, who: Admin) -> list[dict[str, Any]]:
-    return queries.users(request.app.state.engine)
+    """The users within the caller's plants (an admin of every plant sees all)."""
+    return queries.users(request.app.state.engine, scope(who))
 
 
-@router.post("/users", status_code=201)
+@router.post("/users", status_code=201, response_model=out.UserCreated)
 def add_user(request: Request, body: UserIn, who: Admin) -> dict[str, Any]:
     engine = request.app.state.engine
     run(actions.create_user, engine, who, body.username, body.password, body.role, body.plants)
     return {"username": body.username, "role": body.role, "plants": body.plants}
 
 
-@router.post("/users/{username}/keys", status_code=201)
-def add_key(request: Request, username: str, body: KeyIn, who: Admin) -> dict[str, str]:
-    """A new API key for a user; shown in this answer only, kept as its SHA-256."""
-    key = run(actions.create_key, request.app.state.engine, who, username, body.name)
-    return {"username": username, "key": key}
+@router.get("/me/keys", response_model=list[out.KeyInfo])
+def my_keys(request: Request, who: Viewer) -> list[dict[str, Any]]:
+    """The caller's own API keys (names and dates; the keys are shown only when made)."""
+    return keys_of(request.app.state.engine, who.user_id)
 
 
-@router.delete("/users/{username}/keys")
-def revoke_keys(request: Request, username: str, who: Admin) -> dict[str, Any]:
-    """Revoke every API key of a user; requests with them are refused from now on."""
+@router.post("/me/keys", status_code=201, response_model=out.NewKey)
+def add_my_key(request: Request, body: KeyIn, who: Viewer) -> dict[str, Any]:
+    """A new API key of the caller; shown in this answer only, kept as its SHA-256."""
+    issued = run(actions.create_key, request.app.state.engine, who, who.username, body.name)
+    return {"id": issued.id, "username": who.username, "name": issued.name, "key": issued.key}
+
+
+@router.delete("/me/keys/{key_id}", response_model=out.KeysRevoked)
+def revoke_my_key(request: Request, key_id: RowId, who: Viewer) -> dict[str, Any]:
+    run(actions.revoke_own, request.app.state.engine, who, key_id)
+    return {"username": who.username, "revoked": 1}
+
+
+@router.post("/users/{username}/keys", status_code=201, response_model=out.NewKey)
+def add_key(request: Request, username: UserName, body: KeyIn, who: Viewer) -> dict[str, Any]:
+    """A new API key: only for the caller itself (same as POST /me/keys)."""
+    issued = run(actions.create_key, request.app.state.engine, who, username, body.name)
+    return {"id": issued.id, "username": username, "name": issued.name, "key": issued.key}
+
+
+@router.delete("/users/{username}/keys", response_model=out.KeysRevoked)
+def revoke_keys(request: Request, username: UserName, who: Viewer) -> dict[str, Any]:
+    """Revoke every API key of a user: the caller's own, or, for an admin, those of a user
+    within its plants. Requests with them are refused from now on."""
     revoked = run(actions.revoke, request.app.state.engine, who, username)
     return {"username": username, "revoked": revoked}
 
 
-@router.get("/audit")
-def audit_log(request: Request, who: Admin, limit: int = 200) -> list[dict[str, Any]]:
-    return queries.audit_log(request.app.state.engine, limit)
+@router.get("/audit", response_model=out.many(out.AuditRecord))
+def audit_log(request: Request, who: Admin, limit: Rows = 200) -> list[dict[str, Any]]:
+    """Audit rows; an admin of some plants sees the rows about those plants only."""
+    return queries.audit_log(request.app.state.engine, limit, scope(who))
 
 
 # --- live -----------------------------------------------------------------------------
 
 
-@router.get("/live")
-async def live(request: Request, who: Viewer, plant: str | None = None) -> StreamingResponse:
+@router.get(
+    "/live",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "server-sent events, each `data:` a JSON {topic, payload}",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        }
+    },
+)
+async def live(request: Request, who: Viewer, plant: OptionalId = None) -> StreamingResponse:
     """Server-sent events: every verdict, state and shot of the plants the caller sees,
     starting with the last value of each topic (like MQTT retain)."""
     if plant is not None and not who.sees(plant):

@@ -10,9 +10,9 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exception_handlers import http_exception_handler
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CollectorRegistry, make_asgi_app
 from sqlalchemy import Engine
 from starlette.middleware.sessions import SessionMiddleware
 
@@ -23,11 +23,11 @@ from castline.store.blobs import BlobStore
 from castline.store.database import open_store
 from castline.web import api, pages
 from castline.web.analytics import OeeToday
-from castline.web.auth import Role, require, session_secret
+from castline.web.auth import SESSION_HOURS, Role, require, session_secret
 from castline.web.live import Hub
+from castline.web.security import METRICS_PATH, MetricsGuard, SecurityHeaders
 
 STATIC = Path(__file__).parent / "static"
-SESSION_HOURS = 12
 
 
 def create_app(
@@ -35,10 +35,13 @@ def create_app(
     engine: Engine | None = None,
     hub: Hub | None = None,
     nats_url: str | None = None,
+    metrics_registry: CollectorRegistry | None = None,
 ) -> FastAPI:
     """Build the dashboard on a store (default: the configured one) and an event hub
     (default: a new one; the line runtime passes the hub it publishes to). With `nats_url`
-    the dashboard also watches the line's backlog in JetStream.
+    the dashboard also watches the line's backlog in JetStream. With `metrics_registry`
+    it serves those Prometheus metrics at /metrics, to the bearer of `metrics_token`
+    (or, without one, to admins).
 
     The caller makes the first admin with `castline.web.auth.ensure_admin` and tells the
     person starting castline where its password is."""
@@ -58,6 +61,8 @@ def create_app(
     app.state.blobs = BlobStore(settings.blobs)
     app.state.oee_today = OeeToday()
     app.state.backlog = BacklogWatch(nats_url) if nats_url else None
+    # Added innermost first: the metrics guard reads the session the middleware opens.
+    app.add_middleware(MetricsGuard, token=settings.metrics_token)
     app.add_middleware(
         SessionMiddleware,
         secret_key=session_secret(settings.secret_key, settings.home),
@@ -65,7 +70,10 @@ def create_app(
         max_age=SESSION_HOURS * 3600,
         same_site="strict",
     )
+    app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    if metrics_registry is not None:
+        app.mount(METRICS_PATH, make_asgi_app(metrics_registry))
     app.include_router(api.router)
     app.include_router(pages.router)
     _docs(app)
@@ -94,8 +102,55 @@ def _docs(app: FastAPI) -> None:
         return app.openapi()
 
     @app.get("/docs", dependencies=viewer, include_in_schema=False)
-    def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/api/v1/openapi.json", title="castline API")
+    def docs(request: Request) -> HTMLResponse:
+        """The API reference from the OpenAPI schema, served here: no CDN on a plant LAN."""
+        return pages.render(request, "api_docs.html", operations=operations(app.openapi()))
+
+
+def operations(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each operation of an OpenAPI schema, flattened for the reference page."""
+    out = []
+    for path, methods in schema.get("paths", {}).items():
+        for method, op in methods.items():
+            answers = []
+            for status, answer in op.get("responses", {}).items():
+                for media, content in answer.get("content", {}).items():
+                    answers.append(f"{status} {media}: {_schema_name(content.get('schema', {}))}")
+            body = op.get("requestBody", {}).get("content", {}).get("application/json", {})
+            out.append(
+                {
+                    "method": method.upper(),
+                    "path": path,
+                    "summary": op.get("summary", ""),
+                    "description": op.get("description", ""),
+                    "parameters": [
+                        {
+                            "name": p["name"],
+                            "where": p["in"],
+                            "required": p.get("required", False),
+                            "schema": _schema_name(p.get("schema", {})),
+                        }
+                        for p in op.get("parameters", [])
+                    ],
+                    "body": _schema_name(body["schema"]) if body else None,
+                    "answers": answers,
+                }
+            )
+    return out
+
+
+def _schema_name(schema: dict[str, Any]) -> str:
+    if "$ref" in schema:
+        return str(schema["$ref"]).rsplit("/", 1)[-1]
+    if "anyOf" in schema:
+        return " | ".join(_schema_name(s) for s in schema["anyOf"])
+    if schema.get("type") == "array":
+        return f"list of {_schema_name(schema.get('items', {}))}"
+    limits = [
+        f"{k} {schema[k]}" for k in ("minimum", "maximum", "maxLength", "pattern") if k in schema
+    ]
+    kind = str(schema.get("format") or schema.get("type") or "any")
+    return kind + (f" ({', '.join(limits)})" if limits else "")
 
 
 async def _error(request: Request, exc: Exception) -> Response:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from PIL import Image
+from starlette.concurrency import run_in_threadpool
 
 from castline.analytics import service
 from castline.domain.defects import DefectCatalogue
@@ -20,7 +22,18 @@ from castline.store.repository import Store
 from castline.web import actions, analytics, queries
 from castline.web.analytics import optional, start_of_day
 from castline.web.api import Admin, Engineer, Operator, Viewer, line_status, scope
-from castline.web.auth import CSRF_FIELD, audit, check_csrf, csrf_token, login, public
+from castline.web.auth import (
+    CSRF_FIELD,
+    SESSION_KEY,
+    attempt_login,
+    audit,
+    check_csrf,
+    close_session,
+    csrf_token,
+    open_session,
+    public,
+)
+from castline.web.params import ID, MachineId, PlantId, RowId, ShotNumber, UserName
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 router = APIRouter(include_in_schema=False)
@@ -72,33 +85,49 @@ def attempt(request: Request, url: str, done: str, action: Any, *args: Any) -> A
 # --- login -----------------------------------------------------------------------------
 
 
+Next = Annotated[str, Query(max_length=2000)]
+
+
 @router.get("/login", dependencies=[Depends(public)])
-def login_page(request: Request, next: str = "/") -> HTMLResponse:
+def login_page(request: Request, next: Next = "/") -> HTMLResponse:
     return render(request, "login.html", next=next)
 
 
 @router.post("/login", dependencies=[Depends(public)])
 async def login_submit(
     request: Request,
-    username: Annotated[str, Form()],
-    password: Annotated[str, Form()],
-    next: Annotated[str, Form()] = "/",
+    username: Annotated[str, Form(max_length=200)],
+    password: Annotated[str, Form(max_length=1000)],
+    next: Annotated[str, Form(max_length=2000)] = "/",
 ) -> Response:
+    """Password checks run in a worker thread: argon2 is slow on purpose, and this event
+    loop may be the line's (`castline up`)."""
     await check_csrf(request)
     engine = request.app.state.engine
-    who = login(engine, username, password)
+    address = request.client.host if request.client else "unknown"
+    outcome = await run_in_threadpool(attempt_login, engine, username, password, address)
+    if outcome.locked_s > 0:
+        wait = f"Too many failed logins: try again in {math.ceil(outcome.locked_s)} s."
+        return render(request, "login.html", status=429, next=next, error=wait)
+    who = outcome.principal
     if who is None:
         return render(request, "login.html", status=401, next=next, error="Wrong name or password.")
+    session_id = await run_in_threadpool(open_session, engine, who.user_id)
     request.session.clear()  # a fresh session (and CSRF token) after login
-    request.session["uid"] = who.user_id
-    audit(engine, who.username, "login")
+    request.session[SESSION_KEY] = session_id
+    await run_in_threadpool(audit, engine, who.username, "login", "", None, who.plants)
     safe = next if next.startswith("/") and not next.startswith("//") else "/"
     return RedirectResponse(safe, status_code=303)
 
 
 @router.post("/logout")
 def logout(request: Request, who: Viewer) -> Response:
-    audit(request.app.state.engine, who.username, "logout")
+    """Ends the session in the store too: a copy of the cookie no longer works."""
+    engine = request.app.state.engine
+    session_id = request.session.get(SESSION_KEY)
+    if session_id:
+        close_session(engine, str(session_id))
+    audit(engine, who.username, "logout", "", None, who.plants)
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
 
@@ -115,7 +144,7 @@ def home(request: Request, who: Viewer) -> Response:
 
 
 @router.get("/plants/{plant}")
-def overview(request: Request, plant: str, who: Viewer) -> HTMLResponse:
+def overview(request: Request, plant: PlantId, who: Viewer) -> HTMLResponse:
     tiles = queries.machine_tiles(request.app.state.engine, plant, start_of_day())
     oee = request.app.state.oee_today(request.app.state.engine, plant)
     line = line_status(request, plant)
@@ -124,7 +153,11 @@ def overview(request: Request, plant: str, who: Viewer) -> HTMLResponse:
 
 @router.get("/plants/{plant}/machines/{machine}")
 def machine(
-    request: Request, plant: str, machine: str, who: Viewer, parameter: str = "melt_temp_c"
+    request: Request,
+    plant: PlantId,
+    machine: MachineId,
+    who: Viewer,
+    parameter: Annotated[str, Query(max_length=64)] = "melt_temp_c",
 ) -> HTMLResponse:
     engine = request.app.state.engine
     tile = next(
@@ -159,7 +192,9 @@ def machine(
 
 
 @router.get("/parts")
-def find_part(request: Request, who: Viewer, key: str = "") -> Response:
+def find_part(
+    request: Request, who: Viewer, key: Annotated[str, Query(max_length=300)] = ""
+) -> Response:
     """Search by part key plant/machine/shot_number."""
     try:
         part = PartKey.parse(key.strip())
@@ -172,7 +207,9 @@ def find_part(request: Request, who: Viewer, key: str = "") -> Response:
 
 
 @router.get("/plants/{plant}/parts/{machine}/{shot_number}")
-def part(request: Request, plant: str, machine: str, shot_number: int, who: Viewer) -> Response:
+def part(
+    request: Request, plant: PlantId, machine: MachineId, shot_number: ShotNumber, who: Viewer
+) -> Response:
     key = PartKey(plant, machine, shot_number)
     found = Store(request.app.state.engine).part(key)
     if found is None:
@@ -218,9 +255,9 @@ def review_queue(request: Request, who: Viewer) -> HTMLResponse:
 @router.post("/plants/{plant}/parts/{machine}/{shot_number}/review")
 def review(
     request: Request,
-    plant: str,
-    machine: str,
-    shot_number: int,
+    plant: PlantId,
+    machine: MachineId,
+    shot_number: ShotNumber,
     who: Operator,
     decision: Annotated[str, Form()],
     defect_type: Annotated[str, Form()] = "",
@@ -254,7 +291,7 @@ def alarms(request: Request, who: Viewer) -> HTMLResponse:
 
 @router.post("/alarms/{alarm_id}/ack")
 def acknowledge(
-    request: Request, alarm_id: int, who: Operator, comment: Annotated[str, Form()] = ""
+    request: Request, alarm_id: RowId, who: Operator, comment: Annotated[str, Form()] = ""
 ) -> Response:
     return attempt(
         request,
@@ -278,7 +315,7 @@ def models(request: Request, who: Viewer) -> HTMLResponse:
 
 
 @router.get("/models/{model_id}/promote")
-def confirm_promote(request: Request, model_id: int, who: Engineer) -> HTMLResponse:
+def confirm_promote(request: Request, model_id: RowId, who: Engineer) -> HTMLResponse:
     model = queries.model(request.app.state.engine, model_id)
     if model is None:
         raise HTTPException(404, f"model {model_id} not found")
@@ -294,7 +331,7 @@ def confirm_promote(request: Request, model_id: int, who: Engineer) -> HTMLRespo
 
 
 @router.post("/models/{model_id}/promote")
-def promote(request: Request, model_id: int, who: Engineer) -> Response:
+def promote(request: Request, model_id: RowId, who: Engineer) -> Response:
     try:
         model = actions.promote(request.app.state.engine, who, model_id)
     except actions.ActionError as exc:
@@ -304,7 +341,12 @@ def promote(request: Request, model_id: int, who: Engineer) -> Response:
 
 
 @router.get("/models/rollback")
-def confirm_rollback(request: Request, die: str, view: str, who: Engineer) -> HTMLResponse:
+def confirm_rollback(
+    request: Request,
+    die: Annotated[str, Query(pattern=ID, max_length=64)],
+    view: Annotated[str, Query(pattern=ID, max_length=64)],
+    who: Engineer,
+) -> HTMLResponse:
     return render(
         request,
         "confirm.html",
@@ -343,9 +385,10 @@ def dies(request: Request, who: Viewer) -> HTMLResponse:
 
 
 @router.get("/kpi")
-def kpi(request: Request, who: Viewer, days: int = 7) -> HTMLResponse:
+def kpi(
+    request: Request, who: Viewer, days: Annotated[int, Query(ge=1, le=366)] = 7
+) -> HTMLResponse:
     """ISO 22400 KPIs of today and the benefit report of the last `days`."""
-    days = min(max(days, 1), 366)
     engine = request.app.state.engine
     now = datetime.now(UTC)
     reports = [
@@ -367,26 +410,31 @@ def dead_letters(request: Request, who: Engineer) -> HTMLResponse:
     return render(request, "dead_letters.html", letters=rows)
 
 
-@router.get("/users")
-def users(request: Request, who: Admin) -> HTMLResponse:
+def users_page(request: Request, who: Admin, new_key: dict[str, str] | None = None) -> HTMLResponse:
+    """Users and audit rows within the admin's plants; key buttons for its own keys."""
     engine = request.app.state.engine
     return render(
         request,
         "users.html",
-        users=queries.users(engine),
-        audit=queries.audit_log(engine, 50),
-        new_key=None,
+        users=queries.users(engine, scope(who)),
+        audit=queries.audit_log(engine, 50, scope(who)),
+        new_key=new_key,
     )
+
+
+@router.get("/users")
+def users(request: Request, who: Admin) -> HTMLResponse:
+    return users_page(request, who)
 
 
 @router.post("/users")
 def add_user(
     request: Request,
     who: Admin,
-    username: Annotated[str, Form()],
-    password: Annotated[str, Form()],
-    role: Annotated[str, Form()],
-    plants: Annotated[str, Form()] = "",
+    username: Annotated[str, Form(max_length=80)],
+    password: Annotated[str, Form(max_length=1000)],
+    role: Annotated[str, Form(max_length=16)],
+    plants: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     scoped = [p.strip() for p in plants.split(",") if p.strip()]
     engine = request.app.state.engine
@@ -405,7 +453,7 @@ def add_user(
 
 
 @router.post("/users/{username}/keys/revoke")
-def revoke_keys(request: Request, username: str, who: Admin) -> Response:
+def revoke_keys(request: Request, username: UserName, who: Admin) -> Response:
     try:
         revoked = actions.revoke(request.app.state.engine, who, username)
     except actions.ActionError as exc:
@@ -414,17 +462,10 @@ def revoke_keys(request: Request, username: str, who: Admin) -> Response:
 
 
 @router.post("/users/{username}/keys")
-def add_key(request: Request, username: str, who: Admin) -> Response:
-    """The key is shown in this answer only (never stored in the cookie or the log)."""
-    engine = request.app.state.engine
+def add_key(request: Request, username: UserName, who: Admin) -> Response:
+    """An admin's own new key, shown in this answer only (never in the cookie or the log)."""
     try:
-        key = actions.create_key(engine, who, username)
+        issued = actions.create_key(request.app.state.engine, who, username)
     except actions.ActionError as exc:
         return back("/users", request, f"Not done: {exc}")
-    return render(
-        request,
-        "users.html",
-        users=queries.users(engine),
-        audit=queries.audit_log(engine, 50),
-        new_key={"username": username, "key": key},
-    )
+    return users_page(request, who, {"username": username, "key": issued.key})

@@ -14,6 +14,7 @@ from sqlalchemy.sql import Select
 
 from castline.domain.verdict import Verdict
 from castline.store import tables as t
+from castline.web.auth import Principal, Role
 
 Row = dict[str, Any]
 Plants = Sequence[str] | None  # None: every plant
@@ -284,7 +285,9 @@ def dead_letters(engine: Engine, visible: Plants, limit: int = 200) -> list[Row]
     return _rows(engine, query)
 
 
-def users(engine: Engine) -> list[Row]:
+def users(engine: Engine, visible: Plants = None) -> list[Row]:
+    """Users with their count of live keys; with `visible`, only users whose plants all
+    lie within it (a user of every plant is beyond any plant-scoped admin)."""
     u, k = t.users, t.api_keys
     keys = (
         select(func.count())
@@ -294,12 +297,37 @@ def users(engine: Engine) -> list[Row]:
         .label("key_count")
     )
     query = select(u.c.id, u.c.username, u.c.role, u.c.plants, u.c.created_at, keys)
-    return _rows(engine, query.order_by(u.c.username))
+    rows = _rows(engine, query.order_by(u.c.username))
+    if visible is None:
+        return rows
+    scope = set(visible)
+    return [r for r in rows if r["plants"] and set(r["plants"]) <= scope]
 
 
-def audit_log(engine: Engine, limit: int = 200) -> list[Row]:
-    a = t.audit_log
-    return _rows(engine, select(a).order_by(a.c.at.desc(), a.c.id.desc()).limit(limit))
+def user(engine: Engine, username: str) -> Principal | None:
+    with engine.connect() as conn:
+        row = conn.execute(select(t.users).where(t.users.c.username == username)).first()
+    if row is None:
+        return None
+    return Principal(row.id, row.username, Role.of(row.role), tuple(row.plants or ()))
+
+
+def audit_log(engine: Engine, limit: int = 200, visible: Plants = None) -> list[Row]:
+    """The newest audit rows; with `visible`, those that name plants, all within it."""
+    a, ap = t.audit_log, t.audit_plants
+    query = select(a).order_by(a.c.at.desc(), a.c.id.desc()).limit(limit)
+    if visible is not None:
+        tagged = select(ap.c.audit_id).where(ap.c.audit_id == a.c.id)
+        beyond = tagged.where(ap.c.plant.not_in(list(visible)))
+        query = query.where(tagged.exists(), ~beyond.exists())
+    return _rows(engine, query)
+
+
+def die_plants(engine: Engine, die: str) -> list[str]:
+    """The plant of a die, when the master data names one."""
+    with engine.connect() as conn:
+        plant = conn.execute(select(t.dies.c.plant).where(t.dies.c.code == die)).scalar()
+    return [str(plant)] if plant else []
 
 
 def blob_plants(engine: Engine, digest: str) -> set[str]:

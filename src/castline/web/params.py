@@ -1,0 +1,52 @@
+"""Bounds of every path and query parameter of the API and the pages.
+
+A value outside them is a 422 naming the parameter, never a 500 from the database or
+pandas (an integer beyond 64 bits, a NUL byte in PostgreSQL text, a year pandas cannot
+hold, a time without a zone).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import HTTPException, Path, Query
+from pydantic import AwareDatetime, Field
+
+BIGINT = 2**63 - 1  # the store's integer columns are signed 64-bit
+ID = r"^[A-Za-z0-9_-]{1,64}$"  # ids as messaging.topics.valid_id takes them
+ONE_LINE = r"^[^\x00-\x1f\x7f]+$"  # names: no control characters
+FREE_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"  # comments: tabs and line breaks too
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+MAX_SPAN = timedelta(days=400)
+
+PlantId = Annotated[str, Path(pattern=ID, max_length=64, description="plant id")]
+MachineId = Annotated[str, Path(pattern=ID, max_length=64, description="machine id")]
+ShotNumber = Annotated[int, Path(ge=0, le=BIGINT, description="the machine's shot counter")]
+RowId = Annotated[int, Path(ge=1, le=BIGINT)]
+Digest = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", description="SHA-256, hex")]
+UserName = Annotated[str, Path(min_length=1, max_length=80, pattern=ONE_LINE)]
+OptionalId = Annotated[str | None, Query(pattern=ID, max_length=64)]
+Parameter = Annotated[str, Query(pattern=ID, max_length=64, description="process parameter")]
+Days = Annotated[int, Query(ge=1, le=366)]
+Rows = Annotated[int, Query(ge=1, le=1000, description="rows, 1 to 1000")]
+Points = Annotated[int, Query(ge=1, le=5000, description="points, 1 to 5000")]
+Moment = Annotated[AwareDatetime | None, Query(description="ISO 8601 with a zone, e.g. ...Z")]
+Text = Annotated[str, Field(max_length=2000, pattern=FREE_TEXT)]
+
+
+def window(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
+    """A time range in UTC (default: today so far), within 2000-2100 and 400 days."""
+    until = (until or datetime.now(UTC)).astimezone(UTC)
+    if since is None:
+        since = datetime.combine(until.date(), datetime.min.time(), tzinfo=UTC)
+    since = since.astimezone(UTC)
+    for name, value in (("since", since), ("until", until)):
+        if not EARLIEST <= value <= LATEST:
+            raise HTTPException(422, f"{name} must lie between 2000 and 2100")
+    if until <= since:
+        raise HTTPException(422, "the time range is empty: until must be after since")
+    if until - since > MAX_SPAN:
+        raise HTTPException(422, f"at most {MAX_SPAN.days} days at once")
+    return since, until
