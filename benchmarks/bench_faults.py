@@ -208,7 +208,7 @@ async def listen(nc: NATS, seen: Observed) -> None:
         seen.verdicts[key].add(body["verdict"])
         seen.first_verdict_at.setdefault(key, time.monotonic())
 
-    await nc.subscribe(f"castline.v1.{PLANT}.*.verdict", cb=on_verdict)
+    await nc.subscribe(f"castline.out.v1.{PLANT}.*.verdict", cb=on_verdict)
 
 
 async def watch_backlog(nc: NATS, seen: Observed, stop: asyncio.Event) -> None:

@@ -53,7 +53,7 @@ class Observer:
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
         self.client.on_message = self._message
         self.client.connect("127.0.0.1", port)
-        self.client.subscribe([("castline/v1/+/+/image/+", 0), ("castline/v1/+/+/verdict", 0)])
+        self.client.subscribe([("castline/v1/+/+/image/+", 0), ("castline/out/v1/+/+/verdict", 0)])
         self.client.loop_start()
 
     def _message(self, _c: object, _u: object, message: mqtt.MQTTMessage) -> None:

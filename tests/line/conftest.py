@@ -66,7 +66,7 @@ class Device:
         assert self.connected.wait(10), "device could not connect to the broker"
 
     def _on_connect(self, client: mqtt.Client, *_: object) -> None:
-        client.subscribe(f"castline/v1/{self.plant}/{self.machine}/verdict", qos=1)
+        client.subscribe(f"castline/out/v1/{self.plant}/{self.machine}/verdict", qos=1)
         self.connected.set()
 
     def _on_message(self, _c: object, _u: object, message: mqtt.MQTTMessage) -> None:

@@ -64,10 +64,10 @@ async def test_messages_cross_into_jetstream_and_verdicts_come_back(
     cell = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
     cell.on_message = lambda *_: got.set()
     cell.connect("127.0.0.1", 1883)
-    cell.subscribe(f"castline/v1/{plant}/m1/verdict", qos=1)
+    cell.subscribe(f"castline/out/v1/{plant}/m1/verdict", qos=1)
     cell.loop_start()
     await asyncio.sleep(0.3)
-    await nc.publish(f"castline.v1.{plant}.m1.verdict", b'{"verdict": "OK"}')
+    await nc.publish(f"castline.out.v1.{plant}.m1.verdict", b'{"verdict": "OK"}')
     assert await asyncio.to_thread(got.wait, 10), "verdict did not reach the plant broker"
     cell.loop_stop()
     stop.set()

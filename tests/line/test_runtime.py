@@ -28,7 +28,6 @@ from castline.store.blobs import BlobStore
 from castline.store.repository import Store
 from castline.vision.model import InspectionModel
 from castline.vision.registry import ModelRegistry
-from castline.web.live import Hub
 from tests.line.conftest import DIE, Device, casting_jpeg, until
 
 
@@ -58,7 +57,7 @@ async def line(tmp_path: Path, broker: EmbeddedNats, synthetic_model: Path) -> A
     settings = Settings(home=tmp_path / "home", join_window_s=1.5, verdict_deadline_s=5.0)
     engine = database.open_store(settings.db_url)
     model = activate(engine, synthetic_model)
-    runtime = LineRuntime(settings, engine, broker.url, feed=Hub())  # the dashboard's feed
+    runtime = LineRuntime(settings, engine, broker.url)
     stop, ready = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(runtime.run(stop, ready))
     await asyncio.wait_for(ready.wait(), 10)
@@ -151,9 +150,10 @@ async def test_no_part_passes_without_a_trustworthy_verdict(line: Line) -> None:
     assert got[30]["verdict"] == "QUARANTINE" and "no active model" in str(got[30]["reason"])
     assert got[31]["verdict"] == "QUARANTINE" and "no casting image" in str(got[31]["reason"])
     line.device.shot(32)
-    line.device.image(32, b"\xff\xd8 this is no jpeg")
+    line.device.image(32, b"\xff\xd8 this is no jpeg")  # refused at the door: no photo came
     got = await verdicts(line, {32})
-    assert got[32]["verdict"] == "QUARANTINE" and "inspection failed" in str(got[32]["reason"])
+    assert got[32]["verdict"] == "QUARANTINE" and "no casting image" in str(got[32]["reason"])
+    assert any("image" in r["reason"] for r in line.store.dead_letters())
 
 
 def test_runtime_killed_mid_stream_loses_and_duplicates_nothing(
@@ -210,4 +210,6 @@ async def test_broker_restart_mid_run_loses_nothing(line: Line, broker: Embedded
         line.device.shot(n)
         line.device.image(n, casting_jpeg(n))
     await verdicts(line, {42, 43})
-    assert line.store.count(t.verdicts) == 4 and line.store.count(t.shots) == 4
+    # The journal is durable before the cell hears; the record follows a moment later.
+    await until(lambda: line.store.count(t.verdicts) == 4)
+    assert line.store.count(t.shots) == 4

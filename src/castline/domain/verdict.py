@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 
@@ -47,3 +48,30 @@ def combine(verdicts: list[Verdict]) -> Verdict:
         return Verdict.QUARANTINE
     order = [Verdict.OK, Verdict.REVIEW, Verdict.NG, Verdict.QUARANTINE]
     return max(verdicts, key=order.index)
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    """Where on the photo the model saw a defect, in image pixels."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+    area_px: int
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class PartVerdict:
+    """The verdict of one part as the line decided it: what the cell is told and what the
+    record keeps. `latency_ms` is from the photo's arrival to the decision."""
+
+    verdict: Verdict
+    decided_at: datetime
+    reason: str
+    score: float | None = None
+    model_version: str | None = None
+    latency_ms: float | None = None
+    regions: tuple[Region, ...] = ()
+    timings: dict[str, float] = field(default_factory=dict)

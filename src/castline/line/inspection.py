@@ -21,8 +21,7 @@ from PIL import Image
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from castline.domain.verdict import Verdict
-from castline.messaging.schema import Region
+from castline.domain.verdict import Region, Verdict
 from castline.vision.model import InspectionModel
 from castline.vision.overlay import overlay_png
 from castline.vision.registry import ModelRegistry
@@ -36,7 +35,7 @@ class Outcome:
     reason: str
     score: float | None = None
     model_version: str | None = None
-    regions: list[Region] = field(default_factory=list)
+    regions: tuple[Region, ...] = ()
     # The heat-map overlay is for people, not for the robot cell: drawn after the verdict.
     draw_overlay: Callable[[], bytes] | None = None
     timings: dict[str, float] = field(default_factory=dict)
@@ -104,9 +103,8 @@ def _inspect_now(model: InspectionModel, data: bytes) -> Outcome:
     # an OK part looks calm, a defect glows.
     scale = 1.5 * model.region_threshold
     draw = partial(overlay_png, image, result.heatmap, result.regions, scale=scale)
-    return Outcome(
-        result.verdict, reason, result.score, model.version, list(result.regions), draw, timings
-    )
+    regions = tuple(Region(r.x, r.y, r.w, r.h, r.area_px, r.score) for r in result.regions)
+    return Outcome(result.verdict, reason, result.score, model.version, regions, draw, timings)
 
 
 async def inspect(

@@ -67,6 +67,12 @@ class Joiner:
         """A state message told which die is on the machine."""
         self._die[(plant, machine)] = die
 
+    def forget(self, key: PartKey) -> None:
+        """The part's shot was refused: it is no part, and nothing waits for its photo."""
+        self._pending.pop(key, None)
+        self._part_die.pop(key, None)
+        self._trial.discard(key)
+
     def _settle(self, key: PartKey) -> None:
         pending = self._pending[key]
         if pending.shot and pending.views:

@@ -64,9 +64,11 @@ async def backlog_of(js: JetStreamContext, info: ConsumerInfo) -> Backlog:
 
 
 async def _age_of_oldest(js: JetStreamContext, info: ConsumerInfo, now: datetime) -> float | None:
-    """The first message above the consumer's acknowledgement floor, on its subjects."""
+    """The first photo above the consumer's acknowledgement floor: the oldest part whose
+    verdict may still be pending."""
     floor = info.ack_floor.stream_seq if info.ack_floor else 0
-    subject = info.config.filter_subject if info.config else None
+    plant = info.name.removeprefix(LINE_CONSUMER).removeprefix("-") or "*"
+    subject = f"castline.v1.{plant}.*.image.*"
     try:
         msg = await js.get_msg(STREAM, seq=floor + 1, subject=subject, next=True)
     except NotFoundError:

@@ -1,17 +1,17 @@
-"""The verdict journal: a part's verdict kept in JetStream while the database is away.
+"""The verdict journal: the one place that says which verdict a part was told.
 
-The line records a verdict before it tells the cell. Normally the record is the database;
-when the database cannot be reached, the record is this key-value bucket, so inspection
-goes on. The first worker to journal a part's verdict wins (create, never overwrite): a
-part keeps one verdict however many workers or redeliveries meet it. When the database is
-back, the redelivered photo finds its verdict here and it goes into the database as it was
-told to the cell. The die of a part whose shot record waits for the database is noted here
-too, for the worker of the group that gets the part's photo.
+Every verdict is journaled in this JetStream key-value bucket before the robot cell hears
+it. The first worker to journal a part's verdict wins (create, never overwrite), so a part
+keeps one verdict however many workers, redeliveries, expiries or database outages meet
+it; the database records what the journal holds, now or when it is back. The die of a part
+whose shot record waits for the database is noted here too, for the worker of the group
+that gets the part's photo.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,11 +21,12 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from castline.domain.shot import PartKey
+from castline.domain.verdict import PartVerdict, Region, Verdict
 
 BUCKET = "castline_verdicts"
-KEEP = timedelta(days=7)  # as long as the stream keeps the photos that may be redelivered
-
-Row = dict[str, Any]
+# Longer than a photo can wait unacknowledged (a database outage); a redelivery after this
+# finds the verdict in the database instead.
+KEEP = timedelta(days=2)
 
 
 class VerdictJournal:
@@ -43,23 +44,21 @@ class VerdictJournal:
         )
         return cls(await js.create_key_value(config))
 
-    async def first(self, key: PartKey, row: Row) -> tuple[Row, bool]:
-        """Journal `row` unless the part has a verdict already; returns the part's verdict
-        and whether it is `row`."""
+    async def first(self, key: PartKey, verdict: PartVerdict) -> tuple[PartVerdict, bool]:
+        """Journal `verdict` unless the part has one already; returns the part's verdict
+        and whether it is `verdict`."""
         try:
-            await self._kv.create(_key(key), json.dumps(row, default=str).encode())
-            return row, True
+            await self._kv.create(_key(key), encode(verdict))
+            return verdict, True
         except KeyWrongLastSequenceError:
             existing = await self.get(key)
             if existing is None:  # pragma: no cover - it was there a moment ago
                 raise
             return existing, False
 
-    async def get(self, key: PartKey) -> Row | None:
-        row: Row | None = await self._read(_key(key))
-        if row is not None:
-            row["decided_at"] = datetime.fromisoformat(row["decided_at"])
-        return row
+    async def get(self, key: PartKey) -> PartVerdict | None:
+        fields = await self._read(_key(key))
+        return decode(fields) if fields is not None else None
 
     async def note_die(self, key: PartKey, die: str, trial: bool) -> None:
         await self._kv.put(_die_key(key), json.dumps([die, trial]).encode())
@@ -75,6 +74,23 @@ class VerdictJournal:
         except KeyNotFoundError:
             return None
         return json.loads(entry.value) if entry.value is not None else None
+
+
+def encode(verdict: PartVerdict) -> bytes:
+    return json.dumps(asdict(verdict), default=str).encode()
+
+
+def decode(fields: dict[str, Any]) -> PartVerdict:
+    return PartVerdict(
+        verdict=Verdict(fields["verdict"]),
+        decided_at=datetime.fromisoformat(fields["decided_at"]),
+        reason=fields["reason"],
+        score=fields["score"],
+        model_version=fields["model_version"],
+        latency_ms=fields["latency_ms"],
+        regions=tuple(Region(**r) for r in fields["regions"]),
+        timings=fields["timings"],
+    )
 
 
 def _die_key(key: PartKey) -> str:

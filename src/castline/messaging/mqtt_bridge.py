@@ -82,7 +82,7 @@ class MqttBridge:
                 self.returned += 1
 
         sub = await nc.subscribe(
-            f"castline.v1.{self.plant.replace('+', '*')}.*.verdict", cb=verdict_out
+            f"castline.out.v1.{self.plant.replace('+', '*')}.*.verdict", cb=verdict_out
         )
         client.connect_async(self.address.host, self.address.port, keepalive=30)
         client.loop_start()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,12 +21,23 @@ from castline.domain.plant import Machine
 from castline.domain.shot import PartKey, Shot
 from castline.domain.states import MachineState
 from castline.domain.units import NAMES
-from castline.domain.verdict import Verdict
+from castline.domain.verdict import PartVerdict, Region, Verdict
 from castline.store import tables as t
 from castline.store.bulk import BULK_MIN_ROWS, copy_insert_ignore
 
 log = logging.getLogger(__name__)
 Row = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class PhotoRecord:
+    """A part's photo as stored: its blob, and the heat map drawn on it if there is one."""
+
+    view: str
+    at: datetime
+    blob: str
+    content_type: str
+    heatmap: str | None = None
 
 
 def insert_ignore(conn: Connection, table: Table, rows: Sequence[Row]) -> int:
@@ -154,6 +165,52 @@ class Store:
         }
         with self.engine.begin() as conn:
             return insert_ignore(conn, t.verdicts, [row]) == 1
+
+    def record_part(
+        self, key: PartKey, told: PartVerdict, photo: PhotoRecord | None = None
+    ) -> None:
+        """A part's verdict as the cell was told it, with its photo and heat map, in one
+        transaction; what the part already has is kept as is."""
+        verdict = {
+            "plant": key.plant,
+            "machine": key.machine,
+            "shot_number": key.shot_number,
+            "verdict": told.verdict.value,
+            "score": told.score,
+            "reason": told.reason,
+            "model_version": told.model_version,
+            "decided_at": told.decided_at,
+            "latency_ms": told.latency_ms,
+            "heatmap": photo.heatmap if photo else None,
+            "regions": [asdict(r) for r in told.regions],
+            "timings": told.timings,
+        }
+        with self.engine.begin() as conn:
+            insert_ignore(conn, t.verdicts, [verdict])
+            if photo is None:
+                return
+            image = {
+                "plant": key.plant,
+                "machine": key.machine,
+                "shot_number": key.shot_number,
+                "view": photo.view,
+                "at": photo.at,
+                "blob": photo.blob,
+                "content_type": photo.content_type,
+            }
+            insert_ignore(conn, t.images, [image])
+            if photo.heatmap:  # the part may have been recorded before its map was drawn
+                v = t.verdicts
+                conn.execute(
+                    update(v)
+                    .where(
+                        v.c.plant == key.plant,
+                        v.c.machine == key.machine,
+                        v.c.shot_number == key.shot_number,
+                        v.c.heatmap.is_(None),
+                    )
+                    .values(heatmap=photo.heatmap)
+                )
 
     def attach_heatmap(self, key: PartKey, heatmap: str) -> None:
         """Link the heat-map overlay (a blob) to a part's verdict once it is drawn."""
@@ -406,6 +463,22 @@ class Store:
         with self.engine.connect() as conn:
             row = conn.execute(query).first()
         return dict(row._mapping) if row else None
+
+    def part_verdict(self, key: PartKey) -> PartVerdict | None:
+        """The verdict a part was told, as recorded, or None."""
+        row = self.verdict(key)
+        if row is None:
+            return None
+        return PartVerdict(
+            verdict=Verdict(row["verdict"]),
+            decided_at=row["decided_at"],
+            reason=row["reason"],
+            score=row["score"],
+            model_version=row["model_version"],
+            latency_ms=row["latency_ms"],
+            regions=tuple(Region(**r) for r in row["regions"] or []),
+            timings=row["timings"] or {},
+        )
 
     def states(
         self,

@@ -24,7 +24,7 @@ from castline.store.database import open_store
 from castline.web import api, pages
 from castline.web.analytics import OeeToday
 from castline.web.auth import SESSION_HOURS, Role, require, session_secret
-from castline.web.live import Hub
+from castline.web.live import Hub, NatsFeed
 from castline.web.security import METRICS_PATH, MetricsGuard, SecurityHeaders
 
 STATIC = Path(__file__).parent / "static"
@@ -61,6 +61,7 @@ def create_app(
     app.state.blobs = BlobStore(settings.blobs)
     app.state.oee_today = OeeToday()
     app.state.backlog = BacklogWatch(nats_url) if nats_url else None
+    app.state.feed = NatsFeed(app.state.hub, nats_url) if nats_url else None
     # Added innermost first: the metrics guard reads the session the middleware opens.
     app.add_middleware(MetricsGuard, token=settings.metrics_token)
     app.add_middleware(
@@ -83,15 +84,16 @@ def create_app(
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """With a NATS URL: the line's backlog and live events, from wherever the line runs."""
     watch: BacklogWatch | None = app.state.backlog
     if watch is None:
         yield
         return
     stop = asyncio.Event()
-    task = asyncio.create_task(watch.run(stop))
+    tasks = [asyncio.create_task(watch.run(stop)), asyncio.create_task(app.state.feed.run(stop))]
     yield
     stop.set()
-    await asyncio.wait_for(task, 10)
+    await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 10)
 
 
 def _docs(app: FastAPI) -> None:

@@ -1,7 +1,9 @@
-"""In-process event hub: the line publishes, every open browser page subscribes.
+"""Live updates: the line's events from NATS to every open browser page.
 
-Topics are the MQTT topics of protocol v1 (`castline/v1/<plant>/<machine>/verdict`), so
-the browser and the robot cells share one namespace. Like MQTT retain, the hub keeps the
+`NatsFeed` listens to the line's events (`messaging/events.py`), wherever the line runs,
+and hands them to the hub; every open page subscribes to the hub. Topics are the MQTT
+topics of protocol v1 (`castline/v1/<plant>/<machine>/verdict`), so the browser and the
+robot cells share one namespace. Like MQTT retain, the hub keeps the
 last payload of each topic, so a page that opens now starts with every machine's state.
 
 The line must never wait for a browser: each subscriber has a bounded queue, and when a
@@ -11,14 +13,21 @@ slow page lets it fill up, the oldest event is dropped and counted.
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import nats
+from nats.aio.msg import Msg
+
+from castline.messaging import events
 from castline.messaging.topics import parse
 
+log = logging.getLogger(__name__)
 Payload = dict[str, Any]
 
 
@@ -129,3 +138,40 @@ class Hub:
     def subscribers(self) -> int:
         with self._lock:
             return len(self._subscribers)
+
+
+class NatsFeed:
+    """Feeds the hub with the line's events from NATS until told to stop."""
+
+    def __init__(self, hub: Hub, nats_url: str, connect_options: dict[str, Any] | None = None):
+        self.hub = hub
+        self.nats_url = nats_url
+        self.connect_options = connect_options or {}
+        self.received = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        nc = await nats.connect(
+            servers=self.nats_url.split(","),
+            name="castline-dashboard",
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=1.0,
+            error_cb=self._broker_error,
+            **self.connect_options,
+        )
+        try:
+            await nc.subscribe(events.ALL, cb=self._on_event)
+            await stop.wait()
+        finally:
+            await nc.close()
+
+    async def _on_event(self, msg: Msg) -> None:
+        try:
+            payload = json.loads(msg.data)
+            self.hub.publish(events.topic_of(msg.subject), payload)
+        except ValueError as exc:  # not from the line: nothing to show
+            log.debug("event on %s ignored: %s", msg.subject, exc)
+            return
+        self.received += 1
+
+    async def _broker_error(self, exc: Exception) -> None:
+        log.debug("live events from %s: %s", self.nats_url, exc)

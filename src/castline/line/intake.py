@@ -1,0 +1,220 @@
+"""Intake: take what the plant sends from JetStream, one message at a time, safely.
+
+Each message is validated; an invalid one is dead-lettered with its reason and
+acknowledged. A valid one goes to the handler and is acknowledged when the handler is
+done. Nothing a message holds can stop the intake: a message whose handling fails is
+retried a few times, then dead-lettered; one that cannot even be dead-lettered is parked.
+The database being away is not the message's fault: such a message is given back, later
+each time, and never counts towards dead-lettering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js import JetStreamContext
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from castline.line.metrics import LineMetrics
+from castline.messaging import jetstream, parking
+from castline.messaging.schema import InvalidMessage, Message, decode
+from castline.store.repository import Store
+
+log = logging.getLogger(__name__)
+
+STORE_DOWN = (OperationalError, InterfaceError)
+MAX_DELIVERIES = 5  # a message that fails this often is dead-lettered, not retried forever
+STORE_RETRY_S = 2.0  # a message taken while the database was away comes back after this,
+STORE_RETRY_MAX_S = 15.0  # and longer each time, up to this
+STORE_PROBE_S = 1.0
+FETCH_BATCH = 16
+PHOTOS_AT_ONCE = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """How a message reached this worker."""
+
+    subject: str
+    arrived: datetime  # when JetStream stored it: deadlines count from here
+    redelivered: bool
+
+
+Handler = Callable[[Message, Delivery], Awaitable[None]]
+Db = Callable[..., Awaitable[Any]]
+
+
+class StoreHealth:
+    """Whether the database answers; while it does not, a probe every second."""
+
+    def __init__(self, store: Store, db: Db, metrics: LineMetrics) -> None:
+        self.store = store
+        self.db = db
+        self.metrics = metrics
+        self.down_since: float | None = None  # monotonic time the database went away
+        self.outages_s: list[float] = []  # how long each outage lasted
+
+    def lost(self, exc: Exception) -> None:
+        if self.down_since is not None:
+            return
+        self.down_since = time.monotonic()
+        self.metrics.store_up.set(0)
+        log.error(
+            "database unreachable (%s): inspection goes on, verdicts are journaled in "
+            "JetStream and everything is recorded when the database is back",
+            str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__,
+        )
+
+    async def watch(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await asyncio.sleep(STORE_PROBE_S)
+            if self.down_since is None:
+                continue
+            try:
+                await self.db(self.store.ping)
+            except STORE_DOWN:
+                continue
+            outage = time.monotonic() - self.down_since
+            self.outages_s.append(outage)
+            self.down_since = None
+            self.metrics.store_up.set(1)
+            log.warning("database back after %.1f s; catching up", outage)
+
+
+class Intake:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        store: Store,
+        db: Db,
+        metrics: LineMetrics,
+        health: StoreHealth,
+        handler: Handler,
+        refused: Callable[[Message], None],
+    ) -> None:
+        self.js = js
+        self.store = store
+        self.db = db
+        self.metrics = metrics
+        self.health = health
+        self.handler = handler
+        self.refused = refused  # told of a valid message that was dead-lettered all the same
+        self.dead_letters = 0
+        self.in_flight: set[asyncio.Task[None]] = set()
+
+    async def run(self, stop: asyncio.Event, sub: Any, drain_s: float) -> None:
+        """Fetch until `stop`; shots and states of a batch before its photos, so a photo
+        arriving with its shot is judged by the model of the die that shot names."""
+        slots = asyncio.Semaphore(PHOTOS_AT_ONCE)
+        while not stop.is_set():
+            batch = await self._fetch(sub)
+            records = [m for m in batch if ".image." not in m.subject]
+            await asyncio.gather(*(self.take(m) for m in records))
+            for msg in batch:
+                if ".image." in msg.subject:
+                    await slots.acquire()
+                    task = asyncio.create_task(self.take(msg))
+                    self.in_flight.add(task)
+                    task.add_done_callback(self.in_flight.discard)
+                    task.add_done_callback(lambda _t: slots.release())
+        if self.in_flight:
+            await asyncio.wait(self.in_flight, timeout=drain_s)
+
+    @staticmethod
+    async def _fetch(sub: Any) -> list[Msg]:
+        try:
+            batch: list[Msg] = await sub.fetch(batch=FETCH_BATCH, timeout=0.5)
+            return batch
+        except (NatsTimeout, TimeoutError):  # nothing waiting
+            return []
+        except Exception as exc:
+            log.warning("fetch failed (%r); retrying", exc)
+            await asyncio.sleep(0.5)
+            return []
+
+    async def take(self, msg: Msg) -> None:
+        """One message, whatever it holds: handled, given back, dead-lettered or parked."""
+        try:
+            await self._take(msg)
+        except STORE_DOWN as exc:
+            self.health.lost(exc)
+            await _nak(msg, min(STORE_RETRY_S * _deliveries(msg), STORE_RETRY_MAX_S))
+        except Exception as exc:
+            try:
+                await self._failed(msg, exc)
+            except Exception:  # the broker went away too: redelivered after the ack wait
+                log.exception("message from %s left for redelivery", msg.subject[:200])
+
+    async def _take(self, msg: Msg) -> None:
+        try:
+            route, message = decode(msg.subject, msg.data)
+        except InvalidMessage as exc:
+            await self._dead_letter(msg, exc.reason)
+            return
+        self.metrics.messages.labels(route.kind.value).inc()
+        meta = msg.metadata
+        arrived = meta.timestamp if meta and meta.timestamp else datetime.now(UTC)
+        await self.handler(message, Delivery(msg.subject, arrived, _deliveries(msg) > 1))
+        await msg.ack()
+
+    async def _failed(self, msg: Msg, exc: Exception) -> None:
+        """The message itself failed: retry a few times, then dead-letter it."""
+        self.metrics.errors.inc()
+        deliveries = _deliveries(msg)
+        log.warning("processing %s failed (delivery %d): %r", msg.subject, deliveries, exc)
+        if deliveries < MAX_DELIVERIES:
+            await _nak(msg, 0.5)
+            return
+        reason = f"processing failed {deliveries} times: {exc.__class__.__name__}: {exc}"
+        try:
+            _, message = decode(msg.subject, msg.data)
+            self.refused(message)
+        except InvalidMessage:
+            pass
+        try:
+            await self._dead_letter(msg, reason)
+        except STORE_DOWN as down:
+            self.health.lost(down)
+            await _nak(msg, STORE_RETRY_MAX_S)
+
+    async def _dead_letter(self, msg: Msg, reason: str) -> None:
+        """Record the message as a dead letter and acknowledge it; park it if even that
+        fails for a reason of its own."""
+        self.metrics.dead_letters.inc()
+        self.dead_letters += 1
+        log.warning("dead letter from %s: %s", msg.subject[:200], reason[:500])
+        ref = f"{jetstream.STREAM}:{msg.metadata.sequence.stream}" if msg.metadata else ""
+        try:
+            await self.db(
+                self.store.record_dead_letter,
+                msg.subject,
+                reason,
+                msg.data,
+                datetime.now(UTC),
+                ref,
+            )
+        except STORE_DOWN:
+            raise
+        except Exception as exc:
+            log.error("dead letter from %s not recorded (%r): parked", msg.subject[:200], exc)
+            await parking.park(self.js, msg.subject, msg.data, f"{reason} (not recorded: {exc})")
+        await msg.ack()
+
+
+def _deliveries(msg: Msg) -> int:
+    return msg.metadata.num_delivered if msg.metadata and msg.metadata.num_delivered else 1
+
+
+async def _nak(msg: Msg, delay: float) -> None:
+    try:
+        await msg.nak(delay=delay)
+    except Exception as exc:  # the broker is away too: redelivered after the ack wait
+        log.debug("nak of %s failed: %s", msg.subject, exc)

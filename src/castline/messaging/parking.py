@@ -1,0 +1,46 @@
+"""The parking stream: where a message goes that could not even be dead-lettered.
+
+Dead-lettering writes to the database; if that write fails for a reason of the message's
+own (not the database being away), the message is parked here with the reason and then
+acknowledged, so no message can stop the line. An operator reads the parking stream
+with any NATS client (`nats stream view CASTLINE_PARKED`).
+"""
+
+from __future__ import annotations
+
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import NotFoundError
+
+STREAM = "CASTLINE_PARKED"
+ROOT = "castline.parked.v1"
+MAX_BYTES = 256 * 1024**2  # oldest parked messages give way first
+MAX_REASON = 1_000
+
+
+async def park(js: JetStreamContext, subject: str, data: bytes, reason: str) -> None:
+    """Keep `data` with where it came from and why it is here."""
+    await _ensure(js)
+    headers = {"Castline-Subject": subject[:1_000], "Castline-Reason": _header(reason)}
+    await js.publish(f"{ROOT}.message", data, headers=headers)
+
+
+async def _ensure(js: JetStreamContext) -> None:
+    try:
+        await js.stream_info(STREAM)
+    except NotFoundError:
+        await js.add_stream(
+            StreamConfig(
+                name=STREAM,
+                subjects=[f"{ROOT}.>"],
+                retention=RetentionPolicy.LIMITS,
+                storage=StorageType.FILE,
+                max_bytes=MAX_BYTES,
+                discard=DiscardPolicy.OLD,
+            )
+        )
+
+
+def _header(text: str) -> str:
+    """Header values are one line of printable text."""
+    return "".join(c if c.isprintable() else " " for c in text)[:MAX_REASON]
