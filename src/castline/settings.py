@@ -12,9 +12,10 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from castline.messaging.devices import TlsFiles
 from castline.messaging.topics import check_id
 
 
@@ -44,6 +45,13 @@ class Settings(BaseSettings):
     metrics_token: str | None = Field(
         None, min_length=16, description="bearer token for /metrics; unset: admins only"
     )
+    tls_cert: Path | None = Field(None, description="PEM certificate: TLS on NATS, MQTT, leaf")
+    tls_key: Path | None = Field(None, description="PEM private key of tls_cert")
+    tls_ca: Path | None = Field(None, description="PEM CA that clients check tls_cert against")
+    stream_max_bytes: int = Field(
+        2 * 1024**3, ge=1024**2, description="JetStream stream size limit (oldest dropped)"
+    )
+    stream_max_age_days: float = Field(7.0, gt=0, le=3650, description="stream history kept")
 
     @field_validator("plant")
     @classmethod
@@ -58,6 +66,18 @@ class Settings(BaseSettings):
                 "must start with sqlite:// or postgresql:// (or postgresql+psycopg://)"
             )
         return v
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key: give both or neither")
+        return self
+
+    @property
+    def tls(self) -> TlsFiles | None:
+        if self.tls_cert is None or self.tls_key is None:
+            return None
+        return TlsFiles(self.tls_cert, self.tls_key, self.tls_ca)
 
     @property
     def db_url(self) -> str:

@@ -12,8 +12,9 @@ import json
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from PIL import Image
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from castline.messaging import limits, topics
 from castline.messaging.schema import (
@@ -23,11 +24,13 @@ from castline.messaging.schema import (
     InvalidMessage,
     ShotMessage,
     StateMessage,
+    TruthMessage,
     VerdictMessage,
     decode,
     decode_input,
 )
 from castline.messaging.topics import Kind
+from castline.store import tables as t
 
 TS = "2026-03-01T06:00:00Z"
 SHOT = "castline/v1/p1/m1/shot"
@@ -342,3 +345,53 @@ def test_image_headers_are_read_not_decoded(data: bytes, content_type: str, why:
 def test_an_image_on_a_view_named_verdict_is_refused() -> None:
     with pytest.raises(InvalidMessage, match="kind"):
         decode_input("castline.v1.p1.m1.image.verdict", raw(image(picture("JPEG"))))
+
+
+# --- every bounded field fits the column it is stored in --------------------------------
+
+
+def max_length(model: type[BaseModel], field: str) -> int:
+    spec = model.model_json_schema()["properties"][field]
+    lengths = [s["maxLength"] for s in spec.get("anyOf", [spec]) if "maxLength" in s]
+    assert lengths, f"{model.__name__}.{field} has no maximum length"
+    return int(lengths[0])
+
+
+@pytest.mark.parametrize(
+    ("model", "field", "column"),
+    [
+        (ShotMessage, "die", t.shots.c.die),
+        (ShotMessage, "data_matrix", t.shots.c.data_matrix),
+        (StateMessage, "die", t.machine_states.c.die),
+        (TruthMessage, "defect_type", t.truths.c.defect_type),
+        (VerdictMessage, "model_version", t.verdicts.c.model_version),
+        (ImageMessage, "view", t.images.c.view),
+    ],
+)
+def test_bounded_fields_fit_their_columns(
+    model: type[BaseModel], field: str, column: sa.Column[Any]
+) -> None:
+    if field == "view":  # an id: the topic rule bounds it
+        assert not topics.valid_id("v" * (column.type.length + 1))  # type: ignore[attr-defined]
+        return
+    assert max_length(model, field) <= column.type.length  # type: ignore[attr-defined]
+
+
+def test_defect_types_and_model_versions_are_bounded_as_stored() -> None:
+    truth = {"plant": "p1", "machine": "m1", "shot_number": 1, "defective": True}
+    refused("castline/v1/p1/m1/truth", raw(truth | {"defect_type": "d" * 41}), "defect_type")
+    decode("castline/v1/p1/m1/truth", raw(truth | {"defect_type": "d" * 40}))
+    verdict = {"plant": "p1", "machine": "m1", "shot_number": 1, "verdict": "OK"}
+    verdict |= {"decided_at": TS, "model_version": "v" * 81}
+    refused(topics.output_topic("p1", "m1"), raw(verdict), "model_version")
+
+
+def test_castline_can_make_its_own_reasons_fit() -> None:
+    reason = "inspection failed: \x1b[31mboom\x00\n" + "x" * 5000
+    fitted = limits.clean_text(reason)
+    assert len(fitted) == limits.MAX_TEXT and fitted.endswith("…")
+    verdict = VerdictMessage.model_validate(
+        {"plant": "p1", "machine": "m1", "shot_number": 1, "verdict": "QUARANTINE"}
+        | {"decided_at": TS, "reason": fitted}
+    )
+    assert "\n" in verdict.reason and "\x1b" not in verdict.reason

@@ -33,7 +33,9 @@ MAX_INT = 2**63 - 1  # integers must fit the database's BIGINT
 MIN_INT = -(2**63)
 MAX_INT_DIGITS = 19  # checked before conversion: Python refuses over 4300 digits itself
 
-MAX_CODE = 64  # die codes, data-matrix codes, model versions, defect types
+MAX_CODE = 64  # die codes and data-matrix codes (as the store's columns)
+MAX_DEFECT_TYPE = 40  # as the store's truths.defect_type
+MAX_MODEL_VERSION = 80  # as the store's models.version
 MAX_NAME = 64  # names of parameters and of unknown fields
 MAX_TEXT = 2000  # reasons and causes, for people
 MAX_EXTRA_TEXT = 256  # a string value of an unknown field
@@ -63,6 +65,12 @@ BAD_ANYWHERE = re.compile("[\x00\ud800-\udfff]")
 def clip(text: str, limit: int) -> str:
     """`text` cut to `limit` characters, marked as cut: for reasons that quote input."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def clean_text(text: str, limit: int = MAX_TEXT) -> str:
+    """castline's own free text (a reason that quotes an exception) made fit to publish:
+    characters a receiver refuses replaced by U+FFFD, cut to `limit`."""
+    return clip(BAD_IN_TEXT.sub("\ufffd", text), limit)
 
 
 # --- image headers: the size of a picture without decoding it ---------------------------

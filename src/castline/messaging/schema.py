@@ -129,6 +129,12 @@ Code = Annotated[
 DataMatrix = Annotated[
     str, Strict(), Field(min_length=1, max_length=limits.MAX_CODE), AfterValidator(_data_matrix)
 ]
+DefectType = Annotated[
+    str, Strict(), Field(min_length=1, max_length=limits.MAX_DEFECT_TYPE), AfterValidator(_code)
+]
+ModelVersion = Annotated[
+    str, Strict(), Field(min_length=1, max_length=limits.MAX_MODEL_VERSION), AfterValidator(_code)
+]
 Name = Annotated[
     str, Strict(), Field(min_length=1, max_length=limits.MAX_NAME), AfterValidator(_code)
 ]
@@ -267,7 +273,7 @@ class VerdictMessage(Message):
     decided_at: UtcTime
     score: Real | None = None
     reason: Text = ""
-    model_version: Code | None = None
+    model_version: ModelVersion | None = None
     latency_ms: Real | None = None
     regions: Annotated[list[Region], Field(max_length=limits.MAX_REGIONS)] = Field(
         default_factory=list
@@ -295,7 +301,7 @@ class TruthMessage(Message):
 
     shot_number: Count
     defective: Flag
-    defect_type: Code | None = None
+    defect_type: DefectType | None = None
     cause: Text = ""
 
 
