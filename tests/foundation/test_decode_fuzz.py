@@ -18,7 +18,12 @@ from PIL import Image
 from castline.messaging.schema import INTERNAL, InvalidMessage, Message, decode, decode_input
 from castline.messaging.topics import Route
 
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=300,
+    deadline=None,
+    database=None,  # nothing written into the working tree
+    suppress_health_check=[HealthCheck.too_slow],
+)
 TS = "2026-03-01T06:00:00Z"
 
 
