@@ -20,6 +20,7 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerInfo
 from nats.js.errors import NotFoundError
 
+from castline.messaging.devices import redact
 from castline.messaging.jetstream import LINE_CONSUMER, STREAM
 
 log = logging.getLogger(__name__)
@@ -106,9 +107,12 @@ def consumer_of(plant: str) -> tuple[str, str]:
 class BacklogWatch:
     """Reads the backlog of every line consumer every `every_s` seconds, for the dashboard."""
 
-    def __init__(self, nats_url: str, every_s: float = 2.0) -> None:
+    def __init__(
+        self, nats_url: str, every_s: float = 2.0, connect_options: dict[str, Any] | None = None
+    ) -> None:
         self.nats_url = nats_url
         self.every_s = every_s
+        self.connect_options = connect_options or {}  # credentials, TLS
         self.latest: dict[str, Backlog] = {}
         self.error: str | None = None
 
@@ -125,6 +129,7 @@ class BacklogWatch:
             max_reconnect_attempts=-1,
             reconnect_time_wait=1.0,
             error_cb=self._broker_error,
+            **self.connect_options,
         )
         try:
             while not stop.is_set():
@@ -145,4 +150,4 @@ class BacklogWatch:
             log.debug("backlog unknown: %s", self.error)
 
     async def _broker_error(self, exc: Exception) -> None:
-        self.error = f"NATS {self.nats_url}: {exc}"
+        self.error = f"NATS {redact(self.nats_url)}: {exc}"  # people see it: no password
