@@ -45,7 +45,7 @@ from castline.messaging.schema import ImageMessage, ShotMessage
 from castline.sim.photos import encode_jpeg, render_casting
 from castline.store import tables as t
 from castline.store.database import open_store
-from castline.store.drill import DrillPostgres
+from castline.testing.postgres import DrillPostgres
 from castline.vision.model import InspectionModel
 from castline.vision.registry import ModelRegistry
 from castline.vision.train import TrainConfig, train_model

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from castline.store.drill import PostgresMissing, binary
+from castline.testing.postgres import PostgresMissing, binary
 from tests.conftest import missing
 
 BENCH = Path(__file__).parents[2] / "benchmarks" / "bench_faults.py"

@@ -16,7 +16,7 @@ from castline.messaging.broker import EmbeddedNats
 from castline.settings import Settings
 from castline.store import database
 from castline.store import tables as t
-from castline.store.drill import DrillPostgres, PostgresMissing
+from castline.testing.postgres import DrillPostgres, PostgresMissing
 from castline.store.repository import Store
 from tests.conftest import missing
 from tests.line.conftest import Device, casting_jpeg, until

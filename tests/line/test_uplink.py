@@ -24,7 +24,7 @@ from castline.app import plant_broker
 from castline.line.runtime import LineRuntime
 from castline.messaging import jetstream, uplink
 from castline.messaging.broker import EmbeddedNats, free_port, port_free
-from castline.messaging.link_proxy import LinkProxy
+from castline.testing.link_proxy import LinkProxy
 from castline.messaging.schema import ImageMessage, ShotMessage
 from castline.settings import Settings
 from castline.store import tables as t

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -279,8 +280,8 @@ class LineRuntime:
         return self._intake.dead_letters if self._intake else 0
 
     @property
-    def verdict_counts(self) -> dict[str, int]:
-        return dict(self._output.verdict_counts) if self._output else {}
+    def verdict_counts(self) -> Counter[str]:
+        return Counter(self._output.verdict_counts if self._output else ())
 
     @property
     def store_outages_s(self) -> list[float]:
@@ -297,7 +298,7 @@ class LineRuntime:
             return round(lat[min(len(lat) - 1, int(p * len(lat)))], 2) if lat else None
 
         return {
-            "verdicts": self.verdict_counts,
+            "verdicts": dict(self.verdict_counts),
             "dead_letters": self.dead_letter_count,
             "latency_ms_p50": pct(0.50),
             "latency_ms_p99": pct(0.99),
