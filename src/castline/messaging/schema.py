@@ -17,6 +17,7 @@ import json
 import logging
 import re
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -222,6 +223,11 @@ class ImageMessage(Message):
     image_b64: Annotated[str, Strict(), Field(min_length=1)]
 
     def image_bytes(self) -> bytes:
+        """The photo, decoded once however often it is asked for."""
+        return self._decoded
+
+    @cached_property
+    def _decoded(self) -> bytes:
         try:
             return base64.b64decode(self.image_b64, validate=True)
         except binascii.Error as exc:
