@@ -1,51 +1,134 @@
-"""The `castline` command. Each area of the product brings its own sub-command group."""
+"""The `castline` command. Each area brings its own sub-command group; the commands that
+wire several areas together (`up`, `line broker`) live here, beside the composition root.
+
+Layering: area CLIs import `castline.options`, never this module. A command's failure
+ends in one line saying what to fix and exit code 2 (bad input) or 1 (runtime failure);
+`castline --traceback COMMAND` shows the traceback instead.
+"""
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from castline import __version__
 from castline.analytics.cli import import_app, report_app
 from castline.line.cli import app as line_app
-from castline.line.cli import up
 from castline.messaging.cli import hub
-from castline.settings import Settings, SettingsError, load
+from castline.options import (
+    ConfigOption,
+    HostOption,
+    PortOption,
+    UplinkOption,
+    settings_or_exit,
+)
+from castline.settings import Settings, SettingsError
 from castline.sim.cli import sim_app
 from castline.vision.cli import app as vision_app
 from castline.web.commands import app as web_app
 
+BAD_INPUT, FAILED = 2, 1
+
+# typer >= 0.16 ships its own copy of click: find its ClickException without naming either.
+_CLICK_EXCEPTION: type[Exception] = next(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"
+)
+_CONTROL: tuple[type[Exception], ...] = (_CLICK_EXCEPTION, typer.Exit, typer.Abort)
+
+
+class _Commands(TyperGroup):
+    """Runs a command and turns any error it raises into one line and an exit code."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except _CONTROL:
+            raise
+        except Exception as exc:
+            if ctx.params.get("traceback"):
+                raise
+            code, message = explain(exc)
+            typer.echo(f"error: {message}", err=True)
+            raise typer.Exit(code) from None
+
+
+def explain(exc: Exception) -> tuple[int, str]:
+    """Exit code and a one-line message for an error a command let through."""
+    from sqlalchemy.exc import ArgumentError, DBAPIError
+
+    from castline.messaging.broker import BrokerError
+
+    if isinstance(exc, SettingsError):
+        return BAD_INPUT, str(exc)
+    if isinstance(exc, ArgumentError):
+        return BAD_INPUT, (
+            f"the database URL is not usable ({_line(exc)}): "
+            "fix the setting database_url (CASTLINE_DATABASE_URL or --config)"
+        )
+    if isinstance(exc, DBAPIError):
+        return FAILED, (
+            f"cannot use the database: {_line(exc.orig or exc)}; check the setting "
+            "database_url (CASTLINE_DATABASE_URL) and that its server is up"
+        )
+    if isinstance(exc, BrokerError):
+        return FAILED, _line(exc)
+    if isinstance(exc, FileNotFoundError | NotADirectoryError | IsADirectoryError):
+        return BAD_INPUT, f"{exc.filename}: {exc.strerror or _line(exc)}"
+    if isinstance(exc, PermissionError):
+        return FAILED, f"{exc.filename}: permission denied; choose a path this user may write"
+    if isinstance(exc, ConnectionError | TimeoutError) or _is_nats(exc):
+        return FAILED, f"cannot connect: {_line(exc)}; is the server up (see `castline config`)?"
+    if isinstance(exc, OSError):
+        return FAILED, _line(exc)
+    if isinstance(exc, ValueError | LookupError):
+        return BAD_INPUT, _line(exc)
+    return FAILED, (
+        f"{exc.__class__.__name__}: {_line(exc)} "
+        "(a bug? run `castline --traceback ...` and report what it prints)"
+    )
+
+
+def _line(exc: BaseException) -> str:
+    """The first line of an error's text (drivers add hints and links below it)."""
+    text = str(exc).strip()
+    return text.splitlines()[0].strip() if text else exc.__class__.__name__
+
+
+def _is_nats(exc: Exception) -> bool:
+    return exc.__class__.__module__.startswith("nats.")
+
+
 app = typer.Typer(
+    cls=_Commands,
     help="castline: trace every shot, inspect every casting, explain defects, prove the KPIs.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts name TOML tables like [castline]: print them as written
 )
 db_app = typer.Typer(help="The system of record: schema migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(sim_app, name="sim")
 app.add_typer(line_app, name="line")
-app.command("up")(up)
 app.command("hub")(hub)
 app.add_typer(report_app, name="report")
 app.add_typer(import_app, name="import")
 app.add_typer(vision_app, name="vision")
 app.add_typer(web_app)  # castline web, castline user ..., castline review export
 
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="TOML settings file ([castline] table).")
-]
 
-
-def settings_or_exit(config: Path | None = None, **overrides: object) -> Settings:
-    """Load settings for a command; bad settings end the command with what to fix."""
-    try:
-        return load(config, **overrides)
-    except SettingsError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
+@app.callback()
+def castline(
+    traceback: Annotated[
+        bool, typer.Option("--traceback", help="on an error, show the full traceback.")
+    ] = False,
+) -> None:
+    # the flag is read where errors are caught (_Commands.invoke)
+    del traceback
 
 
 @app.command()
@@ -63,6 +146,59 @@ def config(config: ConfigOption = None) -> None:
         if name == "secret_key" and value:
             value = "(set)"
         typer.echo(f"{name:20} = {value!s:30}  # {field.description}")
+
+
+@app.command()
+def up(
+    seconds: Annotated[float | None, typer.Option("--for", help="run this long, then stop")] = None,
+    summary: Annotated[
+        Path | None, typer.Option(help="write a JSON summary here at the end")
+    ] = None,
+    machines: Annotated[
+        int | None, typer.Option(min=1, help="simulated machines (default: setting machines)")
+    ] = None,
+    speed: Annotated[
+        float | None, typer.Option(help="simulator acceleration (default: setting speed)")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="simulator seed")] = 1,
+    host: HostOption = None,
+    port: PortOption = None,
+    uplink: UplinkOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Run everything: embedded broker, simulated hall, line runtime and web dashboard."""
+    from castline import logs
+    from castline.app import UpOptions, run
+
+    logs.setup()
+    settings = settings_or_exit(
+        config,
+        machines=machines,
+        speed=speed,
+        uplink_url=uplink,
+        http_host=host,
+        http_port=port,
+    )
+    run(settings, UpOptions(duration_s=seconds, summary=summary, seed=seed))
+
+
+@line_app.command("broker")
+def line_broker(uplink: UplinkOption = None, config: ConfigOption = None) -> None:
+    """Run the plant's NATS (JetStream + MQTT) alone, for `line run` workers and bridges."""
+    from castline.app import plant_broker
+
+    settings = settings_or_exit(config, uplink_url=uplink)
+    server = plant_broker(settings)
+    server.start()  # a BrokerError (port taken, no binary) ends here with its message
+    typer.echo(f"plant {settings.plant}: NATS {server.url}, MQTT {server.mqtt_url}")
+    if settings.uplink_url:
+        typer.echo(f"uplink: leaf node of {settings.uplink_url}")
+    stop_signals = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # after start: the server keeps them
+    try:
+        signal.sigwait(stop_signals)
+    finally:
+        server.stop()
 
 
 @db_app.command("upgrade")

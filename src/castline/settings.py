@@ -65,6 +65,8 @@ class Settings(BaseSettings):
             raise ValueError(
                 "must start with sqlite:// or postgresql:// (or postgresql+psycopg://)"
             )
+        if v:
+            _check_db_url(v)
         return v
 
     @model_validator(mode="after")
@@ -92,6 +94,18 @@ class Settings(BaseSettings):
         return self.home / "models"
 
 
+def _check_db_url(url: str) -> None:
+    """Parse the URL and find its dialect now, so a typo is a settings error, not a
+    traceback from the first connection."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        make_url(url).get_dialect()
+    except (ArgumentError, ValueError) as exc:
+        raise ValueError(f"not a usable SQLAlchemy URL ({exc})") from None
+
+
 def load(config: Path | None = None, **overrides: Any) -> Settings:
     """Build and validate settings; raise `SettingsError` naming each bad setting."""
     path = config or (
@@ -100,15 +114,7 @@ def load(config: Path | None = None, **overrides: Any) -> Settings:
     file_values: dict[str, Any] = {}
     text = ""
     if path is not None:
-        try:
-            text = path.read_text()
-            file_values = tomllib.loads(text).get("castline", {})
-        except FileNotFoundError:
-            raise SettingsError(
-                f"config file {path} not found (set by --config or CASTLINE_CONFIG)"
-            ) from None
-        except tomllib.TOMLDecodeError as exc:
-            raise SettingsError(f"{path}: not valid TOML: {exc}") from None
+        text, file_values = _read_file(path)
     if "CASTLINE_DATA" in os.environ and "data" not in overrides:
         overrides["data"] = Path(os.environ["CASTLINE_DATA"])
     env_names = {k[len("CASTLINE_") :].lower() for k in os.environ if k.startswith("CASTLINE_")}
@@ -117,6 +123,33 @@ def load(config: Path | None = None, **overrides: Any) -> Settings:
         return Settings(**values)
     except ValidationError as exc:
         raise SettingsError(_explain(exc, path, text)) from None
+
+
+def _read_file(path: Path) -> tuple[str, dict[str, Any]]:
+    """The file's text and its [castline] table. A file without that table, or with
+    settings outside it, is refused: its values would otherwise be silently ignored."""
+    try:
+        text = path.read_text()
+        document = tomllib.loads(text)
+    except FileNotFoundError:
+        raise SettingsError(
+            f"config file {path} not found (set by --config or CASTLINE_CONFIG)"
+        ) from None
+    except IsADirectoryError:
+        raise SettingsError(f"config file {path} is a folder, not a TOML file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{path}: not valid TOML: {exc}") from None
+    table = document.get("castline")
+    if not isinstance(table, dict):
+        raise SettingsError(
+            f"{path}: no [castline] table; put the settings under a line [castline]"
+        )
+    stray = [key for key, value in document.items() if not isinstance(value, dict)]
+    if stray:
+        raise SettingsError(
+            f"{path}: {', '.join(stray)} outside the [castline] table; move them under it"
+        )
+    return text, table
 
 
 def _explain(exc: ValidationError, path: Path | None, text: str) -> str:
@@ -128,6 +161,7 @@ def _explain(exc: ValidationError, path: Path | None, text: str) -> str:
         if path is not None and line_no:
             where = f"{path}:{line_no} ({name})"
         msg = "unknown setting" if err["type"] == "extra_forbidden" else err["msg"]
+        msg = msg.removeprefix("Value error, ")  # pydantic's prefix for a validator's text
         lines.append(f"setting {where}: {msg}")
     return "invalid configuration:\n  " + "\n  ".join(lines)
 

@@ -44,3 +44,31 @@ def test_bad_database_url_and_missing_file(tmp_path: Path) -> None:
         load(database_url="mysql://x")
     with pytest.raises(SettingsError, match="not found"):
         load(tmp_path / "nope.toml")
+
+
+def test_a_file_without_the_castline_table_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "castline.toml"
+    config.write_text('[castlin]\nplant = "north"\n')
+    with pytest.raises(SettingsError, match=rf"^{config}: no \[castline\] table"):
+        load(config)
+    config.write_text('castline = "north"\n')
+    with pytest.raises(SettingsError, match="no \\[castline\\] table"):
+        load(config)
+
+
+def test_settings_outside_the_table_are_refused(tmp_path: Path) -> None:
+    config = tmp_path / "castline.toml"
+    config.write_text('home = "x"\n[castline]\nplant = "north"\n[analytics]\nshifts = 3\n')
+    with pytest.raises(SettingsError, match="home outside the \\[castline\\] table"):
+        load(config)
+    config.write_text('[castline]\nplant = "north"\n[analytics]\nshifts = 3\n')
+    assert load(config).plant == "north"  # other tables belong to other readers
+
+
+def test_database_url_is_parsed_when_loaded() -> None:
+    with pytest.raises(SettingsError) as err:
+        load(database_url="postgresql://x:notaport/y")
+    assert "CASTLINE_DATABASE_URL: not a usable SQLAlchemy URL" in str(err.value)
+    with pytest.raises(SettingsError, match=r"postgresql\.nodriver"):
+        load(database_url="postgresql+nodriver://x/y")
+    assert load(database_url="postgresql://castline@db/castline").db_url.endswith("db/castline")

@@ -212,6 +212,7 @@ def test_the_command_runs_the_hall_and_prints_the_cells_counters(
     from castline.cli import app
 
     args = ["sim", "--machines", "2", "--speed", "600", "--duration", "1.5", "--plant", plant]
+    args += ["--broker", BROKER]
     result = CliRunner().invoke(app, [*args, "--data", "no-such-folder"])
     assert result.exit_code == 0, result.output
     assert "robot cells:" in result.output and "escapes" in result.output

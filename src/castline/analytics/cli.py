@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from castline.options import ConfigOption, settings_or_exit
+
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
@@ -24,7 +26,6 @@ report_app = typer.Typer(
 )
 import_app = typer.Typer(help="Import history from a plant's MES export.", no_args_is_help=True)
 
-Config = Annotated[Path | None, typer.Option("--config", "-c", help="castline settings TOML.")]
 Analytics = Annotated[
     Path | None,
     typer.Option("--analytics", help="analytics TOML: spec limits per die, PRI, shifts, lines."),
@@ -59,7 +60,6 @@ def _at(text: str) -> datetime:
 
 
 def _open(config: Path | None, plant: str | None) -> tuple[Engine, str]:
-    from castline.cli import settings_or_exit
     from castline.store import database
 
     settings = settings_or_exit(config)
@@ -122,7 +122,7 @@ def report_kpi(
     by: Annotated[str, typer.Option(help="shift, day, week or total.")] = "day",
     level: Annotated[str, typer.Option(help="machine, line or plant.")] = "machine",
     out: Out = None,
-    config: Config = None,
+    config: ConfigOption = None,
     analytics: Analytics = None,
 ) -> None:
     """ISO 22400-2 KPIs (OEE, availability, effectiveness, quality, FPY, MTBF, MTTR)."""
@@ -176,7 +176,7 @@ def report_spc(
         int, typer.Option(help="shots per subgroup: 1 I-MR, 2-10 X-bar/R, more X-bar/S.")
     ] = 1,
     out: Out = None,
-    config: Config = None,
+    config: ConfigOption = None,
     analytics: Analytics = None,
 ) -> None:
     """Control charts with Nelson rules, EWMA and CUSUM; raises de-duplicated alarms."""
@@ -229,7 +229,7 @@ def report_rootcause(
     until: Until = None,
     days: Days = 30,
     out: Out = None,
-    config: Config = None,
+    config: ConfigOption = None,
 ) -> None:
     """Rank process parameters by how much they explain NG parts."""
     from castline.analytics import service
@@ -257,7 +257,7 @@ def report_maintenance(
     until: Until = None,
     days: Days = 30,
     out: Out = None,
-    config: Config = None,
+    config: ConfigOption = None,
     analytics: Analytics = None,
 ) -> None:
     """Die life and NG trend with a recommendation; downtime by cause; MTBF and MTTR."""
@@ -291,7 +291,7 @@ def report_benefit(
         float | None, typer.Option(help="alarm-to-cause hours before castline, from plant logs.")
     ] = None,
     out: Out = None,
-    config: Config = None,
+    config: ConfigOption = None,
     analytics: Analytics = None,
 ) -> None:
     """Baseline against current: labour, downtime, quality, management efficiency."""
@@ -336,7 +336,7 @@ def report_predict(
         ),
     ] = None,
     out: Out = None,
-    config: Config = None,
+    config: ConfigOption = None,
 ) -> None:
     """Predictive quality per die: ROC AUC and precision at a 5 % alarm rate."""
     if die and train_until:
@@ -354,7 +354,6 @@ def report_predict(
         _write(out, "scrap_risk.json", json.dumps(result, indent=1))
         return
     from castline.analytics import mapping, predict
-    from castline.cli import settings_or_exit
 
     folder = data or settings_or_exit(config).data / "kamp" / "process"
     try:
@@ -382,7 +381,7 @@ def report_alarms(
     who: Annotated[str | None, typer.Option(help="who acknowledges.")] = None,
     comment: Annotated[str, typer.Option(help="the cause, in words.")] = "",
     clear: Annotated[int | None, typer.Option(help="clear this alarm id.")] = None,
-    config: Config = None,
+    config: ConfigOption = None,
 ) -> None:
     """List alarms; acknowledge one (--ack ID --who NAME --comment CAUSE) or clear one."""
     from castline.analytics import alarms
@@ -410,7 +409,7 @@ def import_shots(
     mapping_name: Annotated[str, typer.Option("--mapping", help="column mapping (kamp).")] = "kamp",
     plant: Plant = None,
     limit: Annotated[int | None, typer.Option(help="read only the first N rows.")] = None,
-    config: Config = None,
+    config: ConfigOption = None,
 ) -> None:
     """Import historical shots; running it again on the same file adds nothing."""
     from castline.analytics import importer, mapping

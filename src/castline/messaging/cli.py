@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from castline.options import ConfigOption, settings_or_exit
 
 
 def hub(
@@ -20,11 +21,10 @@ def hub(
     leaf_port: Annotated[int, typer.Option(help="leafnode port the plants connect to")] = 17422,
     every: Annotated[float, typer.Option(help="seconds between lag reports")] = 10.0,
     seconds: Annotated[float | None, typer.Option("--for", help="run this long, then stop")] = None,
-    config: Annotated[Path | None, typer.Option("--config", "-c")] = None,
+    config: ConfigOption = None,
 ) -> None:
     """Run the central hub: plants connect with `castline up --uplink nats://HOST:LEAF_PORT`."""
     from castline import logs
-    from castline.cli import settings_or_exit
     from castline.messaging import uplink
     from castline.messaging.broker import BrokerError, EmbeddedNats
 

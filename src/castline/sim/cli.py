@@ -9,19 +9,36 @@ from __future__ import annotations
 import asyncio
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from castline.options import ConfigOption, mqtt_url, settings_or_exit
+
+if TYPE_CHECKING:
+    from castline.sim.runner import HallConfig
 
 sim_app = typer.Typer(help="Simulate a die-casting hall, or replay real telemetry, over MQTT.")
 
 
 @sim_app.callback(invoke_without_command=True)
 def sim(
-    machines: Annotated[int, typer.Option(min=1, help="Machines in the hall.")] = 9,
-    speed: Annotated[float, typer.Option(min=0.01, help="Simulated seconds per second.")] = 60.0,
-    broker: Annotated[str, typer.Option(help="MQTT broker URL.")] = "mqtt://127.0.0.1:1883",
-    plant: Annotated[str, typer.Option(help="Plant id in the topics.")] = "plant1",
+    machines: Annotated[
+        int | None, typer.Option(min=1, help="Machines in the hall (default: setting machines).")
+    ] = None,
+    speed: Annotated[
+        float | None,
+        typer.Option(min=0.01, help="Simulated seconds per second (default: setting speed)."),
+    ] = None,
+    broker: Annotated[
+        str | None,
+        typer.Option(
+            help="MQTT broker URL (default: the embedded broker, mqtt://127.0.0.1:<mqtt_port>)."
+        ),
+    ] = None,
+    plant: Annotated[
+        str | None, typer.Option(help="Plant id in the topics (default: setting plant).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same hall.")] = 1,
     duration: Annotated[
         float | None, typer.Option(help="Stop after this many wall-clock seconds.")
@@ -40,34 +57,50 @@ def sim(
     fault_rate: Annotated[float, typer.Option(min=0, max=1, help="Share of shots hit.")] = 0.05,
     camera_delay: Annotated[float, typer.Option(help="Seconds from shot to photograph.")] = 0.3,
     deadline: Annotated[
-        float, typer.Option(help="Seconds a robot cell waits for a verdict.")
-    ] = 2.0,
+        float | None,
+        typer.Option(
+            help="Seconds a robot cell waits for a verdict (default: setting verdict_deadline_s)."
+        ),
+    ] = None,
     data: Annotated[Path | None, typer.Option(help="Real data folder (CASTLINE_DATA).")] = None,
     truth_log: Annotated[
         Path | None, typer.Option(help="Append every part's ground truth (JSON lines).")
     ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the hall that would run, then stop.")
+    ] = False,
+    config: ConfigOption = None,
 ) -> None:
     """Run the hall until the duration has passed or Ctrl-C, then print the robot cells' counts."""
-    from tqdm import tqdm
-
-    from castline.cli import settings_or_exit
+    from castline.messaging.address import BrokerAddress
     from castline.sim.faults import parse_faults
     from castline.sim.fleet import FleetConfig
-    from castline.sim.runner import HallConfig, run_hall
+    from castline.sim.runner import HallConfig
 
     try:
         faults = parse_faults(fault or [])
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--fault") from None
-    overrides = {"data": data} if data is not None else {}
-    settings = settings_or_exit(None, plant=plant, **overrides)
-    config = HallConfig(
-        plant=settings.plant,
-        fleet=FleetConfig(machines=machines, seed=seed),
+    settings = settings_or_exit(
+        config,
+        plant=plant,
+        machines=machines,
         speed=speed,
+        verdict_deadline_s=deadline,
+        data=data,
+    )
+    broker = broker or mqtt_url(settings)
+    try:
+        BrokerAddress.parse(broker)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--broker") from None
+    hall = HallConfig(
+        plant=settings.plant,
+        fleet=FleetConfig(machines=settings.machines, seed=seed),
+        speed=settings.speed,
         duration_s=duration,
         camera_delay_s=camera_delay,
-        verdict_deadline_s=deadline,
+        verdict_deadline_s=settings.verdict_deadline_s,
         data=settings.data,
         replay=replay,
         opcua_port=opcua_port,
@@ -76,17 +109,33 @@ def sim(
         truth_log=truth_log,
     )
 
+    if dry_run:
+        typer.echo(
+            f"plant {hall.plant}: {hall.fleet.machines} machines at {hall.speed:g}x, "
+            f"seed {seed}, broker {broker}, verdict deadline {hall.verdict_deadline_s:g} s"
+        )
+        return
+
+    _run(hall, broker)
+
+
+def _run(hall: HallConfig, broker: str) -> None:
+    """Run the hall with a progress bar until it ends or Ctrl-C; print the cells' counts."""
+    from tqdm import tqdm
+
+    from castline.sim.runner import run_hall
+
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, stop.set)
         loop.add_signal_handler(signal.SIGTERM, stop.set)
-        with tqdm(unit=" shots", desc="replaying" if replay else "simulating") as bar:
+        with tqdm(unit=" shots", desc="replaying" if hall.replay else "simulating") as bar:
 
             def tick() -> None:
                 bar.update(1)
 
-            report = await run_hall(config, broker, stop, progress=tick)
+            report = await run_hall(hall, broker, stop, progress=tick)
         for line in report.lines():
             typer.echo(line)
 

@@ -11,28 +11,19 @@ from typing import Annotated
 
 import typer
 
-from castline.settings import Settings
+from castline.options import ConfigOption, HostOption, PortOption, settings_or_exit
 
 app = typer.Typer()
 user_app = typer.Typer(help="Dashboard users and their API keys.", no_args_is_help=True)
 review_app = typer.Typer(help="The review loop: labels from people.", no_args_is_help=True)
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="TOML settings file ([castline] table).")
-]
 app.add_typer(user_app, name="user")
 app.add_typer(review_app, name="review")
 
 
-def settings_or_exit(config: Path | None) -> Settings:
-    from castline.cli import settings_or_exit as load  # the cli imports this module
-
-    return load(config)
-
-
 @app.command()
 def web(
-    host: Annotated[str | None, typer.Option(help="address to bind (default: settings)")] = None,
-    port: Annotated[int | None, typer.Option(help="port (default: settings)")] = None,
+    host: HostOption = None,
+    port: PortOption = None,
     nats: Annotated[
         str | None,
         typer.Option("--nats", help="NATS of the line, to show its backlog (default: settings)"),
