@@ -112,12 +112,16 @@ async def test_invalid_messages_are_dead_lettered_and_the_line_goes_on(line: Lin
     line.device.send("shot", b"\x00 not json")
     line.device.send("nonsense", b"{}")
     line.device.send("shot", json.dumps({"v": 1, "plant": "p1", "machine": "m1"}).encode())
+    line.device.send("verdict", b'{"verdict": "OK"}')  # a device posing as the line
+    line.device.send("availability", b"\x00garbage")
     line.device.shot(10)
     line.device.image(10, casting_jpeg(10))
     await verdicts(line, {10})
-    await until(lambda: line.runtime.dead_letter_count >= 3)
+    await until(lambda: line.runtime.dead_letter_count >= 5)
     reasons = sorted(r["reason"] for r in line.store.dead_letters())
-    assert len(reasons) == 3
+    assert len(reasons) == 5
+    assert any("only castline publishes" in r for r in reasons)
+    assert any("availability" in r or "online" in r for r in reasons)
     assert any("not JSON" in r for r in reasons)
     assert any("not a known castline/v1 topic" in r for r in reasons)
     assert any("shot_number" in r for r in reasons)
@@ -150,9 +154,9 @@ async def test_no_part_passes_without_a_trustworthy_verdict(line: Line) -> None:
     assert got[30]["verdict"] == "QUARANTINE" and "no active model" in str(got[30]["reason"])
     assert got[31]["verdict"] == "QUARANTINE" and "no casting image" in str(got[31]["reason"])
     line.device.shot(32)
-    line.device.image(32, b"\xff\xd8 this is no jpeg")  # refused at the door: no photo came
+    line.device.image(32, b"\xff\xd8 this is no jpeg")  # refused at the door, decided at once
     got = await verdicts(line, {32})
-    assert got[32]["verdict"] == "QUARANTINE" and "no casting image" in str(got[32]["reason"])
+    assert got[32]["verdict"] == "QUARANTINE" and "photo refused" in str(got[32]["reason"])
     assert any("image" in r["reason"] for r in line.store.dead_letters())
 
 

@@ -18,6 +18,7 @@ from castline.domain.shot import PartKey, Shot
 from castline.domain.verdict import PartVerdict, Verdict
 from castline.line.inspection import ActiveModels, Outcome, inspect, quarantine
 from castline.line.join import Joiner, Unjoined
+from castline.messaging import limits
 
 DIE_LOOKUPS = 11  # a photo before its shot record waits up to 10 x 30 ms for the part's die
 DIE_LOOKUP_WAIT_S = 0.03
@@ -38,7 +39,7 @@ def part_verdict(outcome: Outcome, arrived: datetime | None) -> PartVerdict:
     return PartVerdict(
         verdict=outcome.verdict,
         decided_at=decided_at,
-        reason=outcome.reason,
+        reason=limits.clean_text(outcome.reason),  # it may quote an exception
         score=outcome.score,
         model_version=outcome.model_version,
         latency_ms=latency,
@@ -86,6 +87,11 @@ class Decider:
 
     def expired(self) -> list[Unjoined]:
         return self.joiner.expire(time.monotonic())
+
+    def unreadable(self, key: PartKey, view: str, reason: str) -> PartVerdict:
+        """A photo came but cannot be inspected."""
+        self.joiner.image(key, view, time.monotonic())
+        return part_verdict(quarantine(f"photo refused: {reason}"), None)
 
     def photo_missing(self) -> PartVerdict:
         reason = f"no casting image within {self.joiner.window_s:.0f} s of the shot"

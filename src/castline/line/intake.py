@@ -25,7 +25,13 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from castline.line.metrics import LineMetrics
 from castline.messaging import jetstream, parking
-from castline.messaging.schema import InvalidMessage, Message, decode
+from castline.messaging.schema import (
+    ImageMessage,
+    InvalidImage,
+    InvalidMessage,
+    Message,
+    decode_input,
+)
 from castline.store.repository import Store
 
 log = logging.getLogger(__name__)
@@ -99,6 +105,7 @@ class Intake:
         health: StoreHealth,
         handler: Handler,
         refused: Callable[[Message], None],
+        unreadable_photo: Callable[[ImageMessage, str], Awaitable[None]],
     ) -> None:
         self.js = js
         self.store = store
@@ -107,6 +114,7 @@ class Intake:
         self.health = health
         self.handler = handler
         self.refused = refused  # told of a valid message that was dead-lettered all the same
+        self.unreadable_photo = unreadable_photo  # its part is known: decided at once
         self.dead_letters = 0
         self.in_flight: set[asyncio.Task[None]] = set()
 
@@ -155,7 +163,11 @@ class Intake:
 
     async def _take(self, msg: Msg) -> None:
         try:
-            route, message = decode(msg.subject, msg.data)
+            route, message = decode_input(msg.subject, msg.data)
+        except InvalidImage as exc:
+            await self.unreadable_photo(exc.message, exc.reason)
+            await self._dead_letter(msg, exc.reason)
+            return
         except InvalidMessage as exc:
             await self._dead_letter(msg, exc.reason)
             return
@@ -175,7 +187,7 @@ class Intake:
             return
         reason = f"processing failed {deliveries} times: {exc.__class__.__name__}: {exc}"
         try:
-            _, message = decode(msg.subject, msg.data)
+            _, message = decode_input(msg.subject, msg.data)
             self.refused(message)
         except InvalidMessage:
             pass

@@ -104,7 +104,14 @@ class LineRuntime:
         self.journal = await VerdictJournal.open(js, replicas)
         self._output = Output(nc, self.journal, self.store, self.blobs, self._db, self.metrics)
         self._intake = Intake(
-            js, self.store, self._db, self.metrics, self.health, self.handle, self._refused
+            js,
+            self.store,
+            self._db,
+            self.metrics,
+            self.health,
+            self.handle,
+            self._refused,
+            self._unreadable_photo,
         )
         loaded = await self._db(self.models.preload)
         log.info("line runtime ready: %d inspection models loaded", loaded)
@@ -177,6 +184,13 @@ class LineRuntime:
         """A shot that could not be recorded is dead-lettered: it makes no part."""
         if isinstance(message, ShotMessage):
             self.decider.forget(PartKey(message.plant, message.machine, message.shot_number))
+
+    async def _unreadable_photo(self, message: ImageMessage, reason: str) -> None:
+        """A photo that cannot be inspected: its part is QUARANTINE now, not at expiry."""
+        key = PartKey(message.plant, message.machine, message.shot_number)
+        verdict = self.decider.unreadable(key, message.view, reason)
+        told, _ = await self.output.tell(key, verdict, None)
+        await self.output.record(key, told)
 
     async def _on_photo(self, message: ImageMessage, delivery: Delivery) -> None:
         key = PartKey(message.plant, message.machine, message.shot_number)
