@@ -14,7 +14,7 @@ import contextlib
 import json
 import signal
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +24,11 @@ from sqlalchemy import Engine
 
 from castline.demo_model import ensure_models
 from castline.line.runtime import LineRuntime
-from castline.messaging import jetstream
-from castline.messaging.broker import EmbeddedNats
+from castline.messaging import devices, jetstream
+from castline.messaging.broker import BrokerError, EmbeddedNats
 from castline.settings import Settings
 from castline.sim.fleet import FleetConfig, MachineModel
+from castline.sim.link import MqttAccess
 from castline.sim.runner import CellReport, HallConfig, run_hall
 from castline.store import tables as t
 from castline.store.database import open_store
@@ -51,13 +52,45 @@ def die_codes(fleet: FleetConfig) -> list[str]:
     return [MachineModel(i, fleet, start).die.code for i in range(fleet.machines)]
 
 
-async def _connect_ready(url: str) -> None:
-    """Create the stream before any device publishes: MQTT messages need it to be kept."""
+async def _connect_ready(url: str, settings: Settings) -> None:
+    """Create the stream, with its limits, before any device publishes: MQTT messages need
+    it to be kept."""
     import nats
 
-    nc = await nats.connect(servers=[url], max_reconnect_attempts=20)
-    await jetstream.ensure_stream(nc.jetstream())
+    nc = await nats.connect(servers=[url], max_reconnect_attempts=20, **_line_options(settings))
+    await jetstream.ensure_stream(
+        nc.jetstream(),
+        max_bytes=settings.stream_max_bytes,
+        max_age=timedelta(days=settings.stream_max_age_days),
+    )
     await nc.close()
+
+
+def _line_options(settings: Settings) -> dict[str, Any]:
+    """The line's login to the embedded broker; a configured NATS has its own security."""
+    return {} if settings.nats_url else devices.service_options(settings.home, settings.tls)
+
+
+class BrokerLost:
+    """Called by the broker's supervisor when it gives up: the hall stops, and `castline
+    up` ends with the reason and exit code 1 instead of running on without a broker."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.reason: str | None = None
+        self.event = asyncio.Event()
+
+    def __call__(self, reason: str) -> None:  # from the supervisor's thread
+        self.reason = reason
+        self.loop.call_soon_threadsafe(self.event.set)
+
+    def check(self) -> None:
+        if self.reason is not None:
+            raise BrokerError(self.reason)
+
+    async def stop_on_loss(self, stop: asyncio.Event) -> None:
+        await self.event.wait()
+        stop.set()
 
 
 def summary(
@@ -88,30 +121,50 @@ async def up(settings: Settings, options: UpOptions) -> dict[str, Any]:
     engine = open_store(settings.db_url)
     broker = None
     nats_url = settings.nats_url
+    lost = BrokerLost(asyncio.get_running_loop())
+    access = None
     if not nats_url:
+        access = await asyncio.to_thread(_simulator_access, settings, options)  # bcrypt: slow
         broker = plant_broker(settings)
         broker.start()
+        broker.supervise(lost)
         if settings.uplink_url:
             print(f"uplink: leaf node of {settings.uplink_url}, JetStream domain {settings.plant}")
         nats_url = broker.url
     try:
-        return await _run(settings, options, engine, nats_url, broker)
+        result = await _run(settings, options, engine, nats_url, broker, access, lost)
+    except Exception:
+        lost.check()  # the broker's loss is the reason, whatever failed after it
+        raise
     finally:
         if broker:
             broker.stop()
         engine.dispose()
+    lost.check()
+    return result
+
+
+def _simulator_access(settings: Settings, options: UpOptions) -> MqttAccess:
+    """A login per simulated machine (kept under home, reused on the next run)."""
+    machines = FleetConfig(machines=settings.machines, seed=options.seed).machine_ids()
+    registry = devices.provision(settings.home, settings.plant, machines)
+    logins = {m: registry.device(settings.plant, m) for m in machines}
+    return MqttAccess(logins, tls=settings.tls is not None, tls_ca=settings.tls_ca)
 
 
 def plant_broker(settings: Settings) -> EmbeddedNats:
     """The plant's embedded NATS; with an uplink, its own JetStream domain and a leaf node
     of the central hub, so the line never depends on the uplink (`messaging/uplink.py`)."""
     uplink = settings.uplink_url
+    registry = devices.provision(settings.home, settings.plant)  # no anonymous clients
     return EmbeddedNats(
         settings.home / "nats",
         settings.nats_port,
         settings.mqtt_port,
         domain=settings.plant if uplink else None,
         leaf_remotes=(uplink,) if uplink else (),
+        authorization=registry.authorization(),
+        tls=settings.tls,
     )
 
 
@@ -121,13 +174,21 @@ async def _run(
     engine: Engine,
     nats_url: str,
     broker: EmbeddedNats | None,
+    access: MqttAccess | None,
+    lost: BrokerLost,
 ) -> dict[str, Any]:
-    await _connect_ready(nats_url)
+    await _connect_ready(nats_url, settings)
+    line_options = _line_options(settings)
+    dashboard_url = nats_url  # until the dashboard takes connect options; redacted where shown
+    if broker is not None:
+        dashboard_url = devices.url_with_login(
+            nats_url, devices.Registry.load(settings.home).service(devices.Role.LINE)
+        )
     fleet = FleetConfig(machines=settings.machines, seed=options.seed)
     await asyncio.to_thread(ensure_models, engine, settings, die_codes(fleet))
     hub = Hub()
-    runtime = LineRuntime(settings, engine, nats_url, feed=hub)
-    app = create_app(settings, engine, hub, nats_url)
+    runtime = LineRuntime(settings, engine, nats_url, connect_options=line_options)
+    app = create_app(settings, engine, hub, dashboard_url)
     app.mount("/metrics", make_asgi_app(runtime.metrics.registry))
     server = uvicorn.Server(
         uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_level="warning")
@@ -135,6 +196,7 @@ async def _run(
     password = ensure_admin(engine, settings.home)
 
     stop_hall, stop_line = asyncio.Event(), asyncio.Event()
+    watch_broker = asyncio.create_task(lost.stop_on_loss(stop_hall))
     line_ready = asyncio.Event()
     line_task = asyncio.create_task(runtime.run(stop_line, line_ready))
     web_task = asyncio.create_task(server.serve())
@@ -163,7 +225,8 @@ async def _run(
         data=settings.data if settings.data.is_dir() else None,
         start=_start_of_day(),
     )
-    report = await run_hall(hall, mqtt_url, stop_hall)
+    report = await run_hall(hall, mqtt_url, stop_hall, access=access)
+    watch_broker.cancel()
     await _drain(runtime)
     stop_line.set()
     server.should_exit = True

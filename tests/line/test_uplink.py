@@ -24,6 +24,7 @@ from castline.app import plant_broker
 from castline.line.runtime import LineRuntime
 from castline.messaging import jetstream, uplink
 from castline.messaging.broker import EmbeddedNats, free_port, port_free
+from castline.messaging.devices import service_options
 from castline.testing.link_proxy import LinkProxy
 from castline.messaging.schema import ImageMessage, ShotMessage
 from castline.settings import Settings
@@ -225,10 +226,10 @@ async def test_hub_command_copies_a_plant_started_with_an_uplink(tmp_path: Path)
     uplink_url = f"nats://127.0.0.1:{leaf_port}"
     settings = Settings(home=tmp_path / "plant", plant="p1", nats_port=free_port(),
                         mqtt_port=free_port(), uplink_url=uplink_url)  # fmt: skip
-    plant = plant_broker(settings)
+    plant = plant_broker(settings)  # as `castline up`: no anonymous clients
     plant.start()
     try:
-        pc = await nats.connect(plant.url)
+        pc = await nats.connect(plant.url, **service_options(settings.home, None))
         await jetstream.ensure_stream(pc.jetstream())
         for n in range(20):
             await pc.jetstream().publish("castline.v1.p1.m1.shot", b"%d" % n)

@@ -9,30 +9,56 @@ network thread; the caller moves them to its own loop.
 from __future__ import annotations
 
 import contextlib
+import ssl
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from castline.messaging.address import BrokerAddress
+from castline.messaging.devices import Login, client_tls
 from castline.messaging.topics import Kind, topic
 
 QOS = 1
 
 
+@dataclass(frozen=True)
+class MqttAccess:
+    """How the simulated machines log in: each its own user (as `castline up` provisions
+    them), and TLS checked against `tls_ca` when the broker serves TLS."""
+
+    logins: Mapping[str, Login] = field(default_factory=dict)
+    tls: bool = False
+    tls_ca: Path | None = None
+
+    def context(self) -> ssl.SSLContext | None:
+        return client_tls(self.tls_ca) if self.tls else None
+
+
 class MachineLink:
     def __init__(
-        self, broker_url: str, plant: str, machine: str, on_verdict: Callable[[bytes], None]
+        self,
+        broker_url: str,
+        plant: str,
+        machine: str,
+        on_verdict: Callable[[bytes], None],
+        access: MqttAccess | None = None,
     ) -> None:
         address = BrokerAddress.parse(broker_url)
         self.host, self.port = address.host, address.port
         user, password = address.username, address.password
+        login = access.logins.get(machine) if access else None
+        if login is not None:
+            user, password = login.user, login.password
         self.availability = topic(plant, machine, Kind.AVAILABILITY)
         self.verdicts = topic(plant, machine, Kind.VERDICT)
         self.connected = threading.Event()
         self.ever_connected = False
+        self.refused: str | None = None
         self._on_verdict = on_verdict
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -42,6 +68,9 @@ class MachineLink:
         )
         if user:
             self.client.username_pw_set(user, password)
+        context = access.context() if access else None
+        if context is not None:
+            self.client.tls_set_context(context)
         self.client.max_queued_messages_set(0)  # keep everything while disconnected
         self.client.will_set(self.availability, b"offline", qos=QOS, retain=True)
         self.client.reconnect_delay_set(1, 10)
@@ -74,6 +103,7 @@ class MachineLink:
 
     def _connected(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
+            self.refused = str(reason)  # e.g. "Not authorized": said when the hall gives up
             return
         client.subscribe(self.verdicts, qos=QOS)
         client.publish(self.availability, b"online", qos=QOS, retain=True)

@@ -34,7 +34,7 @@ from castline.sim.camera import Camera
 from castline.sim.cell import Action, CellCounters, RobotCell
 from castline.sim.faults import Fault, malformed, strike
 from castline.sim.fleet import Event, FleetConfig, Hall, ShotEvent, StateEvent
-from castline.sim.link import MachineLink
+from castline.sim.link import MachineLink, MqttAccess
 
 # Each machine is one paho client, whose select() loop cannot use file descriptors above
 # 1024: about 330 clients fit in one process.
@@ -126,6 +126,7 @@ class _Run:
         broker_url: str,
         progress: Callable[[], None] | None,
         hall: _Prepared,
+        access: MqttAccess | None = None,
     ) -> None:
         self.config = config
         self.progress = progress
@@ -135,7 +136,7 @@ class _Run:
         self.rng = np.random.default_rng([config.fleet.seed, 10_000])
         self.cells = {m: RobotCell(m) for m in self.machines}
         self.links = {
-            m: MachineLink(broker_url, self.plant, m, self._verdict_callback(m))
+            m: MachineLink(broker_url, self.plant, m, self._verdict_callback(m), access)
             for m in self.machines
         }
         self.report = CellReport(cells={m: c.counters for m, c in self.cells.items()})
@@ -214,10 +215,15 @@ class _Run:
                 return
             if self.loop.time() > deadline:
                 host = next(iter(self.links.values()))
+                refused = {link.refused for link in self.links.values() if link.refused}
                 raise ConnectionError(
                     f"{connected} of {len(self.links)} machines connected to the MQTT broker "
-                    f"at {host.host}:{host.port} within {limit:.0f} s: start a broker "
-                    "(e.g. mosquitto) or pass --broker mqtt://HOST:PORT"
+                    f"at {host.host}:{host.port} within {limit:.0f} s"
+                    + (
+                        f": refused ({', '.join(sorted(refused))}); check their logins"
+                        if refused
+                        else ": start a broker (e.g. mosquitto) or pass --broker mqtt://HOST:PORT"
+                    )
                 )
             await asyncio.sleep(0.05)
 
@@ -398,7 +404,9 @@ async def run_hall(
     broker_url: str,
     stop: asyncio.Event,
     progress: Callable[[], None] | None = None,
+    access: MqttAccess | None = None,
 ) -> CellReport:
-    """Simulate (or replay) the hall until `stop` is set or the duration has passed."""
+    """Simulate (or replay) the hall until `stop` is set or the duration has passed;
+    `access` says how each machine logs in (none: anonymous, or the URL's user)."""
     hall = await asyncio.to_thread(_prepare, config)  # keeps the caller's loop responsive
-    return await _Run(config, broker_url, progress, hall).run(stop)
+    return await _Run(config, broker_url, progress, hall, access).run(stop)
