@@ -15,8 +15,8 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from castline.domain.ids import check_id
 from castline.messaging.devices import TlsFiles
-from castline.messaging.topics import check_id
 
 
 class SettingsError(ValueError):

@@ -103,7 +103,7 @@ def _inspect_now(model: InspectionModel, data: bytes) -> Outcome:
     # an OK part looks calm, a defect glows.
     scale = 1.5 * model.region_threshold
     draw = partial(overlay_png, image, result.heatmap, result.regions, scale=scale)
-    regions = tuple(Region(r.x, r.y, r.w, r.h, r.area_px, r.score) for r in result.regions)
+    regions = tuple(result.regions)
     return Outcome(result.verdict, reason, result.score, model.version, regions, draw, timings)
 
 

@@ -29,7 +29,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import bcrypt
 
-from castline.messaging.topics import check_id
+from castline.domain.ids import check_id
 
 CREDENTIALS_FILE = "credentials.json"
 BCRYPT_COST = 10  # nats-server checks the hash on every connect: keep reconnect storms cheap

@@ -10,16 +10,16 @@ kept apart so the line never consumes its own output and a device cannot pose as
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from enum import StrEnum
+
+from castline.domain.ids import check_id, shown
 
 PREFIX = "castline/v1"
 OUTPUT_PREFIX = "castline/out/v1"
 SUBJECTS = "castline.v1.>"  # everything devices send
 OUTPUT_SUBJECTS = "castline.out.v1.>"  # everything castline publishes
 MAX_TOPIC = 300  # longer names are refused before they are looked at (and fit the store)
-_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 class Kind(StrEnum):
@@ -39,27 +39,11 @@ INPUT_KINDS = frozenset(
 LINE_KINDS = frozenset({Kind.VERDICT})  # only castline publishes these
 
 
-def _show(value: str) -> str:
-    """A topic level quoted for a reason, cut short: reasons quote input, bounded."""
-    return repr(value if len(value) <= 40 else value[:39] + "…")
-
-
-def valid_id(value: str) -> bool:
-    """Plant, machine and view ids go into topics: letters, digits, '_' and '-' only."""
-    return bool(_ID.match(value))
-
-
-def check_id(value: str, what: str) -> str:
-    if not valid_id(value):
-        raise ValueError(f"{what} id {_show(value)} must be 1 to 64 letters, digits, '_' or '-'")
-    return value
-
-
 def check_view(value: str) -> str:
     """A camera view is the last topic level: an id that is not a kind of message."""
     check_id(value, "view")
     if value in KINDS:
-        raise ValueError(f"view {_show(value)} is the name of a message kind; name it otherwise")
+        raise ValueError(f"view {shown(value)} is the name of a message kind; name it otherwise")
     return value
 
 
@@ -124,7 +108,7 @@ def parse(name: str) -> Route:
     elif parts[:2] == ["castline", "v1"]:
         rest = parts[2:]
     else:
-        raise ValueError(f"topic {_show(name)} is not in the castline/v1 namespace")
+        raise ValueError(f"topic {shown(name)} is not in the castline/v1 namespace")
     if len(rest) == 2 and rest[1] == Kind.AVAILABILITY and not output:
         raise ValueError(
             f"only castline publishes a plant's availability (on {OUTPUT_PREFIX}/<plant>/...)"
@@ -136,7 +120,7 @@ def parse(name: str) -> Route:
     if len(rest) == 4 and rest[2] == Kind.IMAGE and not output:
         plant, machine = check_id(rest[0], "plant"), check_id(rest[1], "machine")
         return Route(plant, machine, Kind.IMAGE, check_view(rest[3]))
-    raise ValueError(f"topic {_show(name)} is not a known castline/v1 topic")
+    raise ValueError(f"topic {shown(name)} is not a known castline/v1 topic")
 
 
 def to_subject(mqtt_topic: str) -> str:

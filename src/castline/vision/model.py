@@ -22,8 +22,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from castline.domain.verdict import Verdict
-from castline.messaging.schema import Region
+from castline.domain.verdict import Region, Verdict
 from castline.vision.graph import VERDICT_CODES
 from castline.vision.images import as_rgb, decode_image
 from castline.vision.regions import find_regions

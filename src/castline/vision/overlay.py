@@ -8,7 +8,7 @@ import numpy as np
 from matplotlib import colormaps
 from PIL import Image, ImageDraw
 
-from castline.messaging.schema import Region
+from castline.domain.verdict import Region
 
 
 def overlay_image(

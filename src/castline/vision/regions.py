@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from castline.messaging.schema import Region
+from castline.domain.verdict import Region
 
 
 def find_regions(heatmap: np.ndarray, threshold: float, max_regions: int = 10) -> list[Region]:

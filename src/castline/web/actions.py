@@ -12,9 +12,9 @@ from sqlalchemy import Engine
 
 from castline.analytics import service
 from castline.domain.defects import DefectCatalogue
+from castline.domain.ids import valid_id
 from castline.domain.shot import PartKey
 from castline.domain.verdict import Verdict
-from castline.messaging.topics import valid_id
 from castline.store.repository import Store
 from castline.vision.registry import ModelRegistry, RegistryError
 from castline.web import queries

@@ -13,8 +13,10 @@ from typing import Annotated
 from fastapi import HTTPException, Path, Query
 from pydantic import AwareDatetime, Field
 
+from castline.domain.ids import ID_PATTERN
+
 BIGINT = 2**63 - 1  # the store's integer columns are signed 64-bit
-ID = r"^[A-Za-z0-9_-]{1,64}$"  # ids as messaging.topics.valid_id takes them
+ID = ID_PATTERN  # plant, machine and view ids
 ONE_LINE = r"^[^\x00-\x1f\x7f]+$"  # names: no control characters
 FREE_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"  # comments: tabs and line breaks too
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
