@@ -57,7 +57,7 @@ def imported_parts(path: Path) -> set[str]:
 def arrows_against_the_layering() -> list[str]:
     wrong = []
     for path in sorted(SRC.rglob("*.py")):
-        if "migrations" in path.parts or path.name == "__init__.py" and path.parent == SRC:
+        if "migrations" in path.parts or (path.name == "__init__.py" and path.parent == SRC):
             continue
         part, is_cli = part_of(path)
         if part == "cli":
