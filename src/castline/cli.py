@@ -8,6 +8,7 @@ ends in one line saying what to fix and exit code 2 (bad input) or 1 (runtime fa
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ from castline import __version__
 from castline.analytics.cli import import_app, report_app
 from castline.line.cli import app as line_app
 from castline.messaging.cli import hub
+from castline.messaging.device_cli import device_app
 from castline.options import (
     ConfigOption,
     HostOption,
@@ -114,6 +116,7 @@ db_app = typer.Typer(help="The system of record: schema migrations.", no_args_is
 app.add_typer(db_app, name="db")
 app.add_typer(sim_app, name="sim")
 app.add_typer(line_app, name="line")
+app.add_typer(device_app, name="device")
 app.command("hub")(hub)
 app.add_typer(report_app, name="report")
 app.add_typer(import_app, name="import")
@@ -186,6 +189,7 @@ def up(
 def line_broker(uplink: UplinkOption = None, config: ConfigOption = None) -> None:
     """Run the plant's NATS (JetStream + MQTT) alone, for `line run` workers and bridges."""
     from castline.app import plant_broker
+    from castline.messaging.broker import BrokerError
 
     settings = settings_or_exit(config, uplink_url=uplink)
     server = plant_broker(settings)
@@ -195,10 +199,19 @@ def line_broker(uplink: UplinkOption = None, config: ConfigOption = None) -> Non
         typer.echo(f"uplink: leaf node of {settings.uplink_url}")
     stop_signals = {signal.SIGINT, signal.SIGTERM}
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # after start: the server keeps them
+    lost: list[str] = []
+
+    def give_up(reason: str) -> None:  # from the supervisor's thread: end the sigwait below
+        lost.append(reason)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    server.supervise(give_up)  # after the mask: its thread leaves the stop signals to sigwait
     try:
         signal.sigwait(stop_signals)
     finally:
         server.stop()
+    if lost:
+        raise BrokerError(lost[0])  # exit code 1 with the reason
 
 
 @db_app.command("upgrade")

@@ -19,28 +19,19 @@ from castline.messaging.devices import (
     device_user,
     permissions,
 )
+from castline.options import ConfigOption, settings_or_exit
 
 device_app = typer.Typer(
     help="Devices that log in to castline's broker (MQTT): add, list, remove.",
     no_args_is_help=True,
 )
 
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="TOML settings file ([castline] table).")
-]
 PlantOption = Annotated[str | None, typer.Option(help="plant id (default: setting plant)")]
 
 
 def _home_and_plant(config: Path | None, plant: str | None) -> tuple[Path, str]:
-    from castline.messaging.topics import check_id
-    from castline.settings import SettingsError, load
-
-    try:
-        settings = load(config)
-        return settings.home, check_id(plant or settings.plant, "plant")
-    except (SettingsError, ValueError) as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
+    settings = settings_or_exit(config, plant=plant)  # checks the plant id too
+    return settings.home, settings.plant
 
 
 def _reload(home: Path, registry: Registry) -> str:
