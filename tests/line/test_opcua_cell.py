@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+import socket
+import threading
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +31,12 @@ from castline.messaging.opcua_cell import CellServer
 
 PLANT, MACHINE = "p1", "m1"
 DEADLINE_S = 1.0
+
+
+@dataclass(frozen=True)
+class Shared:
+    broker: EmbeddedNats
+    cells: Running
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,11 @@ class Plc:
         """Acknowledge, see ResultReady fall, then take the part out (back to idle)."""
         await self.write(m.RESULT_ACKNOWLEDGED, True, ua.VariantType.Boolean)
         await self.until(m.RESULT_READY, False, 2.0)
+        await self.write(m.PART_PRESENT, False, ua.VariantType.Boolean)
+        await self.write(m.RESULT_ACKNOWLEDGED, False, ua.VariantType.Boolean)
+
+    async def idle(self) -> None:
+        """No part, nothing acknowledged: where each test begins."""
         await self.write(m.PART_PRESENT, False, ua.VariantType.Boolean)
         await self.write(m.RESULT_ACKNOWLEDGED, False, ua.VariantType.Boolean)
 
@@ -142,37 +155,66 @@ class Running:
             await asyncio.wait_for(self.task, 15)
 
 
-@pytest.fixture
-async def line(broker: EmbeddedNats) -> AsyncIterator[Line]:
-    nc = await nats.connect(broker.url)
-    yield Line(nc, await VerdictJournal.open(nc.jetstream()))
-    await nc.close()
-
-
-@pytest.fixture
-async def cells(broker: EmbeddedNats) -> AsyncIterator[Running]:
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shared]:
+    """One broker and cell server for the handshake tests: asyncua takes seconds of CPU to
+    start a server, so they share one (each on its own shot numbers)."""
+    broker = EmbeddedNats(tmp_path_factory.mktemp("nats"), port=free_port(), mqtt_port=free_port())
+    broker.start()
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever)
+    thread.start()
     running = Running(broker, free_port())
-    await running.start()
-    yield running
-    await running.halt()
+    try:
+        asyncio.run_coroutine_threadsafe(running.start(), loop).result(60)
+        yield Shared(broker, running)
+        asyncio.run_coroutine_threadsafe(running.halt(), loop).result(30)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()
+        broker.stop()
+
+
+@pytest.fixture
+async def line(shared: Shared) -> AsyncIterator[Line]:
+    async with _line(shared.broker) as it:
+        yield it
+
+
+@contextlib.asynccontextmanager
+async def _line(broker: EmbeddedNats) -> AsyncIterator[Line]:
+    nc = await nats.connect(broker.url)
+    try:
+        yield Line(nc, await VerdictJournal.open(nc.jetstream()))
+    finally:
+        await nc.close()
+
+
+@pytest.fixture
+def cells(shared: Shared) -> Running:
+    return shared.cells
 
 
 @pytest.fixture
 async def plc(cells: Running) -> AsyncIterator[Plc]:
     client = Plc(cells.endpoint)
     await client.connect()
+    await client.idle()
     yield client
+    await client.idle()
     await client.disconnect()
 
 
 async def test_verdict_published_before_the_part_is_present(
     cells: Running, plc: Plc, line: Line
 ) -> None:
+    before = replace(cells.server.stats)
     await line.decides(7, Verdict.NG, "porosity")
     await plc.ask(7)
     assert await plc.result() == Result(7, "NG", 2, "porosity")
     assert await plc.read(m.ERROR) is False
-    assert cells.server.stats.deadline_quarantines == 0
+    assert cells.server.stats.deadline_quarantines == before.deadline_quarantines
 
 
 async def test_verdict_that_comes_while_the_part_waits(
@@ -192,6 +234,7 @@ async def test_verdict_that_comes_while_the_part_waits(
 async def test_no_verdict_is_quarantine_at_the_deadline_and_stays(
     cells: Running, plc: Plc, line: Line
 ) -> None:
+    before = replace(cells.server.stats)
     loop = asyncio.get_running_loop()
     asked = loop.time()
     await plc.ask(9)
@@ -210,7 +253,7 @@ async def test_no_verdict_is_quarantine_at_the_deadline_and_stays(
     await plc.acknowledge()
     await plc.ask(9)
     assert (await plc.result()).verdict == "QUARANTINE"
-    assert cells.server.stats.deadline_quarantines == 1
+    assert cells.server.stats.deadline_quarantines == before.deadline_quarantines + 1
 
 
 async def test_a_verdict_message_that_is_not_journaled_is_never_told(
@@ -226,6 +269,7 @@ async def test_a_verdict_message_that_is_not_journaled_is_never_told(
 async def test_acknowledge_clears_the_result_and_the_next_part_works(
     cells: Running, plc: Plc, line: Line
 ) -> None:
+    before = replace(cells.server.stats)
     await line.decides(11, Verdict.REVIEW, "uncertain")
     await line.decides(12, Verdict.OK)
     await plc.ask(11)
@@ -242,21 +286,22 @@ async def test_acknowledge_clears_the_result_and_the_next_part_works(
     await plc.write(m.RESULT_ACKNOWLEDGED, False, ua.VariantType.Boolean)
     await plc.ask(12)
     assert await plc.result() == Result(12, "OK", 1, "")
-    assert cells.server.stats.requests == 2
+    assert cells.server.stats.requests == before.requests + 2
 
 
 async def test_plc_cannot_write_castline_nodes_nor_wrong_types(
     cells: Running, plc: Plc, line: Line
 ) -> None:
+    shown = [await plc.read(name) for name in (m.VERDICT, m.RESULT_READY, m.RESULT_SHOT_NUMBER)]
     for name, value, kind in [
-        (m.VERDICT, "OK", ua.VariantType.String),
+        (m.VERDICT, "NO-SUCH", ua.VariantType.String),
         (m.RESULT_READY, True, ua.VariantType.Boolean),
         (m.VERDICT_CODE, 1, ua.VariantType.Int16),
         (m.RESULT_SHOT_NUMBER, 5, ua.VariantType.UInt64),
     ]:
         with pytest.raises(ua.uaerrors.BadUserAccessDenied):
             await plc.write(name, value, kind)
-    assert await plc.read(m.VERDICT) == ""
+    assert [await plc.read(n) for n in (m.VERDICT, m.RESULT_READY, m.RESULT_SHOT_NUMBER)] == shown
     with pytest.raises(ua.uaerrors.BadTypeMismatch):
         await plc.write(m.SHOT_NUMBER, -5, ua.VariantType.Int64)  # negative: not a UInt64
     with pytest.raises(ua.uaerrors.BadTypeMismatch):
@@ -264,6 +309,13 @@ async def test_plc_cannot_write_castline_nodes_nor_wrong_types(
     with pytest.raises(ua.uaerrors.BadTypeMismatch):
         await plc.write(m.PART_PRESENT, 1, ua.VariantType.Int32)
     assert await plc.read(m.BUSY) is False  # nothing was asked
+    # asyncua makes a client named "admin" an admin, above access levels: not here.
+    admin = Plc(cells.endpoint)
+    admin.client.set_user("admin")
+    admin.client.set_password("admin")
+    with pytest.raises(ua.UaError):
+        await admin.connect()
+    await admin.disconnect()
 
 
 async def test_a_shot_number_out_of_range_is_an_error_not_a_request(
@@ -277,7 +329,7 @@ async def test_a_shot_number_out_of_range_is_an_error_not_a_request(
     assert await plc.read(m.RESULT_READY) is False  # no request, so no deadline either
     # A bad-status write empties the node: refused as an error, the server carries on.
     await plc.node(m.SHOT_NUMBER).write_attribute(
-        ua.AttributeIds.Value, ua.DataValue(StatusCode=ua.StatusCode(ua.StatusCodes.Bad))
+        ua.AttributeIds.Value, ua.DataValue(StatusCode=ua.StatusCode(ua.UInt32(ua.StatusCodes.Bad)))
     )
     assert "without a value" in await plc.read(m.ERROR_TEXT)
     # The next valid request clears the error.
@@ -312,7 +364,7 @@ async def test_cells_of_two_machines_are_apart(cells: Running, plc: Plc, line: L
 
 
 async def test_server_restart_the_plc_asks_again_and_gets_the_journaled_verdict(
-    broker: EmbeddedNats, line: Line
+    broker: EmbeddedNats,
 ) -> None:
     running = Running(broker, free_port())
     await running.start()
@@ -323,7 +375,8 @@ async def test_server_restart_the_plc_asks_again_and_gets_the_journaled_verdict(
         await plc.until(m.BUSY, True, 1.0)
         await running.halt()  # the server goes down with the request open
         await plc.disconnect()
-        await line.decides(20, Verdict.NG, "cold shut")  # published while nobody listened
+        async with _line(broker) as line:  # decided and published while nobody listened
+            await line.decides(20, Verdict.NG, "cold shut")
         await running.start()
         plc = Plc(running.endpoint)
         await plc.connect()
@@ -360,11 +413,8 @@ async def test_logins_refuse_anonymous_and_wrong_passwords(broker: EmbeddedNats)
 
 
 async def test_a_taken_port_fails_run(broker: EmbeddedNats) -> None:
-    port = free_port()
-    first = Running(broker, port)
-    await first.start()
-    try:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
         with pytest.raises(OSError):
-            await Running(broker, port).start()
-    finally:
-        await first.halt()
+            await Running(broker, taken.getsockname()[1]).start()
