@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -27,6 +27,7 @@ def hub(
     from castline import logs
     from castline.messaging import uplink
     from castline.messaging.broker import BrokerError, EmbeddedNats
+    from castline.messaging.devices import connect_options
 
     logs.setup()
     settings = settings_or_exit(config)
@@ -38,15 +39,19 @@ def hub(
         name="castline-hub",
         domain=uplink.HUB_DOMAIN,
         leaf_port=leaf_port,
+        tls=settings.tls,  # plants then connect with tls://
     )
     try:
         server.start()
     except BrokerError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
-    typer.echo(f"hub: clients {server.url}, plants connect to nats://{host}:{leaf_port}")
+    server.supervise()  # restarted when it dies; gives up (and says so in the log) after 5
+    scheme = "tls" if settings.tls else "nats"
+    typer.echo(f"hub: clients {server.url}, plants connect to {scheme}://{host}:{leaf_port}")
+    options = connect_options(None, settings.tls)
     try:
-        asyncio.run(_watch(server.url, plants or [], every, seconds))
+        asyncio.run(_watch(server.url, plants or [], every, seconds, options))
     except ValueError as exc:  # a plant id that cannot be a JetStream domain
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
@@ -54,7 +59,9 @@ def hub(
         server.stop()
 
 
-async def _watch(url: str, plants: list[str], every: float, seconds: float | None) -> None:
+async def _watch(
+    url: str, plants: list[str], every: float, seconds: float | None, options: dict[str, Any]
+) -> None:
     """Report each plant's lag; re-attach a plant's source when it stalls after a cut."""
     import nats
 
@@ -66,7 +73,7 @@ async def _watch(url: str, plants: list[str], every: float, seconds: float | Non
         loop.add_signal_handler(sig, stop.set)
     if seconds is not None:
         loop.call_later(seconds, stop.set)
-    nc = await nats.connect(url)
+    nc = await nats.connect(url, **options)
     try:
         await uplink.ensure_central(nc, plants)
         reported = 0.0
