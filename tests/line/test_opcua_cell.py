@@ -27,7 +27,7 @@ from castline.messaging import opcua_cell_model as m
 from castline.messaging import topics
 from castline.messaging.broker import EmbeddedNats, free_port
 from castline.messaging.journal import VerdictJournal
-from castline.messaging.opcua_cell import CellServer
+from castline.messaging.opcua_cell import JOURNAL_TIMEOUT_S, CellServer
 
 PLANT, MACHINE = "p1", "m1"
 DEADLINE_S = 1.0
@@ -384,6 +384,31 @@ async def test_server_restart_the_plc_asks_again_and_gets_the_journaled_verdict(
         await plc.ask(20)
         assert await plc.result() == Result(20, "NG", 2, "cold shut")
         assert running.server.stats.deadline_quarantines == 0
+    finally:
+        await plc.disconnect()
+        await running.halt()
+
+
+async def test_broker_down_is_quarantine_at_the_deadline_and_stays(broker: EmbeddedNats) -> None:
+    running = Running(broker, free_port())
+    await running.start()
+    plc = Plc(running.endpoint)
+    await plc.connect()
+    try:
+        broker.stop()  # no journal, no verdicts: the cell is still answered, fail safe
+        loop = asyncio.get_running_loop()
+        asked = loop.time()
+        await plc.ask(30)
+        result = await plc.result(timeout=DEADLINE_S + JOURNAL_TIMEOUT_S + 3)
+        assert loop.time() - asked <= DEADLINE_S + JOURNAL_TIMEOUT_S + 0.5
+        assert result.verdict == "QUARANTINE"
+        assert "journal unreachable" in result.reason
+        broker.start()
+        async with _line(broker) as line:  # the journal never heard of the part
+            assert (await line.decides(30, Verdict.OK)).verdict is Verdict.OK
+        await plc.acknowledge()
+        await plc.ask(30)
+        assert (await plc.result()).verdict == "QUARANTINE"  # told once, told the same
     finally:
         await plc.disconnect()
         await running.halt()

@@ -26,9 +26,10 @@ import contextlib
 import hmac
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -54,6 +55,7 @@ log = logging.getLogger(__name__)
 logging.getLogger("asyncua").setLevel(logging.WARNING)
 
 JOURNAL_TIMEOUT_S = 1.0  # one journal call; past it the journal counts as unreachable
+UNJOURNALED_KEPT = 10_000  # parts told QUARANTINE while the journal was away, remembered
 _STRING, _BOOL = ua.VariantType.String, ua.VariantType.Boolean
 _UINT64, _INT16, _DOUBLE = ua.VariantType.UInt64, ua.VariantType.Int16, ua.VariantType.Double
 
@@ -135,6 +137,9 @@ class CellServer:
         self._cells: dict[str, _Cell] = {}
         self._by_node: dict[ua.NodeId, tuple[_Cell, str]] = {}
         self._journal: VerdictJournal | None = None
+        # Fail-safe verdicts the journal did not take (it was away): a part asking again
+        # hears the same, not the line's later verdict.
+        self._unjournaled: OrderedDict[PartKey, PartVerdict] = OrderedDict()
 
     async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
         """Serve in a thread of its own until `stop`; `ready` is set once PLCs can ask.
@@ -327,6 +332,8 @@ class CellServer:
 
     async def _verdict(self, key: PartKey, wake: asyncio.Event) -> PartVerdict:
         """The part's journaled verdict, waiting for it until the deadline; then QUARANTINE."""
+        if key in self._unjournaled:
+            return self._unjournaled[key]
         loop = asyncio.get_running_loop()
         end = loop.time() + self.deadline_s
         while True:
@@ -363,7 +370,11 @@ class CellServer:
         except (AssertionError, TimeoutError, NatsError) as exc:
             self.stats.journal_failures += 1
             log.error("verdict journal unreachable at the deadline of %s (%r)", key, exc)
-            told, ours = verdict, True
+            told = replace(verdict, reason=f"{reason} (verdict journal unreachable)")
+            ours = True
+            self._unjournaled[key] = told  # what this part was told, should it ask again
+            if len(self._unjournaled) > UNJOURNALED_KEPT:
+                self._unjournaled.popitem(last=False)
         if ours:
             self.stats.deadline_quarantines += 1
         return told
