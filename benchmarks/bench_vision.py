@@ -107,6 +107,8 @@ def config_of(args: argparse.Namespace) -> TrainConfig:
         cell=args.cell,
         border=args.border,
         margin=args.margin,
+        usual=args.usual,
+        strides=tuple(args.strides),
         threads=1,
     )
 
@@ -118,6 +120,8 @@ def main() -> None:
     parser.add_argument("--input-size", type=int)
     parser.add_argument("--cell", type=int, help="memory cell side; 0: one memory; default auto")
     parser.add_argument("--border", type=int, default=16, help="mirrored border, px")
+    parser.add_argument("--strides", type=int, nargs="+", default=[8, 16])
+    parser.add_argument("--usual", default="max", choices=["max", "mean"])
     parser.add_argument("--margin", type=float, default=0.0, help="blind band, share of side")
     parser.add_argument("--labels", action="store_true", help="also train the head (all)")
     parser.add_argument("--latency-runs", type=int, default=300)

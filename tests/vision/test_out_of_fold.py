@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from castline.vision.images import read_image
-from castline.vision.train import CALIBRATION_FILE, TrainConfig, train_model
+from castline.vision.train import CALIBRATION_FILE, TrainConfig, train_model, usual_distance
 
 from .conftest import write_parts
 from .synthetic import part
@@ -52,3 +52,12 @@ def test_too_few_photos_are_refused_with_a_reason(tmp_path: Path) -> None:
     good = write_parts(tmp_path / "good", range(6))
     with pytest.raises(ValueError, match="at least 10"):
         train_model(good, tmp_path / "m", progress=False, config=TrainConfig(input_size=64))
+
+
+def test_a_place_where_good_photos_vary_tolerates_their_worst() -> None:
+    maps = np.ones((40, 8, 8), np.float32)
+    maps[3, 2, 2] = 5.0  # one good photo far from the memory at one place (glare, a scratch)
+    tolerant = usual_distance(maps, "max")
+    assert tolerant[2, 2] > 1.5 * tolerant[6, 6]  # smoothed over about a patch
+    assert tolerant[6, 6] == pytest.approx(1.0, abs=1e-3)  # elsewhere: what all of them show
+    assert usual_distance(maps, "mean")[2, 2] == pytest.approx(1.1)

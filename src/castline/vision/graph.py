@@ -30,7 +30,8 @@ from castline.vision.graph_builder import FLOAT, INT64, UINT8, GraphBuilder
 from castline.vision.memory import PatchMemory, Scorer
 from castline.vision.patches import PatchMaker
 
-STRIDES = (8, 16)
+STRIDES = (8, 16)  # feature maps the patches are made of, by default
+GRID_STRIDE = 8  # one patch per 8 x 8 input pixels
 VERDICT_CODES = ("OK", "REVIEW", "NG", "QUARANTINE")
 IMAGE_INPUT = helper.make_tensor_value_info("image", UINT8, ["height", "width", 3])
 
@@ -105,7 +106,7 @@ def preprocess(g: GraphBuilder, size: int) -> tuple[str, Letterbox]:
 
 def photo_mask(g: GraphBuilder, box: Letterbox, grid: int) -> str:
     """[1, 1, grid, grid]: 1 where a patch's centre lies on the photo, 0 on the padding."""
-    centres = g.const(np.arange(grid) * STRIDES[0] + STRIDES[0] // 2, "centres", np.int64)
+    centres = g.const(np.arange(grid) * GRID_STRIDE + GRID_STRIDE // 2, "centres", np.int64)
 
     def on(start: str, length: str) -> str:
         inside = g.op(
@@ -123,7 +124,7 @@ def photo_mask(g: GraphBuilder, box: Letterbox, grid: int) -> str:
 
 
 def _patch_grid(
-    g: GraphBuilder, net: EfficientNetLite, size: int, border: int
+    g: GraphBuilder, net: EfficientNetLite, size: int, border: int, strides: tuple[int, ...]
 ) -> tuple[str, int, Letterbox]:
     """Patch descriptors [1, D, grid, grid] of the letterboxed photo.
 
@@ -134,19 +135,22 @@ def _patch_grid(
     x, box = preprocess(g, size)
     if border:
         x = g.op("Pad", [x, g.ints([0, 0, border, border, 0, 0, border, border])], mode="reflect")
-    maps = net.build(g, x, size + 2 * border, STRIDES)
-    grid = -(-size // STRIDES[0])
-    channels = [net.channels_at(s) for s in STRIDES]
-    crops = [border // s for s in STRIDES]
-    return PatchMaker().build(g, maps, channels, grid, crops), grid, box
+    maps = net.build(g, x, size + 2 * border, strides)
+    grid = -(-size // GRID_STRIDE)
+    channels = [net.channels_at(s) for s in strides]
+    crops = [border // s for s in strides]
+    factors = [s // GRID_STRIDE if s >= GRID_STRIDE else -(GRID_STRIDE // s) for s in strides]
+    return PatchMaker().build(g, maps, channels, grid, crops, factors), grid, box
 
 
-def features_graph(net: EfficientNetLite, size: int, border: int = 0) -> onnx.ModelProto:
+def features_graph(
+    net: EfficientNetLite, size: int, border: int = 0, strides: tuple[int, ...] = STRIDES
+) -> onnx.ModelProto:
     """Image -> patch descriptor rows [P, D]: what the memory bank is made of."""
     g = GraphBuilder()
-    patches, _, _ = _patch_grid(g, net, size, border)
+    patches, _, _ = _patch_grid(g, net, size, border, strides)
     g.rename(PatchMaker.rows(g, patches), "patches")
-    dim = sum(net.channels_at(s) for s in STRIDES)
+    dim = sum(net.channels_at(s) for s in strides)
     return g.model([IMAGE_INPUT], [("patches", FLOAT, ["P", dim])], f"castline-features-{net.name}")
 
 
@@ -159,11 +163,12 @@ def inspection_graph(
     thresholds: tuple[float, float],
     head: Head | None = None,
     border: int = 0,
+    strides: tuple[int, ...] = STRIDES,
     metadata: dict[str, str] | None = None,
 ) -> onnx.ModelProto:
     """The full decision graph (see the module docstring for its outputs)."""
     g = GraphBuilder()
-    patches, grid, box = _patch_grid(g, net, size, border)
+    patches, grid, box = _patch_grid(g, net, size, border, strides)
     distance = memory.build(g, patches, grid)
     smoothed = scorer.smoothed(g, distance, grid)
     amap = g.op("Mul", [scorer.anomaly_map(g, smoothed, grid), photo_mask(g, box, grid)])

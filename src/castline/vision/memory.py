@@ -90,11 +90,14 @@ class Projection:
     def __call__(self, rows: np.ndarray) -> np.ndarray:
         return ((rows - self.centre) @ self.axes).astype(np.float32)
 
-    def build(self, g: GraphBuilder, patches: str) -> str:
-        """[1, D, h, w] -> [1, d, h, w] as a 1x1 convolution."""
-        weight = self.axes.T[:, :, None, None]
+    def build(self, g: GraphBuilder, rows: str) -> str:
+        """[..., D] -> [..., d] as a MatMul (a 1x1 convolution on the concatenated maps
+        trips ONNX Runtime's channel-blocked layout when their widths are not multiples
+        of 16)."""
         bias = -(self.centre @ self.axes)
-        return g.op("Conv", [patches, g.const(weight, "pca_w"), g.const(bias, "pca_b")])
+        return g.op(
+            "Add", [g.op("MatMul", [rows, g.const(self.axes, "pca_w")]), g.const(bias, "pca_b")]
+        )
 
 
 @dataclass(frozen=True)
@@ -115,9 +118,8 @@ class PatchMemory:
     def build(self, g: GraphBuilder, patches: str, grid: int) -> str:
         """Distance of each patch of [1, D, grid, grid] to its cell's nearest row: [P]."""
         bank = self.bank.astype(np.float32)
-        cells, _, dim = bank.shape
-        if self.projection is not None:
-            patches = self.projection.build(g, patches)
+        cells = bank.shape[0]
+        dim = bank.shape[2] if self.projection is None else self.projection.axes.shape[0]
         n = -(-grid // self.cell)
         side = n * self.cell
         if side > grid:  # pad to whole cells; the padding is cut off again below
@@ -125,6 +127,8 @@ class PatchMemory:
         x = g.op("Reshape", [patches, g.ints([dim, n, self.cell, n, self.cell])])
         x = g.op("Transpose", [x], perm=[1, 3, 2, 4, 0])
         x = g.op("Reshape", [x, g.ints([cells, self.cell * self.cell, dim])], "cell_rows")
+        if self.projection is not None:
+            x = self.projection.build(g, x)
         cross = g.op("MatMul", [x, g.const(-2.0 * bank.transpose(0, 2, 1), "memory_t")])
         # The |x|^2 term does not change which row is nearest: add it after the min.
         squares = (bank * bank).sum(axis=2)[:, None, :]

@@ -26,11 +26,14 @@ class PatchMaker:
         channels: list[int],
         grid: int,
         crops: list[int] | None = None,
+        factors: list[int] | None = None,
     ) -> str:
         """Aggregated, upsampled and concatenated maps: [1, D, grid, grid].
 
         `crops`: positions cut from each side of each map after pooling (the mirrored
         border around the photo), so edge patches pool real-looking neighbours.
+        `factors`: each map's stride over the grid's; negative for finer maps, which are
+        averaged down (-2: 2 x 2 positions per patch). Default: the first map is the grid.
         """
         k = self.neighbourhood
         pooled = []
@@ -47,18 +50,20 @@ class PatchMaker:
             if crop:
                 y = g.op("Slice", [y, g.ints([crop, crop]), g.ints([-crop, -crop]), g.ints([2, 3])])
             pooled.append(y)
-        upsampled = [pooled[0]]
-        for y, c in zip(pooled[1:], channels[1:], strict=True):
-            sizes = g.ints([1, c, grid, grid])
-            upsampled.append(
-                g.op(
+        factors = factors or [1] + [2] * (len(maps) - 1)
+        upsampled = []
+        for y, c, factor in zip(pooled, channels, factors, strict=True):
+            if factor < 0:  # finer than the grid: the mean over each patch
+                y = g.op("AveragePool", [y], kernel_shape=[-factor] * 2, strides=[-factor] * 2)
+            elif factor > 1:
+                y = g.op(
                     "Resize",
-                    [y, "", "", sizes],
+                    [y, "", "", g.ints([1, c, grid, grid])],
                     "upsample",
                     mode="linear",
                     coordinate_transformation_mode="half_pixel",
                 )
-            )
+            upsampled.append(y)
         return g.op("Concat", upsampled, "patches", axis=1)
 
     @staticmethod

@@ -32,13 +32,14 @@ from typing import Any
 
 import numpy as np
 import onnx
+from scipy import ndimage
 from tqdm import tqdm
 
 from castline.vision.align import Alignment, choose, thumbnail
 from castline.vision.augment import Placement, copies
 from castline.vision.backbone import INPUT_MEAN, INPUT_STD, EfficientNetLite
 from castline.vision.calibration import Calibration, calibrate, rate_interval, threshold_for_frr
-from castline.vision.graph import STRIDES, Head, features_graph, inspection_graph
+from castline.vision.graph import GRID_STRIDE, STRIDES, Head, features_graph, inspection_graph
 from castline.vision.head import fit_head
 from castline.vision.images import read_image
 from castline.vision.memory import PatchMemory, Projection, Scorer, cell_windows, greedy_coreset
@@ -73,6 +74,8 @@ class TrainConfig:
     # Mirrored photo around the input, px (a multiple of 16): edge patches are described
     # from real-looking surroundings, so the whole photo can count.
     border: int = 16
+    strides: tuple[int, ...] = STRIDES  # feature maps of the patch descriptor
+    usual: str = "max"  # what the maps are divided by, per place: "max" or "mean" (train.py)
     sigma: float = 1.0
     margin: float = 0.0  # share of each side left out of the image score
     target_frr: float = 0.02
@@ -163,7 +166,7 @@ class Pools:
 
 def arrangement(photos: list[Photo], size: int, config: TrainConfig) -> Alignment:
     """Per-cell or whole-photo memory: as configured, or measured on the photos."""
-    grid = -(-size // STRIDES[0])
+    grid = -(-size // GRID_STRIDE)
     if config.cell is not None:
         return Alignment(float("nan"), float("nan"), config.cell)
     thumbs = [thumbnail(read_image(p.path)) for p in photos]
@@ -179,11 +182,12 @@ def extract_pools(
     progress: bool,
 ) -> Pools:
     """Patch descriptors of every photo (and its placed copies), per cell, reduced."""
-    grid = -(-size // STRIDES[0])
+    grid = -(-size // GRID_STRIDE)
     cell = cell_side or grid
     windows = cell_windows(grid, cell, config.reach if cell_side else 0)
     max_rows = config.max_rows if cell_side else config.whole_max_rows
-    features = session(features_graph(net, size, config.border).SerializeToString(), config.threads)
+    graph = features_graph(net, size, config.border, config.strides)
+    features = session(graph.SerializeToString(), config.threads)
     rng = np.random.default_rng(config.seed)
     # Keep a random share of each view's rows so the pools never exceed max_rows:
     # memory stays flat however many photos there are.
@@ -232,9 +236,14 @@ def _outputs(
     )
 
 
-def usual_distance(maps: Sequence[np.ndarray]) -> np.ndarray:
-    """Mean smoothed patch distance at each place, of photos scored out of fold."""
-    usual = np.mean(maps, axis=0)
+def usual_distance(maps: np.ndarray, how: str = "max") -> np.ndarray:
+    """Per place, how far good photos scored out of fold lie from the memory there.
+
+    "max": the largest distance any of them showed (smoothed over about a patch): a place
+    where good parts sometimes differ a lot (a scratched table, glare) tolerates that
+    much, and a defect must go beyond the worst good photo seen there. "mean": their mean.
+    """
+    usual = ndimage.gaussian_filter(maps.max(axis=0), 1.0) if how == "max" else maps.mean(axis=0)
     # Where good photos happen to match the memory almost exactly, do not divide by ~0.
     return np.maximum(usual, 0.1 * float(np.median(usual))).astype(np.float32)
 
@@ -258,7 +267,7 @@ class OutOfFold:
 
 
 def _graph_builder(
-    net: EfficientNetLite, size: int, border: int
+    net: EfficientNetLite, size: int, border: int, strides: tuple[int, ...]
 ) -> Any:  # a closure; typed loosely to keep the call sites short
     def build(
         memory: PatchMemory,
@@ -267,7 +276,14 @@ def _graph_builder(
         thresholds: tuple[float, float] = (float("inf"), float("inf")),
     ) -> onnx.ModelProto:
         return inspection_graph(
-            net, size, memory, scorer=scorer, thresholds=thresholds, head=head, border=border
+            net,
+            size,
+            memory,
+            scorer=scorer,
+            thresholds=thresholds,
+            head=head,
+            border=border,
+            strides=strides,
         )
 
     return build
@@ -286,22 +302,24 @@ def out_of_fold(
     bad_fold = fold_of(len(photos.defective), folds)
     memories = [pools.memory(np.flatnonzero(fold != f), config.seed) for f in range(folds)]
     plain = Scorer(config.sigma, config.margin)
-    maps: list[np.ndarray] = []
+    maps: list[np.ndarray] = [np.empty(0)] * len(photos.good)
     for f, memory in enumerate(memories):
         model = InspectionModel(build(memory, plain).SerializeToString(), _placeholder())
-        members = [photos.good[i] for i in np.flatnonzero(fold == f)]
-        maps += [
-            model.run(read_image(p.path))["distances"] for p in _bar(members, "usual", progress)
-        ]
-    usual = usual_distance(maps)
-    scorer = Scorer(config.sigma, config.margin, usual)
+        for i in _bar(np.flatnonzero(fold == f).tolist(), "usual", progress):
+            maps[i] = model.run(read_image(photos.good[i].path))["distances"]
+    stacked = np.asarray(maps)
     anomaly, descriptors = np.zeros(len(photos.good)), [np.empty(0)] * len(photos.good)
     bad_anomaly = np.zeros(len(photos.defective))
     bad_descriptors = [np.empty(0)] * len(photos.defective)
     for f, memory in enumerate(memories):
+        # A fold's own maps never set the usual distance it is scored against: with "max"
+        # its photos would otherwise meet their own worst place.
+        usual_f = usual_distance(stacked[fold != f], config.usual)
+        scorer = Scorer(config.sigma, config.margin, usual_f)
         model = InspectionModel(build(memory, scorer).SerializeToString(), _placeholder())
         _score_fold(model, photos.good, fold == f, anomaly, descriptors, progress)
         _score_fold(model, photos.defective, bad_fold == f, bad_anomaly, bad_descriptors, progress)
+    usual = usual_distance(stacked, config.usual)
     return OutOfFold(
         fold,
         anomaly,
@@ -383,9 +401,11 @@ def train_model(
         raise ValueError(f"need at least 2 folds to calibrate out of fold, got {config.folds}")
     net = EfficientNetLite.load(backbone)
     size = config.input_size or NATIVE_SIZE[backbone]
-    if config.border % STRIDES[-1]:
-        raise ValueError(f"border must be a multiple of {STRIDES[-1]} px, got {config.border}")
-    build = _graph_builder(net, size, config.border)
+    if config.usual not in ("max", "mean"):
+        raise ValueError(f"usual must be max or mean, got {config.usual!r}")
+    if config.border % max(config.strides):
+        raise ValueError(f"border must be a multiple of {max(config.strides)} px")
+    build = _graph_builder(net, size, config.border, config.strides)
     aligned = arrangement(photos.good, size, config)
     pools = extract_pools(net, size, photos.good, aligned.cell, config, progress)
     timings = {"patches_s": round(time.perf_counter() - started, 2)}
@@ -434,10 +454,11 @@ def train_model(
             "mean": INPUT_MEAN,
             "std": INPUT_STD,
         },
-        "strides": list(STRIDES),
+        "strides": list(config.strides),
         "score": "head" if head is not None else "anomaly",
         "thresholds": {"review": calibration.review, "ng": calibration.ng, "region": region},
-        "heatmap": "image-sized, distance to the nearest normal patch / usual distance there",
+        "heatmap": f"image-sized, distance to the nearest normal patch / {config.usual} "
+        "distance of good photos there (out of fold)",
         "training": {
             "data_sha256": data_hash,
             "photos": _usage(photos, folds),
