@@ -31,7 +31,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from typer.testing import CliRunner
 
-from castline.messaging import jetstream
+from castline.messaging import jetstream, uplink
 from castline.messaging.broker import AUTH_FILE, EmbeddedNats, free_port
 from castline.messaging.device_cli import device_app
 from castline.messaging.devices import (
@@ -474,3 +474,37 @@ async def test_plain_connections_are_refused_when_tls_is_on(
             max_reconnect_attempts=0,
             **connect_options(server.line, TlsFiles(Path("x"), Path("y"), None)),
         )
+
+
+async def test_the_uplink_runs_over_tls_checked_against_the_plant_ca(tmp_path: Path) -> None:
+    """A plant's leaf node reaches the hub's TLS leafnode listener, trusting only the CA."""
+    files = _write_pki(tmp_path / "pki")
+    leaf_port = free_port()
+    hub = EmbeddedNats(
+        tmp_path / "hub", free_port(), None, name="hub", domain="hub", leaf_port=leaf_port,
+        tls=files,
+    )  # fmt: skip
+    registry = provision(tmp_path / "plant", PLANT)
+    plant = EmbeddedNats(
+        tmp_path / "plant" / "nats", free_port(), None, name=PLANT, domain=PLANT,
+        leaf_remotes=(f"tls://127.0.0.1:{leaf_port}",), authorization=registry.authorization(),
+        tls=files,
+    )  # fmt: skip
+    hub.start()
+    plant.start()
+    try:
+        pc = await nats.connect(plant.url, **connect_options(registry.service(Role.LINE), files))
+        await jetstream.ensure_stream(pc.jetstream())
+        hc = await nats.connect(hub.url, **connect_options(None, files))
+        for _ in range(100):
+            if await uplink.plant_reachable(hc, PLANT, timeout=0.5):
+                break
+        assert await uplink.plant_reachable(hc, PLANT)
+        with socket.create_connection(("127.0.0.1", leaf_port), timeout=5) as sock:
+            info = json.loads(sock.recv(4096).decode().removeprefix("INFO ").strip())
+        assert info["tls_required"] is True  # the link the plant came in on is TLS
+        await hc.close()
+        await pc.close()
+    finally:
+        plant.stop()
+        hub.stop()
