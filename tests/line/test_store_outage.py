@@ -16,8 +16,8 @@ from castline.messaging.broker import EmbeddedNats
 from castline.settings import Settings
 from castline.store import database
 from castline.store import tables as t
-from castline.testing.postgres import DrillPostgres, PostgresMissing
 from castline.store.repository import Store
+from castline.testing.postgres import DrillPostgres, PostgresMissing
 from tests.conftest import missing
 from tests.line.conftest import Device, casting_jpeg, until
 from tests.line.test_runtime import activate
@@ -61,7 +61,7 @@ async def test_database_restart_mid_run_loses_and_duplicates_nothing(
         await asyncio.to_thread(drill_pg.stop)
         send(range(11, 31))  # the plant goes on while the database is away
         told = await asyncio.to_thread(device.wait_verdicts, set(range(11, 31)), 30)
-        assert runtime.store_down_since is not None, "the outage went unnoticed"
+        assert runtime.health.down_since is not None, "the outage went unnoticed"
         await asyncio.to_thread(drill_pg.start)
         await until(lambda: store.count(t.verdicts) == 30, timeout=60)
         await until(lambda: store.count(t.images) == 30, timeout=30)
@@ -74,7 +74,7 @@ async def test_database_restart_mid_run_loses_and_duplicates_nothing(
     # database: never held for want of a database.
     assert set(told) == set(range(11, 31))
     assert all("deadline" not in str(v["reason"]) for v in told.values()), told
-    assert len(runtime.store_outages_s) == 1
+    assert len(runtime.health.outages_s) == 1
     with engine.connect() as conn:
         per_part = conn.execute(
             select(t.verdicts.c.shot_number, func.count()).group_by(t.verdicts.c.shot_number)

@@ -116,6 +116,7 @@ class Intake:
         self.refused = refused  # told of a valid message that was dead-lettered all the same
         self.unreadable_photo = unreadable_photo  # its part is known: decided at once
         self.dead_letters = 0
+        self.backlog = 0  # the consumer's messages not yet done, all workers together
         self.in_flight: set[asyncio.Task[None]] = set()
 
     async def run(self, stop: asyncio.Event, sub: Any, drain_s: float) -> None:
@@ -135,6 +136,16 @@ class Intake:
                     task.add_done_callback(lambda _t: slots.release())
         if self.in_flight:
             await asyncio.wait(self.in_flight, timeout=drain_s)
+
+    async def watch_backlog(self, stop: asyncio.Event, sub: Any) -> None:
+        while not stop.is_set():
+            try:
+                info = await sub.consumer_info()
+                self.backlog = int(info.num_pending + info.num_ack_pending)
+                self.metrics.backlog.set(self.backlog)
+            except Exception as exc:
+                log.debug("backlog unknown: %s", exc)
+            await asyncio.sleep(2.0)
 
     @staticmethod
     async def _fetch(sub: Any) -> list[Msg]:

@@ -139,6 +139,13 @@ class Output:
             self.metrics.latency.observe(latency_s)
             self.latencies_ms.append(latency_s * 1e3)
 
+    def latency_percentiles(self, at: tuple[float, ...] = (0.50, 0.99)) -> dict[float, float]:
+        """Photo arrival to verdict told, in ms, over the recent verdicts of this worker."""
+        lat = sorted(self.latencies_ms)
+        if not lat:
+            return {}
+        return {p: round(lat[min(len(lat) - 1, int(p * len(lat)))], 2) for p in at}
+
     @staticmethod
     def _shown(key: PartKey, told: PartVerdict, extra: dict[str, Any]) -> dict[str, Any]:
         return {**verdict_message(key, told).model_dump(mode="json"), **extra}

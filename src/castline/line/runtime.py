@@ -76,7 +76,6 @@ class LineRuntime:
             self.executor,
             self._recorded_die,
         )
-        self.backlog = 0
         self.journal: VerdictJournal | None = None
         self._intake: Intake | None = None
         self._output: Output | None = None
@@ -119,7 +118,7 @@ class LineRuntime:
             ready.set()
         duties = [
             asyncio.create_task(self._expire_loop(stop)),
-            asyncio.create_task(self._backlog_loop(stop, sub)),
+            asyncio.create_task(self._intake.watch_backlog(stop, sub)),
             asyncio.create_task(self.health.watch(stop)),
         ]
         try:
@@ -272,16 +271,6 @@ class LineRuntime:
             self.metrics.unjoined.labels("no_image").inc()
             await self.output.record(key, told)
 
-    async def _backlog_loop(self, stop: asyncio.Event, sub: Any) -> None:
-        while not stop.is_set():
-            try:
-                info = await sub.consumer_info()
-                self.backlog = int(info.num_pending + info.num_ack_pending)
-                self.metrics.backlog.set(self.backlog)
-            except Exception as exc:
-                log.debug("backlog unknown: %s", exc)
-            await asyncio.sleep(2.0)
-
     # --- what it did ----------------------------------------------------------------
 
     @property
@@ -298,23 +287,15 @@ class LineRuntime:
         return Counter(self._output.verdict_counts if self._output else ())
 
     @property
-    def store_outages_s(self) -> list[float]:
-        return self.health.outages_s
-
-    @property
-    def store_down_since(self) -> float | None:
-        return self.health.down_since
+    def backlog(self) -> int:
+        return self._intake.backlog if self._intake else 0
 
     def summary(self) -> dict[str, Any]:
-        lat = sorted(self._output.latencies_ms) if self._output else []
-
-        def pct(p: float) -> float | None:
-            return round(lat[min(len(lat) - 1, int(p * len(lat)))], 2) if lat else None
-
+        latency = self._output.latency_percentiles() if self._output else {}
         return {
             "verdicts": dict(self.verdict_counts),
             "dead_letters": self.dead_letter_count,
-            "latency_ms_p50": pct(0.50),
-            "latency_ms_p99": pct(0.99),
+            "latency_ms_p50": latency.get(0.50),
+            "latency_ms_p99": latency.get(0.99),
             "backlog": self.backlog,
         }
