@@ -204,3 +204,12 @@ def server(plant: tuple[FastAPI, Plant]) -> Iterator[Server]:
     yield Server(f"http://127.0.0.1:{port}", plant[0], plant[1])
     running.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture
+def seeded_on_both(engine: Engine, tmp_path: Path) -> tuple[FastAPI, Plant]:
+    """The seeded plant on SQLite and on PostgreSQL (the `engine` fixture), with its app."""
+    database.upgrade(engine)
+    settings = settings_in(tmp_path)
+    seeded = seed(engine, settings)
+    return create_app(settings, engine), seeded
