@@ -162,11 +162,11 @@ class CellServer:
         threading.Thread(target=main, name=f"castline-opcua-cells {self.endpoint}").start()
         finished: asyncio.Future[Any] = asyncio.wrap_future(done)
         stopped: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
-        await asyncio.wait({finished, stopped}, return_when=asyncio.FIRST_COMPLETED)
-        stopped.cancel()
-        if not finished.done():
-            loop, inner_stop = await asyncio.wrap_future(started)
-            loop.call_soon_threadsafe(inner_stop.set)
+        try:
+            await asyncio.wait({finished, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:  # stopped, failed or cancelled: the thread ends too
+            stopped.cancel()
+            started.add_done_callback(_stop_inner)
         await finished
 
     async def _main(
@@ -409,6 +409,12 @@ class CellServer:
     @staticmethod
     async def _write(cell: _Cell, name: str, value: Any, kind: ua.VariantType) -> None:
         await cell.nodes[name].write_value(ua.Variant(value, kind))
+
+
+def _stop_inner(started: Future[tuple[asyncio.AbstractEventLoop, asyncio.Event]]) -> None:
+    loop, stop = started.result()
+    with contextlib.suppress(RuntimeError):  # its loop has ended already
+        loop.call_soon_threadsafe(stop.set)
 
 
 async def _journal(nc: NATS) -> VerdictJournal:
