@@ -13,6 +13,7 @@ import ssl
 import stat
 import subprocess
 import threading
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from typer.testing import CliRunner
 
 from castline.messaging import jetstream, uplink
-from castline.messaging.broker import AUTH_FILE, EmbeddedNats, free_port
+from castline.messaging.broker import AUTH_FILE, EmbeddedNats, free_port, port_free
 from castline.messaging.device_cli import device_app
 from castline.messaging.devices import (
     CREDENTIALS_FILE,
@@ -43,7 +44,10 @@ from castline.messaging.devices import (
     client_tls,
     connect_options,
     provision,
+    url_with_login,
 )
+from castline.messaging.mqtt_bridge import MqttBridge
+from tests.conftest import missing
 
 from .conftest import until
 
@@ -508,3 +512,59 @@ async def test_the_uplink_runs_over_tls_checked_against_the_plant_ca(tmp_path: P
     finally:
         plant.stop()
         hub.stop()
+
+
+async def test_the_bridge_login_forwards_devices_and_verdicts_only(secured: Secured) -> None:
+    """`castline line bridge` as the `bridge` user: a plant broker's shots in, verdicts out;
+    it cannot publish a verdict nor speak for another plant."""
+    if port_free(1883):
+        missing("Mosquitto is not running on 127.0.0.1:1883")
+    plant = f"b{uuid.uuid4().hex[:8]}"
+    registry = Registry.load(secured.home)
+    login = registry.service(Role.BRIDGE, plant)
+    registry.save()
+    secured.broker.reload(registry.authorization())
+    await asyncio.sleep(0.5)
+    nc = await line_client(secured)
+    await jetstream.ensure_stream(nc.jetstream())
+    seen = Inbox()
+    await nc.subscribe("castline.>", cb=seen.record)
+    await nc.flush()
+
+    stop = asyncio.Event()
+    url = url_with_login(secured.broker.url, login)
+    bridge = MqttBridge("mqtt://127.0.0.1:1883", url, plant, client_id=f"bridge-{plant}")
+    ready = asyncio.Event()
+    task = asyncio.create_task(bridge.run(stop, ready))
+    await asyncio.wait_for(ready.wait(), 10)
+    await asyncio.sleep(0.5)
+    plant_side = answered(MqttDevice(1883, None))  # the plant's own (anonymous) broker
+    try:
+        assert plant_side.subscribe(f"castline/out/v1/{plant}/m1/verdict") == [1]
+        plant_side.publish(f"castline/v1/{plant}/m1/shot", b"{}")
+        await until(lambda: f"castline.v1.{plant}.m1.shot" in seen.subjects, 10)
+        await nc.publish(f"castline.out.v1.{plant}.m1.verdict", b"NG")
+        await until(lambda: len(plant_side.messages) == 1, 10)
+
+        raw = await nats.connect(
+            secured.broker.url, allow_reconnect=False, **connect_options(login)
+        )
+        for subject in (
+            f"castline.out.v1.{plant}.m1.verdict",
+            f"castline.v1.{plant}.m1.verdict",
+            "castline.v1.otherplant.m1.shot",
+        ):
+            await raw.publish(subject, b"forged")
+        await raw.publish(f"castline.v1.{plant}.m1.state", b"last")
+        await raw.flush()
+        await until(lambda: f"castline.v1.{plant}.m1.state" in seen.subjects, 10)
+        await raw.close()
+        assert [s for s in seen.subjects if "verdict" in s] == [
+            f"castline.out.v1.{plant}.m1.verdict"
+        ]
+        assert not any("otherplant" in s for s in seen.subjects)
+    finally:
+        plant_side.close()
+        stop.set()
+        await task
+        await nc.close()

@@ -102,3 +102,21 @@ def remove(
         raise typer.Exit(1)
     registry.remove(user)
     typer.echo(f"removed {user}; {_reload(home, registry)}")
+
+
+@device_app.command("bridge")
+def bridge_login(config: ConfigOption = None) -> None:
+    """The NATS login of `castline line bridge` (made on first use): devices in, verdicts
+    out, nothing else."""
+    settings = settings_or_exit(config)
+    registry = Registry.load(settings.home)
+    known = Role.BRIDGE.value in registry.accounts
+    login = registry.service(Role.BRIDGE, settings.plant)
+    typer.echo(f"NATS user: {login.user}")
+    typer.echo(f"NATS password: {login.password}")
+    typer.echo(
+        "castline line bridge mqtt://PLANT-BROKER:1883 --nats "
+        f"nats://{login.user}:<password>@HOST:{settings.nats_port}"
+    )
+    if not known:
+        typer.echo(_reload(settings.home, registry))

@@ -159,12 +159,13 @@ class Registry:
         os.chmod(temp, 0o600)  # an earlier temp file may have had other bits
         os.replace(temp, self.path)
 
-    def service(self, role: Role) -> Login:
-        """castline's own login for `line` or `bridge`, created on first use."""
+    def service(self, role: Role, plant: str | None = None) -> Login:
+        """castline's own login for `line` or `bridge`, created on first use (a bridge of
+        one `plant` may forward that plant's machines only)."""
         name = role.value
         account = self.accounts.get(name)
         if account is None or account.password is None:
-            account, _ = new_account(name, role)
+            account, _ = new_account(name, role, plant)
             self.accounts[name] = account
             self.save()
         assert account.password is not None
