@@ -256,7 +256,10 @@ def _start_of_day() -> datetime:
 def _announce(settings: Settings, mqtt_url: str, password: str | None) -> None:
     url = f"http://{settings.http_host}:{settings.http_port}"
     print(f"castline is up: dashboard {url}  (API docs {url}/docs, metrics {url}/metrics)")
-    print(f"devices: MQTT {mqtt_url}, topics castline/v1/{settings.plant}/<machine>/...")
+    tls = " over TLS" if settings.tls and not settings.nats_url else ""
+    print(f"devices: MQTT {mqtt_url}{tls}, topics castline/v1/{settings.plant}/<machine>/...")
+    if not settings.nats_url:
+        print("  each machine logs in: `castline device add <machine>` prints its login")
     if password:
         print(
             f"first login: admin / {password}  (also in {settings.home / 'initial-admin-password'})"
