@@ -14,9 +14,23 @@ import onnxruntime as ort
 import pytest
 from onnx import helper
 
-from castline.vision.backbone import EfficientNetLite, blocks_of, same_pads, weight_file
+from castline.vision.backbone import (
+    INPUT_MEAN,
+    INPUT_STD,
+    EfficientNetLite,
+    blocks_of,
+    same_pads,
+    weight_file,
+)
 from castline.vision.graph_builder import FLOAT, GraphBuilder
 from castline.vision.weights import UnsafeWeights, load_state_dict
+
+from .make_backbone_reference import CASES, FIXTURE, STRIDES, Case, normalised, sha256
+
+# Each map may differ from torch's by this share of its largest |value|: float32 sums in
+# another order and BatchNorm folded into the weights give ~1e-6 here; a wrong padding,
+# epsilon or weight gives 1e-3 or more.
+REL_TOL = 1e-4
 
 
 class _Boom:
@@ -100,12 +114,14 @@ def test_block_structure_and_same_padding() -> None:
     assert same_pads(28, 5, 1) == (2, 2)
 
 
-def _taps(name: str, size: int, x: np.ndarray) -> list[np.ndarray]:
+def _taps(
+    name: str, size: int, x: np.ndarray, strides: tuple[int, ...] = (8, 16)
+) -> list[np.ndarray]:
+    """castline's backbone as an ONNX graph, run on `x`: the feature maps at `strides`."""
     net = EfficientNetLite.load(name)
     g = GraphBuilder()
-    outs = [
-        g.rename(t, f"f{s}") for t, s in zip(net.build(g, "x", size, (8, 16)), (8, 16), strict=True)
-    ]
+    taps = net.build(g, "x", size, strides)
+    outs = [g.rename(t, f"f{s}") for t, s in zip(taps, strides, strict=True)]
     graph = helper.make_graph(
         g.nodes,
         "taps",
@@ -119,25 +135,39 @@ def _taps(name: str, size: int, x: np.ndarray) -> list[np.ndarray]:
     return list(session.run(None, {"x": x}))
 
 
-def test_features_match_the_torch_reference_when_torch_is_there() -> None:
-    torch = pytest.importorskip("torch")
-    reference = pytest.importorskip("efficientnet_lite_pytorch")
-    size = 96
-    x = np.random.default_rng(0).normal(size=(1, 3, size, size)).astype(np.float32)
-    f8, f16 = _taps("lite0", size, x)
-    net = reference.EfficientNet.from_pretrained(
-        "efficientnet-lite0", weights_path=str(weight_file("lite0")), image_size=size
-    ).eval()
-    with torch.no_grad():
-        y = net._swish(net._bn0(net._conv_stem(torch.from_numpy(x))))
-        outs = []
-        for block in net._blocks:
-            y = block(y)
-            outs.append(y.numpy())
-    ref8 = [o for o in outs if o.shape[2] == size // 8][-1]
-    ref16 = [o for o in outs if o.shape[2] == size // 16][-1]
-    np.testing.assert_allclose(f8, ref8, atol=1e-3)
-    np.testing.assert_allclose(f16, ref16, atol=1e-3)
+@pytest.fixture(scope="module")
+def reference() -> dict[str, np.ndarray]:
+    """Torch reference features saved by make_backbone_reference.py (no torch needed here)."""
+    with np.load(FIXTURE, allow_pickle=False) as data:
+        return dict(data)
+
+
+def _input(reference: dict[str, np.ndarray], case: Case) -> np.ndarray:
+    mean, std = (float(v) for v in reference["input_mean_std"])
+    assert (mean, std) == (INPUT_MEAN, INPUT_STD), "castline's normalisation changed"
+    return normalised(reference[f"{case.key}_image"], mean, std)
+
+
+def _worst_error(got: list[np.ndarray], want: list[np.ndarray]) -> float:
+    """Largest |difference| over all maps, each relative to its map's largest |value|."""
+    errors = []
+    for g, w in zip(got, want, strict=True):
+        assert g.shape == w.shape
+        errors.append(float(np.abs(g - w).max() / np.abs(w).max()))
+    return max(errors)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.key)
+def test_features_match_the_saved_torch_reference(
+    case: Case, reference: dict[str, np.ndarray]
+) -> None:
+    assert str(reference[f"{case.key}_weights_sha256"]) == sha256(weight_file(case.backbone)), (
+        "the packaged weights differ from those the reference was made with: regenerate it"
+    )
+    assert tuple(int(s) for s in reference["strides"]) == STRIDES
+    got = _taps(case.backbone, case.size, _input(reference, case), STRIDES)
+    want = [reference[f"{case.key}_f{s}"] for s in STRIDES]
+    assert _worst_error(got, want) < REL_TOL
 
 
 def test_stride_taps_have_the_expected_shapes() -> None:
@@ -145,3 +175,19 @@ def test_stride_taps_have_the_expected_shapes() -> None:
     f8, f16 = _taps("lite1", 96, x)
     assert f8.shape == (1, 40, 12, 12)
     assert f16.shape == (1, 112, 6, 6)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.key)
+def test_features_match_torch_itself_when_torch_is_there(
+    case: Case, reference: dict[str, np.ndarray]
+) -> None:
+    """With torch installed: the live torch model agrees with castline and with the fixture."""
+    pytest.importorskip("torch")
+    pytest.importorskip("efficientnet_lite_pytorch")
+    from .make_backbone_reference import reference_features
+
+    x = _input(reference, case)
+    live = reference_features(case.backbone, x)
+    saved = [reference[f"{case.key}_f{s}"] for s in STRIDES]
+    assert _worst_error(saved, live) < REL_TOL, "the fixture is stale: regenerate it"
+    assert _worst_error(_taps(case.backbone, case.size, x, STRIDES), live) < REL_TOL
