@@ -242,7 +242,7 @@ async def test_no_verdict_is_quarantine_at_the_deadline_and_stays(
     waited = loop.time() - asked
     assert result.verdict == "QUARANTINE" and result.code == 4 and result.shot == 9
     assert result.reason.startswith(f"no verdict within {DEADLINE_S:g} s")
-    assert DEADLINE_S - 0.05 <= waited <= DEADLINE_S + 0.5
+    assert DEADLINE_S - 0.05 <= waited <= DEADLINE_S + 0.9  # never early; late only by load
     # The line decides late: the journal keeps the cell's QUARANTINE as the part's verdict.
     late = await line.decides(9, Verdict.OK)
     assert late.verdict is Verdict.QUARANTINE
