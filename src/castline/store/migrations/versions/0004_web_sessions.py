@@ -1,7 +1,7 @@
 """Web: server-side sessions (revoked at logout), login throttling, plants of audit rows.
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-02 10:00:00
 """
 
