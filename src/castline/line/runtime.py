@@ -269,7 +269,7 @@ class LineRuntime:
         told, ours = await self.output.tell(key, self.decider.photo_missing(), None)
         if ours:
             self.metrics.unjoined.labels("no_image").inc()
-            await self.output.record(key, told)
+        await self.output.record(key, told)  # whoever decided it (a cell's deadline too)
 
     # --- what it did ----------------------------------------------------------------
 

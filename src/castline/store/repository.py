@@ -53,6 +53,23 @@ def insert_ignore(conn: Connection, table: Table, rows: Sequence[Row]) -> int:
     return len(conn.execute(stmt, list(rows)).all())
 
 
+def verdict_row(key: PartKey, told: PartVerdict, photo: PhotoRecord | None = None) -> Row:
+    return {
+        "plant": key.plant,
+        "machine": key.machine,
+        "shot_number": key.shot_number,
+        "verdict": told.verdict.value,
+        "score": told.score,
+        "reason": told.reason,
+        "model_version": told.model_version,
+        "decided_at": told.decided_at,
+        "latency_ms": told.latency_ms,
+        "heatmap": photo.heatmap if photo else None,
+        "regions": [asdict(r) for r in told.regions],
+        "timings": told.timings,
+    }
+
+
 def shot_row(shot: Shot) -> Row:
     row: Row = {
         "plant": shot.key.plant,
@@ -144,49 +161,19 @@ class Store:
         reason: str = "",
         model_version: str | None = None,
         latency_ms: float | None = None,
-        heatmap: str | None = None,
-        regions: list[Row] | None = None,
-        timings: dict[str, float] | None = None,
     ) -> bool:
         """Record the verdict of a part; False if the part already has one (kept as is)."""
-        row = {
-            "plant": key.plant,
-            "machine": key.machine,
-            "shot_number": key.shot_number,
-            "verdict": verdict.value,
-            "score": score,
-            "reason": reason,
-            "model_version": model_version,
-            "decided_at": decided_at,
-            "latency_ms": latency_ms,
-            "heatmap": heatmap,
-            "regions": regions or [],
-            "timings": timings or {},
-        }
+        told = PartVerdict(verdict, decided_at, reason, score, model_version, latency_ms)
         with self.engine.begin() as conn:
-            return insert_ignore(conn, t.verdicts, [row]) == 1
+            return insert_ignore(conn, t.verdicts, [verdict_row(key, told)]) == 1
 
     def record_part(
         self, key: PartKey, told: PartVerdict, photo: PhotoRecord | None = None
     ) -> None:
         """A part's verdict as the cell was told it, with its photo and heat map, in one
         transaction; what the part already has is kept as is."""
-        verdict = {
-            "plant": key.plant,
-            "machine": key.machine,
-            "shot_number": key.shot_number,
-            "verdict": told.verdict.value,
-            "score": told.score,
-            "reason": told.reason,
-            "model_version": told.model_version,
-            "decided_at": told.decided_at,
-            "latency_ms": told.latency_ms,
-            "heatmap": photo.heatmap if photo else None,
-            "regions": [asdict(r) for r in told.regions],
-            "timings": told.timings,
-        }
         with self.engine.begin() as conn:
-            insert_ignore(conn, t.verdicts, [verdict])
+            insert_ignore(conn, t.verdicts, [verdict_row(key, told, photo)])
             if photo is None:
                 return
             image = {
@@ -211,20 +198,6 @@ class Store:
                     )
                     .values(heatmap=photo.heatmap)
                 )
-
-    def attach_heatmap(self, key: PartKey, heatmap: str) -> None:
-        """Link the heat-map overlay (a blob) to a part's verdict once it is drawn."""
-        v = t.verdicts
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(v)
-                .where(
-                    v.c.plant == key.plant,
-                    v.c.machine == key.machine,
-                    v.c.shot_number == key.shot_number,
-                )
-                .values(heatmap=heatmap)
-            )
 
     def record_state(
         self,
