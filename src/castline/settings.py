@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from castline.domain.ids import check_id
@@ -46,7 +46,9 @@ class Settings(BaseSettings):
         None, min_length=16, description="bearer token for /metrics; unset: admins only"
     )
     tls_cert: Path | None = Field(None, description="PEM certificate: TLS on NATS, MQTT, leaf")
-    tls_key: Path | None = Field(None, description="PEM private key of tls_cert")
+    tls_key: Path | None = Field(
+        None, validate_default=True, description="PEM private key of tls_cert"
+    )
     tls_ca: Path | None = Field(None, description="PEM CA that clients check tls_cert against")
     stream_max_bytes: int = Field(
         2 * 1024**3, ge=1024**2, description="JetStream stream size limit (oldest dropped)"
@@ -69,11 +71,12 @@ class Settings(BaseSettings):
             _check_db_url(v)
         return v
 
-    @model_validator(mode="after")
-    def _tls_pair(self) -> Settings:
-        if (self.tls_cert is None) != (self.tls_key is None):
-            raise ValueError("tls_cert and tls_key: give both or neither")
-        return self
+    @field_validator("tls_key")
+    @classmethod
+    def _tls_pair(cls, v: Path | None, info: ValidationInfo) -> Path | None:
+        if (info.data.get("tls_cert") is None) != (v is None):
+            raise ValueError("give tls_cert and tls_key both, or neither")
+        return v
 
     @property
     def tls(self) -> TlsFiles | None:

@@ -47,6 +47,7 @@ from castline.messaging.devices import (
     url_with_login,
 )
 from castline.messaging.mqtt_bridge import MqttBridge
+from castline.settings import SettingsError, load
 from tests.conftest import missing
 
 from .conftest import until
@@ -568,3 +569,11 @@ async def test_the_bridge_login_forwards_devices_and_verdicts_only(secured: Secu
         stop.set()
         await task
         await nc.close()
+
+
+def test_tls_settings_come_as_a_pair(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="CASTLINE_TLS_KEY: give tls_cert and tls_key both"):
+        load(tls_cert=tmp_path / "c.pem")
+    files = load(tls_cert=tmp_path / "c.pem", tls_key=tmp_path / "k.pem").tls
+    assert files == TlsFiles(tmp_path / "c.pem", tmp_path / "k.pem", None)
+    assert load().tls is None
