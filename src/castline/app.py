@@ -13,13 +13,13 @@ import asyncio
 import contextlib
 import json
 import signal
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import uvicorn
-from prometheus_client import make_asgi_app
 from sqlalchemy import Engine
 
 from castline.demo_model import ensure_models
@@ -33,7 +33,7 @@ from castline.sim.runner import CellReport, HallConfig, run_hall
 from castline.store import tables as t
 from castline.store.database import open_store
 from castline.store.repository import Store
-from castline.web.app import create_app
+from castline.web.app import LineLink, create_app
 from castline.web.auth import ensure_admin
 from castline.web.live import Hub
 
@@ -179,17 +179,16 @@ async def _run(
 ) -> dict[str, Any]:
     await _connect_ready(nats_url, settings)
     line_options = _line_options(settings)
-    dashboard_url = nats_url  # until the dashboard takes connect options; redacted where shown
-    if broker is not None:
-        dashboard_url = devices.url_with_login(
-            nats_url, devices.Registry.load(settings.home).service(devices.Role.LINE)
-        )
     fleet = FleetConfig(machines=settings.machines, seed=options.seed)
     await asyncio.to_thread(ensure_models, engine, settings, die_codes(fleet))
     hub = Hub()
     runtime = LineRuntime(settings, engine, nats_url, connect_options=line_options)
-    app = create_app(settings, engine, hub, dashboard_url)
-    app.mount("/metrics", make_asgi_app(runtime.metrics.registry))
+    line_task: asyncio.Task[None] | None = None
+    checks = {"line": lambda: _line_problem(runtime, line_task)}
+    if broker is not None:
+        checks["broker"] = lambda: _broker_problem(broker)
+    link = LineLink(nats_url, line_options, checks)
+    app = create_app(settings, engine, hub, link, runtime.metrics.registry)
     server = uvicorn.Server(
         uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_level="warning")
     )
@@ -237,6 +236,24 @@ async def _run(
     if options.summary:
         options.summary.write_text(json.dumps(result, indent=2) + "\n")
     return result
+
+
+def _line_problem(runtime: LineRuntime, task: asyncio.Task[None] | None) -> str | None:
+    """What /api/v1/health says of the line runtime: stopped, or its database away."""
+    if task is not None and task.done():
+        return "the line runtime stopped: parts are not being decided"
+    if runtime.health.down_since is not None:
+        away = time.monotonic() - runtime.health.down_since
+        return f"database unreachable for {away:.0f} s: verdicts are journaled, not recorded"
+    return None
+
+
+def _broker_problem(broker: EmbeddedNats) -> str | None:
+    health = broker.health()
+    if health.ok:
+        return None
+    last = f" (last exit: {health.last_exit})" if health.last_exit else ""
+    return f"embedded NATS {health.status} after {health.restarts} restarts{last}"
 
 
 async def _drain(runtime: LineRuntime) -> None:

@@ -23,7 +23,7 @@ Seeded = tuple[FastAPI, Plant]
 def test_without_credentials_the_api_answers_401(client: TestClient) -> None:
     assert client.get("/api/v1/plants").status_code == 401
     assert client.get("/api/v1/plants", headers={"X-API-Key": "cl_wrong"}).status_code == 401
-    assert client.get("/api/v1/health").json() == {"status": "ok"}
+    assert client.get("/api/v1/health").json() == {"status": "ok", "problems": {}}
 
 
 def test_overview_has_a_tile_per_machine_with_todays_counts(
@@ -239,3 +239,20 @@ def test_plants_and_machines_known_only_from_the_line_are_shown(
         ("x1", "x1", "offline", 283921532),
         ("x2", "x2", "breakdown", None),
     ]
+
+
+def test_health_answers_503_with_what_is_wrong(plant: Seeded) -> None:
+    """The line stopped or its broker died: health says so, not "ok"."""
+    from castline.web.app import LineLink, create_app
+
+    problems = {"broker": "embedded NATS down after 5 restarts", "line": None}
+    checks = {name: (lambda p=problem: p) for name, problem in problems.items()}
+    link = LineLink("nats://127.0.0.1:9", checks=checks)
+    app = create_app(plant[1].settings, plant[1].engine, line=link)
+    app.state.backlog = None  # no watch started here: only the composition root's checks
+    health = TestClient(app).get("/api/v1/health")
+    assert health.status_code == 503
+    assert health.json() == {
+        "status": "degraded",
+        "problems": {"broker": "embedded NATS down after 5 restarts"},
+    }

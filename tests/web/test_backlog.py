@@ -21,7 +21,7 @@ from castline.messaging import jetstream
 from castline.messaging.broker import EmbeddedNats, free_port
 from castline.messaging.schema import ShotMessage
 from castline.store import database
-from castline.web.app import create_app
+from castline.web.app import LineLink, create_app
 
 from .conftest import Plant, Server, as_user, settings_in
 from .test_browser import browser, log_in, page, shot  # noqa: F401 (fixtures)
@@ -70,7 +70,7 @@ def plant(
     shutil.copytree(template, home)
     settings = settings_in(home)
     engine = database.open_store(settings.db_url)
-    app = create_app(settings, engine, nats_url=broker.url)
+    app = create_app(settings, engine, line=LineLink(broker.url))
     yield app, replace(seeded, engine=engine, settings=settings)
     engine.dispose()
 

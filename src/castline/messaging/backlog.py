@@ -21,7 +21,7 @@ from nats.js.api import ConsumerInfo
 from nats.js.errors import NotFoundError
 
 from castline.messaging.devices import redact
-from castline.messaging.jetstream import LINE_CONSUMER, STREAM
+from castline.messaging.jetstream import LINE_CONSUMER, STREAM, stream_usage
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +65,9 @@ async def backlog_of(js: JetStreamContext, info: ConsumerInfo) -> Backlog:
 
 
 async def _age_of_oldest(js: JetStreamContext, info: ConsumerInfo, now: datetime) -> float | None:
-    """The first photo above the consumer's acknowledgement floor: the oldest part whose
-    verdict may still be pending."""
+    """The first message above the consumer's acknowledgement floor, on its subjects."""
     floor = info.ack_floor.stream_seq if info.ack_floor else 0
-    plant = info.name.removeprefix(LINE_CONSUMER).removeprefix("-") or "*"
-    subject = f"castline.v1.{plant}.*.image.*"
+    subject = info.config.filter_subject if info.config else None
     try:
         msg = await js.get_msg(STREAM, seq=floor + 1, subject=subject, next=True)
     except NotFoundError:
@@ -115,6 +113,7 @@ class BacklogWatch:
         self.connect_options = connect_options or {}  # credentials, TLS
         self.latest: dict[str, Backlog] = {}
         self.error: str | None = None
+        self.stream_alarm: str | None = None  # the stream nears its size limit
 
     def for_plant(self, plant: str) -> Backlog | None:
         for name in consumer_of(plant):
@@ -144,6 +143,7 @@ class BacklogWatch:
             infos = await js.consumers_info(STREAM)
             line = [i for i in infos if i.name.startswith(LINE_CONSUMER)]
             self.latest = {i.name: await backlog_of(js, i) for i in line}
+            self.stream_alarm = (await stream_usage(js)).alarm
             self.error = None
         except Exception as exc:  # the broker is away: the page says so, the watch goes on
             self.error = f"{exc.__class__.__name__}: {exc}"

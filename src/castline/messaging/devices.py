@@ -263,6 +263,15 @@ def service_options(home: Path, tls: TlsFiles | None, role: Role = Role.LINE) ->
     return connect_options(Registry.load(home).service(role), tls)
 
 
+def home_options(home: Path, tls: TlsFiles | None) -> dict[str, Any]:
+    """How a command of this home connects to the line's NATS: with the home's line login
+    where `castline up` or `castline line broker` made one, else without a login (a
+    configured broker has its own security)."""
+    account = Registry.load(home).accounts.get(Role.LINE.value)
+    login = Login(account.user, account.password) if account and account.password else None
+    return connect_options(login, tls)
+
+
 def url_with_login(url: str, login: Login) -> str:
     """`nats://user:password@host:port` for code that takes only a URL. The URL is then a
     secret: never log or show it (`redact`)."""

@@ -88,9 +88,34 @@ def known_parameter(parameter: str) -> str:
 # --- who and where -----------------------------------------------------------------
 
 
-@router.get("/health", dependencies=[Depends(public)], response_model=out.Health)
-def health() -> dict[str, str]:
-    return {"status": "ok"}
+@router.get(
+    "/health",
+    dependencies=[Depends(public)],
+    response_model=out.Health,
+    responses={503: {"model": out.Health, "description": "a part of the line is not well"}},
+)
+def health(request: Request, response: Response) -> dict[str, Any]:
+    """Whether the line is well: the broker, the line runtime and the stream it fills, as
+    far as this dashboard can see them. Not well answers 503, for load balancers and
+    monitoring."""
+    problems = line_problems(request.app)
+    if problems:
+        response.status_code = 503
+    return {"status": "degraded" if problems else "ok", "problems": problems}
+
+
+def line_problems(app: Any) -> dict[str, str]:
+    problems: dict[str, str] = {}
+    link = app.state.line
+    for name, check in (link.checks if link else {}).items():
+        if (problem := check()) is not None:
+            problems[name] = problem
+    watch = app.state.backlog
+    if watch is not None and watch.error:
+        problems["nats"] = watch.error
+    if watch is not None and watch.stream_alarm:
+        problems["stream"] = watch.stream_alarm
+    return problems
 
 
 @router.get("/me", response_model=out.Me)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,16 +31,27 @@ from castline.web.security import METRICS_PATH, MetricsGuard, SecurityHeaders
 STATIC = Path(__file__).parent / "static"
 
 
+@dataclass(frozen=True)
+class LineLink:
+    """How the dashboard reaches the line: its NATS (with a login where the broker asks for
+    one), and checks of the parts that whoever runs the dashboard also runs (the embedded
+    broker, the line runtime): each returns what is wrong, or None."""
+
+    nats_url: str
+    connect_options: dict[str, Any] = field(default_factory=dict)
+    checks: dict[str, Callable[[], str | None]] = field(default_factory=dict)
+
+
 def create_app(
     settings: Settings,
     engine: Engine | None = None,
     hub: Hub | None = None,
-    nats_url: str | None = None,
+    line: LineLink | None = None,
     metrics_registry: CollectorRegistry | None = None,
 ) -> FastAPI:
     """Build the dashboard on a store (default: the configured one) and an event hub
-    (default: a new one; the line runtime passes the hub it publishes to). With `nats_url`
-    the dashboard also watches the line's backlog in JetStream. With `metrics_registry`
+    (default: a new one). With `line` the dashboard shows the line's live events and
+    backlog, read from its NATS, and its health. With `metrics_registry`
     it serves those Prometheus metrics at /metrics, to the bearer of `metrics_token`
     (or, without one, to admins).
 
@@ -60,8 +72,11 @@ def create_app(
     app.state.hub = hub or Hub()
     app.state.blobs = BlobStore(settings.blobs)
     app.state.oee_today = OeeToday()
-    app.state.backlog = BacklogWatch(nats_url) if nats_url else None
-    app.state.feed = NatsFeed(app.state.hub, nats_url) if nats_url else None
+    app.state.line = line
+    app.state.backlog = (
+        BacklogWatch(line.nats_url, connect_options=line.connect_options) if line else None
+    )
+    app.state.feed = NatsFeed(app.state.hub, line.nats_url, line.connect_options) if line else None
     # Added innermost first: the metrics guard reads the session the middleware opens.
     app.add_middleware(MetricsGuard, token=settings.metrics_token)
     app.add_middleware(

@@ -11,7 +11,14 @@ from typing import Annotated
 
 import typer
 
-from castline.options import ConfigOption, HostOption, PortOption, settings_or_exit
+from castline.options import (
+    ConfigOption,
+    HostOption,
+    NatsOption,
+    PortOption,
+    nats_url,
+    settings_or_exit,
+)
 
 app = typer.Typer()
 user_app = typer.Typer(help="Dashboard users and their API keys.", no_args_is_help=True)
@@ -24,28 +31,27 @@ app.add_typer(review_app, name="review")
 def web(
     host: HostOption = None,
     port: PortOption = None,
-    nats: Annotated[
-        str | None,
-        typer.Option("--nats", help="NATS of the line, to show its backlog (default: settings)"),
-    ] = None,
+    nats: NatsOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Run the dashboard and API alone, on the configured store."""
+    """Run the dashboard and API alone, on the configured store and the line's NATS."""
     import uvicorn
 
+    from castline.messaging import devices
     from castline.store.database import open_store
-    from castline.web.app import create_app
+    from castline.web.app import LineLink, create_app
     from castline.web.auth import INITIAL_PASSWORD_FILE, ensure_admin
 
-    settings = settings_or_exit(config)
+    settings = settings_or_exit(config, http_host=host, http_port=port)
     engine = open_store(settings.db_url)
     password_file = settings.home / INITIAL_PASSWORD_FILE
     if ensure_admin(engine, settings.home) or password_file.exists():
         typer.echo(f"first login: user admin, password in {password_file} (then delete the file)")
-    host, port = host or settings.http_host, port or settings.http_port
-    typer.echo(f"dashboard on http://{host}:{port}/")
-    app = create_app(settings, engine, nats_url=nats or settings.nats_url)
-    uvicorn.run(app, host=host, port=port)
+    typer.echo(f"dashboard on http://{settings.http_host}:{settings.http_port}/")
+    # the line's NATS: live tiles and backlog, wherever the line runs
+    options = devices.home_options(settings.home, settings.tls)
+    app = create_app(settings, engine, line=LineLink(nats or nats_url(settings), options))
+    uvicorn.run(app, host=settings.http_host, port=settings.http_port)
 
 
 @user_app.command("add")

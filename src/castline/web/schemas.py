@@ -9,7 +9,7 @@ instead of reaching a client unannounced.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, create_model
 from sqlalchemy import JSON, Boolean, Float, Integer, LargeBinary, String, Table, Text
@@ -72,7 +72,8 @@ def many(model: type[Out]) -> Any:
 
 
 class Health(Out):
-    status: str
+    status: Literal["ok", "degraded"]
+    problems: dict[str, str] = {}  # part -> what is wrong with it
 
 
 class Me(Out):
