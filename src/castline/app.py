@@ -26,8 +26,9 @@ from castline.demo_model import ensure_models
 from castline.line.runtime import LineRuntime
 from castline.messaging import devices, jetstream
 from castline.messaging.broker import BrokerError, EmbeddedNats
+from castline.messaging.opcua_cell import CellServer
 from castline.settings import Settings
-from castline.sim.fleet import FleetConfig, MachineModel
+from castline.sim.fleet import FleetConfig, MachineModel, machine_id
 from castline.sim.link import MqttAccess
 from castline.sim.runner import CellReport, HallConfig, run_hall
 from castline.store import tables as t
@@ -200,6 +201,7 @@ async def _run(
     line_task = asyncio.create_task(runtime.run(stop_line, line_ready))
     web_task = asyncio.create_task(server.serve())
     await asyncio.wait_for(line_ready.wait(), 30)
+    cells = await _start_cells(settings, nats_url, line_options, fleet, stop_line)
     while not server.started and not web_task.done():
         await asyncio.sleep(0.05)
     if web_task.done():
@@ -229,13 +231,41 @@ async def _run(
     await _drain(runtime)
     stop_line.set()
     server.should_exit = True
-    await asyncio.gather(line_task, web_task)
+    await asyncio.gather(line_task, web_task, *([cells] if cells else []))
     result = summary(report, runtime, Store(engine), settings.plant)
     print("\n".join(report.lines()))
     print(json.dumps(result, indent=2))
     if options.summary:
         options.summary.write_text(json.dumps(result, indent=2) + "\n")
     return result
+
+
+async def _start_cells(
+    settings: Settings,
+    nats_url: str,
+    line_options: dict[str, Any],
+    fleet: FleetConfig,
+    stop: asyncio.Event,
+) -> asyncio.Task[None] | None:
+    """The OPC UA server robot-cell PLCs ask for verdicts; started after the line, so the
+    verdict journal has the line's replicas. Its failure to start ends `castline up`."""
+    if not settings.opcua_cell_port:
+        return None
+    endpoint = f"opc.tcp://{settings.opcua_cell_host}:{settings.opcua_cell_port}/castline/cells/"
+    machines = [machine_id(i) for i in range(fleet.machines)]
+    server = CellServer(
+        nats_url, settings.plant, machines, endpoint, line_options,
+        deadline_s=settings.verdict_deadline_s,
+    )  # fmt: skip
+    ready = asyncio.Event()
+    task = asyncio.create_task(server.run(stop, ready))
+    waiting = asyncio.ensure_future(ready.wait())
+    await asyncio.wait({task, waiting}, timeout=60, return_when=asyncio.FIRST_COMPLETED)
+    waiting.cancel()
+    if task.done():
+        task.result()  # raises why it could not start (a port taken, ...)
+    print(f"robot cells: OPC UA {endpoint}")
+    return task
 
 
 def _line_problem(runtime: LineRuntime, task: asyncio.Task[None] | None) -> str | None:

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     uplink_url: str = Field("", description="central hub's leafnode URL; empty: no uplink")
     http_host: str = Field("127.0.0.1", description="address the web dashboard binds")
     http_port: int = Field(8080, ge=1, le=65535, description="web dashboard port")
+    opcua_cell_host: str = Field("127.0.0.1", description="address robot-cell PLCs reach")
+    opcua_cell_port: int = Field(
+        14840, ge=0, le=65535, description="OPC UA server for robot-cell PLCs; 0: none"
+    )
     verdict_deadline_s: float = Field(2.0, gt=0, le=60, description="image -> verdict deadline")
     join_window_s: float = Field(10.0, gt=0, le=3600, description="shot/image pairing window")
     machines: int = Field(9, ge=1, le=10_000, description="simulated machines in `castline up`")
