@@ -170,10 +170,6 @@ def up(
     config: ConfigOption = None,
 ) -> None:
     """Run everything: embedded broker, simulated hall, line runtime and web dashboard."""
-    from castline import logs
-    from castline.app import UpOptions, run
-
-    logs.setup()
     settings = settings_or_exit(
         config,
         machines=machines,
@@ -182,6 +178,10 @@ def up(
         http_host=host,
         http_port=port,
     )
+    from castline import logs
+    from castline.app import UpOptions, run  # heavy: after the settings are known good
+
+    logs.setup()
     run(settings, UpOptions(duration_s=seconds, summary=summary, seed=seed))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -204,3 +205,40 @@ def test_no_area_imports_the_top_command() -> None:
 def test_options_module_sits_at_the_bottom() -> None:
     ours = {n for n in imports_of(PACKAGE / "options.py") if n.startswith("castline")}
     assert ours == {"castline.settings"}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_the_sim_logs_in_to_the_embedded_broker_by_default(tmp_path: Path) -> None:
+    """With no --broker, the sim reaches the settings' embedded broker, which admits only
+    the users of the home's credentials, as `castline line broker` starts it."""
+    from castline.messaging import devices
+    from castline.messaging.broker import EmbeddedNats
+    from castline.sim.fleet import FleetConfig
+
+    settings = load(home=tmp_path / "home", nats_port=free_port(), mqtt_port=free_port())
+    env = {
+        "CASTLINE_HOME": str(settings.home),
+        "CASTLINE_NATS_PORT": str(settings.nats_port),
+        "CASTLINE_MQTT_PORT": str(settings.mqtt_port),
+    }
+    machines = FleetConfig(machines=2).machine_ids()
+    registry = devices.provision(settings.home, settings.plant, machines)
+    broker = EmbeddedNats(
+        settings.home / "nats",
+        settings.nats_port,
+        settings.mqtt_port,
+        authorization=registry.authorization(),
+    )
+    broker.start()
+    try:
+        args = ["sim", "--machines", "2", "--speed", "600", "--duration", "1.5"]
+        result = runner.invoke(app, [*args, "--data", str(tmp_path / "none")], env=env)
+    finally:
+        broker.stop()
+    assert result.exit_code == 0, result.output
+    assert "robot cells:" in result.output and "new device logins" not in result.output

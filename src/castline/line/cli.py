@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from castline.options import ConfigOption, NatsOption, nats_url, settings_or_exit
+
+if TYPE_CHECKING:
+    from castline.settings import Settings
 
 app = typer.Typer(
     help="The line runtime: ingest, join, inspect, decide, publish, record.", no_args_is_help=True
@@ -21,6 +24,14 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+
+
+def _embedded_login(settings: Settings) -> dict[str, Any]:
+    """The line's login when it joins the embedded broker, which admits castline's own users
+    only; a NATS given by URL has its own security."""
+    from castline.messaging import devices
+
+    return {} if settings.nats_url else devices.service_options(settings.home, settings.tls)
 
 
 def _unreachable(url: str) -> typer.Exit:
@@ -49,11 +60,13 @@ def run(
     logs.setup(json_logs)
     settings = settings_or_exit(config)
     url = nats or nats_url(settings)
+    login = _embedded_login(settings) if nats is None else {}
 
     async def main() -> None:
         stop = asyncio.Event()
         _stop_on_signals(stop)
-        runtime = LineRuntime(settings, open_store(settings.db_url), url, plant=plant)
+        engine = open_store(settings.db_url)
+        runtime = LineRuntime(settings, engine, url, plant=plant, connect_options=login)
         await runtime.run(stop)
 
     try:

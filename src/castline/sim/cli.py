@@ -16,6 +16,8 @@ import typer
 from castline.options import ConfigOption, mqtt_url, settings_or_exit
 
 if TYPE_CHECKING:
+    from castline.settings import Settings
+    from castline.sim.link import MqttAccess
     from castline.sim.runner import HallConfig
 
 sim_app = typer.Typer(help="Simulate a die-casting hall, or replay real telemetry, over MQTT.")
@@ -89,6 +91,7 @@ def sim(
         verdict_deadline_s=deadline,
         data=data,
     )
+    embedded = broker is None
     broker = broker or mqtt_url(settings)
     try:
         BrokerAddress.parse(broker)
@@ -116,10 +119,29 @@ def sim(
         )
         return
 
-    _run(hall, broker)
+    _run(hall, broker, _device_logins(settings, hall) if embedded else None)
 
 
-def _run(hall: HallConfig, broker: str) -> None:
+def _device_logins(settings: Settings, hall: HallConfig) -> MqttAccess:
+    """Each simulated machine logs in to the embedded broker with its own device user, as
+    under `castline up`; another broker is reached anonymously or as the URL's user."""
+    from castline.messaging import devices
+    from castline.sim.link import MqttAccess
+
+    machines = hall.fleet.machine_ids()
+    known = set(devices.Registry.load(settings.home).accounts)
+    registry = devices.provision(settings.home, settings.plant, machines)
+    logins = {m: registry.device(settings.plant, m) for m in machines}
+    if new := sorted(login.user for login in logins.values() if login.user not in known):
+        typer.echo(
+            f"new device logins {', '.join(new)}: a broker started before now does not know "
+            "them yet; restart it (`castline line broker`) if they are refused",
+            err=True,
+        )
+    return MqttAccess(logins, tls=settings.tls is not None, tls_ca=settings.tls_ca)
+
+
+def _run(hall: HallConfig, broker: str, access: MqttAccess | None) -> None:
     """Run the hall with a progress bar until it ends or Ctrl-C; print the cells' counts."""
     from tqdm import tqdm
 
@@ -135,7 +157,7 @@ def _run(hall: HallConfig, broker: str) -> None:
             def tick() -> None:
                 bar.update(1)
 
-            report = await run_hall(hall, broker, stop, progress=tick)
+            report = await run_hall(hall, broker, stop, progress=tick, access=access)
         for line in report.lines():
             typer.echo(line)
 
