@@ -19,12 +19,12 @@ from sqlalchemy import Engine, insert
 from castline.domain.plant import Machine
 from castline.domain.shot import PartKey, Shot
 from castline.domain.states import MachineState
-from castline.domain.verdict import Verdict
+from castline.domain.verdict import PartVerdict, Region, Verdict
 from castline.settings import Settings
 from castline.store import database
 from castline.store import tables as t
 from castline.store.blobs import BlobStore
-from castline.store.repository import Store
+from castline.store.repository import PhotoRecord, Store
 from castline.web.app import create_app
 from castline.web.auth import Role, add_user, ensure_admin, new_api_key
 
@@ -80,17 +80,17 @@ def seed(engine: Engine, settings: Settings) -> Plant:
         store.record_shots([Shot(key, "D1", at, params)])
         digest = blobs.put(photo(number + 10 * (plant == "p2"), verdict is Verdict.NG))
         digests[key] = digest
-        store.record_image(key, "front", at, digest)
-        store.record_verdict(
-            key,
+        told = PartVerdict(
             verdict,
             at + timedelta(seconds=1),
+            reason="",
             score=0.2 * number,
             model_version="v2",
             latency_ms=41.0,
-            regions=[{"x": 60, "y": 30, "w": 15, "h": 15, "area_px": 180, "score": 0.9}],
+            regions=(Region(x=60, y=30, w=15, h=15, area_px=180, score=0.9),),
             timings={"inspect": 30.0},
         )
+        store.record_part(key, told, PhotoRecord("front", at, digest, "image/jpeg"))
     store.record_dead_letter("castline/v1/p1/m1/shot", "payload is not JSON", b"{oops", NOW)
     store.record_dead_letter("castline/v1/p2/m9/shot", "shot_number: negative", b"{}", NOW)
     alarm_ids = []

@@ -16,9 +16,9 @@ import pytest
 from PIL import Image
 
 from castline.domain.shot import PartKey, Shot
-from castline.domain.verdict import Verdict
+from castline.domain.verdict import PartVerdict, Region, Verdict
 from castline.store.blobs import BlobStore
-from castline.store.repository import Store
+from castline.store.repository import PhotoRecord, Store
 
 from .conftest import PASSWORD, Server, photo
 
@@ -97,12 +97,12 @@ def new_casting(server: Server, number: int, verdict: Verdict) -> dict[str, Any]
     store.record_shots([Shot(key, "D1", now, {"melt_temp_c": 702.0, "die_temp_fixed_c": 180.0})])
     image = blobs.put(photo(number, defect=True))
     heat = blobs.put(heatmap())
-    store.record_image(key, "front", now, image)
     regions = [{"x": 58, "y": 28, "w": 20, "h": 20, "area_px": 400, "score": 0.93}]
-    store.record_verdict(
-        key, verdict, now, score=0.71, model_version="v2", latency_ms=38.5, heatmap=heat,
-        regions=regions, timings={"decode": 3.1, "inspect": 29.4},
+    told = PartVerdict(
+        verdict, now, "", score=0.71, model_version="v2", latency_ms=38.5,
+        regions=tuple(Region(**r) for r in regions), timings={"decode": 3.1, "inspect": 29.4},
     )  # fmt: skip
+    store.record_part(key, told, PhotoRecord("front", now, image, "image/jpeg", heatmap=heat))
     return {
         "v": 1, "plant": "p1", "machine": "m1", "shot_number": number, "verdict": verdict.value,
         "decided_at": now.isoformat(), "score": 0.71, "model_version": "v2",
