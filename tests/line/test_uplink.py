@@ -25,12 +25,12 @@ from castline.line.runtime import LineRuntime
 from castline.messaging import jetstream, uplink
 from castline.messaging.broker import EmbeddedNats, free_port, port_free
 from castline.messaging.devices import service_options
-from castline.testing.link_proxy import LinkProxy
 from castline.messaging.schema import ImageMessage, ShotMessage
 from castline.settings import Settings
 from castline.store import tables as t
 from castline.store.database import open_store
 from castline.store.repository import Store
+from castline.testing.link_proxy import LinkProxy
 from castline.vision.model import InspectionModel
 from castline.vision.registry import ModelRegistry
 from tests.line.conftest import DIE, casting_jpeg, until

@@ -21,7 +21,7 @@ from castline.messaging.schema import (
     VerdictMessage,
     decode,
 )
-from castline.messaging.topics import Kind, topic
+from castline.messaging.topics import Kind, output_topic, topic
 from castline.sim.faults import Fault
 from castline.sim.fleet import FleetConfig
 from castline.sim.runner import CellReport, HallConfig, run_hall
@@ -115,7 +115,7 @@ async def test_robot_cells_count_escapes_false_rejects_and_missing_verdicts(
                 verdict=verdict,
                 decided_at=image.ts,
             )
-            client.publish(topic(plant, image.machine, Kind.VERDICT), reply.to_json(), qos=1)
+            client.publish(output_topic(plant, image.machine), reply.to_json(), qos=1)
 
     subscribed = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -21,7 +21,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from castline.messaging.address import BrokerAddress
 from castline.messaging.devices import Login, client_tls
-from castline.messaging.topics import Kind, topic
+from castline.messaging.topics import Kind, output_topic, topic
 
 QOS = 1
 
@@ -55,7 +55,7 @@ class MachineLink:
         if login is not None:
             user, password = login.user, login.password
         self.availability = topic(plant, machine, Kind.AVAILABILITY)
-        self.verdicts = topic(plant, machine, Kind.VERDICT)
+        self.verdicts = output_topic(plant, machine)
         self.connected = threading.Event()
         self.ever_connected = False
         self.refused: str | None = None

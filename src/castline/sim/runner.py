@@ -29,7 +29,7 @@ from castline.messaging.schema import (
     VerdictMessage,
     decode,
 )
-from castline.messaging.topics import Kind, topic
+from castline.messaging.topics import Kind, output_topic, topic
 from castline.sim.camera import Camera
 from castline.sim.cell import Action, CellCounters, RobotCell
 from castline.sim.faults import Fault, malformed, strike
@@ -338,7 +338,7 @@ class _Run:
         if self._closing:
             return  # the cells have stopped: what they would do now could not be published
         try:
-            _, message = decode(topic(self.plant, machine, Kind.VERDICT), payload)
+            _, message = decode(output_topic(self.plant, machine), payload)
         except InvalidMessage:
             self.report.invalid_verdicts += 1  # an unreadable verdict is no verdict
             return
