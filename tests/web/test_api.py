@@ -256,3 +256,14 @@ def test_health_answers_503_with_what_is_wrong(plant: Seeded) -> None:
         "status": "degraded",
         "problems": {"broker": "embedded NATS down after 5 restarts"},
     }
+
+
+def test_every_page_says_what_is_wrong_with_the_line(plant: Seeded) -> None:
+    from castline.web.app import LineLink, create_app
+
+    link = LineLink("nats://127.0.0.1:9", checks={"line": lambda: "the line runtime stopped"})
+    app = create_app(plant[1].settings, plant[1].engine, line=link)
+    app.state.backlog = None
+    page = TestClient(app).get("/", headers=as_user(plant[1], "viewer"))
+    assert page.status_code == 200
+    assert "the line runtime stopped" in page.text and 'role="alert"' in page.text

@@ -21,7 +21,7 @@ from castline.domain.units import BY_NAME, PARAMETERS
 from castline.store.repository import Store
 from castline.web import actions, analytics, queries
 from castline.web.analytics import optional, start_of_day
-from castline.web.api import Admin, Engineer, Operator, Viewer, line_status, scope
+from castline.web.api import Admin, Engineer, Operator, Viewer, line_problems, line_status, scope
 from castline.web.auth import (
     CSRF_FIELD,
     SESSION_KEY,
@@ -59,6 +59,7 @@ def render(request: Request, name: str, status: int = 200, **context: Any) -> HT
         "csrf": csrf_token(request),
         "plants": queries.plants(request.app.state.engine, scope(who)) if who else [],
         "flash": request.session.pop("flash", None),
+        "problems": line_problems(request.app) if who else {},  # health, on every page
     }
     return templates.TemplateResponse(request, name, context, status_code=status)
 
