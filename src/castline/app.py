@@ -182,14 +182,13 @@ async def _run(
     line_options = _line_options(settings)
     fleet = FleetConfig(machines=settings.machines, seed=options.seed)
     await asyncio.to_thread(ensure_models, engine, settings, die_codes(fleet))
-    hub = Hub()
     runtime = LineRuntime(settings, engine, nats_url, connect_options=line_options)
     line_task: asyncio.Task[None] | None = None
     checks = {"line": lambda: _line_problem(runtime, line_task)}
     if broker is not None:
         checks["broker"] = lambda: _broker_problem(broker)
     link = LineLink(nats_url, line_options, checks)
-    app = create_app(settings, engine, hub, link, runtime.metrics.registry)
+    app = create_app(settings, engine, Hub(), link, runtime.metrics.registry)
     server = uvicorn.Server(
         uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_level="warning")
     )
@@ -202,31 +201,14 @@ async def _run(
     web_task = asyncio.create_task(server.serve())
     await asyncio.wait_for(line_ready.wait(), 30)
     cells = await _start_cells(settings, nats_url, line_options, fleet, stop_line)
-    while not server.started and not web_task.done():
-        await asyncio.sleep(0.05)
-    if web_task.done():
-        stop_line.set()
-        await line_task
-        raise RuntimeError(
-            f"the dashboard could not start on {settings.http_host}:"
-            f"{settings.http_port}; set CASTLINE_HTTP_PORT to a free port"
-        )
+    await _dashboard_started(settings, server, web_task, stop_line)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop_hall.set)
     mqtt_url = broker.mqtt_url if broker else "mqtt://127.0.0.1:1883"
     _announce(settings, mqtt_url, password)
 
-    hall = HallConfig(
-        plant=settings.plant,
-        fleet=fleet,
-        speed=settings.speed,
-        duration_s=options.duration_s,
-        verdict_deadline_s=settings.verdict_deadline_s,
-        data=settings.data if settings.data.is_dir() else None,
-        start=_start_of_day(),
-    )
-    report = await run_hall(hall, mqtt_url, stop_hall, access=access)
+    report = await run_hall(_hall(settings, options, fleet), mqtt_url, stop_hall, access=access)
     watch_broker.cancel()
     await _drain(runtime)
     stop_line.set()
@@ -238,6 +220,31 @@ async def _run(
     if options.summary:
         options.summary.write_text(json.dumps(result, indent=2) + "\n")
     return result
+
+
+async def _dashboard_started(
+    settings: Settings, server: uvicorn.Server, task: asyncio.Task[None], stop: asyncio.Event
+) -> None:
+    while not server.started and not task.done():
+        await asyncio.sleep(0.05)
+    if task.done():
+        stop.set()
+        raise RuntimeError(
+            f"the dashboard could not start on {settings.http_host}:"
+            f"{settings.http_port}; give a free port with --port or CASTLINE_HTTP_PORT"
+        )
+
+
+def _hall(settings: Settings, options: UpOptions, fleet: FleetConfig) -> HallConfig:
+    return HallConfig(
+        plant=settings.plant,
+        fleet=fleet,
+        speed=settings.speed,
+        duration_s=options.duration_s,
+        verdict_deadline_s=settings.verdict_deadline_s,
+        data=settings.data if settings.data.is_dir() else None,
+        start=_start_of_day(),
+    )
 
 
 async def _start_cells(
