@@ -1,4 +1,4 @@
-"""Writes and reads of the system of record, the same on SQLite and PostgreSQL.
+"""Writes of the system of record, the same on SQLite and PostgreSQL (reads: `reads.py`).
 
 Writes are idempotent: each fact has a natural key and is inserted with
 ON CONFLICT DO NOTHING, so redelivered messages and replays never add rows.
@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, and_, func, select, update
+from sqlalchemy import Connection, Table, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import InterfaceError, OperationalError
 
@@ -21,9 +21,10 @@ from castline.domain.plant import Machine
 from castline.domain.shot import PartKey, Shot
 from castline.domain.states import MachineState
 from castline.domain.units import NAMES
-from castline.domain.verdict import PartVerdict, Region, Verdict
+from castline.domain.verdict import PartVerdict, Verdict
 from castline.store import tables as t
 from castline.store.bulk import BULK_MIN_ROWS, copy_insert_ignore
+from castline.store.reads import Reads
 
 log = logging.getLogger(__name__)
 Row = dict[str, Any]
@@ -86,11 +87,9 @@ def shot_row(shot: Shot) -> Row:
     return row
 
 
-class Store:
-    """The plant's record, on one engine. Methods open their own transactions."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+class Store(Reads):
+    """The plant's record, on one engine: the reads of `Reads` (`reads.py`) and the
+    writes. Methods open their own transactions."""
 
     # --- master data -------------------------------------------------------
 
@@ -299,184 +298,6 @@ class Store:
     def _insert_letter(self, row: Row) -> bool:
         with self.engine.begin() as conn:
             return insert_ignore(conn, t.dead_letters, [row]) == 1
-
-    # --- queries ----------------------------------------------------------------
-
-    def shots(
-        self,
-        plant: str,
-        *,
-        machine: str | None = None,
-        die: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        verdict: Verdict | None = None,
-        parameter: str | None = None,
-        low: float | None = None,
-        high: float | None = None,
-        limit: int | None = 1000,
-    ) -> list[Row]:
-        """Shots with their verdict (if any), newest first, filtered as asked."""
-        v = t.verdicts
-        query = (
-            select(t.shots, v.c.verdict, v.c.score, v.c.model_version)
-            .select_from(
-                t.shots.outerjoin(
-                    v,
-                    and_(
-                        v.c.plant == t.shots.c.plant,
-                        v.c.machine == t.shots.c.machine,
-                        v.c.shot_number == t.shots.c.shot_number,
-                    ),
-                )
-            )
-            .where(t.shots.c.plant == plant)
-            .order_by(t.shots.c.at.desc(), t.shots.c.shot_number.desc())
-        )
-        if machine:
-            query = query.where(t.shots.c.machine == machine)
-        if die:
-            query = query.where(t.shots.c.die == die)
-        if since:
-            query = query.where(t.shots.c.at >= since)
-        if until:
-            query = query.where(t.shots.c.at < until)
-        if verdict:
-            query = query.where(v.c.verdict == verdict.value)
-        if parameter:
-            if parameter not in NAMES:
-                raise ValueError(f"unknown parameter {parameter!r}; known: {', '.join(NAMES)}")
-            column = t.shots.c[parameter]
-            if low is not None:
-                query = query.where(column >= low)
-            if high is not None:
-                query = query.where(column <= high)
-        if limit:
-            query = query.limit(limit)
-        with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
-
-    def count(self, table: Table, **where: Any) -> int:
-        query = select(func.count()).select_from(table)
-        for name, value in where.items():
-            query = query.where(table.c[name] == value)
-        with self.engine.connect() as conn:
-            return int(conn.execute(query).scalar_one())
-
-    def verdict_counts(
-        self, plant: str, since: datetime | None = None, until: datetime | None = None
-    ) -> dict[str, dict[str, int]]:
-        """Verdicts by machine and kind: {machine: {"OK": n, "NG": n, ...}}."""
-        v = t.verdicts
-        query = (
-            select(v.c.machine, v.c.verdict, func.count())
-            .where(v.c.plant == plant)
-            .group_by(v.c.machine, v.c.verdict)
-        )
-        if since:
-            query = query.where(v.c.decided_at >= since)
-        if until:
-            query = query.where(v.c.decided_at < until)
-        out: dict[str, dict[str, int]] = {}
-        with self.engine.connect() as conn:
-            for machine, verdict, n in conn.execute(query):
-                out.setdefault(machine, {})[verdict] = int(n)
-        return out
-
-    def part(self, key: PartKey) -> Row | None:
-        """Everything recorded about one casting, or None if castline never saw it."""
-        where = {"plant": key.plant, "machine": key.machine, "shot_number": key.shot_number}
-        with self.engine.connect() as conn:
-
-            def one(table: Table) -> Row | None:
-                q = select(table).where(*(table.c[k] == val for k, val in where.items()))
-                row = conn.execute(q).first()
-                return dict(row._mapping) if row else None
-
-            shot = one(t.shots)
-            verdict = one(t.verdicts)
-            images_q = (
-                select(t.images)
-                .where(*(t.images.c[k] == val for k, val in where.items()))
-                .order_by(t.images.c.view)
-            )
-            images = [dict(r._mapping) for r in conn.execute(images_q)]
-            if shot is None and verdict is None and not images:
-                return None
-            return {
-                "key": str(key),
-                "shot": shot,
-                "images": images,
-                "verdict": verdict,
-                "review": one(t.reviews),
-                "truth": one(t.truths),
-            }
-
-    def shot_die(self, key: PartKey) -> tuple[str, bool] | None:
-        """The die that made a part and whether it was a trial shot, from its shot record."""
-        s = t.shots
-        query = select(s.c.die, s.c.trial).where(
-            s.c.plant == key.plant, s.c.machine == key.machine, s.c.shot_number == key.shot_number
-        )
-        with self.engine.connect() as conn:
-            row = conn.execute(query).first()
-        return (row.die, bool(row.trial)) if row else None
-
-    def ping(self) -> None:
-        """Raise if the database cannot be reached."""
-        with self.engine.connect() as conn:
-            conn.exec_driver_sql("SELECT 1")
-
-    def verdict(self, key: PartKey) -> Row | None:
-        """The verdict of one part, or None if it has none yet."""
-        v = t.verdicts
-        query = select(v).where(
-            v.c.plant == key.plant, v.c.machine == key.machine, v.c.shot_number == key.shot_number
-        )
-        with self.engine.connect() as conn:
-            row = conn.execute(query).first()
-        return dict(row._mapping) if row else None
-
-    def part_verdict(self, key: PartKey) -> PartVerdict | None:
-        """The verdict a part was told, as recorded, or None."""
-        row = self.verdict(key)
-        if row is None:
-            return None
-        return PartVerdict(
-            verdict=Verdict(row["verdict"]),
-            decided_at=row["decided_at"],
-            reason=row["reason"],
-            score=row["score"],
-            model_version=row["model_version"],
-            latency_ms=row["latency_ms"],
-            regions=tuple(Region(**r) for r in row["regions"] or []),
-            timings=row["timings"] or {},
-        )
-
-    def states(
-        self,
-        plant: str,
-        machine: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-    ) -> list[Row]:
-        """Machine state changes in time order."""
-        s = t.machine_states
-        query = select(s).where(s.c.plant == plant).order_by(s.c.machine, s.c.at)
-        if machine:
-            query = query.where(s.c.machine == machine)
-        if since:
-            query = query.where(s.c.at >= since)
-        if until:
-            query = query.where(s.c.at < until)
-        with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
-
-    def dead_letters(self, limit: int = 100) -> list[Row]:
-        d = t.dead_letters
-        query = select(d).order_by(d.c.received_at.desc(), d.c.id.desc()).limit(limit)
-        with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
 
 
 # --- dead letters: bounded, cleaned, so recording one cannot fail --------------------

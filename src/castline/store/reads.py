@@ -1,0 +1,359 @@
+"""Reads of the record, written once for the line, the dashboard and analytics.
+
+A part is what the record knows under one key (plant, machine, shot number): its shot,
+its verdict, its photos, a person's review and the ground truth. `parts` is the one
+join of them; the dashboard (`web/queries.py`) and analytics (`analytics/queries.py`)
+choose the columns and filters they need from it, and the other shared reads (machine
+states, verdict counts, dies) are here too, so no second version of a query can drift.
+
+The select builders return SQLAlchemy selects and run nothing; `Reads` runs them on an
+engine and returns rows. `Store` (`repository.py`) is `Reads` plus the writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Engine, FromClause, Table, and_, func, or_, select, union
+from sqlalchemy.sql import Select
+
+from castline.domain.shot import PartKey
+from castline.domain.units import NAMES
+from castline.domain.verdict import PartVerdict, Region, Verdict
+from castline.store import tables as t
+
+Row = dict[str, Any]
+_s, _v, _r, _tr, _img = t.shots, t.verdicts, t.reviews, t.truths, t.images
+
+VERDICT = (_v.c.verdict, _v.c.score, _v.c.model_version)
+"""The verdict beside a shot, as the shot lists show it."""
+OUTCOME = (
+    _v.c.verdict,
+    _r.c.decision.label("review"),
+    _tr.c.defective.label("truth"),
+    _tr.c.defect_type,
+)
+"""What is known of a part's quality: the verdict, a person's review, the ground truth."""
+SHOT_FACTS = (_s.c.plant, _s.c.machine, _s.c.shot_number, _s.c.die, _s.c.at, _s.c.trial)
+
+
+def same_part(a: FromClause, b: FromClause) -> ColumnElement[bool]:
+    """The two tables' rows are about the same part."""
+    return and_(
+        a.c.plant == b.c.plant, a.c.machine == b.c.machine, a.c.shot_number == b.c.shot_number
+    )
+
+
+def first_image(part: FromClause) -> Any:
+    """The blob of a part's first photo (by view), as a column of a query over `part`."""
+    return (
+        select(func.min(_img.c.blob))
+        .where(same_part(_img, part))
+        .correlate(part)
+        .scalar_subquery()
+        .label("image")
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PartFilter:
+    """Which parts: of a plant (or some plants), a machine, a die, a time window (the
+    shot's time, or the verdict's for parts read from their verdicts), a verdict."""
+
+    plant: str | None = None
+    plants: Sequence[str] | None = None
+    machine: str | None = None
+    die: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    verdict: Verdict | None = None
+
+
+def parts(*columns: Any, where: PartFilter | None = None, anchor: Table = _s) -> Select[Any]:
+    """The part join: one row per row of `anchor` (`shots`: every recorded shot;
+    `verdicts`: every decided part, with or without a shot record), with the part's
+    shot, verdict, review and truth outer-joined. Without columns: the shot's columns
+    with the verdict beside them. Unordered; callers order and limit."""
+    joined: Any = anchor
+    for other in (_s, _v, _r, _tr):
+        if other is not anchor:
+            joined = joined.outerjoin(other, same_part(other, anchor))
+    query = select(*(columns or (_s, *VERDICT))).select_from(joined)
+    return _filtered(query, where or PartFilter(), anchor)
+
+
+def _filtered(query: Select[Any], f: PartFilter, anchor: Table) -> Select[Any]:
+    moment = _s.c.at if anchor is _s else _v.c.decided_at
+    if f.plant is not None:
+        query = query.where(anchor.c.plant == f.plant)
+    if f.plants is not None:
+        query = query.where(anchor.c.plant.in_(list(f.plants)))
+    if f.machine:
+        query = query.where(anchor.c.machine == f.machine)
+    if f.die:
+        query = query.where(_s.c.die == f.die)
+    if f.since:
+        query = query.where(moment >= f.since)
+    if f.until:
+        query = query.where(moment < f.until)
+    if f.verdict:
+        query = query.where(_v.c.verdict == f.verdict.value)
+    return query
+
+
+def in_range(
+    query: Select[Any], parameter: str, low: float | None, high: float | None
+) -> Select[Any]:
+    """Only the shots whose `parameter` lies within [low, high] (either bound optional)."""
+    if parameter not in NAMES:
+        raise ValueError(f"unknown parameter {parameter!r}; known: {', '.join(NAMES)}")
+    column = _s.c[parameter]
+    if low is not None:
+        query = query.where(column >= low)
+    if high is not None:
+        query = query.where(column <= high)
+    return query
+
+
+def states(
+    plant: str,
+    machine: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Select[Any]:
+    """Machine state changes, by machine in time order."""
+    m = t.machine_states
+    query = select(m).where(m.c.plant == plant).order_by(m.c.machine, m.c.at)
+    if machine:
+        query = query.where(m.c.machine == machine)
+    if since:
+        query = query.where(m.c.at >= since)
+    if until:
+        query = query.where(m.c.at < until)
+    return query
+
+
+def latest_states(plant: str) -> Select[Any]:
+    """The newest state of each machine of a plant."""
+    m = t.machine_states
+    rank = func.row_number().over(partition_by=m.c.machine, order_by=m.c.at.desc())
+    ranked = select(m, rank.label("rank")).where(m.c.plant == plant).subquery()
+    return select(ranked).where(ranked.c.rank == 1)
+
+
+def newest_part(table: Table, plant: str) -> Any:
+    """Subquery: the row of each machine's highest shot number (the machine's counter),
+    found through the unique (plant, machine, shot_number) index."""
+    newest = (
+        select(table.c.machine, func.max(table.c.shot_number).label("shot_number"))
+        .where(table.c.plant == plant)
+        .group_by(table.c.machine)
+        .subquery()
+    )
+    on = and_(
+        table.c.plant == plant,
+        table.c.machine == newest.c.machine,
+        table.c.shot_number == newest.c.shot_number,
+    )
+    return select(table).join(newest, on).subquery()
+
+
+def verdict_counts(
+    plant: str, since: datetime | None = None, until: datetime | None = None
+) -> Select[Any]:
+    """(machine, verdict, parts) decided in the window."""
+    v = _v
+    query = (
+        select(v.c.machine, v.c.verdict, func.count())
+        .where(v.c.plant == plant)
+        .group_by(v.c.machine, v.c.verdict)
+    )
+    if since:
+        query = query.where(v.c.decided_at >= since)
+    if until:
+        query = query.where(v.c.decided_at < until)
+    return query
+
+
+def shot_counts(plant: str, since: datetime) -> Select[Any]:
+    """(machine, shots) made since `since`."""
+    return (
+        select(_s.c.machine, func.count())
+        .where(_s.c.plant == plant, _s.c.at >= since)
+        .group_by(_s.c.machine)
+    )
+
+
+def known_plants() -> Select[Any]:
+    """Plants from the master data and from the facts (a line may record shots and
+    states of a plant nobody registered), with their names."""
+    p, st = t.plants, t.machine_states
+    known = union(select(p.c.id), select(_s.c.plant), select(st.c.plant)).subquery()
+    return (
+        select(known.c.id, func.coalesce(p.c.name, known.c.id).label("name"))
+        .select_from(known.outerjoin(p, p.c.id == known.c.id))
+        .order_by(known.c.id)
+    )
+
+
+def known_machines(plant: str) -> Select[Any]:
+    """Machines of a plant from the master data and from the facts, with their names."""
+    m, st = t.machines, t.machine_states
+    known = union(
+        select(m.c.id).where(m.c.plant == plant),
+        select(_s.c.machine).where(_s.c.plant == plant),
+        select(st.c.machine).where(st.c.plant == plant),
+    ).subquery()
+    return (
+        select(known.c.id, func.coalesce(m.c.name, known.c.id).label("name"))
+        .select_from(known.outerjoin(m, and_(m.c.plant == plant, m.c.id == known.c.id)))
+        .order_by(known.c.id)
+    )
+
+
+def dies(plants: Sequence[str] | None = None) -> Select[Any]:
+    """Dies by code: of these plants and those of no plant (None: all of them)."""
+    d = t.dies
+    query = select(d).order_by(d.c.code)
+    if plants is not None:
+        query = query.where(or_(d.c.plant.in_(list(plants)), d.c.plant.is_(None)))
+    return query
+
+
+def die_maintenance(die: str | None = None) -> Select[Any]:
+    """Maintenance done on dies (or one die), newest first."""
+    m = t.die_maintenance
+    query = select(m).order_by(m.c.at.desc())
+    return query.where(m.c.die == die) if die else query
+
+
+def rows(engine: Engine, query: Select[Any]) -> list[Row]:
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(query)]
+
+
+class Reads:
+    """The record's reads on one engine; each opens its own connection."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def ping(self) -> None:
+        """Raise if the database cannot be reached."""
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+
+    def count(self, table: Table, **where: Any) -> int:
+        query = select(func.count()).select_from(table)
+        for name, value in where.items():
+            query = query.where(table.c[name] == value)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def shots(
+        self,
+        plant: str,
+        *,
+        machine: str | None = None,
+        die: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        verdict: Verdict | None = None,
+        parameter: str | None = None,
+        low: float | None = None,
+        high: float | None = None,
+        limit: int | None = 1000,
+    ) -> list[Row]:
+        """Shots with their verdict (if any), newest first, filtered as asked."""
+        where = PartFilter(plant, None, machine, die, since, until, verdict)
+        query = parts(where=where).order_by(_s.c.at.desc(), _s.c.shot_number.desc())
+        if parameter:
+            query = in_range(query, parameter, low, high)
+        return rows(self.engine, query.limit(limit) if limit else query)
+
+    def verdict_counts(
+        self, plant: str, since: datetime | None = None, until: datetime | None = None
+    ) -> dict[str, dict[str, int]]:
+        """Verdicts by machine and kind: {machine: {"OK": n, "NG": n, ...}}."""
+        out: dict[str, dict[str, int]] = {}
+        with self.engine.connect() as conn:
+            for machine, verdict, n in conn.execute(verdict_counts(plant, since, until)):
+                out.setdefault(machine, {})[verdict] = int(n)
+        return out
+
+    def states(
+        self,
+        plant: str,
+        machine: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[Row]:
+        """Machine state changes in time order."""
+        return rows(self.engine, states(plant, machine, since, until))
+
+    def part(self, key: PartKey) -> Row | None:
+        """Everything recorded about one casting, or None if castline never saw it."""
+        with self.engine.connect() as conn:
+
+            def one(table: Table) -> Row | None:
+                found = conn.execute(select(table).where(_is(table, key))).first()
+                return dict(found._mapping) if found else None
+
+            shot, verdict = one(_s), one(_v)
+            photos = select(_img).where(_is(_img, key)).order_by(_img.c.view)
+            images = [dict(r._mapping) for r in conn.execute(photos)]
+            if shot is None and verdict is None and not images:
+                return None
+            review, truth = one(_r), one(_tr)
+        return {
+            "key": str(key),
+            "shot": shot,
+            "images": images,
+            "verdict": verdict,
+            "review": review,
+            "truth": truth,
+        }
+
+    def shot_die(self, key: PartKey) -> tuple[str, bool] | None:
+        """The die that made a part and whether it was a trial shot, from its shot record."""
+        with self.engine.connect() as conn:
+            found = conn.execute(select(_s.c.die, _s.c.trial).where(_is(_s, key))).first()
+        return (found.die, bool(found.trial)) if found else None
+
+    def verdict(self, key: PartKey) -> Row | None:
+        """The verdict of one part, or None if it has none yet."""
+        with self.engine.connect() as conn:
+            found = conn.execute(select(_v).where(_is(_v, key))).first()
+        return dict(found._mapping) if found else None
+
+    def part_verdict(self, key: PartKey) -> PartVerdict | None:
+        """The verdict a part was told, as recorded, or None."""
+        row = self.verdict(key)
+        if row is None:
+            return None
+        return PartVerdict(
+            verdict=Verdict(row["verdict"]),
+            decided_at=row["decided_at"],
+            reason=row["reason"],
+            score=row["score"],
+            model_version=row["model_version"],
+            latency_ms=row["latency_ms"],
+            regions=tuple(Region(**r) for r in row["regions"] or []),
+            timings=row["timings"] or {},
+        )
+
+    def dead_letters(self, limit: int = 100) -> list[Row]:
+        d = t.dead_letters
+        query = select(d).order_by(d.c.received_at.desc(), d.c.id.desc()).limit(limit)
+        return rows(self.engine, query)
+
+
+def _is(table: Table, key: PartKey) -> ColumnElement[bool]:
+    return and_(
+        table.c.plant == key.plant,
+        table.c.machine == key.machine,
+        table.c.shot_number == key.shot_number,
+    )
