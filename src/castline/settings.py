@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,15 @@ from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from castline.domain.ids import check_id
-from castline.messaging.devices import TlsFiles
+
+
+@dataclass(frozen=True, slots=True)
+class TlsFiles:
+    """The server's certificate and key; `ca` the CA clients check it against."""
+
+    cert: Path
+    key: Path
+    ca: Path | None = None
 
 
 class SettingsError(ValueError):

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Literal
 
-from castline.messaging.devices import TlsFiles
+from castline.settings import TlsFiles
 
 log = logging.getLogger(__name__)
 

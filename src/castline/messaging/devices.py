@@ -30,6 +30,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import bcrypt
 
 from castline.domain.ids import check_id
+from castline.settings import TlsFiles
 
 CREDENTIALS_FILE = "credentials.json"
 BCRYPT_COST = 10  # nats-server checks the hash on every connect: keep reconnect storms cheap
@@ -232,15 +233,6 @@ def _user(account: Account) -> dict[str, Any]:
 
 
 # --- how a client connects -----------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class TlsFiles:
-    """The server's certificate and key; `ca` the CA clients check it against."""
-
-    cert: Path
-    key: Path
-    ca: Path | None = None
 
 
 def client_tls(ca: Path | None) -> ssl.SSLContext:
