@@ -1,4 +1,5 @@
-"""Read queries of the dashboard, on the store's tables (SQLite and PostgreSQL alike).
+"""Read queries of the dashboard: what only the dashboard asks (tiles, queues, users,
+audit), on the shared reads of `castline.store.reads` (the part join is written there).
 
 Every query that returns plant data takes the plants the caller may see (None: all).
 """
@@ -6,85 +7,32 @@ Every query that returns plant data takes the plants the caller may see (None: a
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, false, func, or_, select, union
+from sqlalchemy import Connection, Engine, false, func, or_, select
 from sqlalchemy.sql import Select
 
 from castline.domain.verdict import Verdict
+from castline.store import reads
 from castline.store import tables as t
+from castline.store.reads import PartFilter
 from castline.web.auth import Principal, Role
 
 Row = dict[str, Any]
 Plants = Sequence[str] | None  # None: every plant
 
 
-def _rows(engine: Engine, query: Select[Any]) -> list[Row]:
-    with engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(query)]
-
-
 def _scoped(query: Select[Any], column: Any, plants: Plants) -> Select[Any]:
     return query if plants is None else query.where(column.in_(list(plants)))
 
 
-def _same_part(a: Any, b: Any) -> Any:
-    return and_(
-        a.c.plant == b.c.plant, a.c.machine == b.c.machine, a.c.shot_number == b.c.shot_number
-    )
-
-
 def plants(engine: Engine, visible: Plants) -> list[Row]:
-    """Plants from the master data and from the facts (a line may record shots and states
-    of a plant nobody registered)."""
-    p, s, st = t.plants, t.shots, t.machine_states
-    known = union(select(p.c.id), select(s.c.plant), select(st.c.plant)).subquery()
-    query = (
-        select(known.c.id, func.coalesce(p.c.name, known.c.id).label("name"))
-        .select_from(known.outerjoin(p, p.c.id == known.c.id))
-        .order_by(known.c.id)
-    )
-    return _rows(engine, _scoped(query, known.c.id, visible))
-
-
-def _machines(plant: str) -> Select[Any]:
-    """Machines of a plant from the master data and from the facts, with their names."""
-    m, s, st = t.machines, t.shots, t.machine_states
-    known = union(
-        select(m.c.id).where(m.c.plant == plant),
-        select(s.c.machine).where(s.c.plant == plant),
-        select(st.c.machine).where(st.c.plant == plant),
-    ).subquery()
-    return (
-        select(known.c.id, func.coalesce(m.c.name, known.c.id).label("name"))
-        .select_from(known.outerjoin(m, and_(m.c.plant == plant, m.c.id == known.c.id)))
-        .order_by(known.c.id)
-    )
-
-
-def _latest(table: Any, plant: str, *order: Any) -> Any:
-    """Subquery: the newest row of `table` per machine of a plant."""
-    rank = func.row_number().over(partition_by=table.c.machine, order_by=[o.desc() for o in order])
-    ranked = select(table, rank.label("rank")).where(table.c.plant == plant).subquery()
-    return select(ranked).where(ranked.c.rank == 1).subquery()
-
-
-def _newest_part(table: Any, plant: str) -> Any:
-    """Subquery: the row of each machine's highest shot number (the machine's counter),
-    found through the unique (plant, machine, shot_number) index."""
-    newest = (
-        select(table.c.machine, func.max(table.c.shot_number).label("shot_number"))
-        .where(table.c.plant == plant)
-        .group_by(table.c.machine)
-        .subquery()
-    )
-    on = and_(
-        table.c.plant == plant,
-        table.c.machine == newest.c.machine,
-        table.c.shot_number == newest.c.shot_number,
-    )
-    return select(table).join(newest, on).subquery()
+    """Plants from the master data and from the facts, with their names."""
+    known = reads.known_plants().subquery()
+    query = select(known).order_by(known.c.id)
+    return reads.rows(engine, _scoped(query, known.c.id, visible))
 
 
 def machine_tiles(engine: Engine, plant: str, since: datetime) -> list[Row]:
@@ -93,110 +41,90 @@ def machine_tiles(engine: Engine, plant: str, since: datetime) -> list[Row]:
     One query per figure for all machines together, so a plant of many machines costs
     no more round trips than one.
     """
-    s, v, st, a, img = t.shots, t.verdicts, t.machine_states, t.alarms, t.images
-    state = _latest(st, plant, st.c.at)
-    last_shot = _newest_part(s, plant)
-    last = _newest_part(v, plant)
-    first_image = (
-        select(func.min(img.c.blob)).where(_same_part(img, last)).correlate(last).scalar_subquery()
-    )
     with engine.connect() as conn:
-        machines_ = conn.execute(_machines(plant)).all()
-        states = {r.machine: r for r in conn.execute(select(state))}
-        shots_ = {
-            r.machine: r
-            for r in conn.execute(
-                select(last_shot.c.machine, last_shot.c.shot_number, last_shot.c.die)
-            )
-        }
-        lasts = {
-            r.machine: r
-            for r in conn.execute(
-                select(
-                    last.c.machine, last.c.shot_number, last.c.verdict, last.c.score,
-                    last.c.decided_at, last.c.heatmap, first_image.label("image"),
-                )
-            )
-        }  # fmt: skip
-        shots_today: dict[str, int] = dict(
-            conn.execute(
-                select(s.c.machine, func.count())
-                .where(s.c.plant == plant, s.c.at >= since)
-                .group_by(s.c.machine)
-            ).all()
-        )
-        counts: dict[str, dict[str, int]] = {}
-        for machine, verdict, n in conn.execute(
-            select(v.c.machine, v.c.verdict, func.count())
-            .where(v.c.plant == plant, v.c.decided_at >= since)
-            .group_by(v.c.machine, v.c.verdict)
-        ):
-            counts.setdefault(machine, {})[verdict] = int(n)
-        alarms_open: dict[str | None, int] = dict(
-            conn.execute(
-                select(a.c.machine, func.count())
-                .where(a.c.plant == plant, a.c.cleared_at.is_(None))
-                .group_by(a.c.machine)
-            ).all()
-        )
-    tiles = []
-    for machine in machines_:
-        here, shot, verdicts = (
-            states.get(machine.id),
-            shots_.get(machine.id),
-            counts.get(machine.id, {}),
-        )
-        latest = lasts.get(machine.id)
-        decided = sum(verdicts.values())
-        tiles.append(
-            {
-                "plant": plant,
-                "machine": machine.id,
-                "name": machine.name,
-                "state": here.state if here else "offline",
-                "state_at": here.at if here else None,
-                "die": (here.die if here and here.die else None) or (shot.die if shot else None),
-                "shot_number": shot.shot_number if shot else None,
-                "shots_today": int(shots_today.get(machine.id, 0)),
-                "verdicts_today": verdicts,
-                "yield_today": verdicts.get(Verdict.OK.value, 0) / decided if decided else None,
-                "last": {
-                    k: getattr(latest, k)
-                    for k in ("shot_number", "verdict", "score", "decided_at", "heatmap")
-                }
-                if latest
-                else None,
-                "image": latest.image if latest else None,
-                "alarms_open": int(alarms_open.get(machine.id, 0)),
-            }
-        )
-    return tiles
+        figures = _tile_figures(conn, plant, since)
+    return [_tile(plant, machine, figures) for machine in figures.machines]
+
+
+@dataclass(frozen=True, slots=True)
+class _TileFigures:
+    """Each figure of the tiles, by machine."""
+
+    machines: list[Any]
+    states: dict[str, Any]
+    shots: dict[str, Any]  # the newest shot
+    lasts: dict[str, Any]  # the newest decided part
+    shots_today: dict[str, int]
+    verdicts_today: dict[str, dict[str, int]]
+    alarms_open: dict[str, int]
+
+
+def _tile_figures(conn: Connection, plant: str, since: datetime) -> _TileFigures:
+    last_shot = reads.newest_part(t.shots, plant)
+    last = reads.newest_part(t.verdicts, plant)
+    newest = select(last_shot.c.machine, last_shot.c.shot_number, last_shot.c.die)
+    decided = select(
+        last.c.machine, last.c.shot_number, last.c.verdict, last.c.score,
+        last.c.decided_at, last.c.heatmap, reads.first_image(last),
+    )  # fmt: skip
+    a = t.alarms
+    open_alarms = (
+        select(a.c.machine, func.count())
+        .where(a.c.plant == plant, a.c.cleared_at.is_(None))
+        .group_by(a.c.machine)
+    )
+    counts: dict[str, dict[str, int]] = {}
+    for machine, verdict, n in conn.execute(reads.verdict_counts(plant, since)):
+        counts.setdefault(machine, {})[verdict] = int(n)
+    return _TileFigures(
+        machines=list(conn.execute(reads.known_machines(plant))),
+        states={r.machine: r for r in conn.execute(reads.latest_states(plant))},
+        shots={r.machine: r for r in conn.execute(newest)},
+        lasts={r.machine: r for r in conn.execute(decided)},
+        shots_today={m: int(n) for m, n in conn.execute(reads.shot_counts(plant, since))},
+        verdicts_today=counts,
+        alarms_open={m: int(n) for m, n in conn.execute(open_alarms)},
+    )
+
+
+def _tile(plant: str, machine: Any, f: _TileFigures) -> Row:
+    here, shot, latest = f.states.get(machine.id), f.shots.get(machine.id), f.lasts.get(machine.id)
+    verdicts = f.verdicts_today.get(machine.id, {})
+    decided = sum(verdicts.values())
+    last_keys = ("shot_number", "verdict", "score", "decided_at", "heatmap")
+    return {
+        "plant": plant,
+        "machine": machine.id,
+        "name": machine.name,
+        "state": here.state if here else "offline",
+        "state_at": here.at if here else None,
+        "die": (here.die if here and here.die else None) or (shot.die if shot else None),
+        "shot_number": shot.shot_number if shot else None,
+        "shots_today": f.shots_today.get(machine.id, 0),
+        "verdicts_today": verdicts,
+        "yield_today": verdicts.get(Verdict.OK.value, 0) / decided if decided else None,
+        "last": {k: getattr(latest, k) for k in last_keys} if latest else None,
+        "image": latest.image if latest else None,
+        "alarms_open": f.alarms_open.get(machine.id, 0),
+    }
 
 
 def review_queue(engine: Engine, visible: Plants, limit: int = 100) -> list[Row]:
     """REVIEW and NG parts that no person has confirmed yet, newest first."""
-    v, r, img = t.verdicts, t.reviews, t.images
-    first_image = (
-        select(func.min(img.c.blob))
-        .where(_same_part(img, v))
-        .correlate(v)
-        .scalar_subquery()
-        .label("image")
-    )
+    v = t.verdicts
     query = (
-        select(v, first_image)
-        .select_from(v.outerjoin(r, _same_part(r, v)))
-        .where(v.c.verdict.in_([Verdict.REVIEW.value, Verdict.NG.value]), r.c.id.is_(None))
+        reads.parts(v, reads.first_image(v), where=PartFilter(plants=visible), anchor=v)
+        .where(v.c.verdict.in_([Verdict.REVIEW.value, Verdict.NG.value]), t.reviews.c.id.is_(None))
         .order_by(v.c.decided_at.desc(), v.c.id.desc())
         .limit(limit)
     )
-    return _rows(engine, _scoped(query, v.c.plant, visible))
+    return reads.rows(engine, query)
 
 
 def reviews(engine: Engine, visible: Plants, limit: int = 100) -> list[Row]:
     r = t.reviews
     query = select(r).order_by(r.c.at.desc(), r.c.id.desc()).limit(limit)
-    return _rows(engine, _scoped(query, r.c.plant, visible))
+    return reads.rows(engine, _scoped(query, r.c.plant, visible))
 
 
 def alarms(engine: Engine, visible: Plants, open_only: bool = False, limit: int = 200) -> list[Row]:
@@ -204,20 +132,16 @@ def alarms(engine: Engine, visible: Plants, open_only: bool = False, limit: int 
     query = select(a).order_by(a.c.cleared_at.is_not(None), a.c.raised_at.desc()).limit(limit)
     if open_only:
         query = query.where(a.c.cleared_at.is_(None))
-    return _rows(engine, _scoped(query, a.c.plant, visible))
+    return reads.rows(engine, _scoped(query, a.c.plant, visible))
 
 
 def alarm(engine: Engine, alarm_id: int) -> Row | None:
-    rows = _rows(engine, select(t.alarms).where(t.alarms.c.id == alarm_id))
+    rows = reads.rows(engine, select(t.alarms).where(t.alarms.c.id == alarm_id))
     return rows[0] if rows else None
 
 
 def dies(engine: Engine, visible: Plants) -> list[Row]:
-    d = t.dies
-    query = select(d).order_by(d.c.code)
-    if visible is not None:
-        query = query.where(or_(d.c.plant.in_(list(visible)), d.c.plant.is_(None)))
-    rows = _rows(engine, query)
+    rows = reads.rows(engine, reads.dies(visible))
     for row in rows:
         rated = row["rated_life_shots"] or 0
         row["life_used"] = row["shot_counter"] / rated if rated else None
@@ -225,23 +149,27 @@ def dies(engine: Engine, visible: Plants) -> list[Row]:
 
 
 def die_maintenance(engine: Engine, die: str) -> list[Row]:
-    m = t.die_maintenance
-    return _rows(engine, select(m).where(m.c.die == die).order_by(m.c.at.desc()))
+    return reads.rows(engine, reads.die_maintenance(die))
 
 
 def parameter_series(
     engine: Engine, plant: str, machine: str, parameter: str, limit: int = 500
 ) -> list[Row]:
     """The last `limit` readings of one parameter, oldest first, with each part's verdict."""
-    s, v = t.shots, t.verdicts
+    s = t.shots
+    columns = (
+        s.c.shot_number,
+        s.c.at,
+        s.c.die,
+        s.c[parameter].label("value"),
+        t.verdicts.c.verdict,
+    )
     query = (
-        select(s.c.shot_number, s.c.at, s.c.die, s.c[parameter].label("value"), v.c.verdict)
-        .select_from(s.outerjoin(v, _same_part(v, s)))
-        .where(s.c.plant == plant, s.c.machine == machine)
+        reads.parts(*columns, where=PartFilter(plant, machine=machine))
         .order_by(s.c.at.desc(), s.c.shot_number.desc())
         .limit(limit)
     )
-    return list(reversed(_rows(engine, query)))
+    return list(reversed(reads.rows(engine, query)))
 
 
 def defect_pareto(engine: Engine, plant: str, machine: str | None = None) -> list[tuple[str, int]]:
@@ -262,11 +190,11 @@ def defect_pareto(engine: Engine, plant: str, machine: str | None = None) -> lis
 
 def models(engine: Engine) -> list[Row]:
     m = t.models
-    return _rows(engine, select(m).order_by(m.c.die, m.c.view, m.c.created_at.desc()))
+    return reads.rows(engine, select(m).order_by(m.c.die, m.c.view, m.c.created_at.desc()))
 
 
 def model(engine: Engine, model_id: int) -> Row | None:
-    rows = _rows(engine, select(t.models).where(t.models.c.id == model_id))
+    rows = reads.rows(engine, select(t.models).where(t.models.c.id == model_id))
     return rows[0] if rows else None
 
 
@@ -282,7 +210,7 @@ def dead_letters(engine: Engine, visible: Plants, limit: int = 200) -> list[Row]
                 false(),  # no plants: nothing
             )
         )
-    return _rows(engine, query)
+    return reads.rows(engine, query)
 
 
 def users(engine: Engine, visible: Plants = None) -> list[Row]:
@@ -297,7 +225,7 @@ def users(engine: Engine, visible: Plants = None) -> list[Row]:
         .label("key_count")
     )
     query = select(u.c.id, u.c.username, u.c.role, u.c.plants, u.c.created_at, keys)
-    rows = _rows(engine, query.order_by(u.c.username))
+    rows = reads.rows(engine, query.order_by(u.c.username))
     if visible is None:
         return rows
     scope = set(visible)
@@ -320,7 +248,7 @@ def audit_log(engine: Engine, limit: int = 200, visible: Plants = None) -> list[
         tagged = select(ap.c.audit_id).where(ap.c.audit_id == a.c.id)
         beyond = tagged.where(ap.c.plant.not_in(list(visible)))
         query = query.where(tagged.exists(), ~beyond.exists())
-    return _rows(engine, query)
+    return reads.rows(engine, query)
 
 
 def die_plants(engine: Engine, die: str) -> list[str]:
