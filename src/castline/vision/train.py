@@ -311,15 +311,18 @@ def out_of_fold(
     anomaly, descriptors = np.zeros(len(photos.good)), [np.empty(0)] * len(photos.good)
     bad_anomaly = np.zeros(len(photos.defective))
     bad_descriptors = [np.empty(0)] * len(photos.defective)
+    # A fold's own maps never set the usual distance it is scored against: with "max"
+    # its photos would otherwise meet their own worst place.
+    usuals = [usual_distance(stacked[fold != f], config.usual) for f in range(folds)]
     for f, memory in enumerate(memories):
-        # A fold's own maps never set the usual distance it is scored against: with "max"
-        # its photos would otherwise meet their own worst place.
-        usual_f = usual_distance(stacked[fold != f], config.usual)
-        scorer = Scorer(config.sigma, config.margin, usual_f)
+        scorer = Scorer(config.sigma, config.margin, usuals[f])
         model = InspectionModel(build(memory, scorer).SerializeToString(), _placeholder())
         _score_fold(model, photos.good, fold == f, anomaly, descriptors, progress)
         _score_fold(model, photos.defective, bad_fold == f, bad_anomaly, bad_descriptors, progress)
-    usual = usual_distance(stacked, config.usual)
+    # The final model divides by the folds' mean: a maximum over all photos would sit
+    # higher than the ones calibration used, and new photos would score lower than the
+    # thresholds assume.
+    usual = np.mean(usuals, axis=0).astype(np.float32)
     return OutOfFold(
         fold,
         anomaly,
