@@ -1,23 +1,28 @@
-"""Reads for analytics: shots with their outcome, machine states, dies, as DataFrames."""
+"""The record as analytics reads it: DataFrames over the shared reads of
+`castline.store.reads` (the part join is written there, not here)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Engine, Table, and_, select
+from sqlalchemy import Engine
+from sqlalchemy.sql import Select
 
 from castline.domain.units import NAMES
+from castline.store import reads
 from castline.store import tables as t
+from castline.store.reads import PartFilter
 
 
-def _same_part(table: Table) -> ColumnElement[bool]:
-    s = t.shots.c
-    return and_(
-        table.c.plant == s.plant,
-        table.c.machine == s.machine,
-        table.c.shot_number == s.shot_number,
-    )
+def _frame(engine: Engine, query: Select[Any]) -> pd.DataFrame:
+    with engine.connect() as conn:
+        rows = conn.execute(query).fetchall()
+    frame = pd.DataFrame(rows, columns=list(query.selected_columns.keys()))
+    if "at" in frame:
+        frame["at"] = pd.to_datetime(frame["at"], utc=True)
+    return frame
 
 
 def shots(
@@ -34,40 +39,11 @@ def shots(
     Adds `ng`: 1.0 defective, 0.0 good, NaN unknown, from the best evidence there is
     (ground truth, else a person's review, else the automatic OK/NG verdict).
     """
-    s, v, r, tr = t.shots, t.verdicts, t.reviews, t.truths
-    query = (
-        select(
-            s.c.plant,
-            s.c.machine,
-            s.c.shot_number,
-            s.c.die,
-            s.c.at,
-            s.c.trial,
-            *(s.c[name] for name in NAMES),
-            v.c.verdict,
-            r.c.decision.label("review"),
-            tr.c.defective.label("truth"),
-            tr.c.defect_type,
-        )
-        .select_from(
-            s.outerjoin(v, _same_part(v)).outerjoin(r, _same_part(r)).outerjoin(tr, _same_part(tr))
-        )
-        .where(s.c.plant == plant)
-        .order_by(s.c.machine, s.c.at, s.c.shot_number)
-    )
-    if machine:
-        query = query.where(s.c.machine == machine)
-    if die:
-        query = query.where(s.c.die == die)
-    if since:
-        query = query.where(s.c.at >= since)
-    if until:
-        query = query.where(s.c.at < until)
-    with engine.connect() as conn:
-        frame = pd.DataFrame(
-            conn.execute(query).fetchall(), columns=list(query.selected_columns.keys())
-        )
-    frame["at"] = pd.to_datetime(frame["at"], utc=True)
+    s = t.shots
+    columns = (*reads.SHOT_FACTS, *(s.c[name] for name in NAMES), *reads.OUTCOME)
+    where = PartFilter(plant, machine=machine, die=die, since=since, until=until)
+    query = reads.parts(*columns, where=where).order_by(s.c.machine, s.c.at, s.c.shot_number)
+    frame = _frame(engine, query)
     for name in NAMES:
         frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)
     frame["ng"] = outcome(frame)
@@ -87,31 +63,16 @@ def states(
 ) -> pd.DataFrame:
     """Machine state changes in time order (all of them before `until`: a state lasts)."""
     m = t.machine_states
-    query = select(m.c.machine, m.c.state, m.c.at, m.c.reason).where(m.c.plant == plant)
-    if machine:
-        query = query.where(m.c.machine == machine)
-    if until:
-        query = query.where(m.c.at < until)
-    with engine.connect() as conn:
-        rows = conn.execute(query.order_by(m.c.machine, m.c.at)).fetchall()
-    frame = pd.DataFrame(rows, columns=["machine", "state", "at", "reason"])
-    frame["at"] = pd.to_datetime(frame["at"], utc=True)
-    return frame
+    query = reads.states(plant, machine, until=until)
+    return _frame(engine, query.with_only_columns(m.c.machine, m.c.state, m.c.at, m.c.reason))
 
 
 def dies(engine: Engine, plant: str | None = None) -> pd.DataFrame:
-    d = t.dies
-    query = select(d)
-    if plant:
-        query = query.where((d.c.plant == plant) | d.c.plant.is_(None))
-    with engine.connect() as conn:
-        return pd.DataFrame(conn.execute(query).fetchall(), columns=list(d.c.keys()))
+    """Dies of the plant and of no plant (all dies without a plant)."""
+    return _frame(engine, reads.dies([plant] if plant else None))
 
 
 def die_maintenance(engine: Engine) -> pd.DataFrame:
     m = t.die_maintenance
-    with engine.connect() as conn:
-        rows = conn.execute(select(m.c.die, m.c.at, m.c.shot_count, m.c.kind)).fetchall()
-    frame = pd.DataFrame(rows, columns=["die", "at", "shot_count", "kind"])
-    frame["at"] = pd.to_datetime(frame["at"], utc=True)
-    return frame
+    query = reads.die_maintenance().with_only_columns(m.c.die, m.c.at, m.c.shot_count, m.c.kind)
+    return _frame(engine, query)
