@@ -26,12 +26,16 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
 
 
-def _embedded_login(settings: Settings) -> dict[str, Any]:
-    """The line's login when it joins the embedded broker, which admits castline's own users
-    only; a NATS given by URL has its own security."""
+def _login(settings: Settings, role: str = "line") -> dict[str, Any]:
+    """castline's own login (`role`) where this home's broker made one; a NATS of the plant's
+    own has its own security."""
     from castline.messaging import devices
 
-    return {} if settings.nats_url else devices.service_options(settings.home, settings.tls)
+    if settings.nats_url:
+        return devices.connect_options(None, settings.tls)
+    if role == "line":
+        return devices.home_options(settings.home, settings.tls)
+    return devices.service_options(settings.home, settings.tls, devices.Role(role))
 
 
 def _unreachable(url: str) -> typer.Exit:
@@ -60,7 +64,7 @@ def run(
     logs.setup(json_logs)
     settings = settings_or_exit(config)
     url = nats or nats_url(settings)
-    login = _embedded_login(settings) if nats is None else {}
+    login = _login(settings)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -87,8 +91,10 @@ def bridge(
     from castline.messaging.mqtt_bridge import MqttBridge
 
     logs.setup()
-    url = nats or nats_url(settings_or_exit(config))
-    bridge = MqttBridge(mqtt_url, url, plant)  # checks the URL before anything starts
+    settings = settings_or_exit(config)
+    url = nats or nats_url(settings)
+    # checks the URL before anything starts
+    bridge = MqttBridge(mqtt_url, url, plant, connect_options=_login(settings, "bridge"))
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -109,12 +115,14 @@ def opcua(
     from castline.messaging.opcua_client import OpcUaReader
 
     logs.setup()
-    url = nats or nats_url(settings_or_exit(config))
+    settings = settings_or_exit(config)
+    url = nats or nats_url(settings)
 
     async def main() -> None:
         stop = asyncio.Event()
         _stop_on_signals(stop)
-        readers = [OpcUaReader(endpoint, url) for endpoint in endpoints]
+        login = _login(settings)
+        readers = [OpcUaReader(endpoint, url, connect_options=login) for endpoint in endpoints]
         await asyncio.gather(*(reader.run(stop) for reader in readers))
         for reader in readers:
             typer.echo(f"{reader.endpoint}: {reader.stats}")

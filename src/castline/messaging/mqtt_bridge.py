@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from typing import Any
 
 import nats
 import paho.mqtt.client as mqtt
@@ -32,10 +33,16 @@ def message_id(topic: str, payload: bytes) -> str:
 
 class MqttBridge:
     def __init__(
-        self, mqtt_url: str, nats_url: str, plant: str = "+", client_id: str = "castline-bridge"
+        self,
+        mqtt_url: str,
+        nats_url: str,
+        plant: str = "+",
+        client_id: str = "castline-bridge",
+        connect_options: dict[str, Any] | None = None,
     ) -> None:
         self.address = BrokerAddress.parse(mqtt_url)
         self.nats_url = nats_url
+        self.connect_options = connect_options or {}  # the bridge's login, TLS
         self.plant = plant
         self.client_id = client_id
         self.forwarded = 0
@@ -71,6 +78,7 @@ class MqttBridge:
             name="castline-bridge",
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,
+            **self.connect_options,
         )
         js = nc.jetstream()
         await jetstream.ensure_stream(js)

@@ -77,7 +77,9 @@ class OpcUaReader:
         heartbeat_s: float = 1.0,
         timeout_s: float = 4.0,
         max_backoff_s: float = 5.0,
+        connect_options: dict[str, Any] | None = None,
     ) -> None:
+        self.connect_options = connect_options or {}  # castline's login, TLS
         self.endpoint = endpoint
         self.nats_url = nats_url
         self.heartbeat_s = heartbeat_s
@@ -97,6 +99,7 @@ class OpcUaReader:
             name=f"castline-opcua {self.endpoint}",
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,
+            **self.connect_options,
         )
         js = nc.jetstream()
         await jetstream.ensure_stream(js)
