@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from castline.domain.ids import check_id
@@ -67,6 +67,11 @@ class Settings(BaseSettings):
         2 * 1024**3, ge=1024**2, description="JetStream stream size limit (oldest dropped)"
     )
     stream_max_age_days: float = Field(7.0, gt=0, le=3650, description="stream history kept")
+    analytics_file: Path | None = Field(
+        None,
+        description="analytics TOML: spec limits per die, planned cycle time, shifts, lines;"
+        " empty: home/analytics.toml if it exists, else the built-in defaults",
+    )
 
     @field_validator("plant")
     @classmethod
@@ -90,6 +95,19 @@ class Settings(BaseSettings):
         if (info.data.get("tls_cert") is None) != (v is None):
             raise ValueError("give tls_cert and tls_key both, or neither")
         return v
+
+    @field_validator("analytics_file")
+    @classmethod
+    def _analytics_exists(cls, v: Path | None) -> Path | None:
+        if v is not None and not v.is_file():
+            raise ValueError(f"{v} is not a file")
+        return v
+
+    @model_validator(mode="after")
+    def _analytics_in_home(self) -> Settings:
+        if self.analytics_file is None and (self.home / "analytics.toml").is_file():
+            self.analytics_file = self.home / "analytics.toml"
+        return self
 
     @property
     def tls(self) -> TlsFiles | None:

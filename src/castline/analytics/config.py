@@ -1,6 +1,8 @@
 """Per-die analytics settings: spec limits, planned cycle time, shifts, inspection labour.
 
-A small TOML file (or dict) overrides the defaults; a die's table overrides `[default]`:
+A small TOML file (or dict) overrides the defaults; a die's table overrides `[default]`.
+The plant's file is the setting `analytics_file` (default: analytics.toml in the home),
+read by `of(settings)` for the dashboard and `castline report` alike:
 
     planned_cycle_time_s = 60          # PRI, planned run time per casting
     manual_inspection_s = 20           # time a person needs to inspect one casting
@@ -17,12 +19,14 @@ A small TOML file (or dict) overrides the defaults; a die's table overrides `[de
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from castline.domain.units import BY_NAME
+from castline.settings import Settings
 
 # Defaults for aluminium HPDC; a plant replaces them with its own process sheet.
 DEFAULT_SPECS: dict[str, tuple[float | None, float | None]] = {
@@ -42,7 +46,7 @@ class Spec:
     usl: float | None
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class AnalyticsConfig:
     planned_cycle_time_s: float = 60.0
     manual_inspection_s: float = 20.0
@@ -72,43 +76,157 @@ class AnalyticsConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AnalyticsConfig:
-        specs: dict[str, dict[str, Spec]] = {}
-        for scope, params in data.get("spec", {}).items():
-            for name, limits in params.items():
-                if name not in BY_NAME:
-                    raise ValueError(
-                        f"spec.{scope}.{name}: unknown parameter; known: " + ", ".join(BY_NAME)
-                    )
-                specs.setdefault(str(scope), {})[name] = Spec(limits.get("lsl"), limits.get("usl"))
-        known = {
-            "planned_cycle_time_s",
-            "manual_inspection_s",
-            "shift_hours",
-            "first_shift_starts_h",
-            "lines",
-            "planned_cycle_by_die",
-            "spec",
-        }
-        unknown = sorted(set(data) - known)
+        """Checked strictly: a wrong name or type is an error naming its key, never a
+        default silently used instead."""
+        unknown = sorted(set(data) - set(KNOWN))
         if unknown:
-            raise ValueError(f"unknown analytics setting(s): {', '.join(unknown)}")
-        scalars = {
-            k: data[k] for k in known - {"spec", "lines", "planned_cycle_by_die"} if k in data
+            raise BadKey((unknown[0],), f"unknown analytics setting; known: {', '.join(KNOWN)}")
+        given = {
+            "planned_cycle_time_s": _number(data, ("planned_cycle_time_s",)),
+            "manual_inspection_s": _number(data, ("manual_inspection_s",), zero=True),
+            "shift_hours": _whole(data, "shift_hours", 1, 24),
+            "first_shift_starts_h": _whole(data, "first_shift_starts_h", 0, 23),
         }
         return cls(
-            **scalars,
-            lines={k: list(v) for k, v in data.get("lines", {}).items()},
-            planned_cycle_by_die={
-                str(k): float(v) for k, v in data.get("planned_cycle_by_die", {}).items()
-            },
-            specs=specs,
+            **{k: v for k, v in given.items() if v is not None},  # type: ignore[arg-type]
+            lines=_lines(_table(data, ("lines",))),
+            planned_cycle_by_die=_cycles(_table(data, ("planned_cycle_by_die",))),
+            specs=_specs(_table(data, ("spec",))),
         )
 
     @classmethod
     def load(cls, path: Path | None) -> AnalyticsConfig:
+        """The file's configuration (None: the defaults); errors name the file and line."""
         if path is None:
             return cls()
         try:
-            return cls.from_dict(tomllib.loads(path.read_text()))
-        except (OSError, tomllib.TOMLDecodeError, ValueError) as exc:
+            text = path.read_text()
+            return cls.from_dict(tomllib.loads(text))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise ValueError(f"analytics config {path}: {exc}") from None
+        except BadKey as exc:
+            line = _line_of(text, exc.key)
+            where = f"{path}:{line}" if line else str(path)
+            raise ValueError(
+                f"analytics config {where} ({'.'.join(exc.key)}): {exc.message}"
+            ) from None
+
+
+def of(settings: Settings) -> AnalyticsConfig:
+    """The plant's analytics configuration, from the settings' `analytics_file` (the
+    home's analytics.toml when there is one), else the built-in defaults. The dashboard
+    and `castline report` both read it here, so they compute the same figures."""
+    return AnalyticsConfig.load(settings.analytics_file)
+
+
+KNOWN = (
+    "planned_cycle_time_s",
+    "manual_inspection_s",
+    "shift_hours",
+    "first_shift_starts_h",
+    "lines",
+    "planned_cycle_by_die",
+    "spec",
+)
+
+
+class BadKey(ValueError):
+    """A value of the analytics file that is refused; `key` is its path in the file."""
+
+    def __init__(self, key: tuple[str, ...], message: str) -> None:
+        super().__init__(f"{'.'.join(key)}: {message}")
+        self.key, self.message = key, message
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _number(table: dict[str, Any], key: tuple[str, ...], zero: bool = False) -> float | None:
+    """A time in seconds: a number above 0 (or from 0, with `zero`)."""
+    value = table.get(key[-1])
+    if value is None:
+        return None
+    if not _is_number(value) or value < 0 or (value == 0 and not zero):
+        raise BadKey(key, f"must be a number {'>=' if zero else '>'} 0, got {value!r}")
+    return float(value)
+
+
+def _whole(data: dict[str, Any], name: str, low: int, high: int) -> int | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise BadKey((name,), f"must be a whole number from {low} to {high}, got {value!r}")
+    return value
+
+
+def _table(data: dict[str, Any], key: tuple[str, ...]) -> dict[str, Any]:
+    """The table at `key`'s last part of `data` (empty when absent)."""
+    value = data.get(key[-1], {})
+    if not isinstance(value, dict):
+        raise BadKey(key, f"must be a table, got {value!r}")
+    return value
+
+
+def _lines(table: dict[str, Any]) -> dict[str, list[str]]:
+    for line, machines in table.items():
+        if not isinstance(machines, list) or not all(isinstance(m, str) for m in machines):
+            raise BadKey(("lines", line), f"must be a list of machine ids, got {machines!r}")
+    return {str(k): list(v) for k, v in table.items()}
+
+
+def _cycles(table: dict[str, Any]) -> dict[str, float]:
+    out = {}
+    for die in table:
+        seconds = _number(table, ("planned_cycle_by_die", die))
+        if seconds is None:  # TOML has no null; kept for a dict given in code
+            raise BadKey(("planned_cycle_by_die", die), "must be a number > 0")
+        out[str(die)] = seconds
+    return out
+
+
+def _specs(table: dict[str, Any]) -> dict[str, dict[str, Spec]]:
+    specs: dict[str, dict[str, Spec]] = {}
+    for scope in table:
+        for name, limits in _table(table, ("spec", str(scope))).items():
+            key = ("spec", str(scope), name)
+            if name not in BY_NAME:
+                raise BadKey(key, "unknown parameter; known: " + ", ".join(BY_NAME))
+            if not isinstance(limits, dict) or set(limits) - {"lsl", "usl"}:
+                raise BadKey(key, f"must be a table of lsl and usl, got {limits!r}")
+            for side, value in limits.items():
+                if not _is_number(value):
+                    raise BadKey((*key, side), f"must be a number, got {value!r}")
+            lsl, usl = limits.get("lsl"), limits.get("usl")
+            spec = Spec(None if lsl is None else float(lsl), None if usl is None else float(usl))
+            if spec.lsl is not None and spec.usl is not None and spec.lsl >= spec.usl:
+                raise BadKey(key, f"lsl {spec.lsl} must lie below usl {spec.usl}")
+            specs.setdefault(str(scope), {})[name] = spec
+    return specs
+
+
+def _line_of(text: str, key: tuple[str, ...]) -> int | None:
+    """The line of `key` in a TOML text: under the longest table header that names a
+    prefix of it, else where its last part is assigned; None if not found."""
+    lines = text.splitlines()
+
+    def part(name: str) -> str:
+        return rf"[\"']?{re.escape(name)}[\"']?"
+
+    for cut in range(len(key), 0, -1):
+        header = re.compile(r"^\s*\[\s*" + r"\s*\.\s*".join(map(part, key[:cut])) + r"\s*\]")
+        for i, line in enumerate(lines):
+            if not header.match(line):
+                continue
+            if cut == len(key):
+                return i + 1
+            assigned = re.compile(rf"^\s*{part(key[cut])}\s*[=.]")
+            for j in range(i + 1, len(lines)):
+                if lines[j].lstrip().startswith("["):
+                    break
+                if assigned.match(lines[j]):
+                    return j + 1
+            return i + 1
+    assigned = re.compile(rf"^\s*{part(key[-1])}\s*=")
+    return next((i + 1 for i, line in enumerate(lines) if assigned.match(line)), None)
