@@ -82,7 +82,8 @@ async def shots_in_stream(url: str) -> list[dict[str, object]]:
     js = nc.jetstream()
     sub = await js.pull_subscribe("castline.v1.p1.m1.shot", durable=None, stream=jetstream.STREAM)
     out: list[dict[str, object]] = []
-    with contextlib.suppress(nats.errors.TimeoutError):
+    # nats-py raises its own timeout, or asyncio's when a fetch is cut short under load
+    with contextlib.suppress(nats.errors.TimeoutError, TimeoutError):
         while batch := await sub.fetch(100, timeout=1):
             out += [json.loads(m.data) for m in batch]
     await nc.close()
