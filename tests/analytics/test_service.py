@@ -1,4 +1,5 @@
-"""The functions the dashboard calls, on a recorded plant; SPC alarms through the store."""
+"""The analytics the dashboard and `castline report` call, on a recorded plant; SPC alarms
+through the store."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine
 
-from castline.analytics import benefit, maintenance, service, spc
+from castline.analytics import alarms, benefit, charts, maintenance, predict, rootcause, spc
 from castline.domain.plant import Machine
 from castline.domain.shot import PartKey, Shot
 from castline.store import database
@@ -19,6 +20,10 @@ from castline.store.repository import Store, insert_ignore
 from .plant import DAY, at, record_shift
 
 PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def period(since_h: float, until_h: float) -> benefit.Period:
+    return benefit.Period(at(since_h), at(until_h))
 
 
 def record_drift(engine: Engine, n: int = 700, shift_at: int = 500) -> Store:
@@ -62,7 +67,7 @@ def test_spc_scan_raises_each_alarm_once(engine: Engine) -> None:
     assert abs(began - (DAY + timedelta(minutes=500))) <= timedelta(minutes=10)
     again = spc.monitor(engine, "p1", parameters=("melt_temp_c",), baseline_shots=500)
     assert again[0]["alarms"] == chart["alarms"]  # same alarms, bumped, not new ones
-    open_alarms = service.open_alarms(engine, "p1")
+    open_alarms = alarms.listing(engine, "p1")
     assert len(open_alarms) == len(chart["alarms"])
     assert all(a["count"] == 2 for a in open_alarms)
     assert {a["rule"] for a in open_alarms} == set(chart["rules"]) & set(spc.DEFAULT_RULES)
@@ -74,14 +79,15 @@ def test_spc_scan_raises_each_alarm_once(engine: Engine) -> None:
 
 def test_control_chart_root_cause_and_png(sqlite_engine: Engine) -> None:
     record_drift(sqlite_engine)
-    chart = service.control_chart(
+    chart = spc.control_chart(
         sqlite_engine, "p1", "m7", "melt_temp_c", baseline_shots=500, last=100
     )
     assert len(chart["series"]) == 100 and chart["cpk"] is not None
     assert any("nelson1" in p["rules"] for p in chart["series"])
-    png = service.control_chart_png(sqlite_engine, "p1", "m7", "melt_temp_c", baseline_shots=500)
+    stored = spc.stored_chart(sqlite_engine, "p1", "m7", "melt_temp_c", baseline_shots=500)
+    png = charts.machine_chart_png(stored, "p1", "m7")
     assert png.startswith(PNG)
-    cause = service.root_cause(sqlite_engine, "p1", machine="m7")
+    cause = rootcause.report(sqlite_engine, "p1", machine="m7")
     top = cause["findings"][0]
     assert top["parameter"] == "melt_temp_c" and top["side"] == ">"
     assert cause["defects"][0]["confirmed"] == ["melt_temp_c"]
@@ -90,13 +96,13 @@ def test_control_chart_root_cause_and_png(sqlite_engine: Engine) -> None:
 def test_maintenance_and_benefit(sqlite_engine: Engine) -> None:
     store = record_shift(sqlite_engine)
     store.ensure_die("8412", rated_life_shots=10, machine="m1", plant="p1")
-    result = service.maintenance(sqlite_engine, "p1", at(6), at(14))
+    result = maintenance.report(sqlite_engine, "p1", at(6), at(14))
     (die,) = result["dies"]
     assert die["shots_since_maintenance"] == 10 and die["action"].startswith("maintain now")
     assert "die 8412: 100% of rated life" in die["reason"]
     assert result["downtime"][0]["state"] in ("breakdown", "setup")
     assert result["machines"][0]["failures"] == 1
-    report = service.benefit(sqlite_engine, "p1", at(-24), at(-16), at(6), at(14))
+    report = benefit.report(sqlite_engine, "p1", period(-24, -16), period(6, 14))
     labour = report["rows"][0]
     assert labour["metric"] == "inspection labour" and labour["current"] is not None
     page = benefit.to_html(report, {"chart": PNG})
@@ -119,9 +125,9 @@ def test_subgroup_chart_plots_means_and_catches_a_shift() -> None:
 
 def test_scrap_risk_alarm_from_stored_shots(sqlite_engine: Engine) -> None:
     record_drift(sqlite_engine)
-    result = service.scrap_risk(sqlite_engine, "p1", "8412", DAY + timedelta(minutes=600))
+    result = predict.watch_scrap_risk(sqlite_engine, "p1", "8412", DAY + timedelta(minutes=600))
     assert result["shots_scored"] == 100 and result["rises"]
-    (alarm,) = service.open_alarms(sqlite_engine, "p1")
+    (alarm,) = alarms.listing(sqlite_engine, "p1")
     assert alarm["subject"] == "scrap_risk" and alarm["die"] == "8412"
     assert alarm["raised_at"] == result["rises"][0]
     assert "predicted scrap risk" in alarm["message"]
@@ -136,7 +142,7 @@ def test_benefit_measures_labour_against_a_manual_baseline(sqlite_engine: Engine
     store.record_shots(earlier)
     for n, shot in enumerate(earlier):
         store.record_truth(shot.key, defective=n < 4)
-    report = service.benefit(sqlite_engine, "p1", at(-18), at(-12), at(6), at(14))
+    report = benefit.report(sqlite_engine, "p1", period(-18, -12), period(6, 14))
     rows = {r["metric"]: r for r in report["rows"]}
     labour = rows["inspection labour"]
     assert labour["baseline"] == pytest.approx(20.0)  # 20 s for every casting

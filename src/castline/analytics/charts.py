@@ -55,6 +55,11 @@ def control_chart_png(chart: Chart, title: str = "", last: int = 2000) -> bytes:
     return _png(fig)
 
 
+def machine_chart_png(chart: Chart, plant: str, machine: str) -> bytes:
+    """A control chart titled with the machine it watches."""
+    return control_chart_png(chart, title=f"{plant}/{machine}: {BY_NAME[chart.parameter].label}")
+
+
 def kpi_trend_png(
     rows: list[dict[str, Any]], names: tuple[str, ...] = ("oee", "availability", "quality_ratio")
 ) -> bytes:

@@ -28,7 +28,11 @@ import_app = typer.Typer(help="Import history from a plant's MES export.", no_ar
 
 Analytics = Annotated[
     Path | None,
-    typer.Option("--analytics", help="analytics TOML: spec limits per die, PRI, shifts, lines."),
+    typer.Option(
+        "--analytics",
+        help="analytics TOML for this run: spec limits per die, PRI, shifts, lines "
+        "(default: the setting analytics_file, as the dashboard uses).",
+    ),
 ]
 Plant = Annotated[str | None, typer.Option(help="plant id (default: from settings).")]
 Machine = Annotated[str | None, typer.Option(help="only this machine.")]
@@ -66,11 +70,12 @@ def _open(config: Path | None, plant: str | None) -> tuple[Engine, str]:
     return database.open_store(settings.db_url), plant or settings.plant
 
 
-def _analytics(path: Path | None) -> AnalyticsConfig:
-    from castline.analytics.config import AnalyticsConfig
+def _analytics(path: Path | None, config: Path | None) -> AnalyticsConfig:
+    """The file given for this run, else the plant's (the settings' analytics_file)."""
+    from castline.analytics.config import AnalyticsConfig, of
 
     try:
-        return AnalyticsConfig.load(path)
+        return AnalyticsConfig.load(path) if path else of(settings_or_exit(config))
     except ValueError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
@@ -141,7 +146,7 @@ def report_kpi(
             by=by,
             level=level,
             machine=machine,
-            config=_analytics(analytics),
+            config=_analytics(analytics, config),
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
@@ -160,6 +165,7 @@ def report_kpi(
         pd.DataFrame(rows).drop(columns="downtime_by", errors="ignore").to_csv(index=False),
     )
     _write(out, "kpi.png", charts.kpi_trend_png(rows))
+    _write(out, "kpi.json", json.dumps(rows, indent=1))
 
 
 @report_app.command("spc")
@@ -180,12 +186,13 @@ def report_spc(
     analytics: Analytics = None,
 ) -> None:
     """Control charts with Nelson rules, EWMA and CUSUM; raises de-duplicated alarms."""
-    from castline.analytics import service, spc
+    from castline.analytics import charts, spc
     from castline.domain.units import NAMES
 
     engine, plant_id = _open(config, plant)
     start, end = _range(engine, plant_id, since, until, days)
     params = (parameter,) if parameter else NAMES
+    limits = _analytics(analytics, config)
     results = spc.monitor(
         engine,
         plant_id,
@@ -196,14 +203,14 @@ def report_spc(
         until=end,
         baseline_shots=baseline,
         subgroup=subgroup,
-        config=_analytics(analytics),
+        config=limits,
     )
     for r in results:
         cpk = "n/a" if r["cpk"] is None else f"{r['cpk']:.2f}"
         fired = ", ".join(f"{k} x{v['count']}" for k, v in r["rules"].items()) or "in control"
         typer.echo(f"{r['machine']}/{r['die']} {r['parameter']}: Cpk {cpk}; {fired}")
         if out is not None:
-            png = service.control_chart_png(
+            chart = spc.stored_chart(
                 engine,
                 plant_id,
                 r["machine"],
@@ -213,7 +220,9 @@ def report_spc(
                 until=end,
                 baseline_shots=baseline,
                 subgroup=subgroup,
+                config=limits,
             )
+            png = charts.machine_chart_png(chart, plant_id, r["machine"])
             _write(out, f"spc_{r['machine']}_{r['parameter']}.png", png)
     if not results:
         typer.echo(f"too few shots for a chart (baseline {baseline}) in {start}..{end}")
@@ -232,11 +241,11 @@ def report_rootcause(
     config: ConfigOption = None,
 ) -> None:
     """Rank process parameters by how much they explain NG parts."""
-    from castline.analytics import service
+    from castline.analytics import rootcause
 
     engine, plant_id = _open(config, plant)
     start, end = _range(engine, plant_id, since, until, days)
-    result = service.root_cause(engine, plant_id, machine, die, start, end)
+    result = rootcause.report(engine, plant_id, machine, die, start, end)
     typer.echo(f"{result['ng']} NG of {result['shots']} castings with a known outcome")
     for f in result["findings"]:
         mark = "" if f["significant"] else "  (not significant)"
@@ -261,11 +270,11 @@ def report_maintenance(
     analytics: Analytics = None,
 ) -> None:
     """Die life and NG trend with a recommendation; downtime by cause; MTBF and MTTR."""
-    from castline.analytics import service
+    from castline.analytics import maintenance
 
     engine, plant_id = _open(config, plant)
     start, end = _range(engine, plant_id, since, until, days)
-    result = service.maintenance(engine, plant_id, start, end, _analytics(analytics))
+    result = maintenance.report(engine, plant_id, start, end, _analytics(analytics, config))
     for d in result["dies"]:
         typer.echo(d["reason"])
     for row in result["downtime"][:15]:
@@ -298,7 +307,7 @@ def report_benefit(
     from castline.analytics import benefit, charts
 
     engine, plant_id = _open(config, plant)
-    cfg = _analytics(analytics)
+    cfg = _analytics(analytics, config)
     base = benefit.Period(_at(baseline_since), _at(baseline_until))
     now = benefit.Period(_at(since), _at(until))
     result = benefit.report(engine, plant_id, base, now, cfg, baseline_response_h)
@@ -340,11 +349,11 @@ def report_predict(
 ) -> None:
     """Predictive quality per die: ROC AUC and precision at a 5 % alarm rate."""
     if die and train_until:
-        from castline.analytics import service
+        from castline.analytics import predict
 
         engine, plant_id = _open(config, plant)
         try:
-            result = service.scrap_risk(engine, plant_id, die, _at(train_until))
+            result = predict.watch_scrap_risk(engine, plant_id, die, _at(train_until))
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None
         typer.echo(

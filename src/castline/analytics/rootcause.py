@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import Engine
 
+from castline.analytics import queries
 from castline.domain.defects import DefectCatalogue
 from castline.domain.units import BY_NAME, NAMES
 
@@ -165,3 +168,24 @@ def defect_links(
             }
         )
     return out
+
+
+def report(
+    engine: Engine,
+    plant: str,
+    machine: str | None = None,
+    die: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> dict[str, Any]:
+    """Parameters of the recorded shots (trials left out) ranked by how much they explain
+    NG parts, and the defect types with their usual and confirmed causes."""
+    frame = queries.shots(engine, plant, machine=machine, die=die, since=since, until=until)
+    frame = frame[~frame["trial"].astype(bool)]
+    findings = rank(frame)
+    return {
+        "shots": int(frame["ng"].notna().sum()),
+        "ng": int((frame["ng"] == 1).sum()),
+        "findings": [f.as_dict() for f in findings],
+        "defects": defect_links(frame, findings),
+    }

@@ -138,6 +138,76 @@ def _message(chart: Chart, rule: str, where: str, info: dict[str, Any]) -> str:
     )
 
 
+def stored_chart(
+    engine: Engine,
+    plant: str,
+    machine: str,
+    parameter: str,
+    *,
+    die: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    baseline_shots: int = 200,
+    subgroup: int = 1,
+    config: AnalyticsConfig | None = None,
+) -> Chart:
+    """The control chart of one parameter of a machine's recorded shots (trial shots
+    left out), with the spec limits of the die (the newest shot's, if none is given)."""
+    if parameter not in BY_NAME:
+        raise ValueError(f"unknown parameter {parameter!r}; known: {', '.join(BY_NAME)}")
+    frame = queries.shots(engine, plant, machine=machine, die=die, since=since, until=until)
+    frame = frame[~frame["trial"].astype(bool)]
+    if frame.empty:
+        raise LookupError(f"no shots of {plant}/{machine} in that range")
+    spec = (config or AnalyticsConfig()).spec(die or str(frame["die"].iloc[-1]), parameter)
+    return build_chart(
+        parameter,
+        pd.DatetimeIndex(frame["at"]),
+        frame[parameter].to_numpy(dtype=float),
+        baseline_shots=baseline_shots,
+        subgroup=subgroup,
+        lsl=spec.lsl,
+        usl=spec.usl,
+    )
+
+
+def control_chart(
+    engine: Engine,
+    plant: str,
+    machine: str,
+    parameter: str,
+    *,
+    die: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    baseline_shots: int = 200,
+    subgroup: int = 1,
+    last: int = 500,
+    config: AnalyticsConfig | None = None,
+) -> dict[str, Any]:
+    """`stored_chart` for JSON: limits, capability, rule summary and the last `last`
+    points with the rules they hit."""
+    chart = stored_chart(
+        engine, plant, machine, parameter, die=die, since=since, until=until,
+        baseline_shots=baseline_shots, subgroup=subgroup, config=config,
+    )  # fmt: skip
+    n = chart.points.size
+    start = max(0, n - last)
+    names = list(chart.fired)
+    hit = np.stack([chart.fired[r] for r in names])[:, start:]
+    spread = chart.dispersion
+    points = [
+        {
+            "at": chart.at[start + i].isoformat(),
+            "value": float(chart.points[start + i]),
+            "dispersion": None if np.isnan(spread[start + i]) else float(spread[start + i]),
+            "rules": [names[j] for j in np.flatnonzero(hit[:, i])],
+        }
+        for i in range(n - start)
+    ]
+    return {"plant": plant, "machine": machine, "die": die, **chart.summary(), "series": points}
+
+
 def monitor(
     engine: Engine,
     plant: str,

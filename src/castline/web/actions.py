@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
-from castline.analytics import service
+from castline.analytics import alarms
 from castline.domain.defects import DefectCatalogue
 from castline.domain.ids import valid_id
 from castline.domain.shot import PartKey
@@ -81,7 +81,7 @@ def acknowledge(engine: Engine, who: Principal, alarm_id: int, comment: str) -> 
         raise ActionError("say what was done in the comment")
     if alarm["acked_at"] is not None:
         raise ActionError(f"alarm {alarm_id} was acknowledged already", 409)
-    if not service.acknowledge_alarm(engine, alarm_id, who.username, comment.strip()):
+    if not alarms.acknowledge(engine, alarm_id, who.username, comment.strip()):
         raise ActionError(f"alarm {alarm_id} is cleared: nothing to acknowledge", 409)
     detail = {"comment": comment.strip()}
     audit(engine, who.username, "alarm.ack", f"alarm/{alarm_id}", detail, [alarm["plant"]])

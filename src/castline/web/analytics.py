@@ -1,7 +1,12 @@
 """The dashboard's window on castline.analytics: it computes, the dashboard shows.
 
+Every figure is computed with the plant's analytics configuration (`plant_config`: the
+settings' analytics_file), the one `castline report` uses, so both give the same numbers.
+
 Analytics raises LookupError or ValueError where there is nothing to compute yet (no
-shots in range, too few for a baseline); a page then shows "—" instead of failing.
+shots in range, too few for a baseline); a page then shows "—" instead of failing. The
+configuration is read before that, outside `optional`: a broken file is an error, never
+a page of dashes.
 """
 
 from __future__ import annotations
@@ -11,12 +16,20 @@ from datetime import UTC, datetime, time, timedelta
 from time import monotonic as time_now
 from typing import Any, TypeVar
 
+from fastapi import Request
 from sqlalchemy import Engine
 
-from castline.analytics import service
+from castline.analytics import benefit as benefit_report
+from castline.analytics import kpis, spc
+from castline.analytics.config import AnalyticsConfig, of
 
 T = TypeVar("T")
 WEEK = timedelta(days=7)
+
+
+def plant_config(request: Request) -> AnalyticsConfig:
+    """The plant's analytics configuration: spec limits, planned cycle time, shifts, lines."""
+    return of(request.app.state.settings)
 
 
 def optional(compute: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
@@ -42,23 +55,28 @@ class OeeToday:
         self.max_age_s = max_age_s
         self._cache: dict[str, tuple[float, dict[str, float | None]]] = {}
 
-    def __call__(self, engine: Engine, plant: str) -> dict[str, float | None]:
+    def __call__(
+        self, engine: Engine, plant: str, config: AnalyticsConfig
+    ) -> dict[str, float | None]:
         cached = self._cache.get(plant)
         if cached and time_now() - cached[0] < self.max_age_s:
             return cached[1]
         now = datetime.now(UTC)
-        rows = optional(service.kpis, engine, plant, start_of_day(now), now, by="day") or []
+        since = start_of_day(now)
+        rows = optional(kpis.kpi_table, engine, plant, since, now, config=config) or []
         oee = {row["unit"]: row["oee"] for row in rows}
         self._cache[plant] = (time_now(), oee)
         return oee
 
 
-def part_limits(engine: Engine, shot: dict[str, Any], parameters: list[str]) -> dict[str, Any]:
+def part_limits(
+    engine: Engine, shot: dict[str, Any], parameters: list[str], config: AnalyticsConfig
+) -> dict[str, Any]:
     """Control limits of each parameter of a shot, from the week of its die before it."""
     limits = {}
     for name in parameters:
         chart = optional(
-            service.control_chart,
+            spc.control_chart,
             engine,
             shot["plant"],
             shot["machine"],
@@ -67,14 +85,18 @@ def part_limits(engine: Engine, shot: dict[str, Any], parameters: list[str]) -> 
             since=shot["at"] - WEEK,
             until=shot["at"] + timedelta(seconds=1),
             last=1,
+            config=config,
         )
         if chart is not None and chart["lcl"] is not None:
             limits[name] = {"lcl": chart["lcl"], "ucl": chart["ucl"], "center": chart["center"]}
     return limits
 
 
-def benefit(engine: Engine, plant: str, days: int) -> dict[str, Any]:
+def benefit(engine: Engine, plant: str, days: int, config: AnalyticsConfig) -> dict[str, Any]:
     """The benefit report of the last `days` against the four times longer stretch before."""
     until = datetime.now(UTC)
     since = until - timedelta(days=days)
-    return service.benefit(engine, plant, since - 4 * timedelta(days=days), since, since, until)
+    baseline = benefit_report.Period(since - 4 * timedelta(days=days), since)
+    return benefit_report.report(
+        engine, plant, baseline, benefit_report.Period(since, until), config
+    )

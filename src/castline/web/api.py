@@ -11,17 +11,20 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from castline.analytics import service
+from castline.analytics import charts as analytics_charts
+from castline.analytics import kpis as analytics_kpis
+from castline.analytics import maintenance as analytics_maintenance
+from castline.analytics import rootcause, spc
 from castline.domain.defects import DefectCatalogue
 from castline.domain.shot import PartKey
 from castline.domain.units import BY_NAME, NAMES
 from castline.domain.verdict import Verdict
 from castline.messaging.backlog import BacklogWatch, describe
 from castline.messaging.topics import parse
-from castline.store.repository import Store
+from castline.store.reads import Reads
 from castline.web import actions, analytics, charts, queries
 from castline.web import schemas as out
-from castline.web.analytics import optional
+from castline.web.analytics import optional, plant_config
 from castline.web.auth import Principal, Role, keys_of, public, require
 from castline.web.live import Hub
 from castline.web.params import (
@@ -159,15 +162,16 @@ def shots(
     verdict: Verdict | None = None,
     limit: Points = 200,
 ) -> list[dict[str, Any]]:
-    store = Store(request.app.state.engine)
-    return store.shots(plant, machine=machine, die=die, verdict=verdict, limit=limit)
+    return Reads(request.app.state.engine).shots(
+        plant, machine=machine, die=die, verdict=verdict, limit=limit
+    )
 
 
 @router.get("/plants/{plant}/parts/{machine}/{shot_number}", response_model=out.PartOut)
 def part(
     request: Request, plant: PlantId, machine: MachineId, shot_number: ShotNumber, who: Viewer
 ) -> Any:
-    found = Store(request.app.state.engine).part(PartKey(plant, machine, shot_number))
+    found = Reads(request.app.state.engine).part(PartKey(plant, machine, shot_number))
     if found is None:
         raise HTTPException(404, f"no part {plant}/{machine}/{shot_number}")
     return found
@@ -194,7 +198,8 @@ def trend_png(
     name = known_parameter(parameter)
     engine = request.app.state.engine
     series = queries.parameter_series(engine, plant, machine, name)
-    chart = optional(service.control_chart, engine, plant, machine, name, last=1)
+    config = plant_config(request)
+    chart = optional(spc.control_chart, engine, plant, machine, name, last=1, config=config)
     limits = {k: chart[k] for k in ("lcl", "center", "ucl")} if chart else None
     spec = BY_NAME[name]
     return png(charts.trend(series, f"{spec.label}, {spec.unit}", limits))
@@ -211,8 +216,9 @@ def control_chart(
 ) -> dict[str, Any]:
     """SPC of one parameter (castline.analytics): limits, capability, rule hits, points."""
     name = known_parameter(parameter)
+    engine, config = request.app.state.engine, plant_config(request)
     try:
-        return service.control_chart(request.app.state.engine, plant, machine, name, last=last)
+        return spc.control_chart(engine, plant, machine, name, last=last, config=config)
     except LookupError as exc:
         raise HTTPException(404, str(exc)) from None
     except ValueError as exc:
@@ -225,10 +231,10 @@ def control_chart_png(
 ) -> Response:
     name = known_parameter(parameter)
     engine = request.app.state.engine
-    data = optional(service.control_chart_png, engine, plant, machine, name)
-    if data is None:
+    chart = optional(spc.stored_chart, engine, plant, machine, name, config=plant_config(request))
+    if chart is None:
         raise HTTPException(404, f"no shots of {plant}/{machine} to chart {name!r}")
-    return png(data)
+    return png(analytics_charts.machine_chart_png(chart, plant, machine))
 
 
 @router.get("/plants/{plant}/root-cause", response_model=out.RootCause)
@@ -236,7 +242,7 @@ def root_cause(
     request: Request, plant: PlantId, who: Viewer, machine: OptionalId = None
 ) -> dict[str, Any]:
     """Parameters ranked by how much they explain NG parts (castline.analytics)."""
-    found = optional(service.root_cause, request.app.state.engine, plant, machine=machine)
+    found = optional(rootcause.report, request.app.state.engine, plant, machine=machine)
     if found is None:
         raise HTTPException(404, f"no shots of plant {plant} to explain")
     return found
@@ -254,8 +260,11 @@ def kpis(
 ) -> list[dict[str, Any]]:
     """ISO 22400 KPIs per machine, line or plant and shift, day or week; default: today."""
     start, end = window(since, until)
+    config = plant_config(request)
     try:
-        return service.kpis(request.app.state.engine, plant, start, end, by=by, level=level)
+        return analytics_kpis.kpi_table(
+            request.app.state.engine, plant, start, end, by=by, level=level, config=config
+        )
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
 
@@ -264,20 +273,24 @@ def kpis(
 def kpi_trend_png(request: Request, plant: PlantId, who: Viewer, days: Days = 14) -> Response:
     until = datetime.now(UTC)
     since = analytics.start_of_day(until - timedelta(days=days - 1))
-    return png(service.kpi_trend_png(request.app.state.engine, plant, since, until))
+    rows = analytics_kpis.kpi_table(
+        request.app.state.engine, plant, since, until, level="plant", config=plant_config(request)
+    )
+    return png(analytics_charts.kpi_trend_png(rows))
 
 
 @router.get("/plants/{plant}/benefit", response_model=out.Benefit)
 def benefit(request: Request, plant: PlantId, who: Viewer, days: Days = 7) -> dict[str, Any]:
     """The last `days` against the four times longer stretch before them."""
-    return analytics.benefit(request.app.state.engine, plant, days)
+    return analytics.benefit(request.app.state.engine, plant, days, plant_config(request))
 
 
 @router.get("/plants/{plant}/maintenance", response_model=out.Maintenance)
 def maintenance(request: Request, plant: PlantId, who: Viewer, days: Days = 7) -> dict[str, Any]:
     """Dies due for maintenance and why; downtime by cause, MTBF and MTTR."""
     until = datetime.now(UTC)
-    return service.maintenance(request.app.state.engine, plant, until - timedelta(days=days), until)
+    since, config = until - timedelta(days=days), plant_config(request)
+    return analytics_maintenance.report(request.app.state.engine, plant, since, until, config)
 
 
 @router.get("/plants/{plant}/pareto", response_model=list[out.ParetoRow])

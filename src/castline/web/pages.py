@@ -14,13 +14,15 @@ from fastapi.templating import Jinja2Templates
 from PIL import Image
 from starlette.concurrency import run_in_threadpool
 
-from castline.analytics import service
+from castline.analytics import kpis as analytics_kpis
+from castline.analytics import maintenance as analytics_maintenance
+from castline.analytics import rootcause, spc
 from castline.domain.defects import DefectCatalogue
 from castline.domain.shot import PartKey
 from castline.domain.units import BY_NAME, PARAMETERS
-from castline.store.repository import Store
+from castline.store.reads import Reads
 from castline.web import actions, analytics, queries
-from castline.web.analytics import optional, start_of_day
+from castline.web.analytics import optional, plant_config, start_of_day
 from castline.web.api import Admin, Engineer, Operator, Viewer, line_problems, line_status, scope
 from castline.web.auth import (
     CSRF_FIELD,
@@ -147,7 +149,7 @@ def home(request: Request, who: Viewer) -> Response:
 @router.get("/plants/{plant}")
 def overview(request: Request, plant: PlantId, who: Viewer) -> HTMLResponse:
     tiles = queries.machine_tiles(request.app.state.engine, plant, start_of_day())
-    oee = request.app.state.oee_today(request.app.state.engine, plant)
+    oee = request.app.state.oee_today(request.app.state.engine, plant, plant_config(request))
     line = line_status(request, plant)
     return render(request, "overview.html", plant=plant, tiles=tiles, oee=oee, line=line)
 
@@ -174,7 +176,8 @@ def machine(
     if parameter not in BY_NAME:
         parameter = "melt_temp_c"
     die_rows = [d for d in queries.dies(engine, [plant]) if d["code"] == tile["die"]]
-    recent = Store(engine).shots(plant, machine=machine, limit=25)
+    recent = Reads(engine).shots(plant, machine=machine, limit=25)
+    config = plant_config(request)
     alarms = [a for a in queries.alarms(engine, [plant], open_only=True) if a["machine"] == machine]
     return render(
         request,
@@ -187,8 +190,8 @@ def machine(
         maintenance=queries.die_maintenance(engine, tile["die"]) if tile["die"] else [],
         recent=recent,
         alarms=alarms,
-        spc=optional(service.control_chart, engine, plant, machine, parameter, last=1),
-        causes=optional(service.root_cause, engine, plant, machine=machine),
+        spc=optional(spc.control_chart, engine, plant, machine, parameter, last=1, config=config),
+        causes=optional(rootcause.report, engine, plant, machine=machine),
     )
 
 
@@ -212,7 +215,7 @@ def part(
     request: Request, plant: PlantId, machine: MachineId, shot_number: ShotNumber, who: Viewer
 ) -> Response:
     key = PartKey(plant, machine, shot_number)
-    found = Store(request.app.state.engine).part(key)
+    found = Reads(request.app.state.engine).part(key)
     if found is None:
         raise HTTPException(404, f"castline has no record of part {key}")
     size = None
@@ -231,7 +234,9 @@ def part(
         part=found,
         size=size,
         readings=readings,
-        limits=analytics.part_limits(request.app.state.engine, shot, [p.name for p, _ in readings])
+        limits=analytics.part_limits(
+            request.app.state.engine, shot, [p.name for p, _ in readings], plant_config(request)
+        )
         if shot
         else {},
         catalogue=list(DefectCatalogue()),
@@ -377,9 +382,11 @@ def rollback(
 @router.get("/dies")
 def dies(request: Request, who: Viewer) -> HTMLResponse:
     engine = request.app.state.engine
-    until = datetime.now(UTC)
+    until, config = datetime.now(UTC), plant_config(request)
     reports = {
-        plant["id"]: service.maintenance(engine, plant["id"], until - timedelta(days=7), until)
+        plant["id"]: analytics_maintenance.report(
+            engine, plant["id"], until - timedelta(days=7), until, config
+        )
         for plant in queries.plants(engine, scope(who))
     }
     return render(request, "dies.html", dies=queries.dies(engine, scope(who)), reports=reports)
@@ -391,12 +398,16 @@ def kpi(
 ) -> HTMLResponse:
     """ISO 22400 KPIs of today and the benefit report of the last `days`."""
     engine = request.app.state.engine
-    now = datetime.now(UTC)
+    now, config = datetime.now(UTC), plant_config(request)
+    since = start_of_day(now)
     reports = [
         {
             "plant": plant["id"],
-            "kpis": optional(service.kpis, engine, plant["id"], start_of_day(now), now) or [],
-            "benefit": analytics.benefit(engine, plant["id"], days),
+            "kpis": optional(
+                analytics_kpis.kpi_table, engine, plant["id"], since, now, config=config
+            )
+            or [],
+            "benefit": analytics.benefit(engine, plant["id"], days, config),
         }
         for plant in queries.plants(engine, scope(who))
     ]
