@@ -102,8 +102,12 @@ class AnalyticsConfig:
         try:
             text = path.read_text()
             return cls.from_dict(tomllib.loads(text))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        except (OSError, UnicodeDecodeError) as exc:
             raise ValueError(f"analytics config {path}: {exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            found = re.search(r"at line (\d+)", str(exc))
+            where = f"{path}:{found[1]}" if found else str(path)
+            raise ValueError(f"analytics config {where}: not valid TOML: {exc}") from None
         except BadKey as exc:
             line = _line_of(text, exc.key)
             where = f"{path}:{line}" if line else str(path)
