@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, inspect
@@ -11,8 +12,9 @@ from castline.domain.plant import CameraView, Machine
 from castline.domain.shot import PartKey, Shot
 from castline.domain.states import MachineState
 from castline.domain.verdict import Verdict
-from castline.store import database
+from castline.store import database, reads
 from castline.store import tables as t
+from castline.store.reads import PartFilter
 from castline.store.repository import Store
 
 T0 = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
@@ -155,3 +157,38 @@ def test_states_and_dead_letters(store: Store) -> None:
 def test_naive_timestamps_are_refused(store: Store) -> None:
     with pytest.raises(Exception, match="naive datetime"):
         store.record_state("p1", "m1", MachineState.IDLE, datetime(2026, 1, 1))
+
+
+def test_the_part_join_from_shots_or_from_verdicts(store: Store) -> None:
+    """One join for everyone: a part decided without a shot record appears from its
+    verdict, not from the shots; outcome columns and filters hold on both databases."""
+    s, v = t.shots, t.verdicts
+    store.record_shots([make_shot(n) for n in range(4)])
+    store.record_shots([Shot(PartKey("p1", "m1", 9), "other", T0, {})])
+    store.record_shots([Shot(PartKey("p2", "m1", 1), "8412", T0, {})])
+    store.record_image(PartKey("p1", "m1", 1), "top", T0, "bb" * 32)
+    store.record_image(PartKey("p1", "m1", 1), "front", T0, "aa" * 32)
+    store.record_verdict(PartKey("p1", "m1", 1), Verdict.REVIEW, T0 + timedelta(minutes=1))
+    store.record_review(PartKey("p1", "m1", 1), Verdict.NG, "olga", T0, defect_type="porosity")
+    store.record_truth(PartKey("p1", "m1", 2), False)
+    store.record_verdict(PartKey("p1", "m1", 7), Verdict.QUARANTINE, T0 + timedelta(hours=1))
+
+    def keys(query: Any) -> list[int]:
+        return sorted(r["shot_number"] for r in reads.rows(store.engine, query))
+
+    columns = (*reads.SHOT_FACTS, *reads.OUTCOME, reads.first_image(s))
+    rows = reads.rows(store.engine, reads.parts(*columns, where=PartFilter("p1", die="8412")))
+    by_number = {r["shot_number"]: r for r in rows}
+    assert sorted(by_number) == [0, 1, 2, 3]  # not the other die, not the other plant
+    assert by_number[1]["review"] == "NG" and by_number[1]["image"] == "aa" * 32
+    assert by_number[1]["verdict"] == "REVIEW" and by_number[2]["truth"] in (False, 0)
+    assert by_number[0]["verdict"] is None and by_number[0]["image"] is None
+
+    decided = reads.parts(v.c.shot_number, s.c.die, anchor=v, where=PartFilter(plant="p1"))
+    assert keys(decided) == [1, 7]  # shot 7 has no shot record, still a part
+    late = PartFilter(plants=["p1"], since=T0 + timedelta(minutes=30))
+    assert keys(reads.parts(v.c.shot_number, anchor=v, where=late)) == [7]
+    assert keys(reads.parts(s.c.shot_number, where=PartFilter(plants=[]))) == []
+    flagged = PartFilter("p1", verdict=Verdict.REVIEW)
+    assert keys(reads.parts(s.c.shot_number, where=flagged)) == [1]
+    assert store.verdict_counts("p1", since=T0 + timedelta(minutes=30)) == {"m1": {"QUARANTINE": 1}}

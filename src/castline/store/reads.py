@@ -48,7 +48,8 @@ def same_part(a: FromClause, b: FromClause) -> ColumnElement[bool]:
 
 
 def first_image(part: FromClause) -> Any:
-    """The blob of a part's first photo (by view), as a column of a query over `part`."""
+    """One photo of the part (the lowest digest, so the same on every read), as a column
+    `image` of a query over `part`."""
     return (
         select(func.min(_img.c.blob))
         .where(same_part(_img, part))
