@@ -107,36 +107,36 @@ def report(
     c = _period_figures(engine, plant, current, config)
     if baseline_response_h is not None:
         b["alarm_to_cause_h"] = baseline_response_h
-    b_resp, c_resp = b["alarm_to_cause_h"], c["alarm_to_cause_h"]
-    efficiency = (
-        (b_resp / c_resp - 1) * 100 if b_resp is not None and c_resp else None
-    )  # efficiency = 1 / response time
-    rows = [
-        (
-            "inspection labour",
-            "s per casting",
-            b["labour_s_per_casting"],
-            c["labour_s_per_casting"],
-            _change(b["labour_s_per_casting"], c["labour_s_per_casting"]),
-        ),
-        (
-            "downtime",
-            "share of PBT",
-            b["downtime_share"],
-            c["downtime_share"],
-            _change(b["downtime_share"], c["downtime_share"]),
-        ),
-        (
-            "quality ratio",
-            "GQ/PQ",
-            b["quality_ratio"],
-            c["quality_ratio"],
-            _change(b["quality_ratio"], c["quality_ratio"]),
-        ),
-        ("management efficiency", "h alarm to cause", b_resp, c_resp, efficiency),
-    ]
+    return {
+        "plant": plant,
+        "baseline": {**_span(baseline), "castings": b["castings"]},
+        "current": {**_span(current), "castings": c["castings"]},
+        "rows": _rows(b, c),
+    }
+
+
+def _span(period: Period) -> dict[str, str]:
+    return {"since": period.since.isoformat(), "until": period.until.isoformat()}
+
+
+# (metric, unit, figure) of the benefits with a target; efficiency = 1 / response time
+_MEASURES = (
+    ("inspection labour", "s per casting", "labour_s_per_casting"),
+    ("downtime", "share of PBT", "downtime_share"),
+    ("quality ratio", "GQ/PQ", "quality_ratio"),
+    ("management efficiency", "h alarm to cause", "alarm_to_cause_h"),
+)
+
+
+def _rows(b: dict[str, float | None], c: dict[str, float | None]) -> list[dict[str, Any]]:
+    """One row per benefit against its target, then the scrap ratio (no target)."""
     out = []
-    for metric, unit, base, cur, change in rows:
+    for metric, unit, name in _MEASURES:
+        base, cur = b[name], c[name]
+        if name == "alarm_to_cause_h":  # faster response is more efficiency
+            change = (base / cur - 1) * 100 if base is not None and cur else None
+        else:
+            change = _change(base, cur)
         target = TARGETS_PCT[metric]
         met = change is not None and (change <= target if target < 0 else change >= target)
         out.append(
@@ -150,31 +150,19 @@ def report(
                 "met": met,
             }
         )
+    scrap_b, scrap_c = b["scrap_ratio"], c["scrap_ratio"]
     out.append(
         {
             "metric": "scrap ratio",
             "unit": "SQ/PQ",
-            "baseline": b["scrap_ratio"],
-            "current": c["scrap_ratio"],
-            "change_pct": _change(b["scrap_ratio"], c["scrap_ratio"]),
+            "baseline": scrap_b,
+            "current": scrap_c,
+            "change_pct": _change(scrap_b, scrap_c),
             "target_pct": None,
             "met": None,
         }
     )
-    return {
-        "plant": plant,
-        "baseline": {
-            "since": baseline.since.isoformat(),
-            "until": baseline.until.isoformat(),
-            "castings": b["castings"],
-        },
-        "current": {
-            "since": current.since.isoformat(),
-            "until": current.until.isoformat(),
-            "castings": c["castings"],
-        },
-        "rows": out,
-    }
+    return out
 
 
 def to_csv(result: dict[str, Any]) -> str:
