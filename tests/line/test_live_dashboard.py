@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import httpx
@@ -32,8 +33,11 @@ def start_dashboard(home: Path, port: int, nats_url: str) -> subprocess.Popen[by
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def live_verdicts(url: str, key: str, wanted: int, found: list[dict[str, object]]) -> None:
-    """Read the dashboard's event stream until a verdict for shot `wanted` arrives."""
+def live_verdicts(
+    url: str, key: str, wanted: int, found: list[dict[str, object]], live: threading.Event
+) -> None:
+    """Read the dashboard's event stream until a verdict for shot `wanted` arrives; `live`
+    is set once a machine state has come through (the dashboard hears the line)."""
     with (
         httpx.Client(timeout=30) as http,
         http.stream("GET", f"{url}/api/v1/live", headers={"X-API-Key": key}) as stream,
@@ -42,6 +46,8 @@ def live_verdicts(url: str, key: str, wanted: int, found: list[dict[str, object]
             if not line.startswith("data: "):
                 continue
             event = json.loads(line.removeprefix("data: "))
+            if event["topic"].endswith("/state"):
+                live.set()
             if event["topic"].endswith("/verdict"):
                 found.append(event)
                 if event["payload"]["shot_number"] == wanted:
@@ -80,8 +86,13 @@ async def test_dashboard_in_another_process_shows_the_line_live(
         assert broker.mqtt_port is not None
         device = Device(broker.mqtt_port)
         found: list[dict[str, object]] = []
-        reading = asyncio.create_task(asyncio.to_thread(live_verdicts, url, key, 2, found))
-        await asyncio.sleep(1.0)  # the page is open before the parts come
+        live = threading.Event()
+        reading = asyncio.create_task(asyncio.to_thread(live_verdicts, url, key, 2, found, live))
+        for _ in range(60):  # the page is open, and hears the line, before the parts come
+            device.state()
+            if await asyncio.to_thread(live.wait, 0.5):
+                break
+        assert live.is_set(), "no live event reached the dashboard"
         for n in (1, 2):
             device.shot(n)
             device.image(n, casting_jpeg(n))

@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
@@ -55,6 +55,16 @@ class Delivery:
 
 
 Handler = Callable[[Message, Delivery], Awaitable[None]]
+
+
+class Batch(Protocol):
+    """Records taken together: noted at once, written in one go."""
+
+    def note(self, message: Message) -> None: ...
+
+    async def record(self, messages: list[Message]) -> None: ...
+
+
 Db = Callable[..., Awaitable[Any]]
 
 
@@ -104,6 +114,7 @@ class Intake:
         metrics: LineMetrics,
         health: StoreHealth,
         handler: Handler,
+        batch: Batch,
         refused: Callable[[Message], None],
         unreadable_photo: Callable[[ImageMessage, str], Awaitable[None]],
     ) -> None:
@@ -113,6 +124,7 @@ class Intake:
         self.metrics = metrics
         self.health = health
         self.handler = handler
+        self.batch = batch
         self.refused = refused  # told of a valid message that was dead-lettered all the same
         self.unreadable_photo = unreadable_photo  # its part is known: decided at once
         self.dead_letters = 0
@@ -120,13 +132,14 @@ class Intake:
         self.in_flight: set[asyncio.Task[None]] = set()
 
     async def run(self, stop: asyncio.Event, sub: Any, drain_s: float) -> None:
-        """Fetch until `stop`; shots and states of a batch before its photos, so a photo
-        arriving with its shot is judged by the model of the die that shot names."""
+        """Fetch until `stop`. The records of a batch (shots, states...) are noted first, so
+        a photo arriving with its shot is judged by the model of the die that shot names;
+        they are then written together in one transaction while the photos are decided."""
         slots = asyncio.Semaphore(PHOTOS_AT_ONCE)
         while not stop.is_set():
             batch = await self._fetch(sub)
-            records = [m for m in batch if ".image." not in m.subject]
-            await asyncio.gather(*(self.take(m) for m in records))
+            records, invalid = self._noted([m for m in batch if ".image." not in m.subject])
+            writing = asyncio.create_task(self._write(records, invalid))
             for msg in batch:
                 if ".image." in msg.subject:
                     await slots.acquire()
@@ -134,8 +147,46 @@ class Intake:
                     self.in_flight.add(task)
                     task.add_done_callback(self.in_flight.discard)
                     task.add_done_callback(lambda _t: slots.release())
+            await writing
         if self.in_flight:
             await asyncio.wait(self.in_flight, timeout=drain_s)
+
+    def _noted(self, msgs: list[Msg]) -> tuple[list[tuple[Msg, Message]], list[Msg]]:
+        """Valid records, told to the batch handler at once (before any photo of the batch
+        is looked at), and the invalid ones, each to go its own way to a dead letter."""
+        valid, invalid = [], []
+        for msg in msgs:
+            try:
+                route, message = decode_input(msg.subject, msg.data)
+            except InvalidMessage:
+                invalid.append(msg)
+                continue
+            self.metrics.messages.labels(route.kind.value).inc()
+            self.batch.note(message)
+            valid.append((msg, message))
+        return valid, invalid
+
+    async def _write(self, records: list[tuple[Msg, Message]], invalid: list[Msg]) -> None:
+        await asyncio.gather(*(self.take(msg) for msg in invalid))  # dead letters, with reasons
+        if records:
+            await self._write_valid(records)
+
+    async def _write_valid(self, records: list[tuple[Msg, Message]]) -> None:
+        """One transaction for the batch, then every message acknowledged. If the batch
+        fails for a reason of its own, each message is taken alone, so one poison record
+        is retried and dead-lettered without holding back the others."""
+        try:
+            await self.batch.record([message for _, message in records])
+        except STORE_DOWN as exc:
+            self.health.lost(exc)
+            delay = min(STORE_RETRY_S * _deliveries(records[0][0]), STORE_RETRY_MAX_S)
+            await asyncio.gather(*(_nak(msg, delay) for msg, _ in records))
+            return
+        except Exception as exc:
+            log.warning("batch of %d records failed (%r): one at a time", len(records), exc)
+            await asyncio.gather(*(self.take(msg) for msg, _ in records))
+            return
+        await asyncio.gather(*(_ack(msg) for msg, _ in records))
 
     async def watch_backlog(self, stop: asyncio.Event, sub: Any) -> None:
         while not stop.is_set():
@@ -234,6 +285,13 @@ class Intake:
 
 def _deliveries(msg: Msg) -> int:
     return msg.metadata.num_delivered if msg.metadata and msg.metadata.num_delivered else 1
+
+
+async def _ack(msg: Msg) -> None:
+    try:
+        await msg.ack()
+    except Exception as exc:  # the broker is away: redelivered, and written again as a no-op
+        log.debug("ack of %s failed: %s", msg.subject, exc)
 
 
 async def _nak(msg: Msg, delay: float) -> None:

@@ -29,6 +29,7 @@ from castline.line.intake import STORE_DOWN, Delivery, Intake, StoreHealth
 from castline.line.join import Joiner, Unjoined
 from castline.line.metrics import LineMetrics
 from castline.line.output import Output, Photo
+from castline.line.records import Recorder
 from castline.messaging import jetstream
 from castline.messaging.journal import VerdictJournal
 from castline.messaging.schema import (
@@ -102,6 +103,7 @@ class LineRuntime:
         replicas = (await js.stream_info(jetstream.STREAM)).config.num_replicas or 1
         self.journal = await VerdictJournal.open(js, replicas)
         self._output = Output(nc, self.journal, self.store, self.blobs, self._db, self.metrics)
+        recorder = Recorder(self.store.engine, self._db, self.decider, self.output, self.journal)
         self._intake = Intake(
             js,
             self.store,
@@ -109,6 +111,7 @@ class LineRuntime:
             self.metrics,
             self.health,
             self.handle,
+            recorder,
             self._refused,
             self._unreadable_photo,
         )

@@ -1,0 +1,88 @@
+"""Records: shots, machine states and ground truths of a fetched batch, kept together.
+
+Each record is noted at once (the decider learns the part's die before any photo of the
+batch is looked at), then the batch is written in one transaction and shown on the
+dashboards. While the database is away, shots' dies go to the journal for the worker of
+the group that gets the photo.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy import Engine
+
+from castline.domain.shot import PartKey
+from castline.line.decision import Decider
+from castline.line.intake import STORE_DOWN
+from castline.line.output import Output
+from castline.messaging.journal import VerdictJournal
+from castline.messaging.schema import CellMessage, Message, ShotMessage, StateMessage, TruthMessage
+from castline.messaging.topics import Kind
+from castline.store.facts import Facts, StateFact, TruthFact, record_facts
+
+Db = Callable[..., Awaitable[Any]]
+
+
+class Recorder:
+    def __init__(
+        self, engine: Engine, db: Db, decider: Decider, output: Output, journal: VerdictJournal
+    ) -> None:
+        self.engine = engine
+        self.db = db
+        self.decider = decider
+        self.output = output
+        self.journal = journal
+        self._machines: set[tuple[str, str]] = set()  # (plant, machine) made sure of
+
+    def note(self, message: Message) -> None:
+        match message:
+            case ShotMessage():
+                self.decider.shot(message.to_shot())
+            case StateMessage() if message.die:
+                self.decider.mounted(message.plant, message.machine, message.die)
+
+    async def record(self, messages: list[Message]) -> None:
+        facts = self._facts(messages)
+        try:
+            await self.db(record_facts, self.engine, facts)
+        except STORE_DOWN:
+            await asyncio.gather(*(self._note_die(s) for s in facts.shots))
+            raise
+        self._machines |= facts.machines
+        for message in messages:
+            self._show(message)
+
+    def _facts(self, messages: list[Message]) -> Facts:
+        facts = Facts()
+        for message in messages:
+            if (message.plant, message.machine) not in self._machines:
+                facts.machines.add((message.plant, message.machine))
+            match message:
+                case ShotMessage():
+                    facts.shots.append(message.to_shot())
+                case StateMessage():
+                    state = (message.state, message.ts, message.die, message.reason)
+                    facts.states.append(StateFact(message.plant, message.machine, *state))
+                case TruthMessage():
+                    key = PartKey(message.plant, message.machine, message.shot_number)
+                    truth = (message.defective, message.defect_type, message.cause)
+                    facts.truths.append(TruthFact(key, *truth))
+        return facts
+
+    async def _note_die(self, shot: Any) -> None:
+        await self.journal.note_die(shot.key, shot.die, shot.trial)
+
+    def _show(self, message: Message) -> None:
+        match message:
+            case ShotMessage():
+                payload = message.model_dump(mode="json", exclude={"curve"})
+                self.output.event(message.plant, message.machine, Kind.SHOT, payload)
+            case StateMessage():
+                payload = message.model_dump(mode="json")
+                self.output.event(message.plant, message.machine, Kind.STATE, payload)
+            case CellMessage():
+                payload = message.model_dump(mode="json")
+                self.output.event(message.plant, message.machine, Kind.CELL, payload)
