@@ -30,9 +30,10 @@ from castline import datasets
 from castline.app import die_codes
 from castline.demo_model import ensure_models
 from castline.line.runtime import LineRuntime
-from castline.messaging import jetstream
+from castline.messaging import jetstream, topics
 from castline.messaging.broker import EmbeddedNats, free_port
 from castline.messaging.schema import ImageMessage, ShotMessage
+from castline.messaging.topics import Kind
 from castline.settings import Settings
 from castline.sim.fleet import FleetConfig
 from castline.sim.photos import encode_jpeg, render_casting
@@ -58,16 +59,15 @@ class Observer:
 
     def _message(self, _c: object, _u: object, message: mqtt.MQTTMessage) -> None:
         now = time.monotonic()
-        parts = message.topic.split("/")
-        if parts[4] == "image":
-            body = json.loads(message.payload)
+        route = topics.parse(message.topic)
+        body = json.loads(message.payload)
+        if route.kind is Kind.IMAGE:
             with self.lock:
-                self.image_at[(parts[3], int(body["shot_number"]))] = now
+                self.image_at[(route.machine, int(body["shot_number"]))] = now
         else:
-            body = json.loads(message.payload)
             with self.lock:
                 self.verdicts += 1
-                seen = self.image_at.pop((parts[3], int(body["shot_number"])), None)
+                seen = self.image_at.pop((route.machine, int(body["shot_number"])), None)
                 if seen is not None:
                     self.latency_ms.append((now - seen) * 1e3)
 
