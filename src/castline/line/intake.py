@@ -41,7 +41,11 @@ MAX_DELIVERIES = 5  # a message that fails this often is dead-lettered, not retr
 STORE_RETRY_S = 2.0  # a message taken while the database was away comes back after this,
 STORE_RETRY_MAX_S = 15.0  # and longer each time, up to this
 STORE_PROBE_S = 1.0
-FETCH_BATCH = 16
+# A fetch takes a few messages while photos come (each worker holds only what it can decide
+# soon, and a dead worker's photos come back fast), many while only records do: the records
+# of a batch share one transaction.
+FETCH_PHOTOS = 16
+FETCH_RECORDS = 512
 PHOTOS_AT_ONCE = 8
 
 
@@ -136,8 +140,11 @@ class Intake:
         a photo arriving with its shot is judged by the model of the die that shot names;
         they are then written together in one transaction while the photos are decided."""
         slots = asyncio.Semaphore(PHOTOS_AT_ONCE)
+        size = FETCH_PHOTOS
         while not stop.is_set():
-            batch = await self._fetch(sub)
+            batch = await self._fetch(sub, size)
+            photos = sum(".image." in m.subject for m in batch)
+            size = FETCH_RECORDS if batch and not photos else FETCH_PHOTOS
             records, invalid = self._noted([m for m in batch if ".image." not in m.subject])
             writing = asyncio.create_task(self._write(records, invalid))
             for msg in batch:
@@ -199,9 +206,9 @@ class Intake:
             await asyncio.sleep(2.0)
 
     @staticmethod
-    async def _fetch(sub: Any) -> list[Msg]:
+    async def _fetch(sub: Any, size: int) -> list[Msg]:
         try:
-            batch: list[Msg] = await sub.fetch(batch=FETCH_BATCH, timeout=0.5)
+            batch: list[Msg] = await sub.fetch(batch=size, timeout=0.5)
             return batch
         except (NatsTimeout, TimeoutError):  # nothing waiting
             return []

@@ -121,6 +121,12 @@ class Output:
         heatmap = await self.db(lambda: self.blobs.put(draw_overlay())) if draw_overlay else None
         return PhotoRecord(photo.view, photo.at, blob, photo.content_type, heatmap)
 
+    async def record_many(self, parts: list[tuple[PartKey, PartVerdict]]) -> None:
+        """Verdicts of parts without a photo, shown, then recorded in one transaction."""
+        for key, told in parts:
+            self.event(key.plant, key.machine, Kind.VERDICT, self._shown(key, told, {}))
+        await self.db(self.store.record_told, parts)
+
     def event(self, plant: str, machine: str, kind: Kind, payload: dict[str, Any]) -> None:
         """Tell dashboards; they never hold up the line (nothing waits for a reader)."""
         coro = self.nc.publish(events.subject(plant, machine, kind), events.encode(payload))

@@ -26,7 +26,7 @@ from castline.domain.shot import PartKey, Shot
 from castline.line.decision import Decider
 from castline.line.inspection import ActiveModels
 from castline.line.intake import STORE_DOWN, Delivery, Intake, StoreHealth
-from castline.line.join import Joiner, Unjoined
+from castline.line.join import Joiner
 from castline.line.metrics import LineMetrics
 from castline.line.output import Output, Photo
 from castline.line.records import Recorder
@@ -47,6 +47,7 @@ from castline.store.repository import Store
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+SETTLE_AT_ONCE = 500  # parts without photo settled in one journal round and transaction
 
 
 class LineRuntime:
@@ -247,32 +248,38 @@ class LineRuntime:
     # --- background duties --------------------------------------------------------
 
     async def _expire_loop(self, stop: asyncio.Event) -> None:
-        retry: list[Unjoined] = []  # parts whose end could not be recorded yet
+        retry: list[PartKey] = []  # parts whose end could not be recorded yet
         while not stop.is_set():
             await asyncio.sleep(1.0)
-            due, retry = retry + self.decider.expired(), []
-            for unjoined in due:
+            due = self.decider.expired()
+            no_photo, retry = retry + [u.key for u in due if u.missing == "image"], []
+            for chunk in range(0, len(no_photo), SETTLE_AT_ONCE):
+                keys = no_photo[chunk : chunk + SETTLE_AT_ONCE]
                 try:
-                    await self._settle(unjoined)
+                    await self._settle_without_photo(keys)
                 except STORE_DOWN as exc:
                     self.health.lost(exc)
-                    retry.append(unjoined)
+                    retry += keys
                 except Exception:
-                    log.exception("part %s (no %s) not settled", unjoined.key, unjoined.missing)
+                    log.exception("%d parts without photo not settled", len(keys))
+            for unjoined in (u for u in due if u.missing == "shot"):
+                await self._photo_without_shot(unjoined.key)
 
-    async def _settle(self, unjoined: Unjoined) -> None:
-        """This worker saw one half of a part; in a group of workers another one may have
-        had the other half. A shot whose photo never came anywhere is QUARANTINE."""
-        key = unjoined.key
-        if unjoined.missing == "shot":
+    async def _settle_without_photo(self, keys: list[PartKey]) -> None:
+        """Shots whose photo never came to this worker: QUARANTINE, unless another worker
+        of the group had the photo and decided the part (the journal knows)."""
+        verdict = self.decider.photo_missing()
+        told = await asyncio.gather(*(self.output.tell(key, verdict, None) for key in keys))
+        self.metrics.unjoined.labels("no_image").inc(sum(ours for _, ours in told))
+        await self.output.record_many([(key, v) for key, (v, _) in zip(keys, told, strict=True)])
+
+    async def _photo_without_shot(self, key: PartKey) -> None:
+        try:
             if await self._db(self.store.shot_die, key) is None:
                 self.metrics.unjoined.labels("no_shot").inc()
                 log.info("image of %s had no shot record in time", key)
-            return
-        told, ours = await self.output.tell(key, self.decider.photo_missing(), None)
-        if ours:
-            self.metrics.unjoined.labels("no_image").inc()
-        await self.output.record(key, told)  # whoever decided it (a cell's deadline too)
+        except STORE_DOWN as exc:
+            self.health.lost(exc)
 
     # --- what it did ----------------------------------------------------------------
 

@@ -166,6 +166,11 @@ class Store(Reads):
         with self.engine.begin() as conn:
             return insert_ignore(conn, t.verdicts, [verdict_row(key, told)]) == 1
 
+    def record_told(self, parts: Sequence[tuple[PartKey, PartVerdict]]) -> None:
+        """Verdicts of parts without a photo, in one transaction; kept where they exist."""
+        with self.engine.begin() as conn:
+            insert_ignore(conn, t.verdicts, [verdict_row(key, told) for key, told in parts])
+
     def record_part(
         self, key: PartKey, told: PartVerdict, photo: PhotoRecord | None = None
     ) -> None:
