@@ -199,6 +199,51 @@ def _state_changes(frame: pd.DataFrame, plant: str, seen: dict[str, _Seen]) -> l
     return rows
 
 
+def _timed(chunk: pd.DataFrame, mapping: Mapping, report: ImportReport) -> pd.DataFrame:
+    """The chunk's rows in castline's terms; rejected rows and rows without a time counted."""
+    frame, rejected = frame_of(chunk, mapping)
+    report.rejected.update(rejected)
+    no_time = frame["at"].isna()
+    if no_time.any():  # local time that does not exist or repeats (clock change)
+        reason = "local time skipped or repeated by a clock change"
+        report.rejected[reason] += int(no_time.sum())
+    return frame[~no_time]
+
+
+def _truths(frame: pd.DataFrame, plant: str) -> list[dict[str, Any]]:
+    """Ground truth rows of the shots whose export says defective (1) or good (0)."""
+    if "defective" not in frame:
+        return []
+    keyed = frame[["machine", "shot_number", "defective"]].itertuples(index=False)
+    return [
+        {
+            "plant": plant,
+            "machine": m,
+            "shot_number": int(n),
+            "defective": bool(d == 1),
+            "defect_type": None,
+            "cause": "",
+        }
+        for m, n, d in keyed
+        if d in (0, 1)
+    ]
+
+
+def _export_ends(plant: str, last_seen: dict[str, _Seen]) -> list[dict[str, Any]]:
+    """A planned stop one cycle after each machine's last shot of the export."""
+    return [
+        {
+            "plant": plant,
+            "machine": m,
+            "state": MachineState.PLANNED_STOP.value,
+            "at": last.at + timedelta(seconds=last.cycle_s),
+            "die": m.removeprefix("die-"),
+            "reason": "end of the export (imported)",
+        }
+        for m, last in last_seen.items()
+    ]
+
+
 def import_shots(
     engine: Engine,
     path: Path,
@@ -224,58 +269,21 @@ def import_shots(
     with tqdm(total=total, unit="shot", desc=f"import {path.name}", disable=not progress) as bar:
         for chunk in reader:
             report.rows += len(chunk)
-            frame, rejected = frame_of(chunk, mapping)
-            report.rejected.update(rejected)
-            no_time = frame["at"].isna()
-            if no_time.any():  # local time that does not exist or repeats (clock change)
-                report.rejected["local time skipped or repeated by a clock change"] += int(
-                    no_time.sum()
-                )
-                frame = frame[~no_time]
+            frame = _timed(chunk, mapping, report)
             for machine, die in frame[["machine", "die"]].drop_duplicates().itertuples(index=False):
                 if machine not in known:
                     store.ensure_machine(plant, Machine(machine))
                     store.ensure_die(die, machine=machine, plant=plant)
                     known.add(machine)
-            shots = _rows(frame, plant, report)
-            truths = (
-                [
-                    {
-                        "plant": plant,
-                        "machine": m,
-                        "shot_number": int(n),
-                        "defective": bool(d == 1),
-                        "defect_type": None,
-                        "cause": "",
-                    }
-                    for m, n, d in frame[["machine", "shot_number", "defective"]].itertuples(
-                        index=False
-                    )
-                    if d in (0, 1)
-                ]
-                if "defective" in frame
-                else []
-            )
             states = _state_changes(frame, plant, last_seen) if "state" in frame else []
             with engine.begin() as conn:
-                insert_ignore(conn, t.shots, shots)
-                insert_ignore(conn, t.truths, truths)
+                insert_ignore(conn, t.shots, _rows(frame, plant, report))
+                insert_ignore(conn, t.truths, _truths(frame, plant))
                 insert_ignore(conn, t.machine_states, states)
             bar.update(len(chunk))
     if limit is None:  # the export ends: its machines stop after their last shot
-        ends = [
-            {
-                "plant": plant,
-                "machine": m,
-                "state": MachineState.PLANNED_STOP.value,
-                "at": last.at + timedelta(seconds=last.cycle_s),
-                "die": m.removeprefix("die-"),
-                "reason": "end of the export (imported)",
-            }
-            for m, last in last_seen.items()
-        ]
         with engine.begin() as conn:
-            insert_ignore(conn, t.machine_states, ends)
+            insert_ignore(conn, t.machine_states, _export_ends(plant, last_seen))
     report.shots_added = store.count(t.shots, plant=plant) - before[t.shots]
     report.truths_added = store.count(t.truths, plant=plant) - before[t.truths]
     report.states_added = store.count(t.machine_states, plant=plant) - before[t.machine_states]
