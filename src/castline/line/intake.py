@@ -46,6 +46,7 @@ STORE_PROBE_S = 1.0
 # of a batch share one transaction.
 FETCH_PHOTOS = 16
 FETCH_RECORDS = 512
+WRITES_AT_ONCE = 3
 PHOTOS_AT_ONCE = 8
 
 
@@ -138,15 +139,17 @@ class Intake:
     async def run(self, stop: asyncio.Event, sub: Any, drain_s: float) -> None:
         """Fetch until `stop`. The records of a batch (shots, states...) are noted first, so
         a photo arriving with its shot is judged by the model of the die that shot names;
-        they are then written together in one transaction while the photos are decided."""
+        they are then written together in one transaction while the photos are decided and
+        the next batch is fetched (up to WRITES_AT_ONCE batches are being written)."""
         slots = asyncio.Semaphore(PHOTOS_AT_ONCE)
+        writing: list[asyncio.Task[None]] = []
         size = FETCH_PHOTOS
         while not stop.is_set():
             batch = await self._fetch(sub, size)
             photos = sum(".image." in m.subject for m in batch)
             size = FETCH_RECORDS if batch and not photos else FETCH_PHOTOS
             records, invalid = self._noted([m for m in batch if ".image." not in m.subject])
-            writing = asyncio.create_task(self._write(records, invalid))
+            writing.append(asyncio.create_task(self._write(records, invalid)))
             for msg in batch:
                 if ".image." in msg.subject:
                     await slots.acquire()
@@ -154,7 +157,9 @@ class Intake:
                     self.in_flight.add(task)
                     task.add_done_callback(self.in_flight.discard)
                     task.add_done_callback(lambda _t: slots.release())
-            await writing
+            while len(writing) >= WRITES_AT_ONCE or (writing and writing[0].done()):
+                await writing.pop(0)
+        await asyncio.gather(*writing)
         if self.in_flight:
             await asyncio.wait(self.in_flight, timeout=drain_s)
 

@@ -52,7 +52,8 @@ class Recorder:
             await asyncio.gather(*(self._note_die(s) for s in facts.shots))
             raise
         self._machines |= facts.machines
-        for message in messages:
+        latest = {(m.plant, m.machine, type(m)): m for m in messages}  # what a tile shows
+        for message in latest.values():
             self._show(message)
 
     def _facts(self, messages: list[Message]) -> Facts:
