@@ -61,6 +61,29 @@ def _fmt(v: float) -> str:
     return f"{v:.3g}" if abs(v) < 10 else f"{v:.0f}"
 
 
+def _best_cut(
+    xs: np.ndarray, ngs: np.ndarray, inside: tuple[float, float], min_outside: int
+) -> tuple[float, str, float, int, int] | None:
+    """(excess NG, side, cut, shots inside, NG inside) of the band with the most excess
+    NG among the decile cuts of the sorted `xs`, holding `inside` shots (low, high)."""
+    n, total_ng = xs.size, int(ngs.sum())
+    cum_ng = np.concatenate(([0], np.cumsum(ngs)))
+    best: tuple[float, str, float, int, int] | None = None
+    for q in np.unique(np.quantile(xs, np.linspace(0.05, 0.95, 19))):
+        for side in ("<", ">"):
+            # cut between distinct values: "<" takes x < q, ">" takes x > q
+            k = int(np.searchsorted(xs, q, side="left" if side == "<" else "right"))
+            inside_n = k if side == "<" else n - k
+            inside_ng = int(cum_ng[k]) if side == "<" else total_ng - int(cum_ng[k])
+            outside_n = n - inside_n
+            if not inside[0] <= inside_n <= inside[1] or outside_n < min_outside:
+                continue
+            excess = inside_ng - inside_n * ((total_ng - inside_ng) / outside_n)
+            if best is None or excess > best[0]:
+                best = (excess, side, float(q), inside_n, inside_ng)
+    return best
+
+
 def worst_band(
     parameter: str,
     x: np.ndarray,
@@ -79,23 +102,8 @@ def worst_band(
     if n < 2 * min_shots or total_ng == 0:
         return None
     order = np.argsort(x, kind="stable")
-    xs, ngs = x[order], ng[order]
-    cum_ng = np.concatenate(([0], np.cumsum(ngs)))
-    best: tuple[float, str, float, int, int] | None = None
-    for q in np.unique(np.quantile(xs, np.linspace(0.05, 0.95, 19))):
-        for side in ("<", ">"):
-            # cut between distinct values: "<" takes x < q, ">" takes x > q
-            k = int(np.searchsorted(xs, q, side="left" if side == "<" else "right"))
-            inside_n = k if side == "<" else n - k
-            inside_ng = int(cum_ng[k]) if side == "<" else total_ng - int(cum_ng[k])
-            outside_n = n - inside_n
-            too_small = inside_n < max(min_shots, min_share * n)
-            if too_small or inside_n > max_share * n or outside_n < min_shots:
-                continue
-            out_rate = (total_ng - inside_ng) / outside_n
-            excess = inside_ng - inside_n * out_rate
-            if best is None or excess > best[0]:
-                best = (excess, side, float(q), inside_n, inside_ng)
+    smallest = max(min_shots, min_share * n)
+    best = _best_cut(x[order], ng[order], (smallest, max_share * n), min_shots)
     if best is None or best[0] <= 0:
         return None
     excess, side, q, inside_n, inside_ng = best
