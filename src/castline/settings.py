@@ -10,10 +10,20 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass
+from datetime import time
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from castline.domain.ids import check_id
@@ -26,6 +36,23 @@ class TlsFiles:
     cert: Path
     key: Path
     ca: Path | None = None
+
+
+class Shift(BaseModel):
+    """One shift of the plant's day, in plant time: name, start, length in hours."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1, max_length=16)
+    start: time
+    hours: float = Field(gt=0, le=24)
+
+
+DEFAULT_SHIFTS = (
+    Shift(name="A", start=time(8), hours=8),
+    Shift(name="B", start=time(16), hours=8),
+    Shift(name="C", start=time(0), hours=8),
+)
 
 
 class SettingsError(ValueError):
@@ -67,6 +94,12 @@ class Settings(BaseSettings):
         2 * 1024**3, ge=1024**2, description="JetStream stream size limit (oldest dropped)"
     )
     stream_max_age_days: float = Field(7.0, gt=0, le=3650, description="stream history kept")
+    plant_timezone: str = Field(
+        "Asia/Shanghai", description="IANA time zone of the plant: pages show plant time"
+    )
+    shifts: tuple[Shift, ...] = Field(
+        DEFAULT_SHIFTS, min_length=1, max_length=8, description="the plant's shift calendar"
+    )
     analytics_file: Path | None = Field(
         None,
         description="analytics TOML: spec limits per die, planned cycle time, shifts, lines;"
@@ -87,6 +120,29 @@ class Settings(BaseSettings):
             )
         if v:
             _check_db_url(v)
+        return v
+
+    @field_validator("plant_timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{v!r} is not an IANA time zone (e.g. Asia/Shanghai)") from None
+        return v
+
+    @field_validator("shifts")
+    @classmethod
+    def _no_overlap(cls, v: tuple[Shift, ...]) -> tuple[Shift, ...]:
+        """Shifts may leave gaps (nights off) but never overlap, within 24 hours."""
+        if len({s.name for s in v}) != len(v):
+            raise ValueError("shift names must differ")
+        spans = sorted((s.start.hour * 60 + s.start.minute, s.hours * 60, s.name) for s in v)
+        for (start, length, name), (nxt, _, other) in zip(
+            spans, [*spans[1:], (spans[0][0] + 1440, 0, spans[0][2])], strict=True
+        ):
+            if start + length > nxt + 1e-9:
+                raise ValueError(f"shift {name} overlaps shift {other}")
         return v
 
     @field_validator("tls_key")
