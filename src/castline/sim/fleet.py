@@ -15,9 +15,11 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from castline.domain.curve import DEFAULT_RATE_HZ, ShotCurve
 from castline.domain.plant import Die, MaintenanceRecord
 from castline.domain.states import MachineState
 from castline.sim.calibration import PROFILES
+from castline.sim.curves import CurveFault, CurveModel, CurveProfile, acting
 from castline.sim.process import ProcessModel
 from castline.sim.rules import DieCondition, Truth, judge
 
@@ -48,6 +50,9 @@ class FleetConfig:
     maintenance_after_h: float = 2.0  # from die damage until the die is repaired
     maintenance_min: tuple[float, float] = (30.0, 60.0)
     base_defect_rate: float = 0.01
+    curve_rate_hz: int = DEFAULT_RATE_HZ  # shot curves sampled at this rate; 0: none
+    process_fault_every_h: float = 12.0  # curve faults (sim/curves.py); 0: none
+    process_fault_min: tuple[float, float] = (10.0, 40.0)
 
     def machine_ids(self) -> list[str]:
         return [machine_id(i) for i in range(self.machines)]
@@ -68,6 +73,8 @@ class ShotEvent:
     trial: bool
     truth: Truth
     recorded_at: datetime | None = None  # replay: when the real shot happened
+    curve: ShotCurve | None = None
+    process_faults: frozenset[CurveFault] = frozenset()  # acting on this shot (evaluation)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +137,18 @@ class MachineModel:
         )
         self.process = ProcessModel(self.profile, self.rng, self.cycle_time_s)
         self.damaged = False
+        self.curves = self._curves(index) if config.curve_rate_hz else None
+
+    def _curves(self, index: int) -> CurveModel:
+        # A stream of its own: the hall's other events are the same with or without curves.
+        rng = np.random.default_rng([self.config.seed, index, 1])
+        return CurveModel(
+            CurveProfile.draw(rng, self.process),
+            rng,
+            self.config.curve_rate_hz,
+            self.config.process_fault_every_h,
+            self.config.process_fault_min,
+        )
 
     def _after(self, at: datetime, mean_h: float) -> datetime:
         return at + timedelta(hours=float(self.rng.exponential(mean_h)))
@@ -181,9 +200,18 @@ class MachineModel:
                 "die_temp_fixed_2_c": die_offset,
                 "die_temp_moving_2_c": die_offset,
             }
+            faults = self.curves.faults(t) if self.curves else frozenset()
+            if self.curves is not None:
+                for name, offset in self.curves.offsets(faults, self.process).items():
+                    offsets[name] = offsets.get(name, 0.0) + offset
             true = self.process.next_shot(offsets)
             condition = DieCondition(self.die.life_used(), self.damaged)
             truth = judge(self.process, true, condition, c.base_defect_rate, self.rng)
+            curve = None
+            if self.curves is not None:
+                faults = acting(faults, true)
+                truth = self.curves.truth(truth, faults)
+                curve = self.curves.curve(self.process, true, faults)
             self.die.shot_counter += 1
             yield ShotEvent(
                 machine=self.id,
@@ -194,6 +222,8 @@ class MachineModel:
                 params=self.process.readings(true),
                 trial=warmup > 0,
                 truth=truth,
+                curve=curve,
+                process_faults=faults,
             )
             shot_number += 1
             since_cold += 1
