@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from starlette.middleware.sessions import SessionMiddleware
 
 from castline import __version__
+from castline.analytics import config as analytics_config
 from castline.messaging.backlog import BacklogWatch
 from castline.settings import Settings
 from castline.store.blobs import BlobStore
@@ -57,6 +58,7 @@ def create_app(
 
     The caller makes the first admin with `castline.web.auth.ensure_admin` and tells the
     person starting castline where its password is."""
+    analytics_config.of(settings)  # a broken analytics file is said at start, not per page
     engine = engine or open_store(settings.db_url)
     app = FastAPI(
         title="castline",
