@@ -16,14 +16,15 @@ test: $(VENV)/.installed browser
 	$(BIN)/mypy
 	$(BIN)/pytest
 
-# The dashboard's browser tests drive Debian's Chromium (Playwright's download is not used).
+# The dashboard's browser tests drive Debian's Chromium (Playwright's download is not used);
+# a font with Chinese glyphs draws the zh-CN pages and charts.
 browser:
-	@if command -v chromium >/dev/null 2>&1; then :; \
+	@if command -v chromium >/dev/null 2>&1 && fc-list :lang=zh 2>/dev/null | grep -q .; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-wqy-zenhei; \
 	else \
 		echo "Chromium is missing: browser tests skip here (and fail in CI)."; \
-		echo "Install it with: sudo apt-get install chromium"; \
+		echo "Install it with: sudo apt-get install chromium fonts-wqy-zenhei"; \
 	fi
 
 bench: $(VENV)/.installed

@@ -128,7 +128,7 @@ def test_operator_watches_live_reviews_a_part_and_acknowledges_an_alarm(
     hub.publish("castline/v1/p1/m2/state", {"state": "breakdown", "die": "D2"})
     expect(page.locator(".tile[data-machine=m1] [data-field=verdict]")).to_have_text("REVIEW")
     expect(page.locator(".tile[data-machine=m2] [data-field=state]")).to_have_text("breakdown")
-    assert tile.locator("[data-field=shot]").inner_text() == "4"
+    assert tile.locator("[data-field=shot]").inner_text() == "#4"
     assert tile.locator("[data-field=shots_today]").inner_text() == "4"
     assert tile.locator("[data-field=yield]").inner_text() == "25.0 %"  # 1 OK of 4 parts
     chips = tile.locator("[data-field=chips] .chip").all_inner_texts()

@@ -22,7 +22,7 @@ from castline.domain.verdict import Verdict
 from castline.messaging.backlog import BacklogWatch, describe
 from castline.messaging.topics import parse
 from castline.store.reads import Reads
-from castline.web import actions, analytics, charts, queries
+from castline.web import actions, analytics, charts, i18n, queries
 from castline.web import schemas as out
 from castline.web.analytics import optional, plant_config
 from castline.web.auth import Principal, Role, keys_of, public, require
@@ -202,7 +202,8 @@ def trend_png(
     chart = optional(spc.control_chart, engine, plant, machine, name, last=1, config=config)
     limits = {k: chart[k] for k in ("lcl", "center", "ucl")} if chart else None
     spec = BY_NAME[name]
-    return png(charts.trend(series, f"{spec.label}, {spec.unit}", limits))
+    label = f"{spec.label}, {spec.unit}"
+    return png(charts.trend(series, label, limits, t=charts.words(i18n.of_request(request))))
 
 
 @router.get("/plants/{plant}/machines/{machine}/control-chart", response_model=out.ControlChart)
@@ -305,7 +306,8 @@ def pareto(
 def pareto_png(
     request: Request, plant: PlantId, who: Viewer, machine: OptionalId = None
 ) -> Response:
-    return png(charts.pareto(queries.defect_pareto(request.app.state.engine, plant, machine)))
+    counts = queries.defect_pareto(request.app.state.engine, plant, machine)
+    return png(charts.pareto(counts, t=charts.words(i18n.of_request(request))))
 
 
 @router.get("/dies", response_model=out.many(out.DieRecord))
@@ -315,7 +317,8 @@ def dies(request: Request, who: Viewer) -> list[dict[str, Any]]:
 
 @router.get("/dies.png", **PNG)
 def dies_png(request: Request, who: Viewer) -> Response:
-    return png(charts.die_life(queries.dies(request.app.state.engine, scope(who))))
+    dies = queries.dies(request.app.state.engine, scope(who))
+    return png(charts.die_life(dies, t=charts.words(i18n.of_request(request))))
 
 
 @router.get(

@@ -7,11 +7,20 @@ control-room screen and use the dashboard's verdict colours.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import cache
 from typing import Any
 
+from matplotlib import font_manager, rc_context
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+
+from castline.web.i18n import Lang, Translator
+
+# Fonts with Chinese glyphs, in order of preference (Debian: fonts-wqy-zenhei, fonts-noto-cjk).
+CJK_FONTS = ("Noto Sans CJK SC", "WenQuanYi Zen Hei", "Noto Sans SC", "Source Han Sans SC")
+ENGLISH = Translator("en")
 
 COLOURS = {
     "OK": "#2e9e5b",
@@ -21,6 +30,35 @@ COLOURS = {
     None: "#8a96a3",
 }
 LINE = "#2f6fb0"
+
+
+@cache
+def cjk_font() -> str | None:
+    """The first installed font that has Chinese glyphs, or None."""
+    found = _installed_cjk()
+    if found is None:  # installed after matplotlib cached its font list: add the files
+        for path in font_manager.findSystemFonts():
+            if any(mark in path.lower() for mark in ("wqy", "notosanscjk", "noto-cjk")):
+                font_manager.fontManager.addfont(path)
+        found = _installed_cjk()
+    return found
+
+
+def _installed_cjk() -> str | None:
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    return next((name for name in CJK_FONTS if name in installed), None)
+
+
+def words(lang: Lang) -> Translator:
+    """Chart labels in `lang`; English where no font could draw the Chinese ones."""
+    return Translator(lang) if lang == "en" or cjk_font() else ENGLISH
+
+
+@contextmanager
+def _fonts(t: Translator) -> Iterator[None]:
+    family = [cjk_font() or "DejaVu Sans", "DejaVu Sans"] if t.lang == "zh" else ["DejaVu Sans"]
+    with rc_context({"font.family": family}):
+        yield
 
 
 def _png(fig: Figure) -> bytes:
@@ -42,14 +80,26 @@ def trend(
     label: str,
     limits: dict[str, float] | None = None,
     hits: Sequence[int] = (),
+    t: Translator = ENGLISH,
 ) -> bytes:
     """Readings in shot order, points coloured by verdict; control limits and rule hits
     (shot numbers) drawn when the analytics supplies them."""
+    with _fonts(t):
+        return _trend(series, label, limits, hits, t)
+
+
+def _trend(
+    series: Sequence[dict[str, Any]],
+    label: str,
+    limits: dict[str, float] | None,
+    hits: Sequence[int],
+    t: Translator,
+) -> bytes:
     fig, ax = _figure()
     points = [(r["shot_number"], r["value"], r.get("verdict")) for r in series]
     points = [p for p in points if p[1] is not None]
     if not points:
-        ax.text(0.5, 0.5, "no readings yet", ha="center", va="center", transform=ax.transAxes)
+        ax.text(0.5, 0.5, t("chart.no_readings"), ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
     else:
         xs = [p[0] for p in points]
@@ -71,23 +121,28 @@ def trend(
                 facecolors="none",
                 edgecolors=COLOURS["NG"],
                 linewidths=1.5,
-                label="rule hit",
+                label=t("chart.rule_hit"),
             )
             ax.legend(loc="upper left", frameon=False, fontsize=8)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.ticklabel_format(axis="x", style="plain", useOffset=False)  # shot counters are large
-    ax.set_xlabel("shot number")
+    ax.set_xlabel(t("chart.shot_number"))
     ax.set_ylabel(label)
     return _png(fig)
 
 
-def pareto(counts: Sequence[tuple[str, int]], title: str = "confirmed defects") -> bytes:
+def pareto(
+    counts: Sequence[tuple[str, int]], title: str | None = None, t: Translator = ENGLISH
+) -> bytes:
     """Bars by frequency with the cumulative share on a second axis."""
+    with _fonts(t):
+        return _pareto(counts, title or t("chart.confirmed_defects"), t)
+
+
+def _pareto(counts: Sequence[tuple[str, int]], title: str, t: Translator) -> bytes:
     fig, ax = _figure(7.0, 3.4)
     if not counts:
-        ax.text(
-            0.5, 0.5, "no confirmed defects yet", ha="center", va="center", transform=ax.transAxes
-        )
+        ax.text(0.5, 0.5, t("chart.no_defects"), ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
     else:
         names = [c[0].replace("_", " ") for c in counts]
@@ -101,20 +156,25 @@ def pareto(counts: Sequence[tuple[str, int]], title: str = "confirmed defects") 
         cumulative = ax.twinx()
         cumulative.plot(names, share, color="#333", marker="o", markersize=3)
         cumulative.set_ylim(0, 105)
-        cumulative.set_ylabel("cumulative %")
+        cumulative.set_ylabel(t("chart.cumulative"))
         cumulative.spines[["top"]].set_visible(False)
         ax.tick_params(axis="x", labelrotation=30)
     ax.set_title(title, fontsize=10, loc="left")
-    ax.set_ylabel("parts")
+    ax.set_ylabel(t("chart.parts"))
     return _png(fig)
 
 
-def die_life(dies: Sequence[dict[str, Any]]) -> bytes:
+def die_life(dies: Sequence[dict[str, Any]], t: Translator = ENGLISH) -> bytes:
     """Share of rated life each die has used; red beyond 90 %."""
+    with _fonts(t):
+        return _die_life(dies, t)
+
+
+def _die_life(dies: Sequence[dict[str, Any]], t: Translator) -> bytes:
     fig, ax = _figure(7.0, max(1.6, 0.45 * len(dies) + 0.8))
     ax.grid(axis="x", color="#e3e7eb")
     if not dies:
-        ax.text(0.5, 0.5, "no dies recorded", ha="center", va="center", transform=ax.transAxes)
+        ax.text(0.5, 0.5, t("chart.no_dies"), ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
     else:
         used = [100.0 * (d["life_used"] or 0.0) for d in dies]
@@ -123,5 +183,5 @@ def die_life(dies: Sequence[dict[str, Any]]) -> bytes:
         ax.axvline(100, color="#555", linestyle="--", linewidth=1)
         ax.set_xlim(0, max(110.0, *used))
         ax.invert_yaxis()
-    ax.set_xlabel("rated die life used, %")
+    ax.set_xlabel(t("chart.die_life"))
     return _png(fig)

@@ -21,8 +21,15 @@ from castline.domain.defects import DefectCatalogue
 from castline.domain.shot import PartKey
 from castline.domain.units import BY_NAME, PARAMETERS
 from castline.store.reads import Reads
-from castline.web import actions, analytics, queries
-from castline.web.analytics import optional, plant_config, start_of_day
+from castline.web import (
+    actions,
+    analytics,
+    i18n,
+    model_history,
+    page_context,
+    queries,
+)
+from castline.web.analytics import optional, plant_config
 from castline.web.api import Admin, Engineer, Operator, Viewer, line_problems, line_status, scope
 from castline.web.auth import (
     CSRF_FIELD,
@@ -35,22 +42,20 @@ from castline.web.auth import (
     open_session,
     public,
 )
+from castline.web.overview import ranked
 from castline.web.params import ID, MachineId, PlantId, RowId, ShotNumber, UserName
+from castline.web.plant_time import PlantClock
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 router = APIRouter(include_in_schema=False)
-
-
-def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "—"
 
 
 def _percent(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.1f} %"
 
 
-templates.env.filters["when"] = _when
 templates.env.filters["percent"] = _percent
+page_context.install(templates.env)  # plant time, part keys, numbers
 
 
 def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -60,10 +65,26 @@ def render(request: Request, name: str, status: int = 200, **context: Any) -> HT
         "csrf_field": CSRF_FIELD,
         "csrf": csrf_token(request),
         "plants": queries.plants(request.app.state.engine, scope(who)) if who else [],
-        "flash": request.session.pop("flash", None),
+        "flash": (flash := request.session.pop("flash", None)),
+        "flash_bad": bool(flash) and flash.startswith(NOT_DONE),
         "problems": line_problems(request.app) if who else {},  # health, on every page
     }
-    return templates.TemplateResponse(request, name, context, status_code=status)
+    context = page_context.for_request(request) | context
+    response = templates.TemplateResponse(request, name, context, status_code=status)
+    page_context.remember_language(request, response)
+    return response
+
+
+NOT_DONE = tuple(i18n.Translator(lang)("flash.not_done", reason="") for lang in i18n.LANGS)
+
+
+def words(request: Request) -> i18n.Translator:
+    """The translator of this request, for messages made outside a template."""
+    return i18n.Translator(i18n.of_request(request))
+
+
+def clock(request: Request) -> PlantClock:
+    return PlantClock.of(request.app.state.settings)
 
 
 def error_page(request: Request, status: int, message: str) -> HTMLResponse:
@@ -81,7 +102,7 @@ def attempt(request: Request, url: str, done: str, action: Any, *args: Any) -> A
     try:
         action(*args)
     except actions.ActionError as exc:
-        return back(url, request, f"Not done: {exc}")
+        return back(url, request, words(request)("flash.not_done", reason=exc))
     return back(url, request, done)
 
 
@@ -110,11 +131,12 @@ async def login_submit(
     address = request.client.host if request.client else "unknown"
     outcome = await run_in_threadpool(attempt_login, engine, username, password, address)
     if outcome.locked_s > 0:
-        wait = f"Too many failed logins: try again in {math.ceil(outcome.locked_s)} s."
+        wait = words(request)("login.locked", seconds=math.ceil(outcome.locked_s))
         return render(request, "login.html", status=429, next=next, error=wait)
     who = outcome.principal
     if who is None:
-        return render(request, "login.html", status=401, next=next, error="Wrong name or password.")
+        wrong = words(request)("login.wrong")
+        return render(request, "login.html", status=401, next=next, error=wrong)
     session_id = await run_in_threadpool(open_session, engine, who.user_id)
     request.session.clear()  # a fresh session (and CSRF token) after login
     request.session[SESSION_KEY] = session_id
@@ -148,10 +170,27 @@ def home(request: Request, who: Viewer) -> Response:
 
 @router.get("/plants/{plant}")
 def overview(request: Request, plant: PlantId, who: Viewer) -> HTMLResponse:
-    tiles = queries.machine_tiles(request.app.state.engine, plant, start_of_day())
+    engine, plant_clock = request.app.state.engine, clock(request)
+    since = plant_clock.start_of_day()
+    tiles = queries.machine_tiles(engine, plant, since)
+    shift = plant_clock.shift_at()
+    shift_tiles = queries.machine_tiles(engine, plant, shift.start) if shift else []
     oee = request.app.state.oee_today(request.app.state.engine, plant, plant_config(request))
     line = line_status(request, plant)
-    return render(request, "overview.html", plant=plant, tiles=tiles, oee=oee, line=line)
+    deadline = request.app.state.settings.verdict_deadline_s
+    return render(
+        request,
+        "overview.html",
+        plant=plant,
+        ranked=ranked(tiles),
+        oee=oee,
+        line=line,
+        line_text=page_context.line_text(words(request), line, deadline),
+        deadline=f"{deadline:g}",
+        since=since,
+        shift=shift,
+        shift_shots={tile["machine"]: tile["shots_today"] for tile in shift_tiles},
+    )
 
 
 @router.get("/plants/{plant}/machines/{machine}")
@@ -166,7 +205,7 @@ def machine(
     tile = next(
         (
             t
-            for t in queries.machine_tiles(engine, plant, start_of_day())
+            for t in queries.machine_tiles(engine, plant, clock(request).start_of_day())
             if t["machine"] == machine
         ),
         None,
@@ -275,7 +314,7 @@ def review(
     return attempt(
         request,
         url,
-        f"Part {key} confirmed {decision.upper()}.",
+        words(request)("review.done", key=key, decision=words(request).verdict(decision.upper())),
         actions.review_part,
         request.app.state.engine,
         who,
@@ -302,7 +341,7 @@ def acknowledge(
     return attempt(
         request,
         "/alarms",
-        f"Alarm {alarm_id} acknowledged.",
+        words(request)("alarms.done", id=alarm_id),
         actions.acknowledge,
         request.app.state.engine,
         who,
@@ -317,7 +356,8 @@ def models(request: Request, who: Viewer) -> HTMLResponse:
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault((row["die"], row["view"]), []).append(row)
-    return render(request, "models.html", groups=groups)
+    rollback = model_history.can_roll_back(request.app.state.engine)
+    return render(request, "models.html", groups=groups, can_roll_back=rollback)
 
 
 @router.get("/models/{model_id}/promote")
@@ -328,9 +368,10 @@ def confirm_promote(request: Request, model_id: RowId, who: Engineer) -> HTMLRes
     return render(
         request,
         "confirm.html",
-        title=f"Promote {model['version']}?",
-        text=f"From the next casting on, die {model['die']} view {model['view']} is inspected "
-        f"with version {model['version']}.",
+        title=words(request)("models.promote_q", version=model["version"]),
+        text=words(request)(
+            "models.promote_text", die=model["die"], view=model["view"], version=model["version"]
+        ),
         action=f"/models/{model_id}/promote",
         fields={},
     )
@@ -341,8 +382,10 @@ def promote(request: Request, model_id: RowId, who: Engineer) -> Response:
     try:
         model = actions.promote(request.app.state.engine, who, model_id)
     except actions.ActionError as exc:
-        return back("/models", request, f"Not done: {exc}")
-    done = f"Die {model['die']} view {model['view']} now inspects with {model['version']}."
+        return back("/models", request, words(request)("flash.not_done", reason=exc))
+    done = words(request)(
+        "models.promoted", die=model["die"], view=model["view"], version=model["version"]
+    )
     return back("/models", request, done)
 
 
@@ -356,8 +399,8 @@ def confirm_rollback(
     return render(
         request,
         "confirm.html",
-        title=f"Roll back die {die} view {view}?",
-        text="The version registered before the active one becomes active again.",
+        title=words(request)("models.rollback_q", die=die, view=view),
+        text=words(request)("models.rollback_text"),
         action="/models/rollback",
         fields={"die": die, "view": view},
     )
@@ -370,7 +413,7 @@ def rollback(
     return attempt(
         request,
         "/models",
-        f"Die {die} view {view} rolled back.",
+        words(request)("models.rolled_back", die=die, view=view),
         actions.rollback,
         request.app.state.engine,
         who,
@@ -399,7 +442,7 @@ def kpi(
     """ISO 22400 KPIs of today and the benefit report of the last `days`."""
     engine = request.app.state.engine
     now, config = datetime.now(UTC), plant_config(request)
-    since = start_of_day(now)
+    since = clock(request).start_of_day(now)
     reports = [
         {
             "plant": plant["id"],
@@ -411,7 +454,7 @@ def kpi(
         }
         for plant in queries.plants(engine, scope(who))
     ]
-    return render(request, "kpi.html", reports=reports, days=days)
+    return render(request, "kpi.html", reports=reports, days=days, since=since)
 
 
 @router.get("/dead-letters")
@@ -453,7 +496,7 @@ def add_user(
     return attempt(
         request,
         "/users",
-        f"User {username} added.",
+        words(request)("users.added", user=username),
         actions.create_user,
         engine,
         who,
@@ -469,8 +512,8 @@ def revoke_keys(request: Request, username: UserName, who: Admin) -> Response:
     try:
         revoked = actions.revoke(request.app.state.engine, who, username)
     except actions.ActionError as exc:
-        return back("/users", request, f"Not done: {exc}")
-    return back("/users", request, f"{revoked} API key(s) of {username} revoked.")
+        return back("/users", request, words(request)("flash.not_done", reason=exc))
+    return back("/users", request, words(request)("users.revoked", n=revoked, user=username))
 
 
 @router.post("/users/{username}/keys")
@@ -479,5 +522,5 @@ def add_key(request: Request, username: UserName, who: Admin) -> Response:
     try:
         issued = actions.create_key(request.app.state.engine, who, username)
     except actions.ActionError as exc:
-        return back("/users", request, f"Not done: {exc}")
+        return back("/users", request, words(request)("flash.not_done", reason=exc))
     return users_page(request, who, {"username": username, "key": issued.key})

@@ -2,17 +2,37 @@
 // Topics follow MQTT: castline/v1/<plant>/<machine>/<verdict|state|shot>.
 (function () {
   "use strict";
+  const line = document.getElementById("line");
+  // Words of the page's language, from <script type="application/json" id="i18n">.
+  const source_ = document.getElementById("i18n");
+  const words = source_ ? JSON.parse(source_.textContent || "{}") : {};
+  const say = (id, fields) =>
+    (words[id] || id).replace(/\{(\w+)\}/g, (_, name) => String(fields ? fields[name] : ""));
+  const verdictWord = (code) => words[`verdict.${code}`] || code;
+  const stateWord = (code) => words[`state.${code}`] || code.replace("_", " ");
+  const shotLabel = (n) => `#${Number(n).toLocaleString("en-US")}`;
+  const deadline = line ? Number(line.dataset.deadline) : 0;
+  function lineText(status) {
+    if (status.level === "unknown" || status.waiting === undefined) {
+      return say("line.unknown", { reason: status.text || "" });
+    }
+    let text = say("line.counts", status);
+    if (status.oldest_s !== null && status.oldest_s !== undefined) {
+      text += say("line.oldest", { oldest: status.oldest_s.toFixed(1) });
+    }
+    if (status.level === "behind") text += say("line.behind", { deadline });
+    return text;
+  }
   const tiles = new Map();
   document.querySelectorAll(".tile").forEach((t) => tiles.set(t.dataset.machine, t));
   const pill = document.getElementById("live");
-  const line = document.getElementById("line");
   if (line) {
     // The backlog lives in JetStream, not in the event stream: read it every 2 s.
     const url = `/api/v1/plants/${encodeURIComponent(line.dataset.plant)}/line`;
     const refresh = async () => {
       try {
         const status = await (await fetch(url, { credentials: "same-origin" })).json();
-        line.textContent = status.text;
+        line.textContent = lineText(status);
         line.className = `line-status line-${status.level}`;
       } catch (e) { /* the next refresh tries again */ }
     };
@@ -28,14 +48,17 @@
     const total = Object.values(c).reduce((a, b) => a + b, 0);
     field(tile, "yield").textContent =
       total ? `${((100 * (c.OK || 0)) / total).toFixed(1)} %` : "—";
+    field(tile, "scrap").textContent =
+      total ? `${((100 * (c.NG || 0)) / total).toFixed(1)} %` : "—";
     field(tile, "chips").querySelectorAll(".chip").forEach((chip) => {
-      chip.textContent = c[chip.title] || 0;
+      chip.textContent = c[chip.dataset.verdict] || 0;
     });
   }
 
   function onVerdict(tile, p) {
     const v = field(tile, "verdict");
-    v.textContent = p.verdict;
+    v.textContent = verdictWord(p.verdict);
+    v.dataset.code = p.verdict;
     v.className = `verdict v-${p.verdict}`;
     v.href = `/plants/${tile.dataset.plant}/parts/${tile.dataset.machine}/${p.shot_number}`;
     if (p.image) {
@@ -60,13 +83,13 @@
 
   function onState(tile, p) {
     const s = field(tile, "state");
-    s.textContent = p.state.replace("_", " ");
+    s.textContent = stateWord(p.state);
     s.className = `state s-${p.state}`;
     if (p.die) field(tile, "die").textContent = p.die;
   }
 
   function onShot(tile, p) {
-    field(tile, "shot").textContent = p.shot_number;
+    field(tile, "shot").textContent = shotLabel(p.shot_number);
     if (p.die) field(tile, "die").textContent = p.die;
     if (p.shot_number > Number(tile.dataset.lastShot)) {
       tile.dataset.lastShot = p.shot_number;
@@ -77,8 +100,8 @@
 
   const handlers = { verdict: onVerdict, state: onState, shot: onShot };
   const source = new EventSource(`/api/v1/live?plant=${encodeURIComponent(first.dataset.plant)}`);
-  source.onopen = () => { pill.textContent = "live"; pill.className = "pill on"; };
-  source.onerror = () => { pill.textContent = "reconnecting"; pill.className = "pill off"; };
+  source.onopen = () => { pill.textContent = say("live.on"); pill.className = "pill on"; };
+  source.onerror = () => { pill.textContent = say("live.off"); pill.className = "pill off"; };
   source.onmessage = (e) => {
     const { topic, payload } = JSON.parse(e.data);
     const [, , , machine, kind] = topic.split("/");
