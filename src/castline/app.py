@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import signal
+import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -38,7 +40,10 @@ from castline.web.app import LineLink, create_app
 from castline.web.auth import ensure_admin
 from castline.web.live import Hub
 
-DRAIN_S = 5.0  # after the hall stops: time for the runtime to decide what is in flight
+# After the hall stops, the runtime decides what is in flight: all of it at the end of
+# --for (bounded, should the line be stuck); on Ctrl-C briefly, so castline stops in 5 s.
+DRAIN_S = 60.0
+DRAIN_INTERRUPTED_S = 1.5
 
 
 @dataclass
@@ -203,14 +208,16 @@ async def _run(
     cells = await _start_cells(settings, nats_url, line_options, fleet, stop_line)
     await _dashboard_started(settings, server, web_task, stop_line)
     loop = asyncio.get_running_loop()
+    interrupted = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop_hall.set)
+        loop.add_signal_handler(sig, _stop_by_signal, stop_hall, interrupted)
     mqtt_url = broker.mqtt_url if broker else "mqtt://127.0.0.1:1883"
     _announce(settings, mqtt_url, password)
 
     report = await run_hall(_hall(settings, options, fleet), mqtt_url, stop_hall, access=access)
     watch_broker.cancel()
-    await _drain(runtime)
+    print("stopping: the hall has stopped, the line finishes the parts in flight")
+    await _drain(runtime, DRAIN_INTERRUPTED_S if interrupted.is_set() else DRAIN_S)
     stop_line.set()
     server.should_exit = True
     await asyncio.gather(line_task, web_task, *([cells] if cells else []))
@@ -293,12 +300,19 @@ def _broker_problem(broker: EmbeddedNats) -> str | None:
     return f"embedded NATS {health.status} after {health.restarts} restarts{last}"
 
 
-async def _drain(runtime: LineRuntime) -> None:
-    """Give the runtime a moment to decide what the hall sent last."""
-    for _ in range(int(DRAIN_S / 0.1)):
+def _stop_by_signal(stop_hall: asyncio.Event, interrupted: asyncio.Event) -> None:
+    interrupted.set()
+    stop_hall.set()
+
+
+async def _drain(runtime: LineRuntime, limit_s: float) -> None:
+    """Let the runtime decide what the hall sent last, up to `limit_s`."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
         if runtime.backlog == 0 and runtime.in_flight == 0:
             return
         await asyncio.sleep(0.1)
+    print(f"stopping with {runtime.backlog + runtime.in_flight} part(s) not yet decided")
 
 
 def _start_of_day() -> datetime:
@@ -322,6 +336,9 @@ def _announce(settings: Settings, mqtt_url: str, password: str | None) -> None:
 
 
 def run(settings: Settings, options: UpOptions) -> dict[str, Any]:
+    # Each line reaches a log file at once (the URL, the first password), not at exit.
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)
     with contextlib.suppress(KeyboardInterrupt):
         return asyncio.run(up(settings, options))
     return {}

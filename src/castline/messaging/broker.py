@@ -234,6 +234,9 @@ class EmbeddedNats:
             stdout=self._log,
             stderr=self._log,
             preexec_fn=preexec,  # only prctl and the signal mask, before exec
+            # Its own session: a terminal's Ctrl-C (SIGINT to the foreground process group)
+            # reaches castline only, which then stops the line first and the broker last.
+            start_new_session=True,
         )
         self._started_at = time.monotonic()
         deadline = self._started_at + timeout
