@@ -161,7 +161,10 @@ def from_lists(
     rate = round(1 / step)
     if np.abs(steps - 1 / rate).max() > 0.01 / rate:
         return None
-    return ShotCurve.of(rate, position_mm, pressure_bar, stroke_mm)
+    try:
+        return ShotCurve.of(rate, position_mm, pressure_bar, stroke_mm)
+    except CurveError:  # e.g. a value beyond float32
+        return None
 
 
 def pack(curve: ShotCurve) -> bytes:

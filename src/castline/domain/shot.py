@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from castline.domain.curve import ShotCurve
 from castline.domain.units import BY_NAME, NAMES
 
 
@@ -35,8 +36,9 @@ class PartKey:
 
 
 @dataclass(frozen=True, slots=True)
-class ShotCurve:
-    """Plunger position and pressure sampled over the injection, optional."""
+class CurveLists:
+    """A shot curve as protocol v1's JSON lists, kept as sent when it does not map to a
+    `ShotCurve` (a trace missing, uneven sampling)."""
 
     t_s: tuple[float, ...]
     position_mm: tuple[float, ...]
@@ -51,7 +53,8 @@ class Shot:
     params: dict[str, float | None]  # standard parameters by name, None = not measured
     extra: dict[str, float | str | None] = field(default_factory=dict)  # plant-specific
     trial: bool = False  # warm-up / try shot: never shipped
-    curve: ShotCurve | None = None
+    curve: ShotCurve | None = None  # position and pressure at a fixed rate
+    curve_lists: CurveLists | None = None  # JSON lists that do not map to one
 
     def value(self, name: str) -> float | None:
         v = self.params.get(name)

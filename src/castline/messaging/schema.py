@@ -26,12 +26,15 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     Strict,
     ValidationError,
     model_validator,
 )
 
-from castline.domain.shot import PartKey, Shot, ShotCurve
+from castline.domain import curve as binary_curve
+from castline.domain.curve import CurveError, ShotCurve
+from castline.domain.shot import CurveLists, PartKey, Shot
 from castline.domain.states import MachineState
 from castline.domain.units import NAMES
 from castline.domain.verdict import Verdict
@@ -143,6 +146,10 @@ Text = Annotated[str, Strict(), Field(max_length=limits.MAX_TEXT), AfterValidato
 UtcTime = Annotated[datetime, BeforeValidator(_time_text), AfterValidator(_utc)]
 Trace = Annotated[list[Real], Field(max_length=limits.MAX_CURVE)]
 CurveName = Literal["t_s", "position_mm", "pressure_bar"]
+# Base64 of the largest binary curve (zlib adds at most a few bytes per 16 KiB).
+MAX_CURVE_B64 = 4 * ((8 * binary_curve.MAX_SAMPLES + 1024) // 3 + 1)
+CurveB64 = Annotated[str, Strict(), Field(min_length=4, max_length=MAX_CURVE_B64)]
+RateHz = Annotated[int, Strict(), Field(ge=binary_curve.MIN_RATE_HZ, le=binary_curve.MAX_RATE_HZ)]
 
 
 class Message(BaseModel):
@@ -196,7 +203,40 @@ class ShotMessage(Message):
     )
     data_matrix: DataMatrix | None = None
     trial: Flag = False
-    curve: dict[CurveName, Trace] | None = None
+    curve: dict[CurveName, Trace] | None = None  # JSON lists: still read, see curve_b64
+    curve_b64: CurveB64 | None = None  # docs/protocol.md, "The shot curve"
+    curve_rate_hz: RateHz | None = None
+    curve_stroke_mm: Real | None = None
+    _curve: ShotCurve | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _binary_curve(self) -> ShotMessage:
+        """The binary curve is decoded here, once, so a bad one is refused on arrival."""
+        if self.curve_b64 is None:
+            if self.curve_rate_hz is not None or self.curve_stroke_mm is not None:
+                raise ValueError("curve_rate_hz and curve_stroke_mm need curve_b64")
+            return self
+        if self.curve_rate_hz is None:
+            raise ValueError("curve_b64 needs curve_rate_hz")
+        if self.curve is not None:
+            raise ValueError("send the curve once: curve_b64 or curve, not both")
+        try:
+            data = base64.b64decode(self.curve_b64, validate=True)
+            self._curve = binary_curve.decode(data, self.curve_rate_hz, self.curve_stroke_mm)
+        except (binascii.Error, CurveError) as exc:
+            raise ValueError(f"curve_b64: {exc}") from None
+        return self
+
+    @classmethod
+    def curve_fields(cls, curve: ShotCurve) -> dict[str, object]:
+        """The fields that carry `curve` in a shot message."""
+        fields: dict[str, object] = {
+            "curve_b64": base64.b64encode(binary_curve.encode(curve)).decode(),
+            "curve_rate_hz": curve.rate_hz,
+        }
+        if curve.stroke_mm is not None:
+            fields["curve_stroke_mm"] = curve.stroke_mm
+        return fields
 
     def to_shot(self) -> Shot:
         standard = {k: v for k, v in self.params.items() if k in NAMES}
@@ -204,15 +244,16 @@ class ShotMessage(Message):
             k: v for k, v in self.params.items() if k not in NAMES
         }
         extra.update(self.model_extra or {})
-        curve = None
+        curve, lists = self._curve, None
         if self.curve:
-            curve = ShotCurve(
-                tuple(self.curve.get("t_s", [])),
-                tuple(self.curve.get("position_mm", [])),
-                tuple(self.curve.get("pressure_bar", [])),
+            t_s, position, pressure = (
+                self.curve.get(n) for n in ("t_s", "position_mm", "pressure_bar")
             )
+            curve = binary_curve.from_lists(t_s, position, pressure)
+            if curve is None:
+                lists = CurveLists(tuple(t_s or ()), tuple(position or ()), tuple(pressure or ()))
         key = PartKey(self.plant, self.machine, self.shot_number, self.data_matrix)
-        return Shot(key, self.die, self.ts, standard, extra, self.trial, curve)
+        return Shot(key, self.die, self.ts, standard, extra, self.trial, curve, lists)
 
 
 class ImageMessage(Message):

@@ -294,6 +294,8 @@ class _Run:
         }
         if event.recorded_at is not None:
             fields["recorded_at"] = event.recorded_at  # an extra field: receivers keep it
+        if event.curve is not None:
+            fields |= ShotMessage.curve_fields(event.curve)
         message = ShotMessage.model_validate(fields)
         payload = message.to_json()
         if broken:

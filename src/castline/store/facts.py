@@ -17,7 +17,7 @@ from castline.domain.plant import Machine
 from castline.domain.shot import PartKey, Shot
 from castline.domain.states import MachineState
 from castline.store import tables as t
-from castline.store.repository import Row, insert_ignore, shot_row
+from castline.store.repository import Row, curve_rows, insert_ignore, shot_row
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +58,7 @@ def record_facts(engine: Engine, facts: Facts) -> None:
         insert_ignore(conn, t.machines, [_machine_row(p, m) for p, m in sorted(facts.machines)])
         insert_ignore(conn, t.dies, _die_rows(facts.shots))
         insert_ignore(conn, t.shots, [shot_row(s) for s in facts.shots])
+        insert_ignore(conn, t.shot_curves, curve_rows(facts.shots))
         insert_ignore(conn, t.machine_states, [_state_row(s) for s in facts.states])
         insert_ignore(conn, t.truths, [_truth_row(f) for f in facts.truths])
 

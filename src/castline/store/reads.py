@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Engine, FromClause, Table, and_, func, or_, select, union
 from sqlalchemy.sql import Select
 
+from castline.domain.curve import ShotCurve, unpack
 from castline.domain.shot import PartKey
 from castline.domain.units import NAMES
 from castline.domain.verdict import PartVerdict, Region, Verdict
@@ -231,6 +232,21 @@ def die_maintenance(die: str | None = None) -> Select[Any]:
     return query.where(m.c.die == die) if die else query
 
 
+def good_curves(die: str, before: datetime | None = None) -> Select[Any]:
+    """Stored curves of a die's good parts, newest first: production shots whose verdict
+    is OK and that no review or ground truth found defective (a golden envelope's
+    material)."""
+    c = t.shot_curves
+    query = (
+        parts(c.c.data, where=PartFilter(die=die, until=before, verdict=Verdict.OK))
+        .join(c, same_part(c, _s))
+        .where(_s.c.trial.is_(False))
+        .where(or_(_r.c.decision.is_(None), _r.c.decision == Verdict.OK.value))
+        .where(or_(_tr.c.defective.is_(None), _tr.c.defective.is_(False)))
+    )
+    return query.order_by(_s.c.at.desc())
+
+
 def rows(engine: Engine, query: Select[Any]) -> list[Row]:
     with engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(query)]
@@ -345,6 +361,21 @@ class Reads:
             regions=tuple(Region(**r) for r in row["regions"] or []),
             timings=row["timings"] or {},
         )
+
+    def shot_curve(self, key: PartKey) -> ShotCurve | None:
+        """The part's shot curve, or None if none was recorded."""
+        c = t.shot_curves
+        with self.engine.connect() as conn:
+            data = conn.execute(select(c.c.data).where(_is(c, key))).scalar_one_or_none()
+        return None if data is None else unpack(data)
+
+    def good_curves(
+        self, die: str, before: datetime | None = None, limit: int = 200
+    ) -> list[ShotCurve]:
+        """Up to `limit` curves of the die's good parts, newest first (`good_curves`)."""
+        with self.engine.connect() as conn:
+            found = conn.execute(good_curves(die, before).limit(limit)).scalars()
+            return [unpack(data) for data in found]
 
     def dead_letters(self, limit: int = 100) -> list[Row]:
         d = t.dead_letters

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Table, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from castline.domain.curve import pack
 from castline.domain.plant import Machine
 from castline.domain.shot import PartKey, Shot
 from castline.domain.states import MachineState
@@ -81,10 +82,26 @@ def shot_row(shot: Shot) -> Row:
         "data_matrix": shot.key.data_matrix,
         "trial": shot.trial,
         "extra": shot.extra,
-        "curve": asdict(shot.curve) if shot.curve else None,
+        "curve": asdict(shot.curve_lists) if shot.curve_lists else None,  # JSON lists as sent
     }
     row.update({name: shot.params.get(name) for name in NAMES})
     return row
+
+
+def curve_rows(shots: Iterable[Shot]) -> list[Row]:
+    """The `shot_curves` rows of the shots that have a curve (stored by `curve.pack`)."""
+    return [
+        {
+            "plant": s.key.plant,
+            "machine": s.key.machine,
+            "shot_number": s.key.shot_number,
+            "rate_hz": s.curve.rate_hz,
+            "samples": len(s.curve),
+            "data": pack(s.curve),
+        }
+        for s in shots
+        if s.curve is not None
+    ]
 
 
 class Store(Reads):
@@ -131,8 +148,10 @@ class Store(Reads):
     # --- facts from the line -----------------------------------------------
 
     def record_shots(self, shots: Iterable[Shot]) -> int:
+        shots = list(shots)
         rows = [shot_row(s) for s in shots]
         with self.engine.begin() as conn:
+            insert_ignore(conn, t.shot_curves, curve_rows(shots))
             return insert_ignore(conn, t.shots, rows)
 
     def record_image(

@@ -122,6 +122,19 @@ shots = Table(
     Index("ix_shots_die_at", "die", "at"),
 )
 
+# A shot's curve beside its row, not in it: shot lists and the part API read shots by
+# the thousand, curves one at a time; curves may also be dropped sooner than shots.
+shot_curves = Table(
+    "shot_curves",
+    metadata,
+    Column("plant", Id, primary_key=True),
+    Column("machine", Id, primary_key=True),
+    Column("shot_number", BigInteger, primary_key=True),
+    Column("rate_hz", Integer, nullable=False),
+    Column("samples", Integer, nullable=False),
+    Column("data", LargeBinary, nullable=False),  # castline.domain.curve.pack
+)
+
 images = Table(
     "images",
     metadata,
