@@ -19,6 +19,7 @@ from typer.core import TyperGroup
 
 from castline import __version__
 from castline.analytics.cli import import_app, report_app
+from castline.analytics.trace_cli import trace
 from castline.line.cli import app as line_app
 from castline.messaging.cli import hub
 from castline.messaging.device_cli import device_app
@@ -120,6 +121,7 @@ app.add_typer(device_app, name="device")
 app.command("hub")(hub)
 app.add_typer(report_app, name="report")
 app.add_typer(import_app, name="import")
+app.command("trace")(trace)
 app.add_typer(vision_app, name="vision")
 app.add_typer(web_app)  # castline web, castline user ..., castline review export
 

@@ -362,6 +362,25 @@ class Reads:
             timings=row["timings"] or {},
         )
 
+    def parts_marked(self, data_matrix: str) -> list[PartKey]:
+        """The parts whose shot carries this data-matrix code (one, where codes are unique)."""
+        query = select(_s.c.plant, _s.c.machine, _s.c.shot_number, _s.c.data_matrix)
+        query = query.where(_s.c.data_matrix == data_matrix).order_by(_s.c.at)
+        with self.engine.connect() as conn:
+            return [PartKey(*row) for row in conn.execute(query)]
+
+    def alarms_open_at(self, plant: str, machine: str, at: datetime) -> list[Row]:
+        """Alarms of the plant (the machine's or plant-wide) raised by `at` and not
+        cleared by then, oldest first."""
+        a = t.alarms
+        query = (
+            select(a)
+            .where(a.c.plant == plant, or_(a.c.machine.is_(None), a.c.machine == machine))
+            .where(a.c.raised_at <= at, or_(a.c.cleared_at.is_(None), a.c.cleared_at > at))
+            .order_by(a.c.raised_at, a.c.id)
+        )
+        return rows(self.engine, query)
+
     def shot_curve(self, key: PartKey) -> ShotCurve | None:
         """The part's shot curve, or None if none was recorded."""
         c = t.shot_curves
