@@ -79,7 +79,7 @@ def wire(values: list[float]) -> bytes:
 def test_the_wire_form_is_float32_le_bit_differences_in_zlib() -> None:
     position, pressure = [0.0, 0.5, 1.25], [10.0, 10.5, 700.0]
     data = wire(position + pressure)
-    assert data == encode(ShotCurve.of(1000, position, pressure))
+    assert zlib.decompress(encode(ShotCurve.of(1000, position, pressure))) == zlib.decompress(data)
     curve = decode(data, 1000)
     assert curve.position_mm.tolist() == position and curve.pressure_bar.tolist() == pressure
 
