@@ -158,7 +158,7 @@ def envelope_rates(held_out: int, faulty: int) -> None:
             bad = [make(profile, process, rng, fault) for _ in range(faulty)]
             detected[fault] += sum(outside(c, envelope) is not None for c in bad)
     print(
-        f"envelope (k 6, 2 ms tolerance, 2 ms run), {len(PROFILES)} dies: false alarms "
+        f"envelope (k 6, 2 ms tolerance, 3 ms run), {len(PROFILES)} dies: false alarms "
         f"{alarms} of {checked} held-out good shots ({alarms / checked:.2%})"
     )
     print(
