@@ -19,8 +19,10 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from nats.aio.msg import Msg
+from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
+from nats.js.errors import NoStreamResponseError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from castline.line.metrics import LineMetrics
@@ -37,6 +39,10 @@ from castline.store.repository import Store
 log = logging.getLogger(__name__)
 
 STORE_DOWN = (OperationalError, InterfaceError)
+# The broker not answering in time (an election after a node died, a reconnect) is not the
+# message's fault either: the journal and the cell are behind it.
+BROKER_BUSY = (NatsTimeout, TimeoutError, NoStreamResponseError, NoRespondersError)
+BROKER_RETRY_S = 1.0
 MAX_DELIVERIES = 5  # a message that fails this often is dead-lettered, not retried forever
 STORE_RETRY_S = 2.0  # a message taken while the database was away comes back after this,
 STORE_RETRY_MAX_S = 15.0  # and longer each time, up to this
@@ -229,6 +235,9 @@ class Intake:
         except STORE_DOWN as exc:
             self.health.lost(exc)
             await _nak(msg, min(STORE_RETRY_S * _deliveries(msg), STORE_RETRY_MAX_S))
+        except BROKER_BUSY as exc:
+            log.warning("broker busy for %s (%r): given back", msg.subject[:200], exc)
+            await _nak(msg, BROKER_RETRY_S)
         except Exception as exc:
             try:
                 await self._failed(msg, exc)

@@ -79,7 +79,7 @@ class Recorder:
     def _show(self, message: Message) -> None:
         match message:
             case ShotMessage():
-                payload = message.model_dump(mode="json", exclude={"curve"})
+                payload = message.model_dump(mode="json", exclude={"curve", "curve_b64"})
                 self.output.event(message.plant, message.machine, Kind.SHOT, payload)
             case StateMessage():
                 payload = message.model_dump(mode="json")

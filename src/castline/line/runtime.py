@@ -25,7 +25,7 @@ from castline.domain.plant import Machine
 from castline.domain.shot import PartKey, Shot
 from castline.line.decision import Decider
 from castline.line.inspection import ActiveModels
-from castline.line.intake import STORE_DOWN, Delivery, Intake, StoreHealth
+from castline.line.intake import BROKER_BUSY, STORE_DOWN, Delivery, Intake, StoreHealth
 from castline.line.join import Joiner
 from castline.line.metrics import LineMetrics
 from castline.line.output import Output, Photo
@@ -218,7 +218,7 @@ class LineRuntime:
             if self.journal is not None:  # for the worker of the group that gets the photo
                 await self.journal.note_die(shot.key, shot.die, shot.trial)
             raise
-        payload = message.model_dump(mode="json", exclude={"curve"})
+        payload = message.model_dump(mode="json", exclude={"curve", "curve_b64"})
         self.output.event(message.plant, message.machine, Kind.SHOT, payload)
 
     async def _record_shot(self, plant: str, shot: Shot) -> None:
@@ -259,6 +259,8 @@ class LineRuntime:
                     await self._settle_without_photo(keys)
                 except STORE_DOWN as exc:
                     self.health.lost(exc)
+                    retry += keys
+                except BROKER_BUSY:  # the journal did not answer in time: next round
                     retry += keys
                 except Exception:
                     log.exception("%d parts without photo not settled", len(keys))
