@@ -26,9 +26,9 @@ from nats.aio.client import Client as NATS
 
 from castline.messaging import jetstream, uplink
 from castline.messaging.broker import EmbeddedNats, free_port
-from castline.testing.link_proxy import LinkProxy
 from castline.messaging.schema import ImageMessage, ShotMessage
 from castline.sim.photos import encode_jpeg, render_casting
+from castline.testing.link_proxy import LinkProxy
 
 PLANT = "plant"
 

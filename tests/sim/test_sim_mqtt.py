@@ -21,7 +21,7 @@ from castline.messaging.schema import (
     VerdictMessage,
     decode,
 )
-from castline.messaging.topics import Kind, output_topic, topic
+from castline.messaging.topics import output_topic
 from castline.sim.faults import Fault
 from castline.sim.fleet import FleetConfig
 from castline.sim.runner import CellReport, HallConfig, run_hall

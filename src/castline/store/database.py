@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -39,10 +40,8 @@ def _private_file(path: Path) -> None:
     """Create the database file readable by its owner only (0600) before SQLite opens
     it: it holds password hashes. SQLite gives its -wal and -shm files the same mode."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
+    with contextlib.suppress(FileExistsError):  # an existing one keeps its owner's mode
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    except FileExistsError:
-        pass  # an existing database keeps the mode its owner gave it
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
