@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -24,8 +24,9 @@ from sqlalchemy import Engine
 from castline.domain.plant import Machine
 from castline.domain.shot import PartKey, Shot
 from castline.line.decision import Decider
+from castline.line.expiry import Expiry
 from castline.line.inspection import ActiveModels
-from castline.line.intake import BROKER_BUSY, STORE_DOWN, Delivery, Intake, StoreHealth
+from castline.line.intake import STORE_DOWN, Delivery, Intake, StoreHealth
 from castline.line.join import Joiner
 from castline.line.metrics import LineMetrics
 from castline.line.output import Output, Photo
@@ -47,7 +48,6 @@ from castline.store.repository import Store
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-SETTLE_AT_ONCE = 500  # parts without photo settled in one journal round and transaction
 
 
 class LineRuntime:
@@ -121,7 +121,7 @@ class LineRuntime:
         if ready:
             ready.set()
         duties = [
-            asyncio.create_task(self._expire_loop(stop)),
+            asyncio.create_task(self._expiry().run(stop)),
             asyncio.create_task(self._intake.watch_backlog(stop, sub)),
             asyncio.create_task(self.health.watch(stop)),
         ]
@@ -158,6 +158,12 @@ class LineRuntime:
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:
         """A blocking store or disk call, off the event loop."""
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    def _expiry(self) -> Expiry:
+        def shot_die(key: PartKey) -> Awaitable[tuple[str, bool] | None]:
+            return self._db(self.store.shot_die, key)
+
+        return Expiry(self.decider, self.output, self.health, self.metrics, shot_die)
 
     @property
     def output(self) -> Output:
@@ -246,42 +252,6 @@ class LineRuntime:
             return await self.journal.die_of(key) if self.journal else None
 
     # --- background duties --------------------------------------------------------
-
-    async def _expire_loop(self, stop: asyncio.Event) -> None:
-        retry: list[PartKey] = []  # parts whose end could not be recorded yet
-        while not stop.is_set():
-            await asyncio.sleep(1.0)
-            due = self.decider.expired()
-            no_photo, retry = retry + [u.key for u in due if u.missing == "image"], []
-            for chunk in range(0, len(no_photo), SETTLE_AT_ONCE):
-                keys = no_photo[chunk : chunk + SETTLE_AT_ONCE]
-                try:
-                    await self._settle_without_photo(keys)
-                except STORE_DOWN as exc:
-                    self.health.lost(exc)
-                    retry += keys
-                except BROKER_BUSY:  # the journal did not answer in time: next round
-                    retry += keys
-                except Exception:
-                    log.exception("%d parts without photo not settled", len(keys))
-            for unjoined in (u for u in due if u.missing == "shot"):
-                await self._photo_without_shot(unjoined.key)
-
-    async def _settle_without_photo(self, keys: list[PartKey]) -> None:
-        """Shots whose photo never came to this worker: QUARANTINE, unless another worker
-        of the group had the photo and decided the part (the journal knows)."""
-        verdict = self.decider.photo_missing()
-        told = await asyncio.gather(*(self.output.tell(key, verdict, None) for key in keys))
-        self.metrics.unjoined.labels("no_image").inc(sum(ours for _, ours in told))
-        await self.output.record_many([(key, v) for key, (v, _) in zip(keys, told, strict=True)])
-
-    async def _photo_without_shot(self, key: PartKey) -> None:
-        try:
-            if await self._db(self.store.shot_die, key) is None:
-                self.metrics.unjoined.labels("no_shot").inc()
-                log.info("image of %s had no shot record in time", key)
-        except STORE_DOWN as exc:
-            self.health.lost(exc)
 
     # --- what it did ----------------------------------------------------------------
 
