@@ -114,13 +114,7 @@ class EmbeddedNats:
     _log: IO[bytes] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stopping: threading.Event = field(default_factory=threading.Event)
-    _watcher: threading.Thread | None = None
-    _on_give_up: Callable[[str], None] | None = None
-    _max_failures: int = MAX_FAILURES
-    _supervised: bool = False
-    _status: Literal["ok", "restarting", "failed"] = "ok"
-    _restarts: int = 0
-    _last_exit: str | None = None
+    _supervisor: Supervisor | None = None  # set by supervise()
     _started_at: float = 0.0
 
     @property
@@ -140,61 +134,7 @@ class EmbeddedNats:
         return self.store_dir / PID_FILE
 
     def config_text(self) -> str:
-        domain = f"  domain: {self.domain}\n" if self.domain else ""
-        mqtt = f"mqtt {{\n  host: {self.host}\n  port: {self.mqtt_port}\n{self._tls_block()}}}\n"
-        routes = ", ".join(f"nats-route://{self.host}:{p}" for p in self.routes)
-        cluster = (
-            f"cluster {{\n  name: castline\n  host: {self.host}\n  port: {self.cluster_port}\n"
-            f"  routes: [{routes}]\n}}\n"
-        )
-        return (
-            f"server_name: {self.name}\n"
-            f"host: {self.host}\nport: {self.port}\n"
-            f"max_payload: {MAX_PAYLOAD}\n"
-            f"pid_file: {_quoted(self.pid_path)}\n"
-            f"jetstream {{\n  store_dir: {_quoted(self.store_dir / 'jetstream')}\n{domain}}}\n"
-            + self._tls_block(indent="")
-            + (mqtt if self.mqtt_port else "")
-            + (cluster if self.cluster_port else "")
-            + self._leafnodes()
-            + (f"include {_quoted(AUTH_FILE)}\n" if self.authorization is not None else "")
-            + self.extra_config
-        )
-
-    def _tls_block(self, indent: str = "  ", verify_only: bool = False) -> str:
-        """`tls { ... }` for a listener; verify_only: for a leaf remote that checks the hub."""
-        if self.tls is None:
-            return ""
-        files = {} if verify_only else {"cert_file": self.tls.cert, "key_file": self.tls.key}
-        if self.tls.ca is not None:
-            files["ca_file"] = self.tls.ca
-        if not files:
-            return ""
-        inner = "".join(f"{indent}  {key}: {_quoted(path)}\n" for key, path in files.items())
-        return f"{indent}tls {{\n{inner}{indent}}}\n"
-
-    def _leafnodes(self) -> str:
-        if not self.leaf_port and not self.leaf_remotes:
-            return ""
-        # Plants reconnect to the addresses the hub gossips: that must be the one they can
-        # reach (behind a NAT or proxy), else none, so they keep to the one they were given.
-        advertise = (
-            f'  advertise: "{self.leaf_advertise}"\n'
-            if self.leaf_advertise
-            else "  no_advertise: true\n"
-        )
-        listen = (
-            f"  host: {self.host}\n  port: {self.leaf_port}\n{advertise}{self._tls_block()}"
-            if self.leaf_port
-            else ""
-        )
-        urls = ", ".join(f'"{url}"' for url in self.leaf_remotes)
-        remote = (
-            f"    {{\n      urls: [{urls}]\n{self._tls_block('      ', verify_only=True)}    }}\n"
-        )
-        # reconnect quickly: a plant's buffer starts flowing as soon as the uplink is back
-        remotes = f"  reconnect: 1\n  remotes: [\n{remote}  ]\n" if urls else ""
-        return f"leafnodes {{\n{listen}{remotes}}}\n"
+        return nats_config(self)
 
     # --- start, stop, reload ----------------------------------------------------------
 
@@ -209,12 +149,13 @@ class EmbeddedNats:
         if self.authorization is not None:
             write_private(self.store_dir / AUTH_FILE, self.authorization + "\n")
         self._stopping.clear()
-        self._status, self._last_exit = "ok", None
+        if self._supervisor is not None:
+            self._supervisor.reset()
         process = self._launch(timeout)
         with self._lock:
             self._process = process
-        if self._supervised:
-            self._start_watcher()
+        if self._supervisor is not None:
+            self._supervisor.watch()
 
     def _check_ports(self) -> None:
         for port in (self.port, self.mqtt_port, self.leaf_port):
@@ -269,10 +210,8 @@ class EmbeddedNats:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        watcher = self._watcher
-        if watcher is not None and watcher is not threading.current_thread():
-            watcher.join(timeout=15)
-        self._watcher = None
+        if self._supervisor is not None:
+            self._supervisor.join()
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -303,89 +242,29 @@ class EmbeddedNats:
     ) -> None:
         """Restart the server whenever it dies; after `max_failures` quick deaths in a row,
         stop trying and call `on_give_up` (from the watcher thread) with the reason."""
-        self._supervised = True
-        self._on_give_up = on_give_up
-        self._max_failures = max_failures
+        if self._supervisor is None:
+            self._supervisor = Supervisor(self, on_give_up, max_failures)
+        else:
+            self._supervisor.on_give_up = on_give_up
+            self._supervisor.max_failures = max_failures
         if self.running:
-            self._start_watcher()
-
-    def _start_watcher(self) -> None:
-        # The watcher also starts the replacements, so it must outlive them: on Linux a
-        # child's parent-death signal fires when the thread that started it ends.
-        if self._watcher is None or not self._watcher.is_alive():
-            self._watcher = threading.Thread(target=self._watch, name="nats-watch", daemon=True)
-            self._watcher.start()
-
-    def _watch(self) -> None:
-        failures = 0
-        while not self._stopping.is_set():
-            process = self._process
-            if process is None:
-                return
-            code = process.wait()  # reaps it: no zombie
-            if self._stopping.is_set():
-                return
-            lived = time.monotonic() - self._started_at
-            failures = 1 if lived >= STABLE_S else failures + 1
-            self._last_exit = _describe_exit(code)
-            if not self._restart(failures):
-                return
-
-    def _restart(self, failures: int) -> bool:
-        """Start the server again, with backoff, until it runs or too many tries failed."""
-        while True:
-            if failures > self._max_failures:
-                self._give_up(failures - 1)
-                return False
-            self._status = "restarting"
-            wait = BACKOFF_S[min(failures, len(BACKOFF_S)) - 1]
-            log.error("nats-server %s; starting it again in %.1f s", self._last_exit, wait)
-            if self._stopping.wait(wait):
-                return False
-            try:
-                self._check_ports()
-                process = self._launch(timeout=15.0)
-            except (BrokerError, OSError) as exc:
-                self._last_exit = f"could not start again: {exc}"
-                failures += 1
-                continue
-            with self._lock:
-                if self._stopping.is_set():
-                    process.terminate()
-                    process.wait()
-                    return False
-                self._process = process
-            self._restarts += 1
-            self._status = "ok"
-            log.warning("nats-server started again (pid %d)", process.pid)
-            return True
-
-    def _give_up(self, tries: int) -> None:
-        self._status = "failed"
-        message = (
-            f"the embedded nats-server died and could not be kept running ({tries} tries; "
-            f"last: {self._last_exit}); see {self.store_dir / 'nats.log'}"
-        )
-        log.critical(message)
-        if self._on_give_up is not None:
-            self._on_give_up(message)
+            self._supervisor.watch()
 
     def health(self) -> BrokerHealth:
         process = self._process
-        if self._status == "failed":
-            status: Literal["ok", "restarting", "down", "failed", "stopped"] = "failed"
-        elif self._status == "restarting":
-            status = "restarting"
+        supervisor = self._supervisor
+        if supervisor is not None and supervisor.status != "ok":
+            status: Literal["ok", "restarting", "down", "failed", "stopped"] = supervisor.status
         elif process is None:
             status = "stopped"
-        elif process.returncode is not None or (
-            not self._supervised and process.poll() is not None
-        ):
+        elif process.returncode is not None or (supervisor is None and process.poll() is not None):
             status = "down"
         else:
             status = "ok"
         pid = process.pid if process is not None and status == "ok" else None
-        return BrokerHealth(status, self._restarts, self._last_exit, pid)
+        if supervisor is None:
+            return BrokerHealth(status, 0, None, pid)
+        return BrokerHealth(status, supervisor.restarts, supervisor.last_exit, pid)
 
     @property
     def healthy(self) -> bool:
@@ -397,6 +276,160 @@ class EmbeddedNats:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+
+class Supervisor:
+    """Keeps one embedded server running: its watcher thread reaps the server the moment it
+    dies and starts it again with backoff, and gives up after too many quick deaths."""
+
+    def __init__(
+        self, server: EmbeddedNats, on_give_up: Callable[[str], None] | None, max_failures: int
+    ) -> None:
+        self.server = server
+        self.on_give_up = on_give_up
+        self.max_failures = max_failures
+        self.status: Literal["ok", "restarting", "failed"] = "ok"
+        self.restarts = 0
+        self.last_exit: str | None = None
+        self._watcher: threading.Thread | None = None
+
+    def reset(self) -> None:
+        """A fresh start of the server: whatever happened to the last one is over."""
+        self.status, self.last_exit = "ok", None
+
+    def watch(self) -> None:
+        # The watcher also starts the replacements, so it must outlive them: on Linux a
+        # child's parent-death signal fires when the thread that started it ends.
+        if self._watcher is None or not self._watcher.is_alive():
+            self._watcher = threading.Thread(target=self._watch, name="nats-watch", daemon=True)
+            self._watcher.start()
+
+    def join(self) -> None:
+        """Wait for the watcher after the server was told to stop (not from the watcher)."""
+        watcher = self._watcher
+        if watcher is not None and watcher is not threading.current_thread():
+            watcher.join(timeout=15)
+        self._watcher = None
+
+    def _watch(self) -> None:
+        server = self.server
+        failures = 0
+        while not server._stopping.is_set():
+            process = server._process
+            if process is None:
+                return
+            code = process.wait()  # reaps it: no zombie
+            if server._stopping.is_set():
+                return
+            lived = time.monotonic() - server._started_at
+            failures = 1 if lived >= STABLE_S else failures + 1
+            self.last_exit = _describe_exit(code)
+            if not self._restart(failures):
+                return
+
+    def _restart(self, failures: int) -> bool:
+        """Start the server again, with backoff, until it runs or too many tries failed."""
+        server = self.server
+        while True:
+            if failures > self.max_failures:
+                self._give_up(failures - 1)
+                return False
+            self.status = "restarting"
+            wait = BACKOFF_S[min(failures, len(BACKOFF_S)) - 1]
+            log.error("nats-server %s; starting it again in %.1f s", self.last_exit, wait)
+            if server._stopping.wait(wait):
+                return False
+            try:
+                server._check_ports()
+                process = server._launch(timeout=15.0)
+            except (BrokerError, OSError) as exc:
+                self.last_exit = f"could not start again: {exc}"
+                failures += 1
+                continue
+            with server._lock:
+                if server._stopping.is_set():
+                    process.terminate()
+                    process.wait()
+                    return False
+                server._process = process
+            self.restarts += 1
+            self.status = "ok"
+            log.warning("nats-server started again (pid %d)", process.pid)
+            return True
+
+    def _give_up(self, tries: int) -> None:
+        self.status = "failed"
+        message = (
+            f"the embedded nats-server died and could not be kept running ({tries} tries; "
+            f"last: {self.last_exit}); see {self.server.store_dir / 'nats.log'}"
+        )
+        log.critical(message)
+        if self.on_give_up is not None:
+            self.on_give_up(message)
+
+
+# --- the server's config file --------------------------------------------------------------
+
+
+def nats_config(server: EmbeddedNats) -> str:
+    """The nats-server config of `server`: its listeners, JetStream, cluster and leaf nodes."""
+    s = server
+    domain = f"  domain: {s.domain}\n" if s.domain else ""
+    mqtt = f"mqtt {{\n  host: {s.host}\n  port: {s.mqtt_port}\n{_tls_block(s.tls)}}}\n"
+    routes = ", ".join(f"nats-route://{s.host}:{p}" for p in s.routes)
+    cluster = (
+        f"cluster {{\n  name: castline\n  host: {s.host}\n  port: {s.cluster_port}\n"
+        f"  routes: [{routes}]\n}}\n"
+    )
+    return (
+        f"server_name: {s.name}\n"
+        f"host: {s.host}\nport: {s.port}\n"
+        f"max_payload: {MAX_PAYLOAD}\n"
+        f"pid_file: {_quoted(s.pid_path)}\n"
+        f"jetstream {{\n  store_dir: {_quoted(s.store_dir / 'jetstream')}\n{domain}}}\n"
+        + _tls_block(s.tls, indent="")
+        + (mqtt if s.mqtt_port else "")
+        + (cluster if s.cluster_port else "")
+        + _leafnodes(s)
+        + (f"include {_quoted(AUTH_FILE)}\n" if s.authorization is not None else "")
+        + s.extra_config
+    )
+
+
+def _tls_block(tls: TlsFiles | None, indent: str = "  ", verify_only: bool = False) -> str:
+    """`tls { ... }` for a listener; verify_only: for a leaf remote that checks the hub."""
+    if tls is None:
+        return ""
+    files = {} if verify_only else {"cert_file": tls.cert, "key_file": tls.key}
+    if tls.ca is not None:
+        files["ca_file"] = tls.ca
+    if not files:
+        return ""
+    inner = "".join(f"{indent}  {key}: {_quoted(path)}\n" for key, path in files.items())
+    return f"{indent}tls {{\n{inner}{indent}}}\n"
+
+
+def _leafnodes(server: EmbeddedNats) -> str:
+    s = server
+    if not s.leaf_port and not s.leaf_remotes:
+        return ""
+    # Plants reconnect to the addresses the hub gossips: that must be the one they can
+    # reach (behind a NAT or proxy), else none, so they keep to the one they were given.
+    advertise = (
+        f'  advertise: "{s.leaf_advertise}"\n' if s.leaf_advertise else "  no_advertise: true\n"
+    )
+    listen = (
+        f"  host: {s.host}\n  port: {s.leaf_port}\n{advertise}{_tls_block(s.tls)}"
+        if s.leaf_port
+        else ""
+    )
+    urls = ", ".join(f'"{url}"' for url in s.leaf_remotes)
+    remote = (
+        f"    {{\n      urls: [{urls}]\n{_tls_block(s.tls, '      ', verify_only=True)}    }}\n"
+    )
+    # reconnect quickly: a plant's buffer starts flowing as soon as the uplink is back
+    remotes = f"  reconnect: 1\n  remotes: [\n{remote}  ]\n" if urls else ""
+    return f"leafnodes {{\n{listen}{remotes}}}\n"
 
 
 def _quoted(value: Path | str) -> str:
