@@ -134,12 +134,7 @@ class CellServer:
         self.deadline_s = deadline_s
         self.logins = logins
         self.stats = CellStats()
-        self._cells: dict[str, _Cell] = {}
-        self._by_node: dict[ua.NodeId, tuple[_Cell, str]] = {}
-        self._journal: VerdictJournal | None = None
-        # Fail-safe verdicts the journal did not take (it was away): a part asking again
-        # hears the same, not the line's later verdict.
-        self._unjournaled: OrderedDict[PartKey, PartVerdict] = OrderedDict()
+        self._handshakes = _Handshakes(self.plant, deadline_s, self.stats)
 
     async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
         """Serve in a thread of its own until `stop`; `ready` is set once PLCs can ask.
@@ -183,18 +178,16 @@ class CellServer:
         )
         server: Server | None = None
         try:
-            self._journal = await _journal(nc)
+            self._handshakes.journal = await _journal(nc)
             prefix = topics.to_subject(topics.OUTPUT_PREFIX)
             subject = f"{prefix}.{self.plant}.*.{Kind.VERDICT.value}"
-            await nc.subscribe(subject, cb=self._on_verdict)
+            await nc.subscribe(subject, cb=self._handshakes.on_verdict)
             server = await self._start_server()
             log.info("OPC UA robot cells of %s at %s", self.plant, self.endpoint)
             on_ready()
             await stop.wait()
         finally:
-            for cell in self._cells.values():
-                if cell.request is not None:
-                    cell.request.cancel()
+            self._handshakes.cancel()
             if server is not None:
                 await server.stop()
             await nc.close()
@@ -215,47 +208,78 @@ class CellServer:
             ua.NodeId(ua.String(m.FOLDER), ua.Int16(idx)), ua.QualifiedName(m.FOLDER, idx)
         )
         for machine in self.machines:
-            self._cells[machine] = await self._add_cell(folder, idx, machine)
-        server.subscribe_server_callback(CallbackType.PostWrite, self._on_write)
+            cell = await _add_cell(folder, idx, machine, self.plant, self.deadline_s)
+            self._handshakes.add(cell)
+        server.subscribe_server_callback(CallbackType.PostWrite, self._handshakes.on_write)
         await server.start()
         return server
 
-    async def _add_cell(self, folder: Node, idx: int, machine: str) -> _Cell:
-        def nid(name: str) -> ua.NodeId:
-            return ua.NodeId(ua.String(m.node_id(machine, name)), ua.Int16(idx))
 
-        obj = await folder.add_object(
-            ua.NodeId(ua.String(f"{m.FOLDER}.{machine}"), ua.Int16(idx)),
-            ua.QualifiedName(machine, idx),
-        )
-        initial: list[tuple[str, Any, ua.VariantType]] = [
-            (m.MACHINE_ID, machine, _STRING),
-            (m.PLANT, self.plant, _STRING),
-            (m.DEADLINE_S, self.deadline_s, _DOUBLE),
-            (m.PART_PRESENT, False, _BOOL),
-            (m.SHOT_NUMBER, 0, _UINT64),
-            (m.RESULT_ACKNOWLEDGED, False, _BOOL),
-            (m.BUSY, False, _BOOL),
-            (m.RESULT_READY, False, _BOOL),
-            (m.RESULT_SHOT_NUMBER, 0, _UINT64),
-            (m.VERDICT, "", _STRING),
-            (m.VERDICT_CODE, 0, _INT16),
-            (m.REASON, "", _STRING),
-            (m.ERROR, False, _BOOL),
-            (m.ERROR_TEXT, "", _STRING),
-        ]
-        cell = _Cell(machine, {})
-        for name, value, kind in initial:
-            node = await obj.add_variable(nid(name), ua.QualifiedName(name, idx), value, kind)
-            if name in m.PLC_WRITES:
-                await node.set_writable(True)  # every other node stays read-only for clients
-                self._by_node[node.nodeid] = (cell, name)
-            cell.nodes[name] = node
-        return cell
+async def _add_cell(folder: Node, idx: int, machine: str, plant: str, deadline_s: float) -> _Cell:
+    """One robot cell's object and its nodes; only the PLC's own nodes are writable."""
+
+    def nid(name: str) -> ua.NodeId:
+        return ua.NodeId(ua.String(m.node_id(machine, name)), ua.Int16(idx))
+
+    obj = await folder.add_object(
+        ua.NodeId(ua.String(f"{m.FOLDER}.{machine}"), ua.Int16(idx)),
+        ua.QualifiedName(machine, idx),
+    )
+    initial: list[tuple[str, Any, ua.VariantType]] = [
+        (m.MACHINE_ID, machine, _STRING),
+        (m.PLANT, plant, _STRING),
+        (m.DEADLINE_S, deadline_s, _DOUBLE),
+        (m.PART_PRESENT, False, _BOOL),
+        (m.SHOT_NUMBER, 0, _UINT64),
+        (m.RESULT_ACKNOWLEDGED, False, _BOOL),
+        (m.BUSY, False, _BOOL),
+        (m.RESULT_READY, False, _BOOL),
+        (m.RESULT_SHOT_NUMBER, 0, _UINT64),
+        (m.VERDICT, "", _STRING),
+        (m.VERDICT_CODE, 0, _INT16),
+        (m.REASON, "", _STRING),
+        (m.ERROR, False, _BOOL),
+        (m.ERROR_TEXT, "", _STRING),
+    ]
+    cell = _Cell(machine, {})
+    for name, value, kind in initial:
+        node = await obj.add_variable(nid(name), ua.QualifiedName(name, idx), value, kind)
+        if name in m.PLC_WRITES:
+            await node.set_writable(True)  # every other node stays read-only for clients
+        cell.nodes[name] = node
+    return cell
+
+
+class _Handshakes:
+    """The robot cells' handshakes: what each PLC writes, and the verdict each part is
+    told. Kept apart from the server's lifecycle: this is the part the protocol defines."""
+
+    def __init__(self, plant: str, deadline_s: float, stats: CellStats) -> None:
+        self.plant = plant
+        self.deadline_s = deadline_s
+        self.stats = stats
+        self.cells: dict[str, _Cell] = {}
+        self.by_node: dict[ua.NodeId, tuple[_Cell, str]] = {}
+        self.journal: VerdictJournal | None = None
+        # Fail-safe verdicts the journal did not take (it was away): a part asking again
+        # hears the same, not the line's later verdict.
+        self._unjournaled: OrderedDict[PartKey, PartVerdict] = OrderedDict()
+
+    def add(self, cell: _Cell) -> None:
+        """Answer this cell's PLC from now on."""
+        self.cells[cell.machine] = cell
+        for name in m.PLC_WRITES:
+            self.by_node[cell.nodes[name].nodeid] = (cell, name)
+
+    def cancel(self) -> None:
+        """The server stops: no request outlives it."""
+        for cell in self.cells.values():
+            if cell.request is not None:
+                cell.request.cancel()
 
     # --- what the PLC writes --------------------------------------------------------------
 
-    async def _on_write(self, event: ServerItemCallback, _service: CallbackService) -> None:
+    async def on_write(self, event: ServerItemCallback, _service: CallbackService) -> None:
         """Applied before the PLC's write is answered, so Busy or Error already say what
         became of it when the PLC reads them."""
         if not event.is_external:
@@ -264,7 +288,7 @@ class CellServer:
         for item, status in zip(
             event.request_params.NodesToWrite, event.response_params, strict=False
         ):
-            target = self._by_node.get(item.NodeId)
+            target = self.by_node.get(item.NodeId)
             if target is None or not status.is_good() or item.AttributeId != ua.AttributeIds.Value:
                 continue
             variant = item.Value.Value
@@ -349,10 +373,10 @@ class CellServer:
             wake.clear()
 
     async def _journaled(self, key: PartKey, timeout: float) -> PartVerdict | None:
-        if self._journal is None or timeout <= 0:
+        if self.journal is None or timeout <= 0:
             return None
         try:
-            return await asyncio.wait_for(self._journal.get(key), timeout)
+            return await asyncio.wait_for(self.journal.get(key), timeout)
         except (TimeoutError, NatsError, ValueError, KeyError) as exc:
             self.stats.journal_failures += 1
             log.warning("verdict journal not read for %s: %r", key, exc)
@@ -363,10 +387,8 @@ class CellServer:
         reason = f"no verdict within {self.deadline_s:g} s at the robot cell"
         verdict = PartVerdict(Verdict.QUARANTINE, datetime.now(UTC), reason)
         try:
-            assert self._journal is not None
-            told, ours = await asyncio.wait_for(
-                self._journal.first(key, verdict), JOURNAL_TIMEOUT_S
-            )
+            assert self.journal is not None
+            told, ours = await asyncio.wait_for(self.journal.first(key, verdict), JOURNAL_TIMEOUT_S)
         except (AssertionError, TimeoutError, NatsError) as exc:
             self.stats.journal_failures += 1
             log.error("verdict journal unreachable at the deadline of %s (%r)", key, exc)
@@ -379,7 +401,7 @@ class CellServer:
             self.stats.deadline_quarantines += 1
         return told
 
-    async def _on_verdict(self, msg: Msg) -> None:
+    async def on_verdict(self, msg: Msg) -> None:
         """The line published a verdict: wake the request waiting for that part, if any."""
         try:
             route, message = schema.decode(msg.subject, msg.data)
@@ -388,7 +410,7 @@ class CellServer:
             return
         if route.kind is not Kind.VERDICT or not isinstance(message, schema.VerdictMessage):
             return
-        cell = self._cells.get(route.machine)
+        cell = self.cells.get(route.machine)
         wake = cell.waiting.get(message.shot_number) if cell else None
         if wake is not None:
             wake.set()
