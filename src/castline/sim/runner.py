@@ -140,6 +140,7 @@ class _Run:
             for m in self.machines
         }
         self.report = CellReport(cells={m: c.counters for m, c in self.cells.items()})
+        self.publish = _Publications(config, self.start, self.links, self.rng, self.report)
         self.camera_stopped: Counter[str] = Counter()  # shots left without photographs
         self.servers = None
         if config.opcua_port is not None:
@@ -149,7 +150,6 @@ class _Run:
         self._heap: list[tuple[float, int, Step]] = []
         self._seq = 0
         self._lags: list[float] = []
-        self._truth_log: IO[str] | None = None
         self.wall0 = 0.0
         self._closing = False
 
@@ -172,7 +172,7 @@ class _Run:
             if self.servers is not None:
                 await self.servers.start()
             if self.config.truth_log is not None:
-                self._truth_log = self.config.truth_log.open("a", encoding="utf-8")
+                self.publish.truth_log = self.config.truth_log.open("a", encoding="utf-8")
             await self._loop(stop)
         finally:
             await self._close()
@@ -252,7 +252,7 @@ class _Run:
 
         def publish_shot() -> None:
             self._lags.append(self.loop.time() - shot_at)
-            self._publish_shot(event, Fault.MALFORMED in hit, copies)
+            self.publish.shot(event, Fault.MALFORMED in hit, copies)
             if self.progress is not None:
                 self.progress()
             if Fault.DISCONNECT in hit:
@@ -267,67 +267,12 @@ class _Run:
             self.camera_stopped[event.machine] -= 1
         else:
             photo = self.camera.photo(event.truth, self.rng)
-            self.later(photo_at, lambda: self._publish_photo(event, photo, copies))
+            self.later(photo_at, lambda: self.publish.photo(event, photo, copies, self.sim_now()))
 
     def _publish_state(self, event: StateEvent) -> None:
-        message = StateMessage(
-            plant=self.plant,
-            machine=event.machine,
-            state=event.state,
-            ts=event.at,
-            die=event.die,
-            reason=event.reason,
-        )
-        self._send(event.machine, Kind.STATE, message.to_json(), retain=True)
+        self.publish.state(event)
         if self.servers is not None:
             self.servers.state(event.machine, event.state, event.die)
-
-    def _publish_shot(self, event: ShotEvent, broken: bool, copies: int) -> None:
-        fields: dict[str, object] = {
-            "plant": self.plant,
-            "machine": event.machine,
-            "shot_number": event.shot_number,
-            "die": event.die,
-            "ts": event.at,
-            "params": event.params,
-            "trial": event.trial,
-        }
-        if event.recorded_at is not None:
-            fields["recorded_at"] = event.recorded_at  # an extra field: receivers keep it
-        if event.curve is not None:
-            fields |= ShotMessage.curve_fields(event.curve)
-        message = ShotMessage.model_validate(fields)
-        payload = message.to_json()
-        if broken:
-            payload = malformed(payload, self.rng)
-        for _ in range(copies):
-            self._send(event.machine, Kind.SHOT, payload)
-        truth = TruthMessage(
-            plant=self.plant,
-            machine=event.machine,
-            shot_number=event.shot_number,
-            defective=event.truth.defective,
-            defect_type=event.truth.defect_type,
-            cause=event.truth.cause,
-        ).to_json()
-        self._send(event.machine, Kind.TRUTH, truth)
-        if self._truth_log is not None:
-            self._truth_log.write(truth.decode() + "\n")
-        self.report.shots += 1
-        self.report.defective += event.truth.defective
-        self.report.simulated_s = (event.at - self.start).total_seconds()
-
-    def _publish_photo(self, event: ShotEvent, photo: bytes, copies: int) -> None:
-        message = ImageMessage.of(
-            self.plant, event.machine, event.shot_number, self.config.view, self.sim_now(), photo
-        )
-        for _ in range(copies):
-            self._send(event.machine, Kind.IMAGE, message.to_json())
-        self.report.images += 1
-
-    def _send(self, machine: str, kind: Kind, payload: bytes, retain: bool = False) -> None:
-        view = self.config.view if kind is Kind.IMAGE else None
-        self.links[machine].publish(topic(self.plant, machine, kind, view), payload, retain)
 
     # --- the robot cells ------------------------------------------------------------
     def _verdict_callback(self, machine: str) -> Callable[[bytes], None]:
@@ -350,15 +295,7 @@ class _Run:
             self._publish_action(machine, done)
 
     def _publish_action(self, machine: str, done: Action) -> None:
-        message = CellMessage(
-            plant=self.plant,
-            machine=machine,
-            shot_number=done.shot_number,
-            action=done.action,  # type: ignore[arg-type]
-            verdict=done.verdict,
-            ts=self.sim_now(),
-        )
-        self._send(machine, Kind.CELL, message.to_json())
+        self.publish.action(machine, done, self.sim_now())
 
     # --- the end --------------------------------------------------------------------
     async def _close(self) -> None:
@@ -366,8 +303,8 @@ class _Run:
         if self.servers is not None:
             await self.servers.stop()
         await asyncio.gather(*(asyncio.to_thread(link.close) for link in self.links.values()))
-        if self._truth_log is not None:
-            self._truth_log.close()
+        if self.publish.truth_log is not None:
+            self.publish.truth_log.close()
 
     def _finish(self) -> CellReport:
         self.report.waiting = sum(cell.waiting() for cell in self.cells.values())
@@ -377,6 +314,96 @@ class _Run:
             self.report.lag_p99_s = float(np.percentile(lags, 99))
             self.report.lag_max_s = float(lags.max())
         return self.report
+
+
+class _Publications:
+    """What the simulated machines publish: each message built from its event and sent
+    on that machine's link; kept apart from the schedule that decides when."""
+
+    def __init__(
+        self,
+        config: HallConfig,
+        start: datetime,
+        links: dict[str, MachineLink],
+        rng: np.random.Generator,
+        report: CellReport,
+    ) -> None:
+        self.plant = config.plant
+        self.view = config.view
+        self.start = start
+        self.links = links
+        self.rng = rng  # the run's own: faults and photographs draw from it in order
+        self.report = report
+        self.truth_log: IO[str] | None = None
+
+    def state(self, event: StateEvent) -> None:
+        message = StateMessage(
+            plant=self.plant,
+            machine=event.machine,
+            state=event.state,
+            ts=event.at,
+            die=event.die,
+            reason=event.reason,
+        )
+        self.send(event.machine, Kind.STATE, message.to_json(), retain=True)
+
+    def shot(self, event: ShotEvent, broken: bool, copies: int) -> None:
+        fields: dict[str, object] = {
+            "plant": self.plant,
+            "machine": event.machine,
+            "shot_number": event.shot_number,
+            "die": event.die,
+            "ts": event.at,
+            "params": event.params,
+            "trial": event.trial,
+        }
+        if event.recorded_at is not None:
+            fields["recorded_at"] = event.recorded_at  # an extra field: receivers keep it
+        if event.curve is not None:
+            fields |= ShotMessage.curve_fields(event.curve)
+        message = ShotMessage.model_validate(fields)
+        payload = message.to_json()
+        if broken:
+            payload = malformed(payload, self.rng)
+        for _ in range(copies):
+            self.send(event.machine, Kind.SHOT, payload)
+        truth = TruthMessage(
+            plant=self.plant,
+            machine=event.machine,
+            shot_number=event.shot_number,
+            defective=event.truth.defective,
+            defect_type=event.truth.defect_type,
+            cause=event.truth.cause,
+        ).to_json()
+        self.send(event.machine, Kind.TRUTH, truth)
+        if self.truth_log is not None:
+            self.truth_log.write(truth.decode() + "\n")
+        self.report.shots += 1
+        self.report.defective += event.truth.defective
+        self.report.simulated_s = (event.at - self.start).total_seconds()
+
+    def photo(self, event: ShotEvent, photo: bytes, copies: int, ts: datetime) -> None:
+        message = ImageMessage.of(
+            self.plant, event.machine, event.shot_number, self.view, ts, photo
+        )
+        for _ in range(copies):
+            self.send(event.machine, Kind.IMAGE, message.to_json())
+        self.report.images += 1
+
+    def send(self, machine: str, kind: Kind, payload: bytes, retain: bool = False) -> None:
+        view = self.view if kind is Kind.IMAGE else None
+        self.links[machine].publish(topic(self.plant, machine, kind, view), payload, retain)
+
+    def action(self, machine: str, done: Action, ts: datetime) -> None:
+        message = CellMessage(
+            plant=self.plant,
+            machine=machine,
+            shot_number=done.shot_number,
+            action=done.action,  # type: ignore[arg-type]
+            verdict=done.verdict,
+            ts=ts,
+        )
+        self.send(machine, Kind.CELL, message.to_json())
 
 
 def _prepare(config: HallConfig) -> _Prepared:
