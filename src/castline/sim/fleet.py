@@ -192,39 +192,8 @@ class MachineModel:
                 continue
             self._start_episodes(t, plan)
             die_offset = -cooling * math.exp(-since_cold / 4)
-            offsets = {
-                "melt_temp_c": self._episode(plan, "melt", t),
-                "vacuum_mbar": self._episode(plan, "vacuum", t),
-                "die_temp_fixed_c": die_offset,
-                "die_temp_moving_c": die_offset,
-                "die_temp_fixed_2_c": die_offset,
-                "die_temp_moving_2_c": die_offset,
-            }
-            faults = self.curves.faults(t) if self.curves else frozenset()
-            if self.curves is not None:
-                for name, offset in self.curves.offsets(faults, self.process).items():
-                    offsets[name] = offsets.get(name, 0.0) + offset
-            true = self.process.next_shot(offsets)
-            condition = DieCondition(self.die.life_used(), self.damaged)
-            truth = judge(self.process, true, condition, c.base_defect_rate, self.rng)
-            curve = None
-            if self.curves is not None:
-                faults = acting(faults, true)
-                truth = self.curves.truth(truth, faults)
-                curve = self.curves.curve(self.process, true, faults)
-            self.die.shot_counter += 1
-            yield ShotEvent(
-                machine=self.id,
-                at=t,
-                shot_number=shot_number,
-                die=self.die.code,
-                die_counter=self.die.shot_counter,
-                params=self.process.readings(true),
-                trial=warmup > 0,
-                truth=truth,
-                curve=curve,
-                process_faults=faults,
-            )
+            shot, cycle_s = self._cast(t, plan, die_offset, shot_number, trial=warmup > 0)
+            yield shot
             shot_number += 1
             since_cold += 1
             if warmup:
@@ -232,7 +201,47 @@ class MachineModel:
                 if not warmup:
                     state = MachineState.RUNNING
                     yield StateEvent(self.id, t, state, self.die.code, "warm-up done")
-            t += timedelta(seconds=true["cycle_time_s"])
+            t += timedelta(seconds=cycle_s)
+
+    def _cast(
+        self, t: datetime, plan: _Schedule, die_offset: float, shot_number: int, trial: bool
+    ) -> tuple[ShotEvent, float]:
+        """One shot at `t` under the episodes and die temperature of the moment, and its
+        true cycle time (when the next shot can follow)."""
+        offsets = {
+            "melt_temp_c": self._episode(plan, "melt", t),
+            "vacuum_mbar": self._episode(plan, "vacuum", t),
+            "die_temp_fixed_c": die_offset,
+            "die_temp_moving_c": die_offset,
+            "die_temp_fixed_2_c": die_offset,
+            "die_temp_moving_2_c": die_offset,
+        }
+        faults = self.curves.faults(t) if self.curves else frozenset()
+        if self.curves is not None:
+            for name, offset in self.curves.offsets(faults, self.process).items():
+                offsets[name] = offsets.get(name, 0.0) + offset
+        true = self.process.next_shot(offsets)
+        condition = DieCondition(self.die.life_used(), self.damaged)
+        truth = judge(self.process, true, condition, self.config.base_defect_rate, self.rng)
+        curve = None
+        if self.curves is not None:
+            faults = acting(faults, true)
+            truth = self.curves.truth(truth, faults)
+            curve = self.curves.curve(self.process, true, faults)
+        self.die.shot_counter += 1
+        shot = ShotEvent(
+            machine=self.id,
+            at=t,
+            shot_number=shot_number,
+            die=self.die.code,
+            die_counter=self.die.shot_counter,
+            params=self.process.readings(true),
+            trial=trial,
+            truth=truth,
+            curve=curve,
+            process_faults=faults,
+        )
+        return shot, true["cycle_time_s"]
 
     def _due_stop(self, t: datetime, plan: _Schedule) -> tuple[MachineState, timedelta, str] | None:
         """The stop that is due now, if any, and when the next of its kind will be."""
