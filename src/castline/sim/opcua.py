@@ -16,6 +16,7 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
+from dataclasses import dataclass
 from datetime import timedelta
 
 from asyncua import Node, Server, ua
@@ -47,6 +48,38 @@ def _eu(unit: str) -> ua.EUInformation:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Names:
+    """String node ids and browse names in castline's namespace (index `idx`)."""
+
+    idx: int
+
+    def nid(self, name: str) -> ua.NodeId:
+        return ua.NodeId(ua.String(name), ua.Int16(self.idx))
+
+    def qn(self, name: str) -> ua.QualifiedName:
+        return ua.QualifiedName(name, self.idx)
+
+
+async def _add_cycle_event_type(server: Server, names: _Names) -> Node:
+    """The cycle-parameters event type; its fields get string node ids too, so clients can
+    name them."""
+    fields = [
+        ("ShotNumber", ua.VariantType.Int64),
+        ("ShotCounter", ua.VariantType.Int64),
+        ("DieCode", ua.VariantType.String),
+        ("Trial", ua.VariantType.Boolean),
+    ] + [(p.name, ua.VariantType.Double) for p in PARAMETERS]
+    base = server.get_node(ua.ObjectIds.BaseEventType)
+    event_type = await base.add_object_type(names.nid(EVENT_TYPE), names.qn(EVENT_TYPE))
+    for name, kind in fields:
+        prop = await event_type.add_property(
+            names.nid(f"{EVENT_TYPE}.{name}"), names.qn(name), ua.get_default_value(kind), kind
+        )
+        await prop.set_modelling_rule(True)
+    return event_type
+
+
 class MachineServer:
     """The OPC UA server of one machine."""
 
@@ -68,15 +101,23 @@ class MachineServer:
         server.set_endpoint(f"opc.tcp://0.0.0.0:{self.port}/castline/")
         server.set_server_name(f"castline simulated die-casting machine {self.machine}")
         server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
-        idx = await server.register_namespace(NAMESPACE)
+        names = _Names(await server.register_namespace(NAMESPACE))
+        machine = await self._add_machine(server.nodes.objects, names)
+        event_type = await _add_cycle_event_type(server, names)
+        self.generator = await server.get_event_generator(event_type, machine.nodeid)
+        await server.start()
+        # Keep recent cycle events, so a client whose connection dropped can read back what
+        # it missed (OPC UA historical access); a restart of the server empties it.
+        await server.historize_node_event(
+            [machine, server.nodes.server], period=_HISTORY, count=_HISTORY_EVENTS
+        )
+        self.server = server
+        for name, value in self.last.items():
+            await self.nodes[name].write_value(value, self._type(name))
 
-        def nid(name: str) -> ua.NodeId:
-            return ua.NodeId(ua.String(name), ua.Int16(idx))
-
-        def qn(name: str) -> ua.QualifiedName:
-            return ua.QualifiedName(name, idx)
-
-        objects = server.nodes.objects
+    async def _add_machine(self, objects: Node, names: _Names) -> Node:
+        """The machine object, its die and last cycle, into `self.nodes` by name."""
+        nid, qn = names.nid, names.qn
         machine = await objects.add_object(nid("Machine"), qn("Machine"))
         await machine.set_event_notifier(
             [ua.EventNotifier.SubscribeToEvents, ua.EventNotifier.HistoryRead]
@@ -109,30 +150,7 @@ class MachineServer:
                 _eu(p.unit),
             )
             n[p.name] = var
-        fields = [
-            ("ShotNumber", ua.VariantType.Int64),
-            ("ShotCounter", ua.VariantType.Int64),
-            ("DieCode", ua.VariantType.String),
-            ("Trial", ua.VariantType.Boolean),
-        ] + [(p.name, ua.VariantType.Double) for p in PARAMETERS]
-        # The event type gets string node ids too, so clients can name its fields.
-        base = server.get_node(ua.ObjectIds.BaseEventType)
-        event_type = await base.add_object_type(nid(EVENT_TYPE), qn(EVENT_TYPE))
-        for name, kind in fields:
-            prop = await event_type.add_property(
-                nid(f"{EVENT_TYPE}.{name}"), qn(name), ua.get_default_value(kind), kind
-            )
-            await prop.set_modelling_rule(True)
-        self.generator = await server.get_event_generator(event_type, machine.nodeid)
-        await server.start()
-        # Keep recent cycle events, so a client whose connection dropped can read back what
-        # it missed (OPC UA historical access); a restart of the server empties it.
-        await server.historize_node_event(
-            [machine, server.nodes.server], period=_HISTORY, count=_HISTORY_EVENTS
-        )
-        self.server = server
-        for name, value in self.last.items():
-            await self.nodes[name].write_value(value, self._type(name))
+        return machine
 
     async def stop(self) -> None:
         server, self.server = self.server, None
