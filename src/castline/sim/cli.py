@@ -23,54 +23,70 @@ if TYPE_CHECKING:
 sim_app = typer.Typer(help="Simulate a die-casting hall, or replay real telemetry, over MQTT.")
 
 
+# The command's options, one alias each, so the command reads as what it does.
+Machines = Annotated[
+    int | None, typer.Option(min=1, help="Machines in the hall (default: setting machines).")
+]
+Speed = Annotated[
+    float | None,
+    typer.Option(min=0.01, help="Simulated seconds per second (default: setting speed)."),
+]
+Broker = Annotated[
+    str | None,
+    typer.Option(
+        help="MQTT broker URL (default: the embedded broker, mqtt://127.0.0.1:<mqtt_port>)."
+    ),
+]
+PlantId = Annotated[
+    str | None, typer.Option(help="Plant id in the topics (default: setting plant).")
+]
+Seed = Annotated[int, typer.Option(help="Random seed: same seed, same hall.")]
+Duration = Annotated[float | None, typer.Option(help="Stop after this many wall-clock seconds.")]
+Replay = Annotated[bool, typer.Option(help="Stream the real KAMP shots instead.")]
+OpcuaPort = Annotated[
+    int | None, typer.Option(help="Serve OPC UA per machine on ports BASE, BASE+1, ...")
+]
+Faults = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="Inject a fault (late, duplicate, out_of_order, malformed, "
+        "camera_stop, disconnect, opcua_restart); repeat for several."
+    ),
+]
+FaultRate = Annotated[float, typer.Option(min=0, max=1, help="Share of shots hit.")]
+CameraDelay = Annotated[float, typer.Option(help="Seconds from shot to photograph.")]
+Deadline = Annotated[
+    float | None,
+    typer.Option(
+        help="Seconds a robot cell waits for a verdict (default: setting verdict_deadline_s)."
+    ),
+]
+DataFolder = Annotated[Path | None, typer.Option(help="Real data folder (CASTLINE_DATA).")]
+TruthLog = Annotated[
+    Path | None, typer.Option(help="Append every part's ground truth (JSON lines).")
+]
+DryRun = Annotated[
+    bool, typer.Option("--dry-run", help="Print the hall that would run, then stop.")
+]
+
+
 @sim_app.callback(invoke_without_command=True)
 def sim(
-    machines: Annotated[
-        int | None, typer.Option(min=1, help="Machines in the hall (default: setting machines).")
-    ] = None,
-    speed: Annotated[
-        float | None,
-        typer.Option(min=0.01, help="Simulated seconds per second (default: setting speed)."),
-    ] = None,
-    broker: Annotated[
-        str | None,
-        typer.Option(
-            help="MQTT broker URL (default: the embedded broker, mqtt://127.0.0.1:<mqtt_port>)."
-        ),
-    ] = None,
-    plant: Annotated[
-        str | None, typer.Option(help="Plant id in the topics (default: setting plant).")
-    ] = None,
-    seed: Annotated[int, typer.Option(help="Random seed: same seed, same hall.")] = 1,
-    duration: Annotated[
-        float | None, typer.Option(help="Stop after this many wall-clock seconds.")
-    ] = None,
-    replay: Annotated[bool, typer.Option(help="Stream the real KAMP shots instead.")] = False,
-    opcua_port: Annotated[
-        int | None, typer.Option(help="Serve OPC UA per machine on ports BASE, BASE+1, ...")
-    ] = None,
-    fault: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="Inject a fault (late, duplicate, out_of_order, malformed, "
-            "camera_stop, disconnect, opcua_restart); repeat for several."
-        ),
-    ] = None,
-    fault_rate: Annotated[float, typer.Option(min=0, max=1, help="Share of shots hit.")] = 0.05,
-    camera_delay: Annotated[float, typer.Option(help="Seconds from shot to photograph.")] = 0.3,
-    deadline: Annotated[
-        float | None,
-        typer.Option(
-            help="Seconds a robot cell waits for a verdict (default: setting verdict_deadline_s)."
-        ),
-    ] = None,
-    data: Annotated[Path | None, typer.Option(help="Real data folder (CASTLINE_DATA).")] = None,
-    truth_log: Annotated[
-        Path | None, typer.Option(help="Append every part's ground truth (JSON lines).")
-    ] = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print the hall that would run, then stop.")
-    ] = False,
+    machines: Machines = None,
+    speed: Speed = None,
+    broker: Broker = None,
+    plant: PlantId = None,
+    seed: Seed = 1,
+    duration: Duration = None,
+    replay: Replay = False,
+    opcua_port: OpcuaPort = None,
+    fault: Faults = None,
+    fault_rate: FaultRate = 0.05,
+    camera_delay: CameraDelay = 0.3,
+    deadline: Deadline = None,
+    data: DataFolder = None,
+    truth_log: TruthLog = None,
+    dry_run: DryRun = False,
     config: ConfigOption = None,
 ) -> None:
     """Run the hall until the duration has passed or Ctrl-C, then print the robot cells' counts."""
@@ -84,12 +100,7 @@ def sim(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--fault") from None
     settings = settings_or_exit(
-        config,
-        plant=plant,
-        machines=machines,
-        speed=speed,
-        verdict_deadline_s=deadline,
-        data=data,
+        config, plant=plant, machines=machines, speed=speed, verdict_deadline_s=deadline, data=data
     )
     embedded = broker is None
     broker = broker or mqtt_url(settings)
