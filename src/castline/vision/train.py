@@ -392,8 +392,62 @@ def train_model(
 ) -> InspectionModel:
     """Train, calibrate out of fold and save a model folder at `out`; returns the model."""
     config = config or TrainConfig()
-    started = time.perf_counter()
+    clock = _Stopwatch()
     photos = gather(good_paths, defect_paths, config)
+    folds = _folds(photos, config)
+    net = EfficientNetLite.load(backbone)
+    size = config.input_size or NATIVE_SIZE[backbone]
+    _check_scoring(config)
+    build = _graph_builder(net, size, config.border, config.strides)
+    aligned = arrangement(photos.good, size, config)
+    pools = extract_pools(net, size, photos.good, aligned.cell, config, progress)
+    clock.lap("patches_s")
+    oof = out_of_fold(build, pools, photos, folds, config, progress)
+    clock.lap("out_of_fold_s")
+    memory = pools.memory(np.arange(len(photos.good)), config.seed)
+    del pools
+    clock.lap("memory_s")
+
+    fit = _fit(oof, photos, folds, config)
+    thresholds = (fit.calibration.review, fit.calibration.ng)
+    final = build(memory, Scorer(config.sigma, config.margin, oof.usual), fit.head, thresholds)
+    metrics: dict[str, Any] = {"out_of_fold": _out_of_fold_metrics(fit, oof, folds)}
+    clock.lap("calibration_s")
+
+    manifest = _manifest(backbone, size, config, photos, folds, memory, aligned, fit, metrics)
+    entry = final.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, json.dumps(manifest, sort_keys=True)
+    model = InspectionModel(final.SerializeToString(), manifest, threads=config.threads)
+    holdout = _outputs(model, photos.holdout, "holdout", progress)[0]
+    if len(holdout):
+        metrics["holdout"] = _holdout_metrics(fit.calibration, holdout)
+    metrics["train_seconds"] = clock.total()
+    metrics["timings"] = clock.laps
+    # The holdout figures and times reach manifest.json, not the graph's copy of it.
+    folder = model.save(out)
+    records = _records(photos, oof, fit.good_scores, fit.bad_scores, holdout)
+    (folder / CALIBRATION_FILE).write_text(json.dumps({"images": records}, indent=1))
+    return model
+
+
+class _Stopwatch:
+    """Seconds of each step of training, and of all of it."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        """The time since the last lap (since the start for the first)."""
+        spent = time.perf_counter() - self.started - sum(self.laps.values())
+        self.laps[name] = round(spent, 2)
+
+    def total(self) -> float:
+        return round(time.perf_counter() - self.started, 2)
+
+
+def _folds(photos: Photos, config: TrainConfig) -> int:
+    """How many folds calibrate out of fold: as asked, unless too few photos for it."""
     if len(photos.good) < MIN_PHOTOS:
         raise ValueError(
             f"{len(photos.good)} good photos to learn from: give at least {MIN_PHOTOS} "
@@ -402,22 +456,29 @@ def train_model(
     folds = min(config.folds, len(photos.good) // 2)
     if folds < 2:
         raise ValueError(f"need at least 2 folds to calibrate out of fold, got {config.folds}")
-    net = EfficientNetLite.load(backbone)
-    size = config.input_size or NATIVE_SIZE[backbone]
+    return folds
+
+
+def _check_scoring(config: TrainConfig) -> None:
     if config.usual not in ("max", "mean"):
         raise ValueError(f"usual must be max or mean, got {config.usual!r}")
     if config.border % max(config.strides):
         raise ValueError(f"border must be a multiple of {max(config.strides)} px")
-    build = _graph_builder(net, size, config.border, config.strides)
-    aligned = arrangement(photos.good, size, config)
-    pools = extract_pools(net, size, photos.good, aligned.cell, config, progress)
-    timings = {"patches_s": round(time.perf_counter() - started, 2)}
-    oof = out_of_fold(build, pools, photos, folds, config, progress)
-    timings["out_of_fold_s"] = round(time.perf_counter() - started - sum(timings.values()), 2)
-    memory = pools.memory(np.arange(len(photos.good)), config.seed)
-    del pools
-    timings["memory_s"] = round(time.perf_counter() - started - sum(timings.values()), 2)
 
+
+@dataclass(frozen=True)
+class _Fit:
+    """The decision learnt out of fold: the head (with defect photos), the scores the
+    thresholds were set on, the thresholds."""
+
+    head: Head | None
+    good_scores: np.ndarray
+    bad_scores: np.ndarray
+    calibration: Calibration
+    region: float  # heat-map level of a defect region
+
+
+def _fit(oof: OutOfFold, photos: Photos, folds: int, config: TrainConfig) -> _Fit:
     head = None
     good_scores, bad_scores = oof.anomaly, oof.bad_anomaly
     if len(photos.defective) >= folds:
@@ -430,21 +491,47 @@ def train_model(
         target_escape=config.target_escape,
     )
     region = threshold_for_frr(oof.anomaly, config.target_frr)
-    scorer = Scorer(config.sigma, config.margin, oof.usual)
-    final = build(memory, scorer, head, (calibration.review, calibration.ng))
-    metrics: dict[str, Any] = {
-        "out_of_fold": calibration.as_dict()
-        | _rates(calibration, good_scores)
-        | {"n_ok": len(good_scores), "n_ng": len(bad_scores), "folds": folds}
-    }
-    if len(bad_scores):
-        metrics["out_of_fold"]["image_auroc"] = auroc(good_scores, bad_scores)
-        metrics["out_of_fold"]["image_auroc_good_only"] = auroc(oof.anomaly, oof.bad_anomaly)
-    timings["calibration_s"] = round(time.perf_counter() - started - sum(timings.values()), 2)
+    return _Fit(head, good_scores, bad_scores, calibration, region)
 
+
+def _out_of_fold_metrics(fit: _Fit, oof: OutOfFold, folds: int) -> dict[str, Any]:
+    good, bad = fit.good_scores, fit.bad_scores
+    metrics = (
+        fit.calibration.as_dict()
+        | _rates(fit.calibration, good)
+        | {"n_ok": len(good), "n_ng": len(bad), "folds": folds}
+    )
+    if len(bad):
+        metrics["image_auroc"] = auroc(good, bad)
+        metrics["image_auroc_good_only"] = auroc(oof.anomaly, oof.bad_anomaly)
+    return metrics
+
+
+def _holdout_metrics(calibration: Calibration, holdout: np.ndarray) -> dict[str, Any]:
+    """How the final model treats the good photos nothing learnt from."""
+    return {
+        "n_ok": len(holdout),
+        "false_reject_rate": float(np.mean(holdout >= calibration.ng)),
+        "review_rate": float(np.mean((holdout >= calibration.review) & (holdout < calibration.ng))),
+    } | _rates(calibration, holdout)
+
+
+def _manifest(
+    backbone: str,
+    size: int,
+    config: TrainConfig,
+    photos: Photos,
+    folds: int,
+    memory: PatchMemory,
+    aligned: Alignment,
+    fit: _Fit,
+    metrics: dict[str, Any],
+) -> dict[str, Any]:
+    """What the model folder says of itself: inputs, thresholds, how it was trained."""
     created = datetime.now(UTC)
     data_hash = _data_hash(photos)
-    manifest: dict[str, Any] = {
+    calibration = fit.calibration
+    return {
         "format_version": FORMAT_VERSION,
         "version": f"{backbone}-{created:%Y%m%dT%H%M%S}-{data_hash[:6]}",
         "created": created.isoformat(),
@@ -458,8 +545,8 @@ def train_model(
             "std": INPUT_STD,
         },
         "strides": list(config.strides),
-        "score": "head" if head is not None else "anomaly",
-        "thresholds": {"review": calibration.review, "ng": calibration.ng, "region": region},
+        "score": "head" if fit.head is not None else "anomaly",
+        "thresholds": {"review": calibration.review, "ng": calibration.ng, "region": fit.region},
         "heatmap": f"image-sized, distance to the nearest normal patch / {config.usual} "
         "distance of good photos there (out of fold)",
         "training": {
@@ -475,26 +562,6 @@ def train_model(
         "metrics": metrics,
         "onnx": ONNX_FILE,
     }
-    entry = final.metadata_props.add()
-    entry.key, entry.value = METADATA_KEY, json.dumps(manifest, sort_keys=True)
-    model = InspectionModel(final.SerializeToString(), manifest, threads=config.threads)
-    holdout = _outputs(model, photos.holdout, "holdout", progress)[0]
-    if len(holdout):
-        metrics["holdout"] = {
-            "n_ok": len(holdout),
-            "false_reject_rate": float(np.mean(holdout >= calibration.ng)),
-            "review_rate": float(
-                np.mean((holdout >= calibration.review) & (holdout < calibration.ng))
-            ),
-        } | _rates(calibration, holdout)
-    metrics["train_seconds"] = round(time.perf_counter() - started, 2)
-    metrics["timings"] = timings
-    # The holdout figures and times reach manifest.json, not the graph's copy of it.
-    folder = model.save(out)
-    (folder / CALIBRATION_FILE).write_text(
-        json.dumps({"images": _records(photos, oof, good_scores, bad_scores, holdout)}, indent=1)
-    )
-    return model
 
 
 def _usage(photos: Photos, folds: int) -> dict[str, Any]:
