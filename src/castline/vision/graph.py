@@ -176,7 +176,26 @@ def inspection_graph(
     descriptor = Scorer.descriptor(g, amap, anomaly, patches)
     score = head.build(g, descriptor) if head is not None else anomaly
 
-    # Heat map: to the input's pixels, the photo's part cut out, then to the photo's size.
+    _heat_map(g, amap, box, size)
+    _verdict(g, score, thresholds)
+    g.rename(score, "score")
+    g.rename(anomaly, "anomaly")
+    g.rename(descriptor, "descriptor")
+    g.rename(g.op("Reshape", [smoothed, g.ints([grid, grid])]), "distances")
+    outputs = [
+        ("score", FLOAT, [1]),
+        ("anomaly", FLOAT, [1]),
+        ("verdict", INT64, [1]),
+        ("heatmap", FLOAT, ["height", "width"]),
+        ("descriptor", FLOAT, [1, "K"]),
+        ("distances", FLOAT, ["grid", "grid"]),
+    ]
+    return g.model([IMAGE_INPUT], outputs, f"castline-inspection-{net.name}", metadata)
+
+
+def _heat_map(g: GraphBuilder, amap: str, box: Letterbox, size: int) -> None:
+    """Output `heatmap`: to the input's pixels, the photo's part cut out, then to the
+    photo's size."""
     image_hw = g.op("Slice", [g.op("Shape", ["image"]), g.ints([0]), g.ints([2])])
     heat = g.op(
         "Resize",
@@ -195,6 +214,9 @@ def inspection_graph(
     )
     g.rename(g.op("Reshape", [heat, image_hw]), "heatmap")
 
+
+def _verdict(g: GraphBuilder, score: str, thresholds: tuple[float, float]) -> None:
+    """Output `verdict`: the score against review and NG; no score (NaN) is QUARANTINE."""
     review, ng = thresholds
     above_review = g.op(
         "Cast", [g.op("GreaterOrEqual", [score, g.const([review], "review")])], to=INT64
@@ -203,16 +225,3 @@ def inspection_graph(
     code = g.op("Add", [above_review, above_ng])
     quarantine = g.ints([VERDICT_CODES.index("QUARANTINE")])
     g.rename(g.op("Where", [g.op("IsNaN", [score]), quarantine, code]), "verdict")
-    g.rename(score, "score")
-    g.rename(anomaly, "anomaly")
-    g.rename(descriptor, "descriptor")
-    g.rename(g.op("Reshape", [smoothed, g.ints([grid, grid])]), "distances")
-    outputs = [
-        ("score", FLOAT, [1]),
-        ("anomaly", FLOAT, [1]),
-        ("verdict", INT64, [1]),
-        ("heatmap", FLOAT, ["height", "width"]),
-        ("descriptor", FLOAT, [1, "K"]),
-        ("distances", FLOAT, ["grid", "grid"]),
-    ]
-    return g.model([IMAGE_INPUT], outputs, f"castline-inspection-{net.name}", metadata)
