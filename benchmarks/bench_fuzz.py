@@ -22,17 +22,15 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import nats
 from sqlalchemy import Engine, create_engine, text
 
 from castline.line.runtime import LineRuntime
-from castline.messaging import jetstream
 from castline.messaging.broker import EmbeddedNats, free_port
 from castline.settings import Settings
 from castline.store import database
 from castline.store import tables as t
 from castline.store.repository import Store
-from castline.testing.hostile import Sent, messages
+from castline.testing.hostile import Sent, messages, queue
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
@@ -40,12 +38,7 @@ PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 async def run_once(engine: Engine, sent: list[Sent], home: Path) -> dict[str, Any]:
     database.upgrade(engine)
     with EmbeddedNats(home / "nats", port=free_port(), mqtt_port=None) as broker:
-        nc = await nats.connect(broker.url)
-        js = nc.jetstream()
-        await jetstream.ensure_stream(js)
-        for message in sent:
-            await js.publish(message.subject, message.data)
-        await nc.close()
+        await queue(broker.url, sent)
         runtime = LineRuntime(Settings(home=home), engine, broker.url)
         stop, ready = asyncio.Event(), asyncio.Event()
         task = asyncio.create_task(runtime.run(stop, ready))

@@ -11,17 +11,15 @@ import asyncio
 from collections import Counter
 from pathlib import Path
 
-import nats
 from sqlalchemy import Engine
 
 from castline.line.runtime import LineRuntime
-from castline.messaging import jetstream
 from castline.messaging.broker import EmbeddedNats
 from castline.settings import Settings
 from castline.store import database
 from castline.store import tables as t
 from castline.store.repository import Store
-from castline.testing.hostile import CASES, messages
+from castline.testing.hostile import CASES, messages, queue
 
 from .conftest import until
 
@@ -34,12 +32,7 @@ async def test_every_bad_message_is_dead_lettered_once_and_every_good_one_record
     database.upgrade(engine)
     sent = list(messages(COUNT, seed=11))
     assert {m.case for m in sent} >= set(CASES), "every hostile case is in the run"
-    nc = await nats.connect(broker.url)
-    js = nc.jetstream()
-    await jetstream.ensure_stream(js)
-    for message in sent:
-        await js.publish(message.subject, message.data)
-    await nc.close()
+    await queue(broker.url, sent)
 
     settings = Settings(home=tmp_path / "home", verdict_deadline_s=5.0)
     runtime = LineRuntime(settings, engine, broker.url)

@@ -14,6 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import nats
+
+from castline.messaging import jetstream
+
 PLANT, MACHINE = "p1", "m1"
 SHOT = f"castline.v1.{PLANT}.{MACHINE}.shot"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -118,3 +122,13 @@ def messages(count: int, seed: int = 7, good_share: float = 0.5) -> Iterator[Sen
         name = names[rng.randrange(len(names))]
         subject, data = cases[name](n, rng)
         yield Sent(subject, data, False, name)
+
+
+async def queue(nats_url: str, sent: list[Sent]) -> None:
+    """Store the messages in the line's stream, as devices would have sent them."""
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    await jetstream.ensure_stream(js)
+    for message in sent:
+        await js.publish(message.subject, message.data)
+    await nc.close()
