@@ -17,14 +17,16 @@ test: $(VENV)/.installed browser
 	$(BIN)/pytest
 
 # The dashboard's browser tests drive Debian's Chromium (Playwright's download is not used);
-# a font with Chinese glyphs draws the zh-CN pages and charts.
+# a font with Chinese glyphs draws the zh-CN pages and charts; the device tests also log in
+# with the off-the-shelf mosquitto clients.
 browser:
-	@if command -v chromium >/dev/null 2>&1 && fc-list :lang=zh 2>/dev/null | grep -q .; then :; \
+	@if command -v chromium >/dev/null 2>&1 && fc-list :lang=zh 2>/dev/null | grep -q . \
+		&& command -v mosquitto_pub >/dev/null 2>&1; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-wqy-zenhei; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-wqy-zenhei mosquitto-clients; \
 	else \
 		echo "Chromium is missing: browser tests skip here (and fail in CI)."; \
-		echo "Install it with: sudo apt-get install chromium fonts-wqy-zenhei"; \
+		echo "Install it with: sudo apt-get install chromium fonts-wqy-zenhei mosquitto-clients"; \
 	fi
 
 bench: $(VENV)/.installed

@@ -184,7 +184,7 @@ async def test_anonymous_and_wrong_logins_are_refused(secured: Secured) -> None:
 
 def test_mosquitto_clients_without_login_are_refused(secured: Secured) -> None:
     if shutil.which("mosquitto_pub") is None:
-        pytest.skip("mosquitto_pub (Debian mosquitto-clients) not installed")
+        missing("mosquitto_pub (Debian mosquitto-clients) not installed; `make test` installs it")
     port = str(secured.broker.mqtt_port)
     topic = f"castline/v1/{PLANT}/m1/verdict"
     anonymous = subprocess.run(
