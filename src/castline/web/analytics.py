@@ -12,7 +12,7 @@ a page of dashes.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from time import monotonic as time_now
 from typing import Any, TypeVar
 
@@ -22,6 +22,8 @@ from sqlalchemy import Engine
 from castline.analytics import benefit as benefit_report
 from castline.analytics import kpis, spc
 from castline.analytics.config import AnalyticsConfig, of
+from castline.settings import Settings
+from castline.web.plant_time import PlantClock
 
 T = TypeVar("T")
 WEEK = timedelta(days=7)
@@ -39,13 +41,13 @@ def optional(compute: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
         return None
 
 
-def start_of_day(now: datetime | None = None) -> datetime:
-    now = now or datetime.now(UTC)
-    return datetime.combine(now.date(), time(0), tzinfo=UTC)
+def start_of_day(settings: Settings, now: datetime | None = None) -> datetime:
+    """The start of the plant's day (midnight in its time zone), as an aware UTC time."""
+    return PlantClock.of(settings).start_of_day(now)
 
 
 class OeeToday:
-    """OEE of each machine since midnight UTC (ISO 22400, from castline.analytics).
+    """OEE of each machine since the plant's midnight (ISO 22400, from castline.analytics).
 
     Computing it reads the day's shots; an overview opened on many screens reuses the
     figure for `max_age_s` (the tiles then update live).
@@ -56,14 +58,13 @@ class OeeToday:
         self._cache: dict[str, tuple[float, dict[str, float | None]]] = {}
 
     def __call__(
-        self, engine: Engine, plant: str, config: AnalyticsConfig
+        self, engine: Engine, plant: str, config: AnalyticsConfig, since: datetime
     ) -> dict[str, float | None]:
         cached = self._cache.get(plant)
         if cached and time_now() - cached[0] < self.max_age_s:
             return cached[1]
-        now = datetime.now(UTC)
-        since = start_of_day(now)
-        rows = optional(kpis.kpi_table, engine, plant, since, now, config=config) or []
+        rows = optional(kpis.kpi_table, engine, plant, since, datetime.now(UTC), config=config)
+        rows = rows or []
         oee = {row["unit"]: row["oee"] for row in rows}
         self._cache[plant] = (time_now(), oee)
         return oee

@@ -134,7 +134,8 @@ def plants(request: Request, who: Viewer) -> list[dict[str, Any]]:
 @router.get("/plants/{plant}/overview", response_model=list[out.MachineTile])
 def overview(request: Request, plant: PlantId, who: Viewer) -> list[dict[str, Any]]:
     """One tile per machine: state, die, shots and yield today, last casting, open alarms."""
-    return queries.machine_tiles(request.app.state.engine, plant, analytics.start_of_day())
+    since = analytics.start_of_day(request.app.state.settings)
+    return queries.machine_tiles(request.app.state.engine, plant, since)
 
 
 @router.get("/plants/{plant}/line", response_model=out.LineStatus)
@@ -273,7 +274,7 @@ def kpis(
 @router.get("/plants/{plant}/kpi-trend.png", **PNG)
 def kpi_trend_png(request: Request, plant: PlantId, who: Viewer, days: Days = 14) -> Response:
     until = datetime.now(UTC)
-    since = analytics.start_of_day(until - timedelta(days=days - 1))
+    since = analytics.start_of_day(request.app.state.settings, until - timedelta(days=days - 1))
     rows = analytics_kpis.kpi_table(
         request.app.state.engine, plant, since, until, level="plant", config=plant_config(request)
     )

@@ -175,7 +175,7 @@ def overview(request: Request, plant: PlantId, who: Viewer) -> HTMLResponse:
     tiles = queries.machine_tiles(engine, plant, since)
     shift = plant_clock.shift_at()
     shift_tiles = queries.machine_tiles(engine, plant, shift.start) if shift else []
-    oee = request.app.state.oee_today(request.app.state.engine, plant, plant_config(request))
+    oee = request.app.state.oee_today(engine, plant, plant_config(request), since)
     line = line_status(request, plant)
     deadline = request.app.state.settings.verdict_deadline_s
     return render(
