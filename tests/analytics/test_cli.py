@@ -45,7 +45,7 @@ def test_import_then_reports(
             "30",
         ],
     )
-    assert spc.exit_code == 0 and "die-8600/8600 melt_temp_c: Cpk" in spc.output
+    assert spc.exit_code == 0 and "die-8600/8600 melt_temp_c: Ppk" in spc.output
     listed = runner.invoke(app, ["report", "alarms", "--plant", "kamp"])
     first_id = listed.output.split()[0].lstrip("#")
     acked = runner.invoke(

@@ -51,6 +51,7 @@ def test_a_missing_analytics_file_is_a_settings_error(tmp_path: Path) -> None:
         ("planned_cycle_time_s = 0\n", r":1 \(planned_cycle_time_s\)"),
         ("[lines]\nline1 = 'm1'\n", r":2 \(lines.line1\): must be a list"),
         ("cycle = 60\n", r":1 \(cycle\): unknown analytics setting"),
+        ("[rated_life_by_die]\n8412 = 0\n", r":2 \(rated_life_by_die.8412\): must be a whole"),
         (
             "[spec.default]\nmelt_temp_c = { lsl = 750, usl = 650 }\n",
             r":2 \(spec.default.melt_temp_c\): lsl 750.0 must lie below usl 650.0",

@@ -7,6 +7,7 @@ from sqlalchemy import Engine
 
 from castline.analytics import kpis
 from castline.analytics.config import AnalyticsConfig
+from castline.domain.shot import PartKey, Shot
 
 from .plant import at, record_shift
 
@@ -43,3 +44,26 @@ def test_periods_split_time_and_parts(sqlite_engine: Engine) -> None:
     assert first["pq"] == 20 and second["pq"] == 0
     assert second["availability"] == pytest.approx(3.5 / 4)
     assert second["quality_ratio"] is None
+
+
+def test_a_default_planned_cycle_is_named_with_a_figure_to_set(sqlite_engine: Engine) -> None:
+    store = record_shift(sqlite_engine)
+    store.record_shots(
+        [
+            Shot(PartKey("p1", "m1", 200 + n), "8412", at(9 + n * 0.05), {"cycle_time_s": c})
+            for n, c in enumerate([118.0, 119.0, 121.0])
+        ]
+    )
+    (row,) = kpis.kpi_table(sqlite_engine, "p1", at(6), at(14), by="total")
+    (note,) = row["defaults_used"]
+    assert "planned cycle time: default 60 s for die 8412" in note
+    assert "set planned_cycle_time_s" in note and "median recorded cycle 119 s" in note
+    assert row["suggested_planned_cycle_s"] == pytest.approx(119.0)
+    assert row["effectiveness"] == pytest.approx(13 * 60 / (7 * 3600))
+    for given in (
+        AnalyticsConfig(planned_cycle_time_s=120),
+        AnalyticsConfig(planned_cycle_by_die={"8412": 120.0}),
+    ):
+        (set_row,) = kpis.kpi_table(sqlite_engine, "p1", at(6), at(14), by="total", config=given)
+        assert set_row["defaults_used"] == []
+        assert set_row["effectiveness"] == pytest.approx(13 * 120 / (7 * 3600))

@@ -70,11 +70,23 @@ def test_spc_scan_raises_each_alarm_once(engine: Engine) -> None:
     open_alarms = alarms.listing(engine, "p1")
     assert len(open_alarms) == len(chart["alarms"])
     assert all(a["count"] == 2 for a in open_alarms)
-    assert {a["rule"] for a in open_alarms} == set(chart["rules"]) & set(spc.DEFAULT_RULES)
-    (drift,) = [a for a in open_alarms if a["rule"] == "cusum_up"]
-    fired = chart["rules"]["cusum_up"]
-    assert datetime.fromisoformat(drift["raised_at"]) == datetime.fromisoformat(fired["first_at"])
-    assert datetime.fromisoformat(drift["last_seen_at"]) == datetime.fromisoformat(fired["last_at"])
+    # one process alarm for the chart: points beyond 3 sigma (the drift is in its summary)
+    (alarm,) = open_alarms
+    assert alarm["rule"] == "nelson1" and alarm["severity"] == "warning"  # inside the spec
+    fired = chart["rules"]["nelson1"]
+    assert datetime.fromisoformat(alarm["raised_at"]) == datetime.fromisoformat(fired["first_at"])
+    assert datetime.fromisoformat(alarm["last_seen_at"]) == datetime.fromisoformat(fired["last_at"])
+
+
+def test_a_drift_alone_raises_one_drift_alarm(sqlite_engine: Engine) -> None:
+    record_drift(sqlite_engine, n=900, shift_at=500)
+    rules = ("ewma", "cusum_up", "cusum_down")
+    (chart,) = spc.monitor(sqlite_engine, "p1", parameters=("melt_temp_c",), rules=rules)
+    (alarm,) = alarms.listing(sqlite_engine, "p1")
+    assert alarm["rule"] == "drift" and "slow drift" in alarm["message"]
+    assert [a["rule"] for a in chart["alarms"]] == ["drift"]
+    began = datetime.fromisoformat(chart["rules"]["drift"]["onset_at"])
+    assert abs(began - (DAY + timedelta(minutes=500))) <= timedelta(minutes=10)
 
 
 def test_control_chart_root_cause_and_png(sqlite_engine: Engine) -> None:
@@ -82,7 +94,8 @@ def test_control_chart_root_cause_and_png(sqlite_engine: Engine) -> None:
     chart = spc.control_chart(
         sqlite_engine, "p1", "m7", "melt_temp_c", baseline_shots=500, last=100
     )
-    assert len(chart["series"]) == 100 and chart["cpk"] is not None
+    assert len(chart["series"]) == 100 and chart["ppk"] is not None
+    assert chart["cpk"] is None and chart["capability_index"] == "Ppk"  # single shots
     assert any("nelson1" in p["rules"] for p in chart["series"])
     stored = spc.stored_chart(sqlite_engine, "p1", "m7", "melt_temp_c", baseline_shots=500)
     png = charts.machine_chart_png(stored, "p1", "m7")

@@ -9,8 +9,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from castline.analytics.spc import Chart
-from castline.domain.spc import RULE_TEXT
+from castline.analytics.spc import DEFAULT_RULES, Chart
 from castline.domain.units import BY_NAME
 
 # Figures are built without pyplot: no global state, safe in web request threads.
@@ -22,34 +21,43 @@ def _png(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
-def control_chart_png(chart: Chart, title: str = "", last: int = 2000) -> bytes:
-    """The chart's points with centre line and limits, rule hits in red, dispersion below."""
+def control_chart_png(chart: Chart, title: str = "", last: int | None = None) -> bytes:
+    """The chart's points with each regime's centre line and limits, its baseline shaded,
+    the spec limits, rule hits in red, dispersion below. All points unless `last`."""
     p = BY_NAME[chart.parameter]
     n = chart.points.size
-    show = slice(max(0, n - last), n)
-    x = chart.at[show]
+    first = 0 if last is None else max(0, n - last)
+    x = chart.at[first:]
     fig = Figure(figsize=(11, 5.5))
     top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
-    lim = chart.limits
-    top.plot(x, chart.points[show], lw=0.7, marker=".", ms=2, color="#345")
-    for y, style in ((lim.center, "-"), (lim.lcl, "--"), (lim.ucl, "--")):
-        top.axhline(y, color="#888", ls=style, lw=0.8)
+    top.plot(x, chart.points[first:], lw=0.7, marker=".", ms=2, color="#345")
+    for r in chart.regimes:
+        if r.stop <= first:
+            continue
+        span = chart.at[max(r.start, first) : r.stop]
+        lim = r.limits
+        for y, style in ((lim.center, "-"), (lim.lcl, "--"), (lim.ucl, "--")):
+            top.plot(span[[0, -1]], [y, y], color="#888", ls=style, lw=0.8)
+        if r.start >= first:
+            base_end = chart.at[r.start + r.baseline - 1]
+            top.axvspan(chart.at[r.start], base_end, color="#2a2", alpha=0.08)
+    top.axvspan(x[0], x[0], color="#2a2", alpha=0.08, label="baseline")
+    for limit, name in zip(chart.spec, ("LSL", "USL"), strict=True):
+        if limit is not None:
+            top.axhline(limit, color="#b60", ls=":", lw=1.0, label=name)
     hits = np.zeros(n, dtype=bool)
     for rule, flags in chart.fired.items():
-        if rule in RULE_TEXT and not rule.startswith("we"):
+        if rule in DEFAULT_RULES:  # the rules that raise alarms; the others are opt-in
             hits |= flags
-    hits[: chart.baseline_points] = False
-    top.plot(
-        x[hits[show]], chart.points[show][hits[show]], "o", ms=3, color="#c22", label="rule hit"
-    )
-    if show.start < chart.baseline_points < n:
-        top.axvline(chart.at[chart.baseline_points], color="#2a2", lw=0.8, label="end of baseline")
+    hits &= chart.monitored
+    shown = hits[first:]
+    top.plot(x[shown], chart.points[first:][shown], "o", ms=3, color="#c22", label="rule hit")
     top.set_ylabel(f"{p.label} [{p.unit}]")
     top.set_title(title or f"{chart.kind} chart: {p.label}")
     top.legend(loc="upper left", fontsize=8)
-    bottom.plot(x, chart.dispersion[show], lw=0.6, color="#555")
-    bottom.axhline(lim.dispersion_center, color="#888", lw=0.8)
-    bottom.axhline(lim.dispersion_ucl, color="#888", ls="--", lw=0.8)
+    bottom.plot(x, chart.dispersion[first:], lw=0.6, color="#555")
+    bottom.axhline(chart.limits.dispersion_center, color="#888", lw=0.8)
+    bottom.axhline(chart.limits.dispersion_ucl, color="#888", ls="--", lw=0.8)
     bottom.set_ylabel({"I-MR": "MR", "X-bar/R": "R", "X-bar/S": "S"}[chart.kind])
     fig.autofmt_xdate()
     return _png(fig)

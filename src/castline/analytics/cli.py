@@ -157,6 +157,8 @@ def report_kpi(
             f"  Q {_pct(r['quality_ratio'])}  FPY "
             f"{_pct(r['first_pass_yield'])}  scrap {_pct(r['scrap_ratio'])}  parts {r['pq']}"
         )
+    for note in sorted({n for r in rows for n in r["defaults_used"]}):
+        typer.echo(f"note: {note}")
     if not rows:
         typer.echo(f"no machine states or shots for plant {plant_id} from {start} to {end}")
     _write(
@@ -206,9 +208,12 @@ def report_spc(
         config=limits,
     )
     for r in results:
-        cpk = "n/a" if r["cpk"] is None else f"{r['cpk']:.2f}"
+        index = r["capability_index"]
+        value = r["cpk"] if index == "Cpk" else r["ppk"]
+        shown = "n/a" if value is None else f"{value:.2f}"
         fired = ", ".join(f"{k} x{v['count']}" for k, v in r["rules"].items()) or "in control"
-        typer.echo(f"{r['machine']}/{r['die']} {r['parameter']}: Cpk {cpk}; {fired}")
+        shifts = f"; {len(r['regimes'])} regimes" if len(r["regimes"]) > 1 else ""
+        typer.echo(f"{r['machine']}/{r['die']} {r['parameter']}: {index} {shown}{shifts}; {fired}")
         if out is not None:
             chart = spc.stored_chart(
                 engine,
@@ -226,6 +231,10 @@ def report_spc(
             _write(out, f"spc_{r['machine']}_{r['parameter']}.png", png)
     if not results:
         typer.echo(f"too few shots for a chart (baseline {baseline}) in {start}..{end}")
+    unique = {a["id"]: a for r in results for a in r["alarms"]}  # a die's set-point alarm
+    raised = sorted(unique.values(), key=spc.rank)
+    critical = sum(a["severity"] == "critical" for a in raised)
+    typer.echo(f"{len(raised)} alarms ({critical} critical) on {len(results)} charts")
     _write(out, "spc.json", json.dumps(results, indent=1))
 
 
@@ -237,16 +246,20 @@ def report_rootcause(
     since: Since = None,
     until: Until = None,
     days: Days = 30,
+    pooled: Annotated[
+        bool, typer.Option(help="all dies together (a die mix can pose as a cause).")
+    ] = False,
     out: Out = None,
     config: ConfigOption = None,
 ) -> None:
-    """Rank process parameters by how much they explain NG parts."""
+    """Rank process parameters by how much they explain NG parts, within each die."""
     from castline.analytics import rootcause
 
     engine, plant_id = _open(config, plant)
     start, end = _range(engine, plant_id, since, until, days)
-    result = rootcause.report(engine, plant_id, machine, die, start, end)
-    typer.echo(f"{result['ng']} NG of {result['shots']} castings with a known outcome")
+    result = rootcause.report(engine, plant_id, machine, die, start, end, pooled=pooled)
+    scope = "dies pooled" if pooled else "within each die"
+    typer.echo(f"{result['ng']} NG of {result['shots']} castings with a known outcome ({scope})")
     for f in result["findings"]:
         mark = "" if f["significant"] else "  (not significant)"
         typer.echo(f"- {f['text']}{mark}")

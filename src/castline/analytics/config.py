@@ -4,12 +4,14 @@ A small TOML file (or dict) overrides the defaults; a die's table overrides `[de
 The plant's file is the setting `analytics_file` (default: analytics.toml in the home),
 read by `of(settings)` for the dashboard and `castline report` alike:
 
-    planned_cycle_time_s = 60          # PRI, planned run time per casting
+    planned_cycle_time_s = 120         # PRI, planned run time per casting (unset: 60, said)
     manual_inspection_s = 20           # time a person needs to inspect one casting
     shift_hours = 8
     first_shift_starts_h = 6           # UTC hour of the first shift of a day
     [lines]
     line1 = ["m1", "m2"]
+    [rated_life_by_die]               # shots between die maintenance
+    8412 = 80000
     [spec.default.melt_temp_c]
     lsl = 650
     usl = 750
@@ -46,14 +48,18 @@ class Spec:
     usl: float | None
 
 
+DEFAULT_PLANNED_CYCLE_S = 60.0  # PRI when the plant has set none: a placeholder, said so
+
+
 @dataclass(frozen=True, slots=True)
 class AnalyticsConfig:
-    planned_cycle_time_s: float = 60.0
+    planned_cycle_time_s: float | None = None  # None: DEFAULT_PLANNED_CYCLE_S, reported
     manual_inspection_s: float = 20.0
     shift_hours: int = 8
     first_shift_starts_h: int = 6
     lines: dict[str, list[str]] = field(default_factory=dict)
     planned_cycle_by_die: dict[str, float] = field(default_factory=dict)
+    rated_life_by_die: dict[str, int] = field(default_factory=dict)  # shots between polishes
     specs: dict[str, dict[str, Spec]] = field(default_factory=dict)  # die or "default"
 
     def spec(self, die: str | None, parameter: str) -> Spec:
@@ -66,7 +72,12 @@ class AnalyticsConfig:
 
     def pri_s(self, die: str) -> float:
         """Planned run time per item (PRI) of a die."""
-        return self.planned_cycle_by_die.get(die, self.planned_cycle_time_s)
+        default = self.planned_cycle_time_s or DEFAULT_PLANNED_CYCLE_S
+        return self.planned_cycle_by_die.get(die, default)
+
+    def pri_defaulted(self, die: str) -> bool:
+        """True when a die's PRI is the built-in placeholder, not the plant's figure."""
+        return die not in self.planned_cycle_by_die and self.planned_cycle_time_s is None
 
     def line_of(self, machine: str) -> str:
         for line, machines in self.lines.items():
@@ -91,6 +102,7 @@ class AnalyticsConfig:
             **{k: v for k, v in given.items() if v is not None},  # type: ignore[arg-type]
             lines=_lines(_table(data, ("lines",))),
             planned_cycle_by_die=_cycles(_table(data, ("planned_cycle_by_die",))),
+            rated_life_by_die=_lives(_table(data, ("rated_life_by_die",))),
             specs=_specs(_table(data, ("spec",))),
         )
 
@@ -130,6 +142,7 @@ KNOWN = (
     "first_shift_starts_h",
     "lines",
     "planned_cycle_by_die",
+    "rated_life_by_die",
     "spec",
 )
 
@@ -187,6 +200,15 @@ def _cycles(table: dict[str, Any]) -> dict[str, float]:
         if seconds is None:  # TOML has no null; kept for a dict given in code
             raise BadKey(("planned_cycle_by_die", die), "must be a number > 0")
         out[str(die)] = seconds
+    return out
+
+
+def _lives(table: dict[str, Any]) -> dict[str, int]:
+    out = {}
+    for die, shots in table.items():
+        if not isinstance(shots, int) or isinstance(shots, bool) or shots < 1:
+            raise BadKey(("rated_life_by_die", die), f"must be a whole number > 0, got {shots!r}")
+        out[str(die)] = shots
     return out
 
 

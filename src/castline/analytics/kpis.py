@@ -20,7 +20,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from castline.analytics import queries
-from castline.analytics.config import AnalyticsConfig
+from castline.analytics.config import DEFAULT_PLANNED_CYCLE_S, AnalyticsConfig
 from castline.domain.kpi import Elements, as_row
 from castline.domain.states import MachineState, TimeCategory
 
@@ -159,19 +159,62 @@ def elements(
     return out
 
 
+def _unit(machine: str, level: str, config: AnalyticsConfig, plant: str) -> str:
+    return {"machine": machine, "line": config.line_of(machine), "plant": plant}[level]
+
+
+def planned_cycle_notes(
+    shots: pd.DataFrame,
+    edges: pd.DatetimeIndex,
+    level: str,
+    config: AnalyticsConfig,
+    plant: str,
+) -> dict[tuple[str, int], tuple[list[str], float | None]]:
+    """Per unit and period: the defaults the effectiveness rests on (said in words) and
+    the median recorded cycle time, a figure to set the planned cycle time from."""
+    made = shots[~shots["trial"].astype(bool)]
+    if made.empty:
+        return {}
+    period = np.searchsorted(nanoseconds(edges), nanoseconds(made["at"]), side="right") - 1
+    frame = pd.DataFrame(
+        {
+            "unit": [_unit(str(m), level, config, plant) for m in made["machine"]],
+            "period": period,
+            "die": made["die"].astype(str).to_numpy(),
+            "cycle": made["cycle_time_s"].to_numpy(dtype=float),
+        }
+    )
+    frame = frame[(frame["period"] >= 0) & (frame["period"] < len(edges) - 1)]
+    out = {}
+    for key, g in frame.groupby(["unit", "period"]):
+        unit, p = key
+        median = float(g["cycle"].median()) if g["cycle"].notna().any() else None
+        dies = sorted(d for d in g["die"].unique() if config.pri_defaulted(d))
+        used = []
+        if dies:
+            seen = f"; median recorded cycle {median:.0f} s" if median is not None else ""
+            used.append(
+                f"planned cycle time: default {DEFAULT_PLANNED_CYCLE_S:.0f} s for die "
+                f"{', '.join(dies)}{seen} - set planned_cycle_time_s (or planned_cycle_by_die)"
+            )
+        out[(str(unit), int(str(p)))] = (used, median)
+    return out
+
+
 def rollup(
     per_machine: dict[tuple[str, int], Elements],
     edges: pd.DatetimeIndex,
     level: str,
     config: AnalyticsConfig,
     plant: str,
+    notes: dict[tuple[str, int], tuple[list[str], float | None]] | None = None,
 ) -> list[dict[str, Any]]:
     """KPI rows for machines, lines or the plant, period by period."""
     if level not in LEVELS:
         raise ValueError(f"level must be one of {', '.join(LEVELS)}, got {level!r}")
     groups: dict[tuple[str, int], Elements] = {}
     for (machine, p), e in per_machine.items():
-        unit = {"machine": machine, "line": config.line_of(machine), "plant": plant}[level]
+        unit = _unit(machine, level, config, plant)
         groups[(unit, p)] = groups.get((unit, p), Elements()) + e
     rows = []
     for (unit, p), e in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0])):
@@ -183,6 +226,9 @@ def rollup(
         }
         row.update(as_row(e))
         row["downtime_by"] = dict(e.downtime_by)
+        used, median = (notes or {}).get((unit, p), ([], None))
+        row["defaults_used"] = used
+        row["suggested_planned_cycle_s"] = median
         rows.append(row)
     return rows
 
@@ -205,4 +251,7 @@ def kpi_table(
     edges = period_edges(since, until, by, config)
     states = queries.states(engine, plant, machine, until=until)
     shots = queries.shots(engine, plant, machine=machine, since=since, until=until)
-    return rollup(elements(states, shots, edges, config), edges, level, config, plant)
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {', '.join(LEVELS)}, got {level!r}")
+    notes = planned_cycle_notes(shots, edges, level, config, plant)
+    return rollup(elements(states, shots, edges, config), edges, level, config, plant, notes)

@@ -51,10 +51,34 @@ def recommend(die: str, life_used: float, slope: float | None, rising: bool) -> 
     return action, ", ".join(parts) + f": {action}"
 
 
-def dies_report(engine: Engine, plant: str) -> list[dict[str, Any]]:
+DEFAULT_RATED_LIFE = 100_000  # what a die record gets when nobody gave its rated life
+
+
+def rated_life(code: str, stored: int, config: AnalyticsConfig) -> tuple[int, str]:
+    """A die's rated life in shots and where it comes from: the analytics file, the die
+    record, or the built-in default (said, so nobody plans on it unknowingly)."""
+    if code in config.rated_life_by_die:
+        return config.rated_life_by_die[code], "configured"
+    if stored and stored != DEFAULT_RATED_LIFE:
+        return stored, "die record"
+    return DEFAULT_RATED_LIFE, "default"
+
+
+def dies_report(
+    engine: Engine,
+    plant: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    config: AnalyticsConfig | None = None,
+) -> list[dict[str, Any]]:
+    """Per die: life used by the shots since its last maintenance (up to `until`); the
+    NG trend and rate of the shots in the period [since, until) only."""
+    config = config or AnalyticsConfig()
     dies = queries.dies(engine, plant)
     work = queries.die_maintenance(engine)
-    shots = queries.shots(engine, plant)
+    if until is not None and not work.empty:
+        work = work[work["at"] < pd.Timestamp(until)]
+    shots = queries.shots(engine, plant, until=until)
     out = []
     for die in dies.to_dict("records"):
         code = str(die["code"])
@@ -63,19 +87,24 @@ def dies_report(engine: Engine, plant: str) -> list[dict[str, Any]]:
         mine = shots[(shots["die"] == code) & ~shots["trial"].astype(bool)]
         if last is not None:
             mine = mine[mine["at"] > last]
-        rated = int(die["rated_life_shots"]) or 1
+        rated, source = rated_life(code, int(die["rated_life_shots"] or 0), config)
         life = len(mine) / rated
-        slope, rising = ng_trend(mine["ng"].to_numpy(dtype=float))
+        recent = mine if since is None else mine[mine["at"] >= pd.Timestamp(since)]
+        slope, rising = ng_trend(recent["ng"].to_numpy(dtype=float))
         action, reason = recommend(code, life, slope, rising)
+        if source == "default":
+            reason += f" (rated life {rated:,} shots is a default: set rated_life_by_die)"
         out.append(
             {
                 "die": code,
                 "machine": die["machine"],
                 "rated_life_shots": rated,
+                "rated_life_source": source,
                 "last_maintenance": last.isoformat() if last is not None else None,
                 "shots_since_maintenance": len(mine),
+                "shots_in_period": len(recent),
                 "life_used": life,
-                "ng_rate": float(mine["ng"].mean()) if mine["ng"].notna().any() else None,
+                "ng_rate": float(recent["ng"].mean()) if recent["ng"].notna().any() else None,
                 "ng_trend_pct_per_1000": slope,
                 "ng_rising": rising,
                 "action": action,
@@ -123,7 +152,7 @@ def report(
 ) -> dict[str, Any]:
     machines = kpis.kpi_table(engine, plant, since, until, by="total", config=config)
     return {
-        "dies": dies_report(engine, plant),
+        "dies": dies_report(engine, plant, since, until, config),
         "downtime": downtime(engine, plant, since, until),
         "machines": [
             {k: r[k] for k in ("unit", "failures", "mtbf_s", "mttr_s", "availability")}

@@ -10,7 +10,7 @@ Association, not proof: the text says "higher when", never "because".
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -52,6 +52,7 @@ class Finding:
     excess_ng: float
     significant: bool  # the two Wilson intervals do not overlap
     text: str
+    die: str | None = None  # the die whose shots these are; None: dies pooled
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -137,7 +138,9 @@ def worst_band(
     )
 
 
-def rank(frame: pd.DataFrame, parameters: tuple[str, ...] = NAMES) -> list[Finding]:
+def rank(
+    frame: pd.DataFrame, parameters: tuple[str, ...] = NAMES, die: str | None = None
+) -> list[Finding]:
     """Findings for the parameters of shots with a known outcome (`ng`), worst first."""
     known = frame[frame["ng"].notna()]
     ng = known["ng"].to_numpy(dtype=float)
@@ -146,7 +149,23 @@ def rank(frame: pd.DataFrame, parameters: tuple[str, ...] = NAMES) -> list[Findi
         if name in known:
             f = worst_band(name, known[name].to_numpy(dtype=float), ng)
             if f is not None:
-                found.append(f)
+                found.append(f if die is None else _of_die(f, die))
+    return sorted(found, key=lambda f: (not f.significant, -f.excess_ng))
+
+
+def _of_die(f: Finding, die: str) -> Finding:
+    return replace(f, die=die, text=f"die {die}: {f.text}")
+
+
+def per_die(frame: pd.DataFrame, parameters: tuple[str, ...] = NAMES) -> list[Finding]:
+    """Findings within each die, ranked together: a band that only separates one die's
+    shots from another's (each die runs its own settings and its own NG rate) is no
+    cause, so dies are never mixed unless asked."""
+    found = [
+        f
+        for die, shots in frame.groupby(frame["die"].astype(str), sort=True)
+        for f in rank(shots, parameters, die=str(die))
+    ]
     return sorted(found, key=lambda f: (not f.significant, -f.excess_ng))
 
 
@@ -185,15 +204,19 @@ def report(
     die: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    pooled: bool = False,
 ) -> dict[str, Any]:
     """Parameters of the recorded shots (trials left out) ranked by how much they explain
-    NG parts, and the defect types with their usual and confirmed causes."""
+    NG parts, within each die (or all dies pooled, when asked and then said so), and the
+    defect types with their usual and confirmed causes."""
     frame = queries.shots(engine, plant, machine=machine, die=die, since=since, until=until)
     frame = frame[~frame["trial"].astype(bool)]
-    findings = rank(frame)
+    findings = rank(frame) if pooled else per_die(frame)
     return {
         "shots": int(frame["ng"].notna().sum()),
         "ng": int((frame["ng"] == 1).sum()),
+        "pooled": pooled,
+        "dies": sorted(frame["die"].astype(str).unique().tolist()),
         "findings": [f.as_dict() for f in findings],
         "defects": defect_links(frame, findings),
     }

@@ -1,8 +1,11 @@
 """SPC monitoring of the process parameters, per machine and die, raising alarms.
 
-Limits come from a baseline (the first shots of the window, or a period given); the
-rules are checked on what follows. A rule that fires raises one alarm per machine,
-die, parameter and rule, de-duplicated in the alarms table.
+Phase I finds the set-point regimes of the window (sustained level shifts) and sets
+limits per regime from its first shots (the first regime: the baseline asked for),
+with sigma never below the measurement resolution. Phase II checks the rules on what
+follows each baseline. A rule that fires raises one alarm per machine, die, parameter
+and rule, de-duplicated in the alarms table; a rule firing on nearly every point says
+the limits are wrong, and raises one "baseline does not fit" alarm instead.
 """
 
 from __future__ import annotations
@@ -21,43 +24,90 @@ from castline.domain import spc
 from castline.domain.units import BY_NAME, NAMES
 
 CRITICAL_RULES = {"nelson1", "we1"}
-# Rules that raise alarms by default: Nelson's eight and the drift detectors. The Western
-# Electric rules repeat Nelson's 1, 5, 6 and a shorter run, so they are opt-in.
-DEFAULT_RULES = (*(f"nelson{i}" for i in range(1, 9)), "ewma", "cusum_up", "cusum_down")
+# Rules that raise alarms by default: a point beyond 3 sigma, the drift detectors, and a
+# set-point change. The other Nelson and the Western Electric rules are shown on the chart
+# and opt-in for alarms (`monitor(rules=...)`): on autocorrelated process data they fire
+# on a good share of all points and bury the few alarms that matter.
+DEFAULT_RULES = ("nelson1", "ewma", "cusum_up", "cusum_down", "level_shift")
+# EWMA and CUSUM raise one "drift" alarm per chart between them. A baseline that does not
+# fit is a finding of the report for the engineer (`misfit`), and silences the chart's
+# rule alarms; as an alarm too when asked (rules including "baseline_misfit").
+MIN_RUN = 200  # points a set-point must hold to be a regime of its own
+MIN_BASE = 20  # fewest points that set a regime's limits
+MISFIT_SHARE = 0.8  # a rule firing on this share of the points: the limits are wrong
+# Only rule 1 says the limits are wrong: EWMA and CUSUM fire on every point after a real
+# sustained shift, which is theirs to report (one drift alarm).
+MISFIT_RULES = ("nelson1",)
+STABLE_RATIO = 1.5  # overall sigma above this many within sigmas: Cpk would flatter
+RESTART_GAP = pd.Timedelta(minutes=30)  # a longer pause between shots: the die cooled
+WARMUP_SHOTS = 10  # shots after such a pause that warm the die: charted, not checked
+RULE1_BUDGET = 0.01  # share of checked points beyond 3 sigma before rule 1 raises an alarm
+DRIFT_RULES = ("ewma", "cusum_up", "cusum_down")  # one drift alarm per chart for these
+
+
+@dataclass(frozen=True, slots=True)
+class Regime:
+    """Points [start, stop) at one set-point, limits from its first `baseline` points."""
+
+    start: int
+    stop: int
+    baseline: int
+    limits: spc.Limits
+    drift_sigma: float  # sigma for EWMA and CUSUM, widened for the baseline's autocorrelation
 
 
 @dataclass(slots=True)
 class Chart:
-    """One control chart: plotted points, limits, and where each rule fired."""
+    """One control chart: plotted points, limits per regime, and where each rule fired."""
 
     parameter: str
     kind: str  # "I-MR", "X-bar/R", "X-bar/S"
     at: pd.DatetimeIndex
     points: np.ndarray
     dispersion: np.ndarray  # moving range, range or standard deviation
-    baseline_points: int
-    limits: spc.Limits
-    capability: spc.Capability
-    z: np.ndarray  # points in sigmas from the centre line
+    regimes: list[Regime]
+    monitored: np.ndarray  # True where a point is checked (outside every regime's baseline)
+    sigma_floor: float  # of one shot: the measurement resolution
+    capability: spc.Capability  # Cp/Cpk, or nothing when subgroups do not allow it
+    performance: spc.Capability  # Pp/Ppk in its cp/cpk fields
+    capability_note: str
+    spec: tuple[float | None, float | None]
+    z: np.ndarray  # points in sigmas from their regime's centre line
     cusum_up: np.ndarray
     cusum_down: np.ndarray
     fired: dict[str, np.ndarray] = field(default_factory=dict)  # rule -> flags per point
+    misfit: str | None = None  # why the limits do not describe the process, if so
+    misfit_start: int = 0  # the first checked point of the regime they do not fit
+
+    @property
+    def limits(self) -> spc.Limits:
+        """The limits where the process runs now: those of the last regime."""
+        return self.regimes[-1].limits
+
+    @property
+    def baseline_points(self) -> int:
+        return self.regimes[0].baseline
+
+    def hits(self, rule: str) -> np.ndarray:
+        """Indices where a rule fired on a checked point (a level shift: where it began)."""
+        if rule == "level_shift":
+            return np.array([r.start for r in self.regimes[1:]], dtype=np.int64)
+        return np.flatnonzero(self.fired[rule] & self.monitored)
 
     def summary(self) -> dict[str, Any]:
-        monitored = slice(self.baseline_points, None)
         rules = {}
-        for rule, flags in self.fired.items():
-            hits = np.flatnonzero(flags[monitored]) + self.baseline_points
+        for rule in (*self.fired, "level_shift"):
+            hits = self.hits(rule)
             if hits.size:
-                began = spc.onset(rule, int(hits[0]), self.cusum_up, self.cusum_down, self.z)
-                rules[rule] = {
-                    "count": int(hits.size),
-                    "onset_at": self.at[began].isoformat(),
-                    "first_at": self.at[hits[0]].isoformat(),
-                    "last_at": self.at[hits[-1]].isoformat(),
-                    "meaning": spc.RULE_TEXT[rule],
-                }
-        lim = self.limits
+                began = int(hits[0])
+                if rule != "level_shift":
+                    began = spc.onset(rule, began, self.cusum_up, self.cusum_down, self.z)
+                rules[rule] = self._hit(rule, hits, began)
+        if self.misfit is not None:
+            at = np.array([self.misfit_start])
+            rules["baseline_misfit"] = self._hit("baseline_misfit", at, self.misfit_start)
+        lim, (lsl, usl) = self.limits, self.spec
+        cpk_ok = self.capability.cpk is not None
         return {
             "parameter": self.parameter,
             "unit": BY_NAME[self.parameter].unit,
@@ -68,10 +118,126 @@ class Chart:
             "lcl": lim.lcl,
             "ucl": lim.ucl,
             "sigma": lim.sigma,
+            "sigma_floor": self.sigma_floor,
+            "lsl": lsl,
+            "usl": usl,
             "cp": self.capability.cp,
             "cpk": self.capability.cpk,
+            "pp": self.performance.cp,
+            "ppk": self.performance.cpk,
+            "capability_index": "Cpk" if cpk_ok else "Ppk",
+            "capability_note": self.capability_note,
+            "regimes": [self._regime(r) for r in self.regimes],
+            "misfit": self.misfit,
             "rules": rules,
         }
+
+    def _hit(self, rule: str, hits: np.ndarray, began: int) -> dict[str, Any]:
+        first = int(hits[0]) if hits.size else began
+        last = int(hits[-1]) if hits.size else began
+        return {
+            "count": int(hits.size),
+            "onset_at": self.at[min(began, first)].isoformat(),
+            "first_at": self.at[first].isoformat(),
+            "last_at": self.at[last].isoformat(),
+            "meaning": spc.RULE_TEXT[rule],
+        }
+
+    def _regime(self, r: Regime) -> dict[str, Any]:
+        return {
+            "start_at": self.at[r.start].isoformat(),
+            "end_at": self.at[r.stop - 1].isoformat(),
+            "points": r.stop - r.start,
+            "baseline_points": r.baseline,
+            "center": r.limits.center,
+            "lcl": r.limits.lcl,
+            "ucl": r.limits.ucl,
+            "sigma": r.limits.sigma,
+        }
+
+
+def warming_up(at: pd.DatetimeIndex) -> np.ndarray:
+    """True for the first shots after a pause: a cold die casts its warm-up shots off the
+    process's level, every restart, and they say nothing about the process."""
+    gap = np.concatenate(([True], np.diff(at.asi8) > RESTART_GAP.value))
+    since_restart = np.arange(at.size) - np.maximum.accumulate(np.where(gap, np.arange(at.size), 0))
+    return np.asarray(since_restart < WARMUP_SHOTS)
+
+
+def _limits(kind: str, values: np.ndarray, subgroup: int, floor: float) -> spc.Limits:
+    if kind == "I-MR":
+        return spc.individuals_limits(values, floor)
+    if kind == "X-bar/R":
+        return spc.xbar_r_limits(values, subgroup, floor)
+    return spc.xbar_s_limits(values, subgroup, floor)
+
+
+def _regimes(
+    kind: str, values: np.ndarray, points: np.ndarray, subgroup: int, first_base: int, floor: float
+) -> list[Regime]:
+    """Set-point regimes of the points, each with limits from its own first points."""
+    spans = spc.regimes(
+        points, min_run=max(MIN_BASE, MIN_RUN // subgroup), floor=floor / np.sqrt(subgroup)
+    )
+    out = []
+    for i, (a, b) in enumerate(spans):
+        base = first_base if i == 0 else min(first_base, max(MIN_BASE, (b - a) // 2))
+        base = max(2, min(base, b - a))
+        shots = values[a * subgroup : (a + base) * subgroup]
+        # Process data wander (temperatures follow the ladle and the die's heat): the
+        # moving range sees only shot-to-shot noise. The baseline's own robust spread
+        # is the least sigma that does not flag its ordinary wander.
+        spread = max(floor, 1.4826 * float(np.median(np.abs(shots - np.median(shots)))))
+        limits = _limits(kind, shots, subgroup, spread)
+        r = spc.lag1(points[a : a + base])
+        out.append(Regime(a, b, base, limits, spc.drift_sigma(limits.sigma, r)))
+    return out
+
+
+def _walks(points: np.ndarray, regimes: list[Regime]) -> tuple[np.ndarray, ...]:
+    """z, EWMA alarm, CUSUM up and down, each started afresh in every regime."""
+    parts = []
+    for r in regimes:
+        x, lim = points[r.start : r.stop], r.limits
+        z = (x - lim.center) / lim.sigma
+        ew = spc.ewma(x, lim.center, r.drift_sigma)[3]
+        parts.append((z, ew, *spc.cusum(x, lim.center, r.drift_sigma)))
+    return tuple(np.concatenate(column) for column in zip(*parts, strict=True))
+
+
+def _misfit(chart: Chart) -> tuple[str, int] | None:
+    """A rule firing on nearly every checked point of a regime says the limits are wrong."""
+    for r in chart.regimes:
+        checked = chart.monitored[r.start : r.stop]
+        if checked.sum() < MIN_BASE:
+            continue
+        for rule in MISFIT_RULES:
+            share = float(chart.fired[rule][r.start : r.stop][checked].mean())
+            if share >= MISFIT_SHARE:
+                text = (
+                    f"{rule} fires on {share:.0%} of the points after the baseline of the "
+                    f"regime from {chart.at[r.start].isoformat()}: the limits "
+                    f"({r.limits.lcl:.4g}..{r.limits.ucl:.4g}) do not describe this process"
+                )
+                return text, r.start + r.baseline
+    return None
+
+
+def _capability(
+    values: np.ndarray, within: float, subgroup: int, spec: tuple[float | None, float | None]
+) -> tuple[spc.Capability, spc.Capability, str]:
+    """Cp/Cpk only where rational subgroups hold the process's variation; Pp/Ppk always."""
+    overall = spc.performance(values, *spec)
+    if subgroup == 1:
+        note = "Ppk (overall sigma): single shots form no rational subgroups for Cpk"
+    elif overall.sigma > STABLE_RATIO * within:
+        note = (
+            f"Ppk (overall sigma): the within-subgroup sigma {within:.3g} is far below the "
+            f"overall {overall.sigma:.3g}, so Cpk would flatter an unstable process"
+        )
+    else:
+        return spc.capability(values, within, *spec), overall, "Cpk (within-subgroup sigma)"
+    return spc.Capability(None, None, overall.mean, within), overall, note
 
 
 def build_chart(
@@ -84,58 +250,84 @@ def build_chart(
     lsl: float | None = None,
     usl: float | None = None,
 ) -> Chart:
-    """Chart one parameter's measured values (time order) against its baseline."""
+    """Chart one parameter's measured values (time order): limits per set-point regime,
+    the first from the first `baseline_shots`, then rules on what follows each baseline."""
     keep = ~np.isnan(values)
     values, at = values[keep], at[keep]
     if values.size < max(2 * subgroup, 2) or baseline_shots < 2 * subgroup:
         raise ValueError(f"{parameter}: too few measured shots for a chart ({values.size})")
-    base = values[:baseline_shots]
+    floor = spc.resolution(values)
     if subgroup == 1:
-        kind, limits = "I-MR", spc.individuals_limits(base)
-        points = values
+        kind, points, point_at = "I-MR", values, at
         dispersion = np.concatenate(([np.nan], np.abs(np.diff(values))))
-        point_at = at
-        base_points = min(baseline_shots, values.size)
     else:
         kind = "X-bar/R" if subgroup <= 10 else "X-bar/S"
-        limits = (spc.xbar_r_limits if subgroup <= 10 else spc.xbar_s_limits)(base, subgroup)
         groups = spc.subgroups(values, subgroup)
         points = groups.mean(axis=1)
         dispersion = np.ptp(groups, axis=1) if subgroup <= 10 else groups.std(axis=1, ddof=1)
         point_at = at[subgroup - 1 :: subgroup][: points.size]
-        base_points = base.size // subgroup
-    # Capability uses the within sigma of single shots, whatever the chart plots.
-    shot_sigma = limits.sigma * np.sqrt(subgroup)
-    current = values[baseline_shots:] if values.size > baseline_shots else values
-    capability = spc.capability(current, shot_sigma, lsl, usl)
-    z = (points - limits.center) / limits.sigma
+    first_base = min(baseline_shots // subgroup, points.size)
+    regimes = _regimes(kind, values, points, subgroup, first_base, floor)
+    monitored = ~warming_up(point_at)
+    for r in regimes:
+        monitored[r.start : r.start + r.baseline] = False
+    z, ew_out, c_up, c_down, up, down = _walks(points, regimes)
     fired = spc.nelson(z) | spc.western_electric(z)
-    ew_out = spc.ewma(points, limits.center, limits.sigma)[3]
-    c_up, c_down, up, down = spc.cusum(points, limits.center, limits.sigma)
     fired |= {"ewma": ew_out, "cusum_up": up, "cusum_down": down}
-    return Chart(
-        parameter,
-        kind,
-        point_at,
-        points,
-        dispersion,
-        base_points,
-        limits,
-        capability,
-        z,
-        c_up,
-        c_down,
-        fired,
-    )
+    # Capability of the process as it runs now: the last regime's shots.
+    now = values[regimes[-1].start * subgroup :]
+    spec = (lsl, usl)
+    within = spc.within_sigma(now, subgroup, floor) if subgroup > 1 else 0.0
+    cap, perf, note = _capability(now, within, subgroup, spec)
+    chart = Chart(
+        parameter, kind, point_at, points, dispersion, regimes, monitored, floor,
+        cap, perf, note, spec, z, c_up, c_down, fired,
+    )  # fmt: skip
+    found = _misfit(chart)
+    if found is not None:
+        chart.misfit, chart.misfit_start = found
+    return chart
 
 
 def _message(chart: Chart, rule: str, where: str, info: dict[str, Any]) -> str:
     p, lim = BY_NAME[chart.parameter], chart.limits
+    if rule == "level_shift":
+        steps = [
+            f"{chart.at[b.start].isoformat()}: {a.limits.center:.4g} -> {b.limits.center:.4g}"
+            for a, b in zip(chart.regimes, chart.regimes[1:], strict=False)
+        ]
+        return f"{p.label} on {where}: level shift ({p.unit}) at " + "; ".join(steps)
+    if rule == "drift":
+        return (
+            f"{p.label} on {where}: {info['meaning']} (began about {info['onset_at']}, "
+            f"last {info['last_at']}); centre {lim.center:.4g} {p.unit}"
+        )
+    if rule == "baseline_misfit":
+        return f"{p.label} on {where}: the baseline does not fit: {chart.misfit}"
     return (
         f"{p.label} on {where}: {spc.RULE_TEXT[rule]} ({info['count']}x, began about "
         f"{info['onset_at']}, last {info['last_at']}); "
         f"centre {lim.center:.4g} {p.unit}, limits {lim.lcl:.4g}..{lim.ucl:.4g}"
     )
+
+
+def _outside_spec(chart: Chart, values: np.ndarray) -> bool:
+    lsl, usl = chart.spec
+    return bool(
+        (lsl is not None and np.any(values < lsl)) or (usl is not None and np.any(values > usl))
+    )
+
+
+def severity(chart: Chart, rule: str) -> str:
+    """Critical when product is at risk: points beyond 3 sigma that also lie outside the
+    spec limits, or a set-point moved outside them; else a warning (a process signal
+    inside the spec)."""
+    if rule in CRITICAL_RULES:
+        hits = chart.points[chart.hits(rule)]
+        return "critical" if _outside_spec(chart, hits) else "warning"
+    if rule == "level_shift":
+        return "critical" if _outside_spec(chart, np.array([chart.limits.center])) else "warning"
+    return "warning"
 
 
 def stored_chart(
@@ -194,7 +386,7 @@ def control_chart(
     n = chart.points.size
     start = max(0, n - last)
     names = list(chart.fired)
-    hit = np.stack([chart.fired[r] for r in names])[:, start:]
+    hit = (np.stack([chart.fired[r] for r in names]) & chart.monitored)[:, start:]
     spread = chart.dispersion
     points = [
         {
@@ -227,7 +419,8 @@ def monitor(
     config = config or AnalyticsConfig()
     frame = queries.shots(engine, plant, machine=machine, die=die, since=since, until=until)
     frame = frame[~frame["trial"].astype(bool)]
-    out = []
+    out: list[dict[str, Any]] = []
+    shifted: list[tuple[Chart, dict[str, Any]]] = []
     for (m, d), group in frame.groupby(["machine", "die"], sort=True):
         at = pd.DatetimeIndex(group["at"])
         for name in parameters:
@@ -246,21 +439,98 @@ def monitor(
             )
             summary = {"machine": m, "die": d, **chart.summary(), "alarms": []}
             if raise_alarms:
-                for rule, info in summary["rules"].items():
-                    if rule not in rules:
-                        continue
-                    alarm_id, _ = alarms.raise_alarm(
-                        engine,
-                        plant,
-                        str(m),
-                        str(d),
-                        name,
-                        rule,
-                        _message(chart, rule, f"{m}/{d}", info),
-                        severity="critical" if rule in CRITICAL_RULES else "warning",
-                        at=datetime.fromisoformat(info["first_at"]),
-                        seen_until=datetime.fromisoformat(info["last_at"]),
-                    )
-                    summary["alarms"].append(alarm_id)
+                summary["alarms"] = _raise(engine, plant, str(m), str(d), chart, summary, rules)
+            if "level_shift" in summary["rules"]:
+                shifted.append((chart, summary))
             out.append(summary)
+        if raise_alarms and shifted and "level_shift" in rules:
+            _raise_set_points(engine, plant, str(m), str(d), shifted)
+        shifted = []
     return out
+
+
+def _raise_set_points(
+    engine: Engine, plant: str, machine: str, die: str, shifted: list[tuple[Chart, dict[str, Any]]]
+) -> None:
+    """One alarm per die for its set-point changes (a recipe change moves several
+    parameters at once): each parameter's steps in the message, critical when a new
+    level lies outside the spec limits."""
+    where = f"{machine}/{die}"
+    lines = [
+        _message(chart, "level_shift", where, s["rules"]["level_shift"]) for chart, s in shifted
+    ]
+    level = max((severity(c, "level_shift") for c, _ in shifted), key=alarms.SEVERITIES.index)
+    first = min(s["rules"]["level_shift"]["first_at"] for _, s in shifted)
+    last = max(s["rules"]["level_shift"]["last_at"] for _, s in shifted)
+    alarm_id, _ = alarms.raise_alarm(
+        engine, plant, machine, die, "set_points", "level_shift",
+        f"set-point changes of die {die} (limits set again after each): " + " | ".join(lines),
+        severity=level,
+        at=datetime.fromisoformat(first),
+        seen_until=datetime.fromisoformat(last),
+    )  # fmt: skip
+    for _, s in shifted:
+        s["alarms"].append({"id": alarm_id, "rule": "level_shift", "severity": level, "at": first})
+        s["alarms"].sort(key=rank)
+
+
+def _raise(
+    engine: Engine,
+    plant: str,
+    machine: str,
+    die: str,
+    chart: Chart,
+    summary: dict[str, Any],
+    rules: tuple[str, ...],
+) -> list[dict[str, Any]]:
+    """The chart's process alarm, if any: rule 1 beyond chance, else a drift (EWMA or
+    CUSUM). Limits that do not fit silence both (the `misfit` finding says why, and is
+    an alarm too when "baseline_misfit" is among `rules`)."""
+    skip = (*DRIFT_RULES, "level_shift")  # drift: one alarm below; shifts: one per die
+    chosen = [r for r in summary["rules"] if r in rules and r not in skip]
+    if chart.misfit is not None:
+        chosen = [r for r in chosen if r == "baseline_misfit"]
+    if "nelson1" in chosen and not beyond_chance(chart):
+        chosen.remove("nelson1")  # shown on the chart; as many as an in-control process gives
+    drift = [r for r in DRIFT_RULES if r in summary["rules"] and r in rules]
+    # one process alarm per chart: points beyond 3 sigma, else a drift
+    if drift and chart.misfit is None and "nelson1" not in chosen:
+        summary["rules"]["drift"] = _drift(summary["rules"], drift)
+        chosen.append("drift")
+    raised = []
+    for rule in chosen:
+        info = summary["rules"][rule]
+        level = severity(chart, rule)
+        alarm_id, _ = alarms.raise_alarm(
+            engine, plant, machine, die, chart.parameter, rule,
+            _message(chart, rule, f"{machine}/{die}", info),
+            severity=level,
+            at=datetime.fromisoformat(info["first_at"]),
+            seen_until=datetime.fromisoformat(info["last_at"]),
+        )  # fmt: skip
+        raised.append({"id": alarm_id, "rule": rule, "severity": level, "at": info["first_at"]})
+    return sorted(raised, key=rank)
+
+
+def beyond_chance(chart: Chart) -> bool:
+    """The alarm budget of rule 1: more points beyond 3 sigma than RULE1_BUDGET of the
+    checked points (about 4x what chance gives an in-control normal process, 0.27 %:
+    real readings have heavier tails, and a scan over weeks always finds a few)."""
+    return chart.hits("nelson1").size > RULE1_BUDGET * int(chart.monitored.sum()) + 3
+
+
+def _drift(fired: dict[str, Any], rules: list[str]) -> dict[str, Any]:
+    """The drift detectors that fired, as one finding: earliest onset, first and last."""
+    infos = [fired[r] for r in rules]
+    return {
+        "count": sum(i["count"] for i in infos),
+        "onset_at": min(i["onset_at"] for i in infos),
+        "first_at": min(i["first_at"] for i in infos),
+        "last_at": max(i["last_at"] for i in infos),
+        "meaning": "slow drift: " + ", ".join(rules),
+    }
+
+
+def rank(alarm: dict[str, Any]) -> tuple[int, str]:
+    """Worst first, then earliest."""
+    return (-alarms.SEVERITIES.index(alarm["severity"]), alarm["at"])

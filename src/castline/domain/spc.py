@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 from numpy.typing import NDArray
@@ -39,14 +40,34 @@ class Limits:
     dispersion_ucl: float
 
 
-def individuals_limits(baseline: Floats) -> Limits:
-    """I-MR chart: sigma from the mean moving range of two (MR-bar / d2)."""
+def resolution(x: Floats) -> float:
+    """The measurement step: the smallest non-zero difference between two readings
+    (0 when all are equal). A chart cannot see below what the sensor resolves."""
+    v = np.unique(x[~np.isnan(x)])
+    if v.size < 2:
+        return 0.0
+    steps = np.diff(v)
+    steps = steps[steps > 1e-9 * max(1.0, float(np.max(np.abs(v))))]  # float noise is no step
+    return float(steps.min()) if steps.size else 0.0
+
+
+def _floored(sigma: float, floor: float) -> float:
+    """Sigma of one shot, never below the floor (nor zero: a constant baseline)."""
+    return max(sigma, floor) or 1e-12
+
+
+def individuals_limits(baseline: Floats, floor: float = 0.0) -> Limits:
+    """I-MR chart: sigma from the mean moving range of two (MR-bar / d2), at least `floor`.
+
+    A baseline of equal readings has MR-bar 0; without the floor its limits would sit on
+    the centre and every later reading one step away would be an alarm.
+    """
     x = baseline[~np.isnan(baseline)]
     if x.size < 2:
         raise ValueError("an I-MR baseline needs at least two measured shots")
-    mr_bar = float(np.mean(np.abs(np.diff(x))))
     center = float(np.mean(x))
-    sigma = mr_bar / _D2[2] if mr_bar > 0 else float(np.std(x)) or 1e-12
+    sigma = _floored(float(np.mean(np.abs(np.diff(x)))) / _D2[2], floor)
+    mr_bar = sigma * _D2[2]
     return Limits(
         center,
         sigma,
@@ -64,13 +85,15 @@ def subgroups(x: Floats, n: int) -> NDArray[np.float64]:
     return x[: k * n].reshape(k, n)
 
 
-def xbar_r_limits(baseline: Floats, n: int) -> Limits:
-    """X-bar/R chart for subgroups of 2..10 shots."""
+def xbar_r_limits(baseline: Floats, n: int, floor: float = 0.0) -> Limits:
+    """X-bar/R chart for subgroups of 2..10 shots (sigma of a shot at least `floor`)."""
     if n not in _D2:
         raise ValueError(f"X-bar/R needs subgroups of 2..10 shots, got {n}; use X-bar/S")
     g = subgroups(baseline, n)
-    center, r_bar = float(np.nanmean(g.mean(axis=1))), float(np.nanmean(np.ptp(g, axis=1)))
-    sigma = r_bar / _D2[n] / math.sqrt(n)
+    center = float(np.nanmean(g.mean(axis=1)))
+    shot_sigma = _floored(float(np.nanmean(np.ptp(g, axis=1))) / _D2[n], floor)
+    r_bar = shot_sigma * _D2[n]
+    sigma = shot_sigma / math.sqrt(n)
     spread = 3 * _D3[n] / _D2[n]
     return Limits(
         center,
@@ -83,13 +106,14 @@ def xbar_r_limits(baseline: Floats, n: int) -> Limits:
     )
 
 
-def xbar_s_limits(baseline: Floats, n: int) -> Limits:
+def xbar_s_limits(baseline: Floats, n: int, floor: float = 0.0) -> Limits:
     """X-bar/S chart, any subgroup size >= 2 (the usual choice above 10)."""
     g = subgroups(baseline, n)
     center = float(np.nanmean(g.mean(axis=1)))
-    s_bar = float(np.nanmean(g.std(axis=1, ddof=1)))
     cn = c4(n)
-    sigma = s_bar / cn / math.sqrt(n)
+    shot_sigma = _floored(float(np.nanmean(g.std(axis=1, ddof=1))) / cn, floor)
+    s_bar = shot_sigma * cn
+    sigma = shot_sigma / math.sqrt(n)
     spread = 3 * math.sqrt(1 - cn * cn) / cn
     return Limits(
         center,
@@ -100,6 +124,79 @@ def xbar_s_limits(baseline: Floats, n: int) -> Limits:
         max(0.0, 1 - spread) * s_bar,
         (1 + spread) * s_bar,
     )
+
+
+# --- regimes ---------------------------------------------------------------------------
+
+
+def _best_split(x: Floats, min_run: int) -> int:
+    """The point where the mean changes most clearly (largest two-sample CUSUM statistic)."""
+    n = x.size
+    k = np.arange(min_run, n - min_run + 1)
+    c = np.concatenate(([0.0], np.cumsum(x)))
+    left, right = c[k] / k, (c[n] - c[k]) / (n - k)
+    return int(k[np.argmax(np.sqrt(k * (n - k) / n) * np.abs(left - right))])
+
+
+def short_term_spread(x: Floats, block: int = 50) -> float:
+    """Typical robust standard deviation inside blocks of `block` points: the noise and
+    short wander of a process, without the level changes between blocks."""
+    blocks = subgroups(x, block) if x.size >= block else x[None, :]
+    med = np.median(blocks, axis=1, keepdims=True)
+    return 1.4826 * float(np.median(np.median(np.abs(blocks - med), axis=1)))
+
+
+def regimes(
+    x: Floats, *, min_run: int = 200, separation: float = 5.0, floor: float = 0.0
+) -> list[tuple[int, int]]:
+    """Stretches of one set-point: (start, stop) of each, in order, covering all of `x`.
+
+    Binary segmentation: a stretch is cut where its mean changes most, if both sides hold
+    `min_run` points and the medians of the `min_run` points either side of the cut lie
+    more than `separation` short-term spreads apart (`short_term_spread` of the whole
+    series, at least `floor`). A set-point change moves the level by many times that; a
+    process that wanders, or drifts by a sigma or two, does not and stays one regime
+    (that is for EWMA and CUSUM to catch).
+    """
+    noise = max(short_term_spread(x), floor)
+    cuts, todo = [], [(0, x.size)]
+    while todo:
+        a, b = todo.pop()
+        if b - a < 2 * min_run:
+            continue
+        k = a + _best_split(x[a:b], min_run)
+        # the levels just before and after the cut: a stretch that holds more than one
+        # set-point does not blur a clean step into a small one
+        step = float(np.median(x[k : k + min_run]) - np.median(x[k - min_run : k]))
+        if abs(step) <= separation * noise:
+            continue
+        cuts.append(k)
+        todo += [(a, k), (k, b)]
+    edges = [0, *sorted(cuts), x.size]
+    return list(pairwise(edges))
+
+
+def lag1(x: Floats) -> float:
+    """Lag-1 autocorrelation, clipped to 0..0.95 (negative adds no false alarms)."""
+    y = x - x.mean()
+    den = float(y @ y)
+    r = float(y[1:] @ y[:-1]) / den if den > 0 else 0.0
+    return min(max(r, 0.0), 0.95)
+
+
+def drift_sigma(sigma: float, r: float) -> float:
+    """Sigma for the drift detectors on autocorrelated points: EWMA and CUSUM add many
+    points up, and a sum of AR(1) points varies (1 + r) / (1 - r) times as much."""
+    return sigma * math.sqrt((1 + r) / (1 - r))
+
+
+def within_sigma(x: Floats, n: int, floor: float = 0.0) -> float:
+    """Sigma of one shot inside rational subgroups of n consecutive shots (R-bar / d2 up
+    to 10, else S-bar / c4), at least `floor`: the sigma behind Cp and Cpk."""
+    g = subgroups(x[~np.isnan(x)], n)
+    if n <= 10:
+        return _floored(float(np.mean(np.ptp(g, axis=1))) / _D2[n], floor)
+    return _floored(float(np.mean(g.std(axis=1, ddof=1))) / c4(n), floor)
 
 
 # --- run rules -----------------------------------------------------------------------
@@ -167,6 +264,9 @@ RULE_TEXT = {
     "ewma": "EWMA beyond its limit: slow drift",
     "cusum_up": "CUSUM upward: slow drift up",
     "cusum_down": "CUSUM downward: slow drift down",
+    "level_shift": "sustained level shift (a set-point change?): limits set again after it",
+    "drift": "slow drift (EWMA or CUSUM)",
+    "baseline_misfit": "a rule fires on most points: the baseline does not fit this process",
 }
 
 
@@ -250,7 +350,8 @@ class Capability:
 
 
 def capability(x: Floats, sigma: float, lsl: float | None, usl: float | None) -> Capability:
-    """Cp and Cpk against spec limits, with the within-process sigma of the chart."""
+    """Cp and Cpk against spec limits with a given sigma: the within sigma of rational
+    subgroups gives Cp/Cpk; the overall standard deviation (`performance`) Pp/Ppk."""
     mean = float(np.nanmean(x))
     if sigma <= 0:
         return Capability(None, None, mean, sigma)
@@ -260,3 +361,10 @@ def capability(x: Floats, sigma: float, lsl: float | None, usl: float | None) ->
         sides.append(mean - lsl)
     cpk = min(sides) / (3 * sigma) if sides else None
     return Capability(cp, cpk, mean, sigma)
+
+
+def performance(x: Floats, lsl: float | None, usl: float | None) -> Capability:
+    """Pp and Ppk (in the cp, cpk fields): the overall sample standard deviation."""
+    y = x[~np.isnan(x)]
+    sd = float(np.std(y, ddof=1)) if y.size > 1 else 0.0
+    return capability(y, sd, lsl, usl)

@@ -188,6 +188,17 @@ class ChartPoint(Out):
     rules: list[str]
 
 
+class ChartRegime(Out):
+    start_at: datetime
+    end_at: datetime
+    points: int
+    baseline_points: int
+    center: float
+    lcl: float
+    ucl: float
+    sigma: float
+
+
 class ControlChart(Out):
     plant: str
     machine: str
@@ -201,8 +212,17 @@ class ControlChart(Out):
     lcl: float | None
     ucl: float | None
     sigma: float | None
+    sigma_floor: float
+    lsl: float | None
+    usl: float | None
     cp: float | None
     cpk: float | None
+    pp: float | None
+    ppk: float | None
+    capability_index: Literal["Cpk", "Ppk"]
+    capability_note: str
+    regimes: list[ChartRegime]
+    misfit: str | None
     rules: dict[str, RuleHit]
     series: list[ChartPoint]
 
@@ -223,6 +243,7 @@ class Finding(Out):
     excess_ng: float
     significant: bool
     text: str
+    die: str | None  # None: dies pooled
 
 
 class DefectLink(Out):
@@ -236,6 +257,8 @@ class DefectLink(Out):
 class RootCause(Out):
     shots: int
     ng: int
+    pooled: bool  # False: findings within each die
+    dies: list[str]
     findings: list[Finding]
     defects: list[DefectLink]
 
@@ -265,6 +288,8 @@ class KpiRow(Out):
     mtbf_s: float | None
     mttr_s: float | None
     downtime_by: dict[str, float]
+    defaults_used: list[str]  # inputs the KPIs rest on that the plant has not set
+    suggested_planned_cycle_s: float | None  # median recorded cycle time
 
 
 class Period(Out):
@@ -294,8 +319,10 @@ class DieDue(Out):
     die: str
     machine: str | None
     rated_life_shots: int
+    rated_life_source: Literal["configured", "die record", "default"]
     last_maintenance: datetime | None
     shots_since_maintenance: int
+    shots_in_period: int
     life_used: float | None
     ng_rate: float | None
     ng_trend_pct_per_1000: float | None
