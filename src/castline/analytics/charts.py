@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from castline.analytics.spc import DEFAULT_RULES, Chart
+from castline.analytics.spc import DRIFT_RULES, Chart
 from castline.domain.units import BY_NAME
 
 # Figures are built without pyplot: no global state, safe in web request threads.
@@ -45,13 +45,16 @@ def control_chart_png(chart: Chart, title: str = "", last: int | None = None) ->
     for limit, name in zip(chart.spec, ("LSL", "USL"), strict=True):
         if limit is not None:
             top.axhline(limit, color="#b60", ls=":", lw=1.0, label=name)
-    hits = np.zeros(n, dtype=bool)
-    for rule, flags in chart.fired.items():
-        if rule in DEFAULT_RULES:  # the rules that raise alarms; the others are opt-in
-            hits |= flags
-    hits &= chart.monitored
-    shown = hits[first:]
-    top.plot(x[shown], chart.points[first:][shown], "o", ms=3, color="#c22", label="rule hit")
+    # Points beyond 3 sigma in red; a drift (EWMA, CUSUM) marks long stretches, so it is
+    # a thin band along the bottom rather than a red carpet over the points.
+    beyond = (chart.fired["nelson1"] & chart.monitored)[first:]
+    top.plot(x[beyond], chart.points[first:][beyond], "o", ms=3, color="#c22", label="beyond 3σ")
+    drift = np.zeros(n, dtype=bool)
+    for rule in DRIFT_RULES:
+        drift |= chart.fired[rule]
+    drift = (drift & chart.monitored)[first:]
+    floor = float(np.nanmin(chart.points[first:]))
+    top.plot(x[drift], np.full(int(drift.sum()), floor), "|", ms=4, color="#e90", label="drift")
     top.set_ylabel(f"{p.label} [{p.unit}]")
     top.set_title(title or f"{chart.kind} chart: {p.label}")
     top.legend(loc="upper left", fontsize=8)
