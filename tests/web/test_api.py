@@ -267,3 +267,16 @@ def test_every_page_says_what_is_wrong_with_the_line(plant: Seeded) -> None:
     page = TestClient(app).get("/", headers=as_user(plant[1], "viewer"))
     assert page.status_code == 200
     assert "the line runtime stopped" in page.text and 'role="alert"' in page.text
+
+
+def test_passing_a_part_castline_judged_ng_needs_a_reason_and_a_second_yes(
+    client: TestClient, plant: Seeded
+) -> None:
+    """One click must not turn a 0.997-score NG into OK."""
+    url, operator = "/api/v1/plants/p1/parts/m1/3/review", as_user(plant[1], "operator")
+    bare = client.post(url, json={"decision": "OK"}, headers=operator)
+    assert bare.status_code == 400 and "say why it is OK" in bare.json()["detail"]
+    unconfirmed = client.post(url, json={"decision": "OK", "comment": "sand"}, headers=operator)
+    assert unconfirmed.status_code == 400 and "confirm" in unconfirmed.json()["detail"]
+    body = {"decision": "OK", "comment": "sand on the surface, not a pore", "confirmed": True}
+    assert client.post(url, json=body, headers=operator).status_code == 201

@@ -68,3 +68,18 @@ def test_new_api_key_is_shown_once_to_an_admin(client: TestClient, plant: Seeded
     for_another = client.post("/users/viewer/keys", headers=admin)
     assert "Not done: an API key is created by its own user only" in for_another.text
     assert "cl_" not in for_another.text
+
+
+def test_passing_a_held_part_on_the_page_asks_for_a_reason_and_a_second_yes(
+    client: TestClient, plant: Seeded
+) -> None:
+    operator = as_user(plant[1], "operator")
+    url = "/plants/p1/parts/m1/3/review"  # part 3 was judged NG by castline
+    first = client.post(url, data={"decision": "OK"}, headers=operator, follow_redirects=False)
+    assert first.status_code == 200, first.text
+    assert 'name="confirmed" value="yes"' in first.text and 'name="comment"' in first.text
+    form = {"decision": "OK", "comment": "sand, not a pore", "confirmed": "yes"}
+    done = client.post(url, data=form, headers=operator, follow_redirects=False)
+    assert done.status_code == 303
+    queue = client.get("/api/v1/reviews/queue", headers=operator).json()
+    assert ("m1", 3) not in {(r["machine"], r["shot_number"]) for r in queue}

@@ -38,6 +38,10 @@ class ActionError(ValueError):
         self.status = status
 
 
+class NeedsConfirmation(ActionError):
+    """The action overrides what castline decided: a person confirms it, with a reason."""
+
+
 def review_part(
     engine: Engine,
     who: Principal,
@@ -46,6 +50,7 @@ def review_part(
     defect_type: str | None,
     comment: str = "",
     catalogue: DefectCatalogue | None = None,
+    confirmed: bool = False,
 ) -> None:
     """A person confirms a part as OK or NG (naming the defect): a label for retraining."""
     if not who.sees(key.plant):
@@ -65,12 +70,27 @@ def review_part(
     else:
         defect_type = None
     store = Store(engine)
-    if store.part(key) is None:
+    part = store.part(key)
+    if part is None:
         raise ActionError(f"part {key} not found", 404)
+    if part.get("review"):
+        raise ActionError(f"part {key} was reviewed already", 409)
+    decided = (part.get("verdict") or {}).get("verdict")
+    if verdict is Verdict.OK and decided in (Verdict.NG, Verdict.QUARANTINE):
+        _check_override(key, decided, comment, confirmed)
     if not store.record_review(key, verdict, who.username, datetime.now(UTC), defect_type, comment):
         raise ActionError(f"part {key} was reviewed already", 409)
     detail = {"decision": verdict.value, "defect": defect_type}
     audit(engine, who.username, "review", str(key), detail, [key.plant])
+
+
+def _check_override(key: PartKey, decided: str, comment: str, confirmed: bool) -> None:
+    """Passing a part castline held is a person's decision, made knowingly: it needs a
+    reason and a second click."""
+    if not comment.strip():
+        raise NeedsConfirmation(f"castline judged part {key} {decided}: say why it is OK")
+    if not confirmed:
+        raise NeedsConfirmation(f"castline judged part {key} {decided}: confirm it is OK")
 
 
 def acknowledge(engine: Engine, who: Principal, alarm_id: int, comment: str) -> None:

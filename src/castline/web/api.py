@@ -358,6 +358,10 @@ class ReviewIn(In):
         None, max_length=40, pattern=ID, description="defect catalogue code, for NG"
     )
     comment: Text = ""
+    confirmed: bool = Field(
+        False,
+        description="true to pass (OK) a part castline judged NG or QUARANTINE; needs a comment",
+    )
 
 
 @router.get("/defect-types", response_model=list[out.DefectType])
@@ -393,7 +397,8 @@ def review(
 ) -> dict[str, str]:
     key = PartKey(plant, machine, shot_number)
     engine = request.app.state.engine
-    run(actions.review_part, engine, who, key, body.decision.value, body.defect_type, body.comment)
+    decision, defect, comment = body.decision.value, body.defect_type, body.comment
+    run(actions.review_part, engine, who, key, decision, defect, comment, None, body.confirmed)
     return {"part": str(key), "decision": body.decision.value}
 
 

@@ -237,6 +237,8 @@ EN: dict[str, str] = {
     "confirm.title": "Confirm",
     "confirm.yes": "Yes, do it",
     "confirm.cancel": "Cancel",
+    "confirm.reason": "Reason",
+    "review.override": "Pass a part castline held?",
     "flash.not_done": "Not done: {reason}",
     # dies
     "dies.title": "Die life",
@@ -533,6 +535,8 @@ ZH: dict[str, str] = {
     "confirm.title": "确认",
     "confirm.yes": "确定执行",
     "confirm.cancel": "取消",
+    "confirm.reason": "理由",
+    "review.override": "放行 castline 已拦下的铸件？",
     "flash.not_done": "未执行：{reason}",
     "dies.title": "模具寿命",
     "dies.chart": "模具寿命",

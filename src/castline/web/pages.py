@@ -308,21 +308,25 @@ def review(
     defect_type: Annotated[str, Form()] = "",
     comment: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/reviews",
+    confirmed: Annotated[str, Form(max_length=3)] = "",
 ) -> Response:
     key = PartKey(plant, machine, shot_number)
     url = next if next.startswith("/") and not next.startswith("//") else "/reviews"
-    return attempt(
-        request,
-        url,
-        words(request)("review.done", key=key, decision=words(request).verdict(decision.upper())),
-        actions.review_part,
-        request.app.state.engine,
-        who,
-        key,
-        decision,
-        defect_type or None,
-        comment,
-    )
+    engine, say = request.app.state.engine, words(request)
+    try:
+        actions.review_part(
+            engine, who, key, decision, defect_type or None, comment, None, confirmed == "yes"
+        )
+    except actions.NeedsConfirmation as exc:
+        action = f"/plants/{plant}/parts/{machine}/{shot_number}/review"
+        fields = {"decision": decision, "defect_type": defect_type, "next": url, "confirmed": "yes"}
+        return render(
+            request, "confirm.html", action=action, title=say("review.override"),
+            text=str(exc), fields=fields, reason=comment, cancel=url,
+        )  # fmt: skip
+    except actions.ActionError as exc:
+        return back(url, request, say("flash.not_done", reason=exc))
+    return back(url, request, say("review.done", key=key, decision=say.verdict(decision.upper())))
 
 
 # --- alarms, models, dies, KPIs, plant IT ---------------------------------------------------
