@@ -211,9 +211,16 @@ def report_spc(
         index = r["capability_index"]
         value = r["cpk"] if index == "Cpk" else r["ppk"]
         shown = "n/a" if value is None else f"{value:.2f}"
-        fired = ", ".join(f"{k} x{v['count']}" for k, v in r["rules"].items()) or "in control"
+        # the rules that can raise alarms; the opt-in ones are in spc.json and on the chart
+        fired = ", ".join(
+            f"{k} x{v['count']}" for k, v in r["rules"].items() if k in spc.DEFAULT_RULES
+        )
         shifts = f"; {len(r['regimes'])} regimes" if len(r["regimes"]) > 1 else ""
-        typer.echo(f"{r['machine']}/{r['die']} {r['parameter']}: {index} {shown}{shifts}; {fired}")
+        misfit = f"; baseline does not fit: {r['misfit']}" if r["misfit"] else ""
+        typer.echo(
+            f"{r['machine']}/{r['die']} {r['parameter']}: {index} {shown}{shifts}; "
+            f"{fired or 'in control'}{misfit}"
+        )
         if out is not None:
             chart = spc.stored_chart(
                 engine,
