@@ -12,6 +12,7 @@ was raised on die 8722's fixed-half die temperature (the real fall of 8 March 20
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -34,9 +35,11 @@ def checked(chart: dict) -> int:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, required=True)
-    ap.add_argument("--db", type=Path, default=Path("bench_spc.db"))
+    ap.add_argument("--db", type=Path, help="SQLite file to reuse (default: a fresh temp one)")
     ap.add_argument("--days", type=int, default=30)
     args = ap.parse_args()
+    if args.db is None:
+        args.db = Path(tempfile.mkdtemp(prefix="bench_spc_")) / "castline.db"
     fresh = not args.db.exists()
     engine = database.connect(f"sqlite:///{args.db}")
     database.upgrade(engine)
@@ -49,6 +52,8 @@ def main() -> None:
         print(f"import: {time.perf_counter() - t0:.1f} s")
     with engine.connect() as conn:
         newest = conn.execute(select(func.max(t.shots.c.at))).scalar()
+    if newest is None:
+        raise SystemExit("no shots in the store")
     until = newest + timedelta(seconds=1)
     since = until - timedelta(days=args.days)
     t0 = time.perf_counter()
@@ -62,11 +67,13 @@ def main() -> None:
     print(f"charts with rule 1 on >= 80 % of points: {sum(s >= 0.8 for s in share)}")
     print(f"charts with rule 1 on > 50 % of points: {sum(s > 0.5 for s in share)}")
     for a in opened:
-        if a["die"] == "8722" and a["subject"] == "die_temp_fixed_c":
-            print(
-                f"8722 fixed half: {a['severity']} {a['rule']} at {a['raised_at']}: "
-                f"{a['message'][:160]}"
-            )
+        if a["die"] != "8722":
+            continue
+        if a["subject"] == "die_temp_fixed_c":
+            print(f"8722 fixed half: {a['severity']} {a['rule']}: {a['message'][:120]}")
+        if a["subject"] == "set_points":
+            (part,) = [p for p in a["message"].split(" | ") if "fixed half" in p]
+            print(f"8722 set-point alarm ({a['severity']}): {part}")
 
 
 if __name__ == "__main__":
