@@ -7,6 +7,7 @@ stays fast.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -208,32 +209,12 @@ def report_spc(
         config=limits,
     )
     for r in results:
-        index = r["capability_index"]
-        value = r["cpk"] if index == "Cpk" else r["ppk"]
-        shown = "n/a" if value is None else f"{value:.2f}"
-        # the rules that can raise alarms; the opt-in ones are in spc.json and on the chart
-        fired = ", ".join(
-            f"{k} x{v['count']}" for k, v in r["rules"].items() if k in spc.DEFAULT_RULES
-        )
-        shifts = f"; {len(r['regimes'])} regimes" if len(r["regimes"]) > 1 else ""
-        misfit = f"; baseline does not fit: {r['misfit']}" if r["misfit"] else ""
-        typer.echo(
-            f"{r['machine']}/{r['die']} {r['parameter']}: {index} {shown}{shifts}; "
-            f"{fired or 'in control'}{misfit}"
-        )
+        typer.echo(_chart_line(r, spc.DEFAULT_RULES))
         if out is not None:
             chart = spc.stored_chart(
-                engine,
-                plant_id,
-                r["machine"],
-                r["parameter"],
-                die=r["die"],
-                since=start,
-                until=end,
-                baseline_shots=baseline,
-                subgroup=subgroup,
-                config=limits,
-            )
+                engine, plant_id, r["machine"], r["parameter"], die=r["die"], since=start,
+                until=end, baseline_shots=baseline, subgroup=subgroup, config=limits,
+            )  # fmt: skip
             png = charts.machine_chart_png(chart, plant_id, r["machine"])
             _write(out, f"spc_{r['machine']}_{r['parameter']}.png", png)
     if not results:
@@ -243,6 +224,19 @@ def report_spc(
     critical = sum(a["severity"] == "critical" for a in raised)
     typer.echo(f"{len(raised)} alarms ({critical} critical) on {len(results)} charts")
     _write(out, "spc.json", json.dumps(results, indent=1))
+
+
+def _chart_line(r: dict[str, Any], alarm_rules: Iterable[str]) -> str:
+    """One chart in a line: its capability index, regimes and the rules that may alarm
+    (the opt-in ones are in spc.json and on the chart)."""
+    index = r["capability_index"]
+    value = r["cpk"] if index == "Cpk" else r["ppk"]
+    shown = "n/a" if value is None else f"{value:.2f}"
+    fired = ", ".join(f"{k} x{v['count']}" for k, v in r["rules"].items() if k in alarm_rules)
+    shifts = f"; {len(r['regimes'])} regimes" if len(r["regimes"]) > 1 else ""
+    misfit = f"; baseline does not fit: {r['misfit']}" if r["misfit"] else ""
+    where = f"{r['machine']}/{r['die']} {r['parameter']}"
+    return f"{where}: {index} {shown}{shifts}; {fired or 'in control'}{misfit}"
 
 
 @report_app.command("rootcause")
