@@ -211,7 +211,7 @@ async def _run(
     interrupted = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, _stop_by_signal, stop_hall, interrupted)
-    mqtt_url = broker.mqtt_url if broker else "mqtt://127.0.0.1:1883"
+    mqtt_url = broker.mqtt_url if broker else settings_mqtt_url(settings)  # the NATS of nats_url
     _announce(settings, mqtt_url, password)
 
     report = await run_hall(_hall(settings, options, fleet), mqtt_url, stop_hall, access=access)
