@@ -29,6 +29,7 @@ from castline.line.runtime import LineRuntime
 from castline.messaging import devices, jetstream
 from castline.messaging.broker import BrokerError, EmbeddedNats
 from castline.messaging.opcua_cell import CellServer
+from castline.options import mqtt_url as settings_mqtt_url
 from castline.settings import Settings
 from castline.sim.fleet import FleetConfig, MachineModel, machine_id
 from castline.sim.link import MqttAccess
