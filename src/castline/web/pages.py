@@ -20,6 +20,7 @@ from castline.analytics import rootcause, spc
 from castline.domain.defects import DefectCatalogue
 from castline.domain.shot import PartKey
 from castline.domain.units import BY_NAME, PARAMETERS
+from castline.domain.verdict import Verdict
 from castline.store.reads import Reads
 from castline.web import (
     actions,
@@ -27,7 +28,9 @@ from castline.web import (
     i18n,
     model_history,
     page_context,
+    pareto,
     queries,
+    review_page,
 )
 from castline.web.analytics import optional, plant_config
 from castline.web.api import Admin, Engineer, Operator, Viewer, line_problems, line_status, scope
@@ -43,7 +46,17 @@ from castline.web.auth import (
     public,
 )
 from castline.web.overview import ranked
-from castline.web.params import ID, MachineId, PlantId, RowId, ShotNumber, UserName
+from castline.web.params import (
+    ID,
+    FilterId,
+    MachineId,
+    PageNumber,
+    PlantId,
+    RowId,
+    ShotNumber,
+    UserName,
+    WaitingVerdict,
+)
 from castline.web.plant_time import PlantClock
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -55,6 +68,7 @@ def _percent(value: float | None) -> str:
 
 
 templates.env.filters["percent"] = _percent
+templates.env.filters["beyond_score"] = review_page.beyond_score
 page_context.install(templates.env)  # plant time, part keys, numbers
 
 
@@ -286,13 +300,25 @@ def part(
 
 
 @router.get("/reviews")
-def review_queue(request: Request, who: Viewer) -> HTMLResponse:
-    engine = request.app.state.engine
+def review_queue(
+    request: Request,
+    who: Viewer,
+    page: PageNumber = 1,
+    machine: FilterId = None,
+    verdict: WaitingVerdict = None,
+) -> HTMLResponse:
+    """One page of the waiting parts, filtered by machine id and by verdict."""
+    engine, visible = request.app.state.engine, scope(who)
+    where = queries.QueueFilter(machine, Verdict(verdict) if verdict else None)
+    matching = queries.review_queue_size(engine, visible, where)
+    view = review_page.QueueView(machine, verdict, page, matching)
     return render(
         request,
         "reviews.html",
-        queue=queries.review_queue(engine, scope(who)),
-        done=queries.reviews(engine, scope(who), 20),
+        queue=queries.review_queue(engine, visible, view.per_page, view.offset, where),
+        view=view,
+        machines=queries.review_queue_machines(engine, visible),
+        done=queries.reviews(engine, visible, 20),
         catalogue=list(DefectCatalogue()),
     )
 
@@ -443,7 +469,7 @@ def dies(request: Request, who: Viewer) -> HTMLResponse:
 def kpi(
     request: Request, who: Viewer, days: Annotated[int, Query(ge=1, le=366)] = 7
 ) -> HTMLResponse:
-    """ISO 22400 KPIs of today and the benefit report of the last `days`."""
+    """ISO 22400 KPIs of today; the benefit report and defect Pareto of the last `days`."""
     engine = request.app.state.engine
     now, config = datetime.now(UTC), plant_config(request)
     since = clock(request).start_of_day(now)
@@ -455,6 +481,7 @@ def kpi(
             )
             or [],
             "benefit": analytics.benefit(engine, plant["id"], days, config),
+            "pareto": pareto.of_plant(engine, plant["id"], now - timedelta(days=days), now),
         }
         for plant in queries.plants(engine, scope(who))
     ]

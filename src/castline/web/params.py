@@ -8,7 +8,7 @@ hold, a time without a zone).
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import HTTPException, Path, Query
 from pydantic import AwareDatetime, Field
@@ -34,6 +34,9 @@ Parameter = Annotated[str, Query(pattern=ID, max_length=64, description="process
 Days = Annotated[int, Query(ge=1, le=366)]
 Rows = Annotated[int, Query(ge=1, le=1000, description="rows, 1 to 1000")]
 Points = Annotated[int, Query(ge=1, le=5000, description="points, 1 to 5000")]
+PageNumber = Annotated[int, Query(ge=1, le=100_000, description="page, from 1")]
+FilterId = Annotated[str | None, Query(pattern=ID, max_length=64, description="machine id")]
+WaitingVerdict = Annotated[Literal["REVIEW", "NG"] | None, Query(description="REVIEW or NG")]
 Moment = Annotated[AwareDatetime | None, Query(description="ISO 8601 with a zone, e.g. ...Z")]
 Text = Annotated[str, Field(max_length=2000, pattern=FREE_TEXT)]
 

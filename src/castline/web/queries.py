@@ -109,16 +109,53 @@ def _tile(plant: str, machine: Any, f: _TileFigures) -> Row:
     }
 
 
-def review_queue(engine: Engine, visible: Plants, limit: int = 100) -> list[Row]:
+@dataclass(frozen=True, slots=True)
+class QueueFilter:
+    """Which waiting parts: of one machine id, of one verdict (REVIEW or NG)."""
+
+    machine: str | None = None
+    verdict: Verdict | None = None
+
+
+def _queue(columns: Sequence[Any], visible: Plants, f: QueueFilter) -> Select[Any]:
+    v = t.verdicts
+    where = PartFilter(plants=visible, machine=f.machine, verdict=f.verdict)
+    waiting = [Verdict.REVIEW.value, Verdict.NG.value]
+    return reads.parts(*columns, where=where, anchor=v).where(
+        v.c.verdict.in_(waiting), t.reviews.c.id.is_(None)
+    )
+
+
+def review_queue(
+    engine: Engine,
+    visible: Plants,
+    limit: int = 100,
+    offset: int = 0,
+    where: QueueFilter | None = None,
+) -> list[Row]:
     """REVIEW and NG parts that no person has confirmed yet, newest first."""
     v = t.verdicts
     query = (
-        reads.parts(v, reads.first_image(v), where=PartFilter(plants=visible), anchor=v)
-        .where(v.c.verdict.in_([Verdict.REVIEW.value, Verdict.NG.value]), t.reviews.c.id.is_(None))
+        _queue((v, reads.first_image(v)), visible, where or QueueFilter())
         .order_by(v.c.decided_at.desc(), v.c.id.desc())
         .limit(limit)
+        .offset(offset)
     )
     return reads.rows(engine, query)
+
+
+def review_queue_size(engine: Engine, visible: Plants, where: QueueFilter | None = None) -> int:
+    query = _queue((func.count(),), visible, where or QueueFilter())
+    with engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
+def review_queue_machines(engine: Engine, visible: Plants) -> list[str]:
+    """Machine ids with parts waiting, for the queue's filter links."""
+    machine = t.verdicts.c.machine
+    query = _queue((machine,), visible, QueueFilter()).distinct().order_by(machine)
+    with engine.connect() as conn:
+        return [str(m) for m in conn.execute(query).scalars()]
 
 
 def reviews(engine: Engine, visible: Plants, limit: int = 100) -> list[Row]:
@@ -186,6 +223,26 @@ def defect_pareto(engine: Engine, plant: str, machine: str | None = None) -> lis
         query = query.where(r.c.machine == machine)
     with engine.connect() as conn:
         return [(str(k), int(n)) for k, n in conn.execute(query)]
+
+
+PARETO_BY = ("defect_type", "machine", "die")
+
+
+def confirmed_defects(
+    engine: Engine, plant: str, since: datetime, until: datetime, by: str
+) -> list[tuple[str | None, int]]:
+    """Parts a person confirmed NG in [since, until), counted by defect type, machine or
+    die (the shot's), most frequent first; None: not named (no defect type, no shot)."""
+    r = t.reviews
+    key = {"defect_type": r.c.defect_type, "machine": r.c.machine, "die": t.shots.c.die}[by]
+    query = (
+        reads.parts(key, func.count().label("n"), where=PartFilter(plant=plant), anchor=r)
+        .where(r.c.decision == Verdict.NG.value, r.c.at >= since, r.c.at < until)
+        .group_by(key)
+        .order_by(func.count().desc(), key.is_(None), key)
+    )
+    with engine.connect() as conn:
+        return [(None if k is None else str(k), int(n)) for k, n in conn.execute(query)]
 
 
 def models(engine: Engine) -> list[Row]:
