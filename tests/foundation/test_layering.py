@@ -28,7 +28,8 @@ ALLOWED: dict[str, set[str]] = {
     "line": BASE | {"messaging", "store", "vision"},
     "web": BASE | {"messaging", "store", "vision", "analytics"},
     "demo_model": BASE | {"store", "vision", "sim"},
-    "app": BASE | {"messaging", "store", "vision", "analytics", "sim", "line", "web", "demo_model"},
+    "app": BASE
+    | {"options", "messaging", "store", "vision", "analytics", "sim", "line", "web", "demo_model"},
 }
 ALLOWED["testing"] = set(ALLOWED) - {"app"}  # drills and benchmarks, never the product
 EVERYTHING_BUT_CLI = set(ALLOWED)
