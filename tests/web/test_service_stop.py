@@ -49,7 +49,9 @@ def test_sigint_to_the_group_stops_the_owner_first_and_the_broker_after(tmp_path
     broker_pid = int(owner.stdout.readline())
     started = time.monotonic()
     os.killpg(owner.pid, signal.SIGINT)  # the whole foreground group, like Ctrl-C
-    assert owner.wait(timeout=10) == 0, owner.stdout.read()
-    assert time.monotonic() - started < 5
+    assert owner.wait(timeout=30) == 0, owner.stdout.read()
+    # Ctrl-C to exit takes about 4 s for a whole `castline up` (docs/web.md); here only a
+    # bound that a loaded machine cannot trip: the stop must not hang.
+    assert time.monotonic() - started < 20
     assert "broker alive at interrupt: True" in owner.stdout.read()
     assert not Path(f"/proc/{broker_pid}").exists()  # stopped (and reaped) by its owner
