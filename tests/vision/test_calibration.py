@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from onnx import helper
 
-from castline.vision.calibration import calibrate, threshold_for_frr
+from castline.vision.calibration import calibrate, grown, threshold_for_frr
 from castline.vision.graph_builder import FLOAT, GraphBuilder
 from castline.vision.memory import (
     PatchMemory,
@@ -109,3 +109,16 @@ def test_maps_are_divided_by_the_usual_distance_inside_the_band() -> None:
     got = session(graph.SerializeToString(), 1).run(["out"], {"map": ones})[0][0, 0]
     assert got[0].max() == 0 and got[:, 0].max() == 0  # the edge band does not count
     np.testing.assert_allclose(got[1:-1, 1:-1], 1 / usual[1:-1, 1:-1], rtol=1e-6)
+
+
+def test_scores_are_carried_on_along_their_trend_in_memory_size() -> None:
+    # A power law in memory size: score = c * n ** -0.5, one c per photo.
+    rng = np.random.default_rng(3)
+    c = rng.gamma(4.0, 2.0, 500)
+    far, near, final = c * 240.0**-0.5, c * 320.0**-0.5, c * 400.0**-0.5
+    carried = grown(near, far, (320.0, 240.0, 400.0))
+    gap = np.abs(np.sort(near) - np.sort(final)).max()
+    assert np.abs(carried - np.sort(final)).max() < 1e-6 * gap
+    assert threshold_for_frr(carried, 0.02) < threshold_for_frr(near, 0.02)
+    with pytest.raises(ValueError, match="far < near"):
+        grown(near, far, (240.0, 320.0, 400.0))

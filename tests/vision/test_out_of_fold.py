@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from castline.vision.calibration import threshold_for_frr
 from castline.vision.images import read_image
 from castline.vision.train import CALIBRATION_FILE, TrainConfig, train_model, usual_distance
 
@@ -61,3 +62,26 @@ def test_a_place_where_good_photos_vary_tolerates_their_worst() -> None:
     assert tolerant[2, 2] > 1.5 * tolerant[6, 6]  # smoothed over about a patch
     assert tolerant[6, 6] == pytest.approx(1.0, abs=1e-3)  # elsewhere: what all of them show
     assert usual_distance(maps, "mean")[2, 2] == pytest.approx(1.1)
+
+
+@pytest.mark.slow
+def test_thresholds_are_set_for_the_final_memory_which_knows_more_photos(
+    tmp_path: Path,
+) -> None:
+    good = write_parts(tmp_path / "good", range(40))
+    config = TrainConfig(input_size=64, memory_rows=4000, folds=4, target_frr=0.1, review_frr=0.2)
+    model = train_model(good, tmp_path / "m", progress=False, config=config)
+    records = json.loads((tmp_path / "m" / CALIBRATION_FILE).read_text())["images"]
+    out_of_fold = np.asarray([r["score"] for r in records if r["role"] == "memory+calibration"])
+    # Set on the fold memories' own scores, the thresholds would sit too high: the final
+    # memory has learnt a third more photos, so new parts score lower.
+    thresholds = model.manifest["thresholds"]
+    assert thresholds["ng"] < threshold_for_frr(out_of_fold, 0.1)
+    assert thresholds["review"] < threshold_for_frr(out_of_fold, 0.2)
+    fresh = np.asarray([model.inspect(part(seed)).score for seed in range(3000, 3200)])
+    assert np.median(fresh) < np.median(out_of_fold)
+    # ...and where the fold memories put them, fewer new good parts than the 20 % asked
+    # for would be held: the corrected REVIEW threshold comes closer to it.
+    held = float(np.mean(fresh >= thresholds["review"]))
+    held_uncorrected = float(np.mean(fresh >= threshold_for_frr(out_of_fold, 0.2)))
+    assert abs(held - 0.2) < abs(held_uncorrected - 0.2)

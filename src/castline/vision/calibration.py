@@ -86,3 +86,24 @@ def calibrate(
         review_rate=float(np.mean((good >= review) & (good < ng))),
         escape_rate=escape_rate(defective, ng) if has_defects and defective is not None else None,
     )
+
+
+def grown(near: np.ndarray, far: np.ndarray, sizes: tuple[float, float, float]) -> np.ndarray:
+    """Scores as a memory of `sizes[2]` photos would give them, sorted.
+
+    `near` and `far` score the same photos with memories of `sizes[0]` and `sizes[1]`
+    photos (sizes[1] < sizes[0] < sizes[2]). Nearest-neighbour distances fall about as a
+    power of the number of photos, so each quantile is carried on along its power law
+    (a straight line in log score vs log memory size): the out-of-fold scores, set by
+    memories smaller than the final one, would otherwise sit higher than the scores new
+    photos get. A quantile that is not positive at both sizes is kept as it is.
+    """
+    n_near, n_far, n_final = sizes
+    if not n_far < n_near <= n_final:
+        raise ValueError(f"need memory sizes far < near <= final, got {sizes}")
+    step = np.log(n_final / n_near) / np.log(n_near / n_far)
+    near = np.sort(np.asarray(near, dtype=np.float64))
+    far = np.sort(np.asarray(far, dtype=np.float64))
+    positive = (near > 0) & (far > 0)
+    ratio = np.divide(near, far, out=np.ones_like(near), where=positive)
+    return np.sort(near * ratio**step)

@@ -38,7 +38,13 @@ from tqdm import tqdm
 from castline.vision.align import Alignment, choose, thumbnail
 from castline.vision.augment import Placement, copies
 from castline.vision.backbone import INPUT_MEAN, INPUT_STD, EfficientNetLite
-from castline.vision.calibration import Calibration, calibrate, rate_interval, threshold_for_frr
+from castline.vision.calibration import (
+    Calibration,
+    calibrate,
+    grown,
+    rate_interval,
+    threshold_for_frr,
+)
 from castline.vision.graph import GRID_STRIDE, STRIDES, Head, features_graph, inspection_graph
 from castline.vision.head import fit_head
 from castline.vision.images import read_image
@@ -264,6 +270,18 @@ class OutOfFold:
     bad_anomaly: np.ndarray
     bad_descriptors: np.ndarray
     usual: np.ndarray
+    smaller: Smaller | None = None  # the same photos scored by smaller memories
+
+
+@dataclass
+class Smaller:
+    """Out-of-fold scores from memories one fold smaller: how scores fall as memory grows."""
+
+    anomaly: np.ndarray
+    descriptors: np.ndarray
+    bad_anomaly: np.ndarray
+    bad_descriptors: np.ndarray
+    sizes: tuple[float, float, float]  # photos in the fold memories, the smaller, the final
 
 
 def _graph_builder(
@@ -323,6 +341,9 @@ def out_of_fold(
     # higher than the ones calibration used, and new photos would score lower than the
     # thresholds assume.
     usual = np.mean(usuals, axis=0).astype(np.float32)
+    smaller = None
+    if folds >= 3:
+        smaller = _smaller(build, pools, photos, (fold, bad_fold), usuals, config, progress)
     return OutOfFold(
         fold,
         anomaly,
@@ -331,6 +352,39 @@ def out_of_fold(
         bad_anomaly,
         np.asarray(bad_descriptors),
         usual,
+        smaller,
+    )
+
+
+def _smaller(
+    build: Any,
+    pools: Pools,
+    photos: Photos,
+    folds_of: tuple[np.ndarray, np.ndarray],
+    usuals: list[np.ndarray],
+    config: TrainConfig,
+    progress: bool,
+) -> Smaller:
+    """Each fold scored again by a memory without the next fold as well (same usual
+    distance): with the fold memories and the final one, three memory sizes."""
+    fold, bad_fold = folds_of
+    folds = len(usuals)
+    anomaly, descriptors = np.zeros(len(photos.good)), [np.empty(0)] * len(photos.good)
+    bad_anomaly = np.zeros(len(photos.defective))
+    bad_descriptors = [np.empty(0)] * len(photos.defective)
+    small = []
+    for f in range(folds):
+        members = np.flatnonzero((fold != f) & (fold != (f + 1) % folds))
+        small.append(len(members))
+        memory = pools.memory(members, config.seed)
+        scorer = Scorer(config.sigma, config.margin, usuals[f])
+        model = InspectionModel(build(memory, scorer).SerializeToString(), _placeholder())
+        _score_fold(model, photos.good, fold == f, anomaly, descriptors, progress)
+        _score_fold(model, photos.defective, bad_fold == f, bad_anomaly, bad_descriptors, progress)
+    near = float(np.mean([np.sum(fold != f) for f in range(folds)]))
+    sizes = (near, float(np.mean(small)), float(len(fold)))
+    return Smaller(
+        anomaly, np.asarray(descriptors), bad_anomaly, np.asarray(bad_descriptors), sizes
     )
 
 
@@ -353,6 +407,15 @@ def _score_fold(
 def cross_fitted_head(oof: OutOfFold, folds: int) -> tuple[Head, np.ndarray, np.ndarray]:
     """The head on all descriptors, and each photo's probability from a head fitted
     without its fold (so the thresholds are set on probabilities the head never saw)."""
+    good_p, bad_p = cross_fitted(oof, folds, oof.descriptors, oof.bad_descriptors)
+    return fit_head(oof.descriptors, oof.bad_descriptors), good_p, bad_p
+
+
+def cross_fitted(
+    oof: OutOfFold, folds: int, good: np.ndarray, bad: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities of the descriptors `good` and `bad` (one row per photo, in the order
+    of `oof`) from heads fitted on the out-of-fold descriptors without their fold."""
     good_p = np.zeros(len(oof.fold))
     bad_p = np.zeros(len(oof.bad_fold))
     for f in range(folds):
@@ -360,9 +423,9 @@ def cross_fitted_head(oof: OutOfFold, folds: int) -> tuple[Head, np.ndarray, np.
         if not bad_inside.any():
             continue
         head = fit_head(oof.descriptors[inside], oof.bad_descriptors[bad_inside])
-        good_p[~inside] = head.probability(oof.descriptors[~inside])
-        bad_p[~bad_inside] = head.probability(oof.bad_descriptors[~bad_inside])
-    return fit_head(oof.descriptors, oof.bad_descriptors), good_p, bad_p
+        good_p[~inside] = head.probability(good[~inside])
+        bad_p[~bad_inside] = head.probability(bad[~bad_inside])
+    return good_p, bad_p
 
 
 def _data_hash(photos: Photos) -> str:
@@ -472,33 +535,47 @@ class _Fit:
     thresholds were set on, the thresholds."""
 
     head: Head | None
-    good_scores: np.ndarray
+    good_scores: np.ndarray  # out of fold, per photo
     bad_scores: np.ndarray
     calibration: Calibration
     region: float  # heat-map level of a defect region
+    calibrated: np.ndarray  # the good scores as the final memory would give them (sorted)
 
 
 def _fit(oof: OutOfFold, photos: Photos, folds: int, config: TrainConfig) -> _Fit:
     head = None
     good_scores, bad_scores = oof.anomaly, oof.bad_anomaly
+    small = oof.smaller
+    small_good, small_bad = (small.anomaly, small.bad_anomaly) if small else (None, None)
     if len(photos.defective) >= folds:
         head, good_scores, bad_scores = cross_fitted_head(oof, folds)
+        if small is not None:
+            small_good, small_bad = cross_fitted(
+                oof, folds, small.descriptors, small.bad_descriptors
+            )
+    good, bad, anomaly = good_scores, bad_scores, oof.anomaly
+    if small is not None and small_good is not None and small_bad is not None:
+        # Calibrate on the scores the final, larger memory would give (calibration.grown).
+        good = grown(good_scores, small_good, small.sizes)
+        anomaly = grown(oof.anomaly, small.anomaly, small.sizes)
+        if len(bad_scores):
+            bad = grown(bad_scores, small_bad, small.sizes)
     calibration = calibrate(
-        good_scores,
-        bad_scores,
+        good,
+        bad,
         target_frr=config.target_frr,
         review_frr=config.review_frr,
         target_escape=config.target_escape,
     )
-    region = threshold_for_frr(oof.anomaly, config.target_frr)
-    return _Fit(head, good_scores, bad_scores, calibration, region)
+    region = threshold_for_frr(anomaly, config.target_frr)
+    return _Fit(head, good_scores, bad_scores, calibration, region, good)
 
 
 def _out_of_fold_metrics(fit: _Fit, oof: OutOfFold, folds: int) -> dict[str, Any]:
     good, bad = fit.good_scores, fit.bad_scores
     metrics = (
         fit.calibration.as_dict()
-        | _rates(fit.calibration, good)
+        | _rates(fit.calibration, fit.calibrated)
         | {"n_ok": len(good), "n_ng": len(bad), "folds": folds}
     )
     if len(bad):
