@@ -319,6 +319,7 @@ class _Handshakes:
             cell.part_present = False
             if cell.request is not None and not cell.request.done():
                 cell.request.cancel()  # the part left before its verdict came
+                cell.request = None
                 await self._write(cell, m.BUSY, False, _BOOL)
 
     async def _ask(self, cell: _Cell) -> None:
@@ -348,13 +349,16 @@ class _Handshakes:
     async def _answer(self, cell: _Cell, shot: int) -> None:
         wake = cell.waiting.setdefault(shot, asyncio.Event())  # before the journal is read
         try:
-            told = await self._verdict(PartKey(self.plant, cell.machine, shot), wake)
+            told = await self._verdict(PartKey(self.plant, cell.machine, shot), wake, cell)
         finally:
             if cell.waiting.get(shot) is wake:
                 del cell.waiting[shot]
-        await self._show(cell, shot, told)
+        # A cancel can be lost when it meets a finished wait (Python 3.11's wait_for): a
+        # request the part has left, or a newer one replaced, shows nothing.
+        if cell.request is asyncio.current_task():
+            await self._show(cell, shot, told)
 
-    async def _verdict(self, key: PartKey, wake: asyncio.Event) -> PartVerdict:
+    async def _verdict(self, key: PartKey, wake: asyncio.Event, cell: _Cell) -> PartVerdict:
         """The part's journaled verdict, waiting for it until the deadline; then QUARANTINE."""
         if key in self._unjournaled:
             return self._unjournaled[key]
@@ -366,6 +370,8 @@ class _Handshakes:
                 self.stats.from_journal += 1
                 return told
             left = end - loop.time()
+            if cell.request is not asyncio.current_task():  # the part left (a lost cancel)
+                raise asyncio.CancelledError
             if left <= 0:
                 return await self._quarantine(key)
             with contextlib.suppress(TimeoutError):
