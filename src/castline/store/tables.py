@@ -117,6 +117,10 @@ shots = Table(
     *(Column(name, Float) for name in NAMES),
     Column("extra", JSON, nullable=False, default=dict),
     Column("curve", JSON),
+    # The die's golden envelope the curve was checked against (None: not checked) and,
+    # if the curve left it, where (None with a version: inside).
+    Column("envelope_version", Integer),
+    Column("envelope_breach", String(200)),
     UniqueConstraint("plant", "machine", "shot_number"),
     Index("ix_shots_machine_at", "plant", "machine", "at"),
     Index("ix_shots_die_at", "die", "at"),
@@ -133,6 +137,20 @@ shot_curves = Table(
     Column("rate_hz", Integer, nullable=False),
     Column("samples", Integer, nullable=False),
     Column("data", LargeBinary, nullable=False),  # castline.domain.curve.pack
+)
+
+# Each die's golden envelope in versions (castline.domain.envelope.pack); the newest is
+# the one the line checks against. Versions are kept: a shot says which one it met.
+die_envelopes = Table(
+    "die_envelopes",
+    metadata,
+    Column("die", Id, primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("learnt_at", Ts, nullable=False),
+    Column("shots", Integer, nullable=False),
+    Column("rate_hz", Integer, nullable=False),
+    Column("reason", String(80), nullable=False),
+    Column("data", LargeBinary, nullable=False),
 )
 
 images = Table(
