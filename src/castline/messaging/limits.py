@@ -24,6 +24,7 @@ MAX_BYTES: dict[Kind, int] = {
     Kind.STATE: 16 * KIB,
     Kind.CELL: 16 * KIB,
     Kind.TRUTH: 16 * KIB,
+    Kind.DOWNSTREAM: 16 * KIB,
     Kind.AVAILABILITY: 16,  # the bare word online or offline
 }
 

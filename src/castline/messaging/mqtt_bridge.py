@@ -24,7 +24,15 @@ from castline.messaging.address import BrokerAddress
 from castline.messaging.topics import Kind
 
 log = logging.getLogger(__name__)
-INBOUND = (Kind.SHOT, Kind.IMAGE, Kind.STATE, Kind.CELL, Kind.TRUTH, Kind.AVAILABILITY)
+INBOUND = (
+    Kind.SHOT,
+    Kind.IMAGE,
+    Kind.STATE,
+    Kind.CELL,
+    Kind.TRUTH,
+    Kind.AVAILABILITY,
+    Kind.DOWNSTREAM,
+)
 
 
 def message_id(topic: str, payload: bytes) -> str:

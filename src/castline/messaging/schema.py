@@ -34,7 +34,8 @@ from pydantic import (
 
 from castline.domain import curve as binary_curve
 from castline.domain.curve import CurveError, ShotCurve
-from castline.domain.shot import CurveLists, PartKey, Shot
+from castline.domain.downstream import DownstreamResult, PartRef
+from castline.domain.shot import MAX_CAVITIES, CurveLists, PartKey, Shot
 from castline.domain.states import MachineState
 from castline.domain.units import NAMES
 from castline.domain.verdict import Verdict
@@ -150,6 +151,7 @@ CurveName = Literal["t_s", "position_mm", "pressure_bar"]
 MAX_CURVE_B64 = 4 * ((8 * binary_curve.MAX_SAMPLES + 1024) // 3 + 1)
 CurveB64 = Annotated[str, Strict(), Field(min_length=4, max_length=MAX_CURVE_B64)]
 RateHz = Annotated[int, Strict(), Field(ge=binary_curve.MIN_RATE_HZ, le=binary_curve.MAX_RATE_HZ)]
+Cavity = Annotated[int, Strict(), Field(ge=1, le=MAX_CAVITIES)]
 
 
 class Message(BaseModel):
@@ -202,12 +204,30 @@ class ShotMessage(Message):
         default_factory=dict
     )
     data_matrix: DataMatrix | None = None
+    cavities: Cavity = 1  # castings of this shot, one per cavity of the die
+    data_matrices: Annotated[list[DataMatrix], Field(max_length=MAX_CAVITIES)] | None = None
     trial: Flag = False
     curve: dict[CurveName, Trace] | None = None  # JSON lists: still read, see curve_b64
     curve_b64: CurveB64 | None = None  # docs/protocol.md, "The shot curve"
     curve_rate_hz: RateHz | None = None
     curve_stroke_mm: Real | None = None
     _curve: ShotCurve | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _marks(self) -> ShotMessage:
+        """`data_matrices` names each cavity's casting, in cavity order; `data_matrix` is
+        cavity 1's (the only one of a single-cavity die)."""
+        if self.data_matrices is None:
+            return self
+        if len(self.data_matrices) != self.cavities:
+            raise ValueError(
+                f"data_matrices has {len(self.data_matrices)} codes for {self.cavities} cavities"
+            )
+        if self.data_matrix is not None and self.data_matrix != self.data_matrices[0]:
+            raise ValueError("data_matrix differs from the first of data_matrices (cavity 1)")
+        if len(set(self.data_matrices)) != len(self.data_matrices):
+            raise ValueError("data_matrices names one code twice")
+        return self
 
     @model_validator(mode="after")
     def _binary_curve(self) -> ShotMessage:
@@ -252,16 +272,36 @@ class ShotMessage(Message):
             curve = binary_curve.from_lists(t_s, position, pressure)
             if curve is None:
                 lists = CurveLists(tuple(t_s or ()), tuple(position or ()), tuple(pressure or ()))
-        key = PartKey(self.plant, self.machine, self.shot_number, self.data_matrix)
-        return Shot(key, self.die, self.ts, standard, extra, self.trial, curve, lists)
+        marks: tuple[str | None, ...] = tuple(self.data_matrices or (self.data_matrix,))
+        key = PartKey(self.plant, self.machine, self.shot_number, marks[0])
+        return Shot(
+            key, self.die, self.ts, standard, extra, self.trial, curve, lists, self.cavities, marks
+        )
 
 
 class ImageMessage(Message):
-    shot_number: Count
+    """A casting's photo, naming its part by shot number (and cavity), by the data-matrix
+    code the camera read, or both (docs/protocol.md, "The part key")."""
+
+    shot_number: Count | None = None  # None: the camera knows only the code it read
+    cavity: Cavity = 1
+    data_matrix: DataMatrix | None = None
     view: View
     ts: UtcTime
     content_type: Literal["image/jpeg", "image/png"] = "image/jpeg"
     image_b64: Annotated[str, Strict(), Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _names_its_part(self) -> ImageMessage:
+        if self.shot_number is None and self.data_matrix is None:
+            raise ValueError("an image names its part: shot_number, data_matrix or both")
+        return self
+
+    def part(self) -> PartKey | None:
+        """The part by shot number and cavity, where the camera knows them."""
+        if self.shot_number is None:
+            return None
+        return PartKey(self.plant, self.machine, self.shot_number, self.data_matrix, self.cavity)
 
     def image_bytes(self) -> bytes:
         """The photo, decoded once however often it is asked for."""
@@ -286,16 +326,22 @@ class ImageMessage(Message):
         cls,
         plant: str,
         machine: str,
-        shot_number: int,
+        shot_number: int | None,
         view: str,
         ts: datetime,
         data: bytes,
         content_type: str = "image/jpeg",
+        *,
+        cavity: int = 1,
+        data_matrix: str | None = None,
     ) -> ImageMessage:
+        """`shot_number` None: the photo names its part by `data_matrix` only."""
         return cls(
             plant=plant,
             machine=machine,
             shot_number=shot_number,
+            cavity=cavity,
+            data_matrix=data_matrix,
             view=view,
             ts=ts,
             content_type=content_type,  # type: ignore[arg-type]
@@ -316,6 +362,8 @@ class Region(BaseModel):
 
 class VerdictMessage(Message):
     shot_number: Count
+    cavity: Cavity = 1
+    data_matrix: DataMatrix | None = None  # the part's mark, where it has one
     verdict: Verdict
     decided_at: UtcTime
     score: Real | None = None
@@ -338,6 +386,7 @@ class CellMessage(Message):
     """What the robot cell did with a part."""
 
     shot_number: Count
+    cavity: Cavity = 1
     action: Literal["next_station", "reject_chute", "quarantine_rack"]
     verdict: Verdict | None = None  # None: no verdict arrived in time
     ts: UtcTime
@@ -347,6 +396,7 @@ class TruthMessage(Message):
     """Simulator ground truth of a part, for evaluation only."""
 
     shot_number: Count
+    cavity: Cavity = 1
     defective: Flag
     defect_type: DefectType | None = None
     cause: Text = ""
@@ -361,6 +411,71 @@ class AvailabilityMessage(Message):
         return self.status.encode()
 
 
+class PartRefField(BaseModel):
+    """The part a downstream result is for: by code, by part key, or both."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    data_matrix: DataMatrix | None = None
+    machine: Id | None = None
+    shot_number: Count | None = None
+    cavity: Annotated[int, Strict(), Field(ge=0, le=255)] | None = None
+
+    @model_validator(mode="after")
+    def _names_a_part(self) -> PartRefField:
+        self.ref()  # ValueError says what is missing
+        return self
+
+    def ref(self) -> PartRef:
+        return PartRef(self.data_matrix, self.machine, self.shot_number, self.cavity)
+
+
+class DownstreamMessage(Message):
+    """A downstream station's result for one casting (docs/protocol.md, "downstream").
+
+    The topic's device level is the station, so the payload names it `station`; the
+    machine that cast the part is in `part`."""
+
+    machine: Id = Field(alias="station")
+    part: PartRefField
+    test: Id
+    result: Literal["OK", "NG"]
+    ts: UtcTime  # when the station tested the part
+    defect_type: DefectType | None = None
+    values: Annotated[dict[Name, Real | None], Field(max_length=limits.MAX_PARAMS)] = Field(
+        default_factory=dict
+    )
+    note: Text = ""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DownstreamMessage:
+        if "machine" in (self.model_extra or {}):
+            raise ValueError("name the station in `station` and the part's machine in `part`")
+        if self.defect_type is not None and self.result != "NG":
+            raise ValueError("only an NG result names a defect_type")
+        return self
+
+    @property
+    def station(self) -> str:
+        return self.machine
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(exclude_none=True, by_alias=True).encode()
+
+    def to_result(self) -> DownstreamResult:
+        return DownstreamResult(
+            self.plant,
+            self.station,
+            self.test,
+            self.result,
+            self.ts,
+            self.part.ref(),
+            self.defect_type,
+            dict(self.values),
+            self.note,
+        )
+
+
 SCHEMAS: dict[Kind, type[Message]] = {
     Kind.SHOT: ShotMessage,
     Kind.IMAGE: ImageMessage,
@@ -369,6 +484,7 @@ SCHEMAS: dict[Kind, type[Message]] = {
     Kind.CELL: CellMessage,
     Kind.TRUTH: TruthMessage,
     Kind.AVAILABILITY: AvailabilityMessage,
+    Kind.DOWNSTREAM: DownstreamMessage,
 }
 
 

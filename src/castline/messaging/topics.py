@@ -30,11 +30,12 @@ class Kind(StrEnum):
     CELL = "cell"  # robot cell -> castline: where the part went
     TRUTH = "truth"  # simulator only: ground truth of a part, for evaluation
     AVAILABILITY = "availability"  # retained "online"/"offline", last will
+    DOWNSTREAM = "downstream"  # station (X-ray, leak test, ...) -> castline: a part's result
 
 
 KINDS = frozenset(k.value for k in Kind)
 INPUT_KINDS = frozenset(
-    {Kind.SHOT, Kind.IMAGE, Kind.STATE, Kind.CELL, Kind.TRUTH, Kind.AVAILABILITY}
+    {Kind.SHOT, Kind.IMAGE, Kind.STATE, Kind.CELL, Kind.TRUTH, Kind.AVAILABILITY, Kind.DOWNSTREAM}
 )
 LINE_KINDS = frozenset({Kind.VERDICT})  # only castline publishes these
 
