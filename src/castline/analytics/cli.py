@@ -31,7 +31,7 @@ Analytics = Annotated[
     Path | None,
     typer.Option(
         "--analytics",
-        help="analytics TOML for this run: spec limits per die, PRI, shifts, lines "
+        help="analytics TOML for this run: spec limits per die, PRI, lines "
         "(default: the setting analytics_file, as the dashboard uses).",
     ),
 ]
@@ -73,10 +73,10 @@ def _open(config: Path | None, plant: str | None) -> tuple[Engine, str]:
 
 def _analytics(path: Path | None, config: Path | None) -> AnalyticsConfig:
     """The file given for this run, else the plant's (the settings' analytics_file)."""
-    from castline.analytics.config import AnalyticsConfig, of
+    from castline.analytics.config import of
 
-    try:
-        return AnalyticsConfig.load(path) if path else of(settings_or_exit(config))
+    try:  # with the settings' plant calendar either way: shifts count in plant time
+        return of(settings_or_exit(config), path)
     except ValueError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
@@ -293,7 +293,7 @@ def report_maintenance(
         typer.echo(d["reason"])
     for row in result["downtime"][:15]:
         typer.echo(
-            f"downtime {row['machine']}: {row['state']} ({row['reason']}) "
+            f"downtime {row['machine']}: {row['stop_class']} ({row['reason']}) "
             f"{row['hours']:.1f} h in {row['stops']} stops"
         )
     for m in result["machines"]:
@@ -430,18 +430,38 @@ def import_shots(
         Path, typer.Argument(help="MES export (CSV) to import.", exists=True, dir_okay=False)
     ],
     mapping_name: Annotated[str, typer.Option("--mapping", help="column mapping (kamp).")] = "kamp",
+    encoding: Annotated[
+        str | None,
+        typer.Option(
+            help="text encoding of the file (utf-8, cp949, gb18030...); default: detected."
+        ),
+    ] = None,
     plant: Plant = None,
-    limit: Annotated[int | None, typer.Option(help="read only the first N rows.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="read only the first N rows.")] = None,
     config: ConfigOption = None,
 ) -> None:
     """Import historical shots; running it again on the same file adds nothing."""
     from castline.analytics import importer, mapping
+    from castline.analytics.export_file import ExportError
 
     try:
         chosen = mapping.get(mapping_name)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     engine, plant_id = _open(config, plant)
-    report = importer.import_shots(engine, csv, chosen, plant_id, limit=limit)
+    try:
+        report = importer.import_shots(
+            engine, csv, chosen, plant_id, encoding=encoding, limit=limit
+        )
+    except ExportError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     for line in report.lines():
         typer.echo(line)
+    if report.interrupted:
+        typer.echo(
+            "interrupted: the rows above are saved; run the same command again to import "
+            "the rest (rows already there are skipped)",
+            err=True,
+        )
+        raise typer.Exit(130)

@@ -29,7 +29,7 @@ class ColumnMap:
 @dataclass(frozen=True, slots=True)
 class Mapping:
     name: str
-    timestamp: str
+    timestamp: str  # "" when the export has only separate date and time columns
     timezone: str
     die: str
     counter: str
@@ -41,6 +41,7 @@ class Mapping:
     trial_values: tuple[str, ...] = ()
     missing: dict[str, float] = field(default_factory=dict)  # sentinel meaning "not measured"
     ignored: tuple[str, ...] = ()  # columns carried elsewhere or redundant
+    date_time: tuple[str, str] | None = None  # date and time columns, if no timestamp
 
     def machine_of(self, die: str) -> str:
         return f"die-{die}"
@@ -71,6 +72,7 @@ KAMP = Mapping(
     trial_values=("D",),
     missing={"molten_volume": -1.0},
     ignored=("date", "time", "datetime", "mold_code", "count", "working", "passorfail"),
+    date_time=("date", "time"),
 )
 
 MAPPINGS: dict[str, Mapping] = {KAMP.name: KAMP}
