@@ -17,7 +17,14 @@ from castline.domain.plant import Machine
 from castline.domain.shot import PartKey, Shot
 from castline.domain.states import MachineState
 from castline.store import tables as t
-from castline.store.repository import Row, curve_rows, insert_ignore, shot_row
+from castline.store.repository import (
+    Row,
+    curve_rows,
+    insert_ignore,
+    mark_rows,
+    part_row,
+    shot_row,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +66,7 @@ def record_facts(engine: Engine, facts: Facts) -> None:
         insert_ignore(conn, t.dies, _die_rows(facts.shots))
         insert_ignore(conn, t.shots, [shot_row(s) for s in facts.shots])
         insert_ignore(conn, t.shot_curves, curve_rows(facts.shots))
+        insert_ignore(conn, t.part_marks, mark_rows(facts.shots))
         insert_ignore(conn, t.machine_states, [_state_row(s) for s in facts.states])
         insert_ignore(conn, t.truths, [_truth_row(f) for f in facts.truths])
 
@@ -103,9 +111,7 @@ def _state_row(s: StateFact) -> Row:
 
 def _truth_row(f: TruthFact) -> Row:
     return {
-        "plant": f.key.plant,
-        "machine": f.key.machine,
-        "shot_number": f.key.shot_number,
+        **part_row(f.key),
         "defective": f.defective,
         "defect_type": f.defect_type,
         "cause": f.cause,

@@ -17,7 +17,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, FromClause, Table, and_, func, or_, select, union
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    FromClause,
+    Table,
+    and_,
+    func,
+    literal,
+    or_,
+    select,
+    union,
+)
 from sqlalchemy.sql import Select
 
 from castline.domain.curve import ShotCurve, unpack
@@ -42,10 +53,14 @@ SHOT_FACTS = (_s.c.plant, _s.c.machine, _s.c.shot_number, _s.c.die, _s.c.at, _s.
 
 
 def same_part(a: FromClause, b: FromClause) -> ColumnElement[bool]:
-    """The two tables' rows are about the same part."""
-    return and_(
+    """The two tables' rows are about the same part (the same shot, where one of them is
+    about a shot and not one casting of it: `shots`, `shot_curves`)."""
+    same = and_(
         a.c.plant == b.c.plant, a.c.machine == b.c.machine, a.c.shot_number == b.c.shot_number
     )
+    if "cavity" in a.c and "cavity" in b.c:
+        return and_(same, a.c.cavity == b.c.cavity)
+    return same
 
 
 def first_image(part: FromClause) -> Any:
@@ -81,8 +96,12 @@ def parts(*columns: Any, where: PartFilter | None = None, anchor: Table = _s) ->
     with the verdict beside them. Unordered; callers order and limit."""
     joined: Any = anchor
     for other in (_s, _v, _r, _tr):
-        if other is not anchor:
-            joined = joined.outerjoin(other, same_part(other, anchor))
+        if other is anchor:
+            continue
+        on = same_part(other, anchor)
+        if anchor is _s and other is not _v:  # each casting's review and truth by its cavity
+            on = and_(on, other.c.cavity == func.coalesce(_v.c.cavity, 1))
+        joined = joined.outerjoin(other, on)
     query = select(*(columns or (_s, *VERDICT))).select_from(joined)
     return _filtered(query, where or PartFilter(), anchor)
 
@@ -364,8 +383,16 @@ class Reads:
 
     def parts_marked(self, data_matrix: str) -> list[PartKey]:
         """The parts whose shot carries this data-matrix code (one, where codes are unique)."""
-        query = select(_s.c.plant, _s.c.machine, _s.c.shot_number, _s.c.data_matrix)
-        query = query.where(_s.c.data_matrix == data_matrix).order_by(_s.c.at)
+        m = t.part_marks
+        cavity_1 = select(_s.c.plant, _s.c.machine, _s.c.shot_number, _s.c.data_matrix)
+        cavity_1 = cavity_1.add_columns(literal(1).label("cavity"), _s.c.at)
+        others = select(m.c.plant, m.c.machine, m.c.shot_number, m.c.data_matrix, m.c.cavity)
+        others = others.add_columns(_s.c.at).join(_s, same_part(_s, m))
+        found = union(
+            cavity_1.where(_s.c.data_matrix == data_matrix),
+            others.where(m.c.data_matrix == data_matrix),
+        ).subquery()
+        query = select(*(c for c in found.c if c.name != "at")).order_by(found.c.at)
         with self.engine.connect() as conn:
             return [PartKey(*row) for row in conn.execute(query)]
 
@@ -403,8 +430,10 @@ class Reads:
 
 
 def _is(table: Table, key: PartKey) -> ColumnElement[bool]:
-    return and_(
+    """The rows of `table` about the part (or its shot, in a table of shots)."""
+    same = and_(
         table.c.plant == key.plant,
         table.c.machine == key.machine,
         table.c.shot_number == key.shot_number,
     )
+    return and_(same, table.c.cavity == key.cavity) if "cavity" in table.c else same

@@ -40,6 +40,8 @@ class PhotoRecord:
     blob: str
     content_type: str
     heatmap: str | None = None
+    verdict: Verdict | None = None  # this view's own verdict (a part of several views)
+    score: float | None = None
 
 
 def insert_ignore(conn: Connection, table: Table, rows: Sequence[Row]) -> int:
@@ -55,11 +57,44 @@ def insert_ignore(conn: Connection, table: Table, rows: Sequence[Row]) -> int:
     return len(conn.execute(stmt, list(rows)).all())
 
 
-def verdict_row(key: PartKey, told: PartVerdict, photo: PhotoRecord | None = None) -> Row:
+def part_row(key: PartKey) -> Row:
+    """The columns that name a part in the tables keyed by part (cavity included)."""
     return {
         "plant": key.plant,
         "machine": key.machine,
         "shot_number": key.shot_number,
+        "cavity": key.cavity,
+    }
+
+
+def image_row(key: PartKey, photo: PhotoRecord) -> Row:
+    return {
+        **part_row(key),
+        "view": photo.view,
+        "at": photo.at,
+        "blob": photo.blob,
+        "content_type": photo.content_type,
+        "verdict": photo.verdict.value if photo.verdict else None,
+        "score": photo.score,
+        "heatmap": photo.heatmap,
+    }
+
+
+def mark_rows(shots: Iterable[Shot]) -> list[Row]:
+    """`part_marks` rows: the marked castings of cavities 2 and up (cavity 1's code is
+    the shot's `data_matrix`)."""
+    return [
+        {**part_row(part), "data_matrix": part.data_matrix}
+        for s in shots
+        if s.cavities > 1
+        for part in s.parts()[1:]
+        if part.data_matrix is not None
+    ]
+
+
+def verdict_row(key: PartKey, told: PartVerdict, photo: PhotoRecord | None = None) -> Row:
+    return {
+        **part_row(key),
         "verdict": told.verdict.value,
         "score": told.score,
         "reason": told.reason,
@@ -152,22 +187,21 @@ class Store(Reads):
         rows = [shot_row(s) for s in shots]
         with self.engine.begin() as conn:
             insert_ignore(conn, t.shot_curves, curve_rows(shots))
+            insert_ignore(conn, t.part_marks, mark_rows(shots))
             return insert_ignore(conn, t.shots, rows)
 
     def record_image(
         self, key: PartKey, view: str, at: datetime, blob: str, content_type: str = "image/jpeg"
     ) -> bool:
-        row = {
-            "plant": key.plant,
-            "machine": key.machine,
-            "shot_number": key.shot_number,
-            "view": view,
-            "at": at,
-            "blob": blob,
-            "content_type": content_type,
-        }
+        row = image_row(key, PhotoRecord(view, at, blob, content_type))
         with self.engine.begin() as conn:
             return insert_ignore(conn, t.images, [row]) == 1
+
+    def record_view(self, key: PartKey, photo: PhotoRecord) -> None:
+        """One view of a part whose other views are still to come: the photo with its own
+        verdict and heat map; the part's verdict follows when it is decided."""
+        with self.engine.begin() as conn:
+            insert_ignore(conn, t.images, [image_row(key, photo)])
 
     def record_verdict(
         self,
@@ -199,16 +233,7 @@ class Store(Reads):
             insert_ignore(conn, t.verdicts, [verdict_row(key, told, photo)])
             if photo is None:
                 return
-            image = {
-                "plant": key.plant,
-                "machine": key.machine,
-                "shot_number": key.shot_number,
-                "view": photo.view,
-                "at": photo.at,
-                "blob": photo.blob,
-                "content_type": photo.content_type,
-            }
-            insert_ignore(conn, t.images, [image])
+            insert_ignore(conn, t.images, [image_row(key, photo)])
             if photo.heatmap:  # the part may have been recorded before its map was drawn
                 v = t.verdicts
                 conn.execute(
@@ -217,6 +242,7 @@ class Store(Reads):
                         v.c.plant == key.plant,
                         v.c.machine == key.machine,
                         v.c.shot_number == key.shot_number,
+                        v.c.cavity == key.cavity,
                         v.c.heatmap.is_(None),
                     )
                     .values(heatmap=photo.heatmap)
@@ -246,9 +272,7 @@ class Store(Reads):
         self, key: PartKey, defective: bool, defect_type: str | None = None, cause: str = ""
     ) -> bool:
         row = {
-            "plant": key.plant,
-            "machine": key.machine,
-            "shot_number": key.shot_number,
+            **part_row(key),
             "defective": defective,
             "defect_type": defect_type,
             "cause": cause,
@@ -268,9 +292,7 @@ class Store(Reads):
         if decision not in (Verdict.OK, Verdict.NG):
             raise ValueError("a review confirms a part as OK or NG")
         row = {
-            "plant": key.plant,
-            "machine": key.machine,
-            "shot_number": key.shot_number,
+            **part_row(key),
             "decision": decision.value,
             "defect_type": defect_type,
             "reviewer": reviewer,

@@ -124,7 +124,25 @@ shots = Table(
     UniqueConstraint("plant", "machine", "shot_number"),
     Index("ix_shots_machine_at", "plant", "machine", "at"),
     Index("ix_shots_die_at", "die", "at"),
+    Index("ix_shots_data_matrix", "data_matrix"),  # a photo or station names a part by it
 )
+
+# The castings of a multi-cavity shot beyond cavity 1 that carry a mark (migration 0007):
+# cavity 1's code stays in `shots.data_matrix`.
+part_marks = Table(
+    "part_marks",
+    metadata,
+    Column("plant", Id, primary_key=True),
+    Column("machine", Id, primary_key=True),
+    Column("shot_number", BigInteger, primary_key=True),
+    Column("cavity", Integer, primary_key=True),
+    Column("data_matrix", String(128), nullable=False),
+    Index("ix_part_marks_data_matrix", "data_matrix"),
+)
+
+# A part is (plant, machine, shot_number, cavity): one shot of a multi-cavity die makes
+# one casting per cavity; single-cavity dies' parts are cavity 1 (migration 0007).
+CAVITY = {"default": 1, "server_default": "1", "nullable": False}
 
 # A shot's curve beside its row, not in it: shot lists and the part API read shots by
 # the thousand, curves one at a time; curves may also be dropped sooner than shots.
@@ -160,11 +178,15 @@ images = Table(
     Column("plant", Id, nullable=False),
     Column("machine", Id, nullable=False),
     Column("shot_number", BigInteger, nullable=False),
+    Column("cavity", Integer, **CAVITY),
     Column("view", Id, nullable=False),
     Column("at", Ts, nullable=False),
     Column("blob", String(64), nullable=False),  # sha256 of the image bytes
     Column("content_type", String(40), nullable=False),
-    UniqueConstraint("plant", "machine", "shot_number", "view"),
+    Column("verdict", String(16)),  # this view's own verdict; the part's is in `verdicts`
+    Column("score", Float),
+    Column("heatmap", String(64)),  # blob sha256 of this view's heat-map PNG
+    UniqueConstraint("plant", "machine", "shot_number", "cavity", "view"),
 )
 
 verdicts = Table(
@@ -174,6 +196,7 @@ verdicts = Table(
     Column("plant", Id, nullable=False),
     Column("machine", Id, nullable=False),
     Column("shot_number", BigInteger, nullable=False),
+    Column("cavity", Integer, **CAVITY),
     Column("verdict", String(16), nullable=False),
     Column("score", Float),
     Column("reason", Text, nullable=False, default=""),
@@ -183,7 +206,7 @@ verdicts = Table(
     Column("heatmap", String(64)),  # blob sha256 of the heat-map PNG
     Column("regions", JSON, nullable=False, default=list),
     Column("timings", JSON, nullable=False, default=dict),
-    UniqueConstraint("plant", "machine", "shot_number"),
+    UniqueConstraint("plant", "machine", "shot_number", "cavity"),
     Index("ix_verdicts_decided", "plant", "decided_at"),
 )
 
@@ -194,12 +217,13 @@ reviews = Table(
     Column("plant", Id, nullable=False),
     Column("machine", Id, nullable=False),
     Column("shot_number", BigInteger, nullable=False),
+    Column("cavity", Integer, **CAVITY),
     Column("decision", String(16), nullable=False),  # OK or NG as confirmed by a person
     Column("defect_type", String(40)),
     Column("reviewer", String(80), nullable=False),
     Column("comment", Text, nullable=False, default=""),
     Column("at", Ts, nullable=False),
-    UniqueConstraint("plant", "machine", "shot_number"),
+    UniqueConstraint("plant", "machine", "shot_number", "cavity"),
 )
 
 truths = Table(  # ground truth (simulator, or a plant's later audit), for evaluation
@@ -208,6 +232,7 @@ truths = Table(  # ground truth (simulator, or a plant's later audit), for evalu
     Column("plant", Id, primary_key=True),
     Column("machine", Id, primary_key=True),
     Column("shot_number", BigInteger, primary_key=True),
+    Column("cavity", Integer, primary_key=True, default=1, server_default="1"),
     Column("defective", Boolean, nullable=False),
     Column("defect_type", String(40)),
     Column("cause", Text, nullable=False, default=""),
