@@ -26,6 +26,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from castline.domain.envelope_rule import DEFAULT_ACTION, EnvelopeAction
 from castline.domain.ids import check_id
 
 
@@ -94,6 +95,18 @@ class Settings(BaseSettings):
         2 * 1024**3, ge=1024**2, description="JetStream stream size limit (oldest dropped)"
     )
     stream_max_age_days: float = Field(7.0, gt=0, le=3650, description="stream history kept")
+    curve_retention_days: float = Field(
+        90.0, gt=0, le=36_500, description="shot curves kept this long (features stay)"
+    )
+    envelope_learn_shots: int = Field(
+        100, ge=20, le=5000, description="good shots with curves before a die's envelope is learnt"
+    )
+    envelope_action: EnvelopeAction = Field(
+        DEFAULT_ACTION, description="a shot outside its die's envelope: none, review or ng"
+    )
+    envelope_actions: dict[str, EnvelopeAction] = Field(
+        default_factory=dict, max_length=10_000, description="envelope_action per die"
+    )
     plant_timezone: str = Field(
         "Asia/Shanghai", description="IANA time zone of the plant: pages show plant time"
     )
@@ -170,6 +183,10 @@ class Settings(BaseSettings):
         if self.tls_cert is None or self.tls_key is None:
             return None
         return TlsFiles(self.tls_cert, self.tls_key, self.tls_ca)
+
+    def envelope_action_of(self, die: str) -> EnvelopeAction:
+        """What a shot outside the die's golden envelope does to its part."""
+        return self.envelope_actions.get(die, self.envelope_action)
 
     @property
     def db_url(self) -> str:

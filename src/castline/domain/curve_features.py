@@ -15,6 +15,17 @@ import numpy as np
 from numpy.typing import NDArray
 
 from castline.domain.curve import ShotCurve
+from castline.domain.units import BY_NAME
+
+PARAMETER_OF = {  # feature -> its shot parameter
+    "switchover_mm": "curve_switchover_mm",
+    "fast_velocity_mean_mps": "curve_fast_velocity_mean_mps",
+    "fast_velocity_min_mps": "curve_fast_velocity_min_mps",
+    "fill_time_ms": "curve_fill_time_ms",
+    "pressure_rise_ms": "curve_pressure_rise_ms",
+    "intensification_bar": "curve_intensification_bar",
+    "biscuit_mm": "curve_biscuit_mm",
+}
 
 SMOOTH_S = 0.0025  # velocity smoothing window
 HOLD_S = 0.02  # the last 20 ms give the resting position (biscuit)
@@ -42,6 +53,16 @@ class CurveFeatures:
 
     def as_dict(self) -> dict[str, float | None]:
         return asdict(self)
+
+    def as_parameters(self) -> dict[str, float | None]:
+        """The features as shot parameters (`units.CURVE_PARAMETERS`); a value outside a
+        parameter's plausible range is None, like any implausible reading."""
+        out: dict[str, float | None] = {}
+        for field, value in self.as_dict().items():
+            name = PARAMETER_OF[field]
+            p = BY_NAME[name]
+            out[name] = value if value is not None and p.low <= value <= p.high else None
+        return out
 
 
 def velocity_mps(curve: ShotCurve) -> NDArray[np.float64]:

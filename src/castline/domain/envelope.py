@@ -11,6 +11,7 @@ raises an alarm.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -64,6 +65,58 @@ class Breach:
     low: float
     high: float
     duration_ms: float
+
+
+UNITS = {"position_mm": "mm", "velocity_mps": "m/s", "pressure_bar": "bar", "squeeze_mm": "mm"}
+
+
+def describe(breach: Breach) -> str:
+    """The breach in one line for people and the record (at most 200 characters)."""
+    if breach.trace == "rate_hz":
+        return f"sampled at {breach.value:.0f} Hz, the envelope at {breach.low:.0f} Hz"
+    if breach.duration_ms == 0 and np.isnan(breach.value):
+        return "no fast shot in the curve"
+    unit = UNITS.get(breach.trace, "")
+    return (
+        f"{breach.trace} outside the envelope {breach.at_ms:+.1f} ms from switch-over for "
+        f"{breach.duration_ms:.1f} ms: {breach.value:.4g} {unit}, band "
+        f"{breach.low:.4g} to {breach.high:.4g} {unit}"
+    )[:200]
+
+
+@dataclass(frozen=True, slots=True)
+class EnvelopeCheck:
+    """A shot's curve against its die's envelope: the envelope version and, if the curve
+    left it, where (`describe`d)."""
+
+    version: int
+    breach: str | None = None
+
+
+def pack(envelope: Envelope) -> bytes:
+    """The stored form: numpy's compressed archive of the bands, no pickles."""
+    arrays: dict[str, NDArray[Any]] = {
+        "meta": np.array([envelope.rate_hz, envelope.before, envelope.shots], dtype=np.int64)
+    }
+    arrays |= {f"low_{k}": v.astype(np.float32) for k, v in envelope.low.items()}
+    arrays |= {f"high_{k}": v.astype(np.float32) for k, v in envelope.high.items()}
+    out = io.BytesIO()
+    np.savez_compressed(out, allow_pickle=False, **arrays)
+    return out.getvalue()
+
+
+def unpack(data: bytes) -> Envelope:
+    """The envelope from its stored form; EnvelopeError if it is not one."""
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            rate, before, shots = (int(x) for x in z["meta"])
+            low = {k: z[f"low_{k}"].astype(np.float64) for k in TRACES}
+            high = {k: z[f"high_{k}"].astype(np.float64) for k in TRACES}
+    except (OSError, ValueError, KeyError) as exc:
+        raise EnvelopeError(f"stored envelope unreadable: {exc}") from None
+    if len({len(b) for b in (*low.values(), *high.values())}) != 1:
+        raise EnvelopeError("stored envelope's bands differ in length")
+    return Envelope(rate, before, low, high, shots)
 
 
 def aligned(curve: ShotCurve) -> tuple[int, dict[str, NDArray[np.float64]]] | None:

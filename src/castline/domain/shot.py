@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from castline.domain.curve import ShotCurve
+from castline.domain.envelope import EnvelopeCheck
 from castline.domain.units import BY_NAME, NAMES
 
 MAX_CAVITIES = 16  # castings one shot of a die makes at most
@@ -71,6 +72,7 @@ class Shot:
     trial: bool = False  # warm-up / try shot: never shipped
     curve: ShotCurve | None = None  # position and pressure at a fixed rate
     curve_lists: CurveLists | None = None  # JSON lists that do not map to one
+    envelope: EnvelopeCheck | None = None  # the curve against its die's golden envelope
     cavities: int = 1  # castings this shot made, one per cavity of the die
     marks: tuple[str | None, ...] = ()  # data-matrix code of each cavity's casting, if marked
 

@@ -118,6 +118,8 @@ def shot_row(shot: Shot) -> Row:
         "trial": shot.trial,
         "extra": shot.extra,
         "curve": asdict(shot.curve_lists) if shot.curve_lists else None,  # JSON lists as sent
+        "envelope_version": shot.envelope.version if shot.envelope else None,
+        "envelope_breach": shot.envelope.breach if shot.envelope else None,
     }
     row.update({name: shot.params.get(name) for name in NAMES})
     return row
