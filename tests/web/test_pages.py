@@ -31,8 +31,9 @@ def test_part_page_shows_photo_regions_parameters_and_verdict(
     assert page.status_code == 200
     html = page.text
     assert 'viewBox="0 0 120 120"' in html  # sized to the photograph
-    assert '<rect class="region" x="60" y="30" width="15" height="15">' in html
-    assert "melt temperature" in html and "663.00" in html
+    assert '<rect class="region" x="60" y="30" width="15" height="15"/>' in html
+    assert ">1</text>" in html and "region-chip" in html  # numbered on the photo and listed
+    assert "Melt temperature" in html and "663.00" in html
     assert "v2" in html and "41.0 ms" in html
     missing = client.get("/plants/p1/parts/m1/77", headers=as_user(plant[1], "viewer"))
     assert missing.status_code == 404 and "no record of part p1/m1/77" in missing.text

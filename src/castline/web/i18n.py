@@ -14,6 +14,9 @@ from typing import Literal
 
 from starlette.requests import Request
 
+from castline.web import vocabulary
+from castline.web.reasons import understand
+
 Lang = Literal["en", "zh"]
 LANGS: tuple[Lang, ...] = ("en", "zh")
 COOKIE = "castline_lang"
@@ -182,6 +185,32 @@ EN: dict[str, str] = {
     "part.sensor_fault": "sensor fault",
     "part.outside": "outside limits",
     "part.no_shot": "No shot record for this part.",
+    # heat map beside the photo
+    "heat.title": "Heat map colour scale",
+    "heat.low": "normal (photo unchanged)",
+    "heat.threshold": "region threshold {value}",
+    "heat.high": "{value} and more",
+    "heat.high_relative": "1.5 × region threshold and more",
+    "heat.means": "Colour shows how unlike a good casting each spot looks to the "
+    "inspection model (anomaly score, the model's own units). Spots above the region "
+    "threshold are boxed and numbered, most likely defect first.",
+    "heat.col.vs": "× threshold",
+    "heat.col.size": "Size",
+    "heat.col.where": "At x, y (px)",
+    "heat.px": "{area} px",
+    "heat.no_regions": "No region above the threshold.",
+    # review queue keyboard
+    "keys.title": "Keys",
+    "keys.next": "next part",
+    "keys.prev": "previous part",
+    "keys.ok": "pass as OK",
+    "keys.ng": "confirm NG (choose the defect type first)",
+    "keys.later": "review later (skip)",
+    "keys.open": "open the part",
+    "keys.need_defect": "Choose the defect type, then press n again.",
+    "keys.later_done": "Left for later: {part}",
+    "review.override_text": "castline judged part {key} {verdict}. Passing it as OK sends "
+    "it on to the next process: write the reason and confirm.",
     # review
     "review.title": "Review queue",
     "review.waiting": "{n} parts wait",
@@ -511,6 +540,29 @@ ZH: dict[str, str] = {
     "part.sensor_fault": "传感器故障",
     "part.outside": "超出控制限",
     "part.no_shot": "该铸件没有压射记录。",
+    "heat.title": "热力图色标",
+    "heat.low": "正常（照片不变）",
+    "heat.threshold": "区域阈值 {value}",
+    "heat.high": "{value} 及以上",
+    "heat.high_relative": "区域阈值的 1.5 倍及以上",
+    "heat.means": "颜色表示检测模型认为每处与合格铸件的差异程度（异常得分，模型自身单位）。"
+    "超过区域阈值的地方加框并编号，最可能的缺陷排第一。",
+    "heat.col.vs": "阈值倍数",
+    "heat.col.size": "大小",
+    "heat.col.where": "位置 x, y（像素）",
+    "heat.px": "{area} 像素",
+    "heat.no_regions": "没有超过阈值的区域。",
+    "keys.title": "快捷键",
+    "keys.next": "下一件",
+    "keys.prev": "上一件",
+    "keys.ok": "判为合格放行",
+    "keys.ng": "确认不合格（先选缺陷类型）",
+    "keys.later": "稍后复检（跳过）",
+    "keys.open": "打开铸件详情",
+    "keys.need_defect": "请先选择缺陷类型，再按 n。",
+    "keys.later_done": "已留待稍后：{part}",
+    "review.override_text": "castline 判定铸件 {key} 为{verdict}。判为合格会放行到下道工序："
+    "请填写理由并确认。",
     "review.title": "复检队列",
     "review.waiting": "{n} 件待复检",
     "review.note": "逐件确认或改判；判为不合格须选择缺陷类型。每个确认的铸件都成为训练标签"
@@ -672,6 +724,8 @@ ZH: dict[str, str] = {
     "chart.die_life": "模具额定寿命已用 %",
 }
 
+EN |= vocabulary.EN  # the plant's words (parameters, defects, rules, reasons)
+ZH |= vocabulary.ZH
 CATALOGUES: dict[Lang, Mapping[str, str]] = {"en": EN, "zh": ZH}
 
 
@@ -696,6 +750,36 @@ class Translator:
 
     def state(self, code: str | None) -> str:
         return self(f"state.{code}") if code and self.has(f"state.{code}") else (code or "—")
+
+    def param(self, name: str) -> str:
+        """A process parameter's name (a plant's own parameters keep their id)."""
+        return self(f"param.{name}") if self.has(f"param.{name}") else name
+
+    def defect(self, code: str | None) -> str:
+        if not code:
+            return ""
+        return self(f"defect.{code}") if self.has(f"defect.{code}") else code.replace("_", " ")
+
+    def defect_means(self, code: str) -> str:
+        return self(f"defect.{code}.means") if self.has(f"defect.{code}.means") else ""
+
+    def rule(self, code: str) -> str:
+        """What an SPC rule (or another alarm rule) means; unknown rules keep their id."""
+        return self(f"rule.{code}") if self.has(f"rule.{code}") else code
+
+    def subject(self, subject: str) -> str:
+        """What an alarm is about: a process parameter, the set points, the scrap risk."""
+        if self.has(f"param.{subject}"):
+            return self(f"param.{subject}")
+        return self(f"subject.{subject}") if self.has(f"subject.{subject}") else subject
+
+    def reason(self, stored: str | None) -> str:
+        """A verdict's stored reason in words for the line (`web/reasons.py`); a text no
+        pattern knows is shown as stored."""
+        understood = understand(stored)
+        if understood.code is None:
+            return understood.stored or "—"
+        return self(f"reason.{understood.code.value}", **understood.fields)
 
     def for_script(self) -> dict[str, str]:
         """The words live.js writes into the page (verdicts, states, backlog)."""

@@ -20,11 +20,12 @@ from castline.analytics import rootcause, spc
 from castline.domain.defects import DefectCatalogue
 from castline.domain.shot import PartKey
 from castline.domain.units import BY_NAME, PARAMETERS
-from castline.domain.verdict import Verdict
+from castline.domain.verdict import Region, Verdict
 from castline.store.reads import Reads
 from castline.web import (
     actions,
     analytics,
+    heat_legend,
     i18n,
     model_history,
     page_context,
@@ -278,14 +279,19 @@ def part(
                 size = photo.size
         except (OSError, ValueError):
             size = None
-    shot = found["shot"] or {}
+    shot, told = found["shot"] or {}, found["verdict"] or {}
     readings = [(p, shot.get(p.name)) for p in PARAMETERS if shot.get(p.name) is not None]
+    threshold = heat_legend.region_threshold(
+        request.app.state.engine, shot.get("die"), told.get("model_version")
+    )
+    regions = [Region(**r) for r in told.get("regions") or []]
     return render(
         request,
         "part.html",
         key=key,
         part=found,
         size=size,
+        heat=heat_legend.legend(regions, threshold),
         readings=readings,
         limits=analytics.part_limits(
             request.app.state.engine, shot, [p.name for p, _ in readings], plant_config(request)
