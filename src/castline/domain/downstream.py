@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from castline.domain.shot import PartKey
+from castline.domain.shot import MAX_CAVITIES, PartKey
 
 Result = Literal["OK", "NG"]
 TESTS = ("xray", "leak", "machining", "cmm")  # the usual ones; a plant may name its own
@@ -35,12 +35,15 @@ class PartRef:
             raise ValueError("machine and shot_number go together")
         if self.cavity is not None and not by_key:
             raise ValueError("a cavity needs the machine and shot_number")
+        if self.cavity is not None and not 1 <= self.cavity <= MAX_CAVITIES:
+            raise ValueError(f"cavity must be 1 to {MAX_CAVITIES}, got {self.cavity}")
 
     def key(self, plant: str) -> PartKey | None:
-        """The part key it names, if it names one (else only a code)."""
+        """The part key it names, if it names one (else only a code); no cavity named is
+        cavity 1, as in every part key."""
         if self.machine is None or self.shot_number is None:
             return None
-        return PartKey(plant, self.machine, self.shot_number, self.data_matrix)
+        return PartKey(plant, self.machine, self.shot_number, self.data_matrix, self.cavity or 1)
 
     def __str__(self) -> str:
         """One text per reference: the natural key of a result in the record."""

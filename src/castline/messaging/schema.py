@@ -419,7 +419,7 @@ class PartRefField(BaseModel):
     data_matrix: DataMatrix | None = None
     machine: Id | None = None
     shot_number: Count | None = None
-    cavity: Annotated[int, Strict(), Field(ge=0, le=255)] | None = None
+    cavity: Annotated[int, Strict(), Field(ge=1, le=MAX_CAVITIES)] | None = None
 
     @model_validator(mode="after")
     def _names_a_part(self) -> PartRefField:

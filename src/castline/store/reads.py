@@ -266,6 +266,60 @@ def good_curves(die: str, before: datetime | None = None) -> Select[Any]:
     return query.order_by(_s.c.at.desc())
 
 
+def downstream_outcome() -> Any:
+    """Column `downstream` of the part join (`parts` over shots): "NG" if a downstream
+    station found the casting NG, "OK" if stations tested it and none did, else null
+    ("NG" < "OK": the smallest result is the worst)."""
+    d = t.downstream_results
+    casting = and_(same_part(d, _s), d.c.cavity == func.coalesce(_v.c.cavity, 1))
+    worst = select(func.min(d.c.result)).where(casting).correlate(_s, _v)
+    return worst.scalar_subquery().label("downstream")
+
+
+def downstream_results(
+    plant: str, unmatched: bool = False, since: datetime | None = None
+) -> Select[Any]:
+    """A plant's downstream results, newest first; `unmatched`: only those whose part is
+    not known (yet)."""
+    d = t.downstream_results
+    query = select(d).where(d.c.plant == plant).order_by(d.c.received_at.desc(), d.c.id.desc())
+    if unmatched:
+        query = query.where(d.c.matched_at.is_(None))
+    if since is not None:
+        query = query.where(d.c.received_at >= since)
+    return query
+
+
+def downstream_escapes(
+    plant: str, since: datetime | None = None, until: datetime | None = None
+) -> Select[Any]:
+    """Escapes found downstream: NG results for castings castline passed (a person's OK
+    review, else the verdict OK), one row per result, by the shot's time; trial shots
+    are not production and count not."""
+    d = t.downstream_results
+    passed = or_(
+        _r.c.decision == Verdict.OK.value,
+        and_(_r.c.decision.is_(None), _v.c.verdict == Verdict.OK.value),
+    )
+    joined = d.join(_s, same_part(_s, d)).join(_v, same_part(_v, d)).outerjoin(_r, same_part(_r, d))
+    query = select(
+        *SHOT_FACTS,
+        d.c.cavity,
+        _v.c.verdict,
+        _r.c.decision.label("review"),
+        d.c.station,
+        d.c.test,
+        d.c.defect_type,
+        d.c.tested_at,
+    ).select_from(joined)
+    query = query.where(d.c.plant == plant, d.c.result == "NG", passed, _s.c.trial.is_(False))
+    if since is not None:
+        query = query.where(_s.c.at >= since)
+    if until is not None:
+        query = query.where(_s.c.at < until)
+    return query.order_by(_s.c.at, _s.c.machine, _s.c.shot_number, d.c.cavity, d.c.tested_at)
+
+
 def rows(engine: Engine, query: Select[Any]) -> list[Row]:
     with engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(query)]
@@ -351,6 +405,7 @@ class Reads:
             "verdict": verdict,
             "review": review,
             "truth": truth,
+            "downstream": self.downstream(key),
         }
 
     def shot_die(self, key: PartKey) -> tuple[str, bool] | None:
@@ -422,6 +477,27 @@ class Reads:
         with self.engine.connect() as conn:
             found = conn.execute(good_curves(die, before).limit(limit)).scalars()
             return [unpack(data) for data in found]
+
+    def downstream(self, key: PartKey) -> list[Row]:
+        """The downstream results joined to one part, in test order."""
+        d = t.downstream_results
+        query = select(d).where(_is(d, key)).order_by(d.c.tested_at, d.c.id)
+        return rows(self.engine, query)
+
+    def downstream_results(
+        self, plant: str, unmatched: bool = False, limit: int = 200
+    ) -> list[Row]:
+        """A plant's downstream results, newest first (only unmatched ones if asked)."""
+        return rows(self.engine, downstream_results(plant, unmatched).limit(limit))
+
+    def downstream_escapes(
+        self, plant: str, since: datetime | None = None, until: datetime | None = None
+    ) -> list[Row]:
+        """Castings castline passed that a downstream station found NG, one row per NG
+        result (plant, machine, shot_number, die, at, trial, cavity, verdict, review,
+        station, test, defect_type, tested_at), by shot time in [since, until). Count
+        distinct (machine, shot_number, cavity) for the number of escaped parts."""
+        return rows(self.engine, downstream_escapes(plant, since, until))
 
     def dead_letters(self, limit: int = 100) -> list[Row]:
         d = t.dead_letters

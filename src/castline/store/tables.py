@@ -378,3 +378,37 @@ audit_plants = Table(  # the plants an audit row concerns; scoped admins see onl
     Column("audit_id", PK, ForeignKey("audit_log.id"), primary_key=True),
     Column("plant", Id, primary_key=True),
 )
+
+# --- downstream stations' results (migration 0008) ---
+
+# A station's result for a part, as it named the part (`ref`, `data_matrix`, `ref_machine`,
+# `ref_shot_number`, `ref_cavity`); `machine`, `shot_number` and `cavity` are the part it
+# joined, null until the part is known (a result may come before its shot: kept, joined
+# later).
+downstream_results = Table(
+    "downstream_results",
+    metadata,
+    Column("id", PK, primary_key=True, autoincrement=True),
+    Column("plant", Id, nullable=False),
+    Column("station", Id, nullable=False),
+    Column("test", Id, nullable=False),  # xray, leak, machining, cmm, ...
+    Column("result", String(8), nullable=False),  # OK or NG
+    Column("defect_type", String(40)),
+    Column("tested_at", Ts, nullable=False),
+    Column("received_at", Ts, nullable=False),
+    Column("ref", String(160), nullable=False),  # domain.downstream.PartRef as text
+    Column("data_matrix", String(128)),
+    Column("ref_machine", Id),
+    Column("ref_shot_number", BigInteger),
+    Column("ref_cavity", Integer),
+    Column("machine", Id),
+    Column("shot_number", BigInteger),
+    Column("cavity", Integer),
+    Column("matched_at", Ts),
+    Column("values", JSON, nullable=False, default=dict),
+    Column("note", Text, nullable=False, default=""),
+    Column("source", String(120), nullable=False),  # "broker" or "api:<user>"
+    UniqueConstraint("plant", "station", "test", "ref", "tested_at"),
+    Index("ix_downstream_part", "plant", "machine", "shot_number"),
+    Index("ix_downstream_unmatched", "plant", "matched_at"),
+)
