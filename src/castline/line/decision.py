@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from castline.domain.shot import PartKey, Shot
@@ -24,6 +24,7 @@ DIE_LOOKUPS = 11  # a photo before its shot record waits up to 10 x 30 ms for th
 DIE_LOOKUP_WAIT_S = 0.03
 
 RecordedDie = Callable[[PartKey], Awaitable[tuple[str, bool] | None]]
+Hold = Callable[[PartKey, str | None, Verdict, str], tuple[Verdict, str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,7 @@ class Decider:
         self.deadline_s = deadline_s
         self.executor = executor
         self.recorded_die = recorded_die
+        self.hold: Hold | None = None  # the envelope rule (line/curve_check.py), if set
 
     def shot(self, shot: Shot) -> None:
         """The part's die is known at once, even if its record has to wait."""
@@ -83,6 +85,9 @@ class Decider:
             outcome = Outcome(Verdict.NG, "warm-up (trial) shot: scrapped by rule")
         else:
             outcome = await inspect(self.models, die, view, data, remaining, self.executor)
+            if self.hold is not None:  # the shot's curve may hold a part the photo passes
+                verdict, reason = self.hold(key, die, outcome.verdict, outcome.reason)
+                outcome = replace(outcome, verdict=verdict, reason=reason)
         return Decision(part_verdict(outcome, arrived), outcome.draw_overlay)
 
     def expired(self) -> list[Unjoined]:
