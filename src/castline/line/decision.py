@@ -15,16 +15,18 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from castline.domain.shot import PartKey, Shot
-from castline.domain.verdict import PartVerdict, Verdict
+from castline.domain.verdict import PartVerdict, Verdict, combine
 from castline.line.inspection import ActiveModels, Outcome, inspect, quarantine
-from castline.line.join import Joiner, Unjoined
+from castline.line.join import Joiner, Unjoined, UnknownPart
 from castline.messaging import limits
+from castline.messaging.schema import ImageMessage
 
 DIE_LOOKUPS = 11  # a photo before its shot record waits up to 10 x 30 ms for the part's die
 DIE_LOOKUP_WAIT_S = 0.03
 
 RecordedDie = Callable[[PartKey], Awaitable[tuple[str, bool] | None]]
 Hold = Callable[[PartKey, str | None, Verdict, str], tuple[Verdict, str]]
+RecordedMark = Callable[[str, str, str], Awaitable[PartKey | None]]  # plant, machine, code
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,17 +66,62 @@ class Decider:
         self.executor = executor
         self.recorded_die = recorded_die
         self.hold: Hold | None = None  # the envelope rule (line/curve_check.py), if set
+        self.recorded_mark: RecordedMark | None = None  # the record's part of a code
 
     def shot(self, shot: Shot) -> None:
-        """The part's die is known at once, even if its record has to wait."""
-        self.joiner.shot(shot.key, shot.die, time.monotonic(), shot.trial)
+        """The parts' die (and marks) are known at once, even if the record has to wait."""
+        self.joiner.shot(shot.key, shot.die, time.monotonic(), shot.trial, shot.parts())
 
     def mounted(self, plant: str, machine: str, die: str) -> None:
         self.joiner.mounted(plant, machine, die)
 
-    def forget(self, key: PartKey) -> None:
+    def forget(self, key: PartKey, cavities: int = 1) -> None:
         """A shot that was dead-lettered makes no part: nothing is decided for it."""
-        self.joiner.forget(key)
+        self.joiner.forget(key, [key.of_cavity(c) for c in range(1, cavities + 1)])
+
+    async def part_of(self, photo: ImageMessage) -> PartKey:
+        """The part a photo shows. The data-matrix code the camera read wins over the
+        shot number it gives (a cooling rack reorders castings between the machine and the
+        camera); a code no shot names falls back to the shot number, if there is one."""
+        if photo.data_matrix is not None:
+            found = await self._marked(photo.plant, photo.machine, photo.data_matrix)
+            if found is not None:
+                return found
+        key = photo.part()
+        if key is None:
+            raise UnknownPart(
+                f"data-matrix code {limits.clip(photo.data_matrix or '', 40)!r} names no "
+                f"shot of {photo.plant}/{photo.machine}, and the photo gives no shot number"
+            )
+        return key
+
+    async def _marked(self, plant: str, machine: str, code: str) -> PartKey | None:
+        """The part a code marks: this worker's recent shots, else the record (another
+        worker of the group may be recording the shot right now)."""
+        for attempt in range(DIE_LOOKUPS):
+            found = self.joiner.marked(plant, code)
+            if found is None and self.recorded_mark is not None:
+                found = await self.recorded_mark(plant, machine, code)
+            if found is not None:
+                return found
+            if attempt < DIE_LOOKUPS - 1:
+                await asyncio.sleep(DIE_LOOKUP_WAIT_S)
+        return None
+
+    def views_expected(self, key: PartKey) -> int:
+        return self.joiner.views_expected(key)
+
+    def combined(self, views: dict[str, PartVerdict], arrived: datetime) -> PartVerdict:
+        """One verdict of a part from its views' verdicts: the worst view decides (of
+        equally bad views, the one with the highest score)."""
+        worst = combine([v.verdict for v in views.values()])
+        view, decisive = max(
+            ((n, v) for n, v in views.items() if v.verdict is worst),
+            key=lambda nv: nv[1].score if nv[1].score is not None else float("-inf"),
+        )
+        reason = f"worst of {len(views)} views ({', '.join(sorted(views))}): {view}: "
+        outcome = Outcome(worst, reason + decisive.reason, decisive.score, decisive.model_version)
+        return part_verdict(replace(outcome, regions=decisive.regions), arrived)
 
     async def photo(self, key: PartKey, view: str, data: bytes, arrived: datetime) -> Decision:
         """Decide a part from its photo, within the deadline counted from `arrived`."""
@@ -98,8 +145,14 @@ class Decider:
         self.joiner.image(key, view, time.monotonic())
         return part_verdict(quarantine(f"photo refused: {reason}"), None)
 
-    def photo_missing(self) -> PartVerdict:
-        reason = f"no casting image within {self.joiner.window_s:.0f} s of the shot"
+    def photo_missing(self, unjoined: Unjoined | None = None) -> PartVerdict:
+        """QUARANTINE for a part whose photos did not all come within the window."""
+        window = f"within {self.joiner.window_s:.0f} s of the shot"
+        reason = f"no casting image {window}"
+        if unjoined is not None and unjoined.views:
+            expected = self.joiner.views_expected(unjoined.key)
+            came = ", ".join(unjoined.views)
+            reason = f"only {len(unjoined.views)} of {expected} views {window} ({came})"
         return part_verdict(quarantine(reason), None)
 
     async def _die_of(self, key: PartKey) -> tuple[str | None, bool]:

@@ -60,6 +60,32 @@ class VerdictJournal:
         fields = await self._read(_key(key))
         return decode(fields) if fields is not None else None
 
+    async def add_view(
+        self, key: PartKey, view: str, verdict: PartVerdict
+    ) -> dict[str, PartVerdict]:
+        """Note one view's verdict of a part photographed from several views (the first
+        of each view stands); returns every view's verdict noted so far. The views of a
+        part may reach different workers: the one that completes the set decides."""
+        name = f"views.{_key(key)}"
+        while True:
+            try:
+                entry = await self._kv.get(name)
+            except KeyNotFoundError:
+                entry = None
+            noted: dict[str, Any] = json.loads(entry.value) if entry and entry.value else {}
+            if view in noted:
+                return {v: decode(f) for v, f in noted.items()}
+            noted[view] = asdict(verdict)
+            data = json.dumps(noted, default=str).encode()
+            try:
+                if entry is None:
+                    await self._kv.create(name, data)
+                else:
+                    await self._kv.update(name, data, last=entry.revision)
+            except KeyWrongLastSequenceError:  # another view came at the same moment
+                continue
+            return {v: decode(f) for v, f in noted.items()}
+
     async def note_die(self, key: PartKey, die: str, trial: bool) -> None:
         await self._kv.put(_die_key(key), json.dumps([die, trial]).encode())
 
@@ -94,8 +120,9 @@ def decode(fields: dict[str, Any]) -> PartVerdict:
 
 
 def _die_key(key: PartKey) -> str:
-    return f"die.{_key(key)}"
+    return f"die.{_key(key.of_cavity(1))}"  # the shot's die: the same for every cavity
 
 
 def _key(key: PartKey) -> str:
-    return f"{key.plant}.{key.machine}.{key.shot_number}"
+    base = f"{key.plant}.{key.machine}.{key.shot_number}"
+    return base if key.cavity == 1 else f"{base}.c{key.cavity}"  # cavity 1: as before
