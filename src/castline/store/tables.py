@@ -412,3 +412,29 @@ downstream_results = Table(
     Index("ix_downstream_part", "plant", "machine", "shot_number"),
     Index("ix_downstream_unmatched", "plant", "matched_at"),
 )
+
+# --- stop classes a person gave, logged inspection hours (migration 0007) ---
+
+stop_classes = Table(  # a person's class for the stop that began at `started_at`
+    "stop_classes",
+    metadata,
+    Column("plant", Id, primary_key=True),
+    Column("machine", Id, primary_key=True),
+    Column("started_at", Ts, primary_key=True),  # the stop's machine state `at`
+    Column("stop_class", String(20), nullable=False),  # domain.stops.StopClass
+    Column("reason", Text, nullable=False, default=""),
+    Column("classified_by", String(80), nullable=False),
+    Column("classified_at", Ts, nullable=False),
+)
+
+labour_log = Table(  # person-hours of work logged per stretch (a shift, a day)
+    "labour_log",
+    metadata,
+    Column("plant", Id, primary_key=True),
+    Column("work", String(20), primary_key=True),  # "inspection"
+    Column("started_at", Ts, primary_key=True),
+    Column("ended_at", Ts, nullable=False),
+    Column("hours", Float, nullable=False),
+    Column("logged_by", String(80), nullable=False),
+    Column("note", Text, nullable=False, default=""),
+)
