@@ -10,7 +10,8 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass
-from datetime import time
+from datetime import date, datetime, time
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -26,6 +27,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from castline.domain import plant_calendar as cal
 from castline.domain.envelope_rule import DEFAULT_ACTION, EnvelopeAction
 from castline.domain.ids import check_id
 
@@ -39,14 +41,55 @@ class TlsFiles:
     ca: Path | None = None
 
 
+class Break(BaseModel):
+    """A break of a shift, in plant time: start and length in minutes."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    start: time
+    minutes: float = Field(gt=0, le=480)
+
+
 class Shift(BaseModel):
-    """One shift of the plant's day, in plant time: name, start, length in hours."""
+    """One shift of the plant's day, in plant time: name, start, length in hours, breaks."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(min_length=1, max_length=16)
     start: time
     hours: float = Field(gt=0, le=24)
+    breaks: tuple[Break, ...] = Field((), max_length=8)
+
+    @model_validator(mode="after")
+    def _breaks_inside(self) -> Shift:
+        """Each break lies within its shift, and breaks do not overlap."""
+        plan = self.plan()
+        spans = sorted((plan.minutes_in(b.start), b.minutes, b.start) for b in self.breaks)
+        end_of_last = 0.0
+        for begin, minutes, clock in spans:
+            if begin + minutes > self.hours * 60 + 1e-9:
+                raise ValueError(
+                    f"break at {clock:%H:%M} ({minutes:g} min) is not within shift "
+                    f"{self.name} ({self.start:%H:%M}, {self.hours:g} h)"
+                )
+            if begin < end_of_last - 1e-9:
+                raise ValueError(f"breaks of shift {self.name} overlap at {clock:%H:%M}")
+            end_of_last = begin + minutes
+        return self
+
+    def plan(self) -> cal.ShiftPlan:
+        pauses = tuple(cal.Break(b.start, b.minutes) for b in self.breaks)
+        return cal.ShiftPlan(self.name, self.start, self.hours, pauses)
+
+
+class PlannedStop(BaseModel):
+    """A planned stop of the plant: start and end in plant time (or with an offset)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    start: datetime
+    end: datetime
+    reason: str = Field("", max_length=200)
 
 
 DEFAULT_SHIFTS = (
@@ -80,6 +123,11 @@ class Settings(BaseSettings):
     )
     verdict_deadline_s: float = Field(2.0, gt=0, le=60, description="image -> verdict deadline")
     join_window_s: float = Field(10.0, gt=0, le=3600, description="shot/image pairing window")
+    views_per_part: dict[str, int] = Field(
+        default_factory=dict,
+        description="die code -> camera views each of its parts is photographed from "
+        "(default 1); the worst view decides, a view missing in the window quarantines",
+    )
     machines: int = Field(9, ge=1, le=10_000, description="simulated machines in `castline up`")
     speed: float = Field(60.0, gt=0, le=10_000, description="simulator time acceleration")
     secret_key: str = Field("", description="session signing key; empty: generated in home")
@@ -112,6 +160,12 @@ class Settings(BaseSettings):
     )
     shifts: tuple[Shift, ...] = Field(
         DEFAULT_SHIFTS, min_length=1, max_length=8, description="the plant's shift calendar"
+    )
+    planned_stops: tuple[PlannedStop, ...] = Field(
+        (), max_length=1000, description="planned stops of the plant (plant time)"
+    )
+    holidays: tuple[date, ...] = Field(
+        (), max_length=1000, description="dates without shifts (plant time)"
     )
     analytics_file: Path | None = Field(
         None,
@@ -158,6 +212,38 @@ class Settings(BaseSettings):
                 raise ValueError(f"shift {name} overlaps shift {other}")
         return v
 
+    @field_validator("planned_stops")
+    @classmethod
+    def _stops_in_plant_time(
+        cls, v: tuple[PlannedStop, ...], info: ValidationInfo
+    ) -> tuple[PlannedStop, ...]:
+        """Times without an offset are plant time; a stop ends after it starts, and
+        stops do not overlap."""
+        zone = ZoneInfo(info.data.get("plant_timezone") or "UTC")
+        aware = [
+            s.model_copy(update={"start": _in_zone(s.start, zone), "end": _in_zone(s.end, zone)})
+            for s in v
+        ]
+        for stop in aware:
+            if stop.end <= stop.start:
+                raise ValueError(f"the stop from {stop.start:%Y-%m-%d %H:%M} ends before it starts")
+        ordered = sorted(aware, key=lambda s: s.start)
+        for one, nxt in pairwise(ordered):
+            if nxt.start < one.end:
+                raise ValueError(
+                    f"the stops from {one.start:%Y-%m-%d %H:%M} and "
+                    f"{nxt.start:%Y-%m-%d %H:%M} overlap"
+                )
+        return tuple(aware)
+
+    @field_validator("holidays")
+    @classmethod
+    def _holidays_once(cls, v: tuple[date, ...]) -> tuple[date, ...]:
+        if len(set(v)) != len(v):
+            twice = sorted(d for d in set(v) if v.count(d) > 1)[0]
+            raise ValueError(f"{twice} is listed twice")
+        return v
+
     @field_validator("tls_key")
     @classmethod
     def _tls_pair(cls, v: Path | None, info: ValidationInfo) -> Path | None:
@@ -177,6 +263,16 @@ class Settings(BaseSettings):
         if self.analytics_file is None and (self.home / "analytics.toml").is_file():
             self.analytics_file = self.home / "analytics.toml"
         return self
+
+    @property
+    def calendar(self) -> cal.PlantCalendar:
+        """The plant calendar: shifts, breaks, planned stops and holidays in plant time."""
+        return cal.PlantCalendar(
+            ZoneInfo(self.plant_timezone),
+            tuple(s.plan() for s in self.shifts),
+            tuple(cal.PlannedStop(s.start, s.end, s.reason) for s in self.planned_stops),
+            frozenset(self.holidays),
+        )
 
     @property
     def tls(self) -> TlsFiles | None:
@@ -199,6 +295,10 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         return self.home / "models"
+
+
+def _in_zone(at: datetime, zone: ZoneInfo) -> datetime:
+    return at.replace(tzinfo=zone) if at.tzinfo is None else at
 
 
 def _check_db_url(url: str) -> None:
@@ -261,12 +361,22 @@ def _read_file(path: Path) -> tuple[str, dict[str, Any]]:
 
 def _explain(exc: ValidationError, path: Path | None, text: str) -> str:
     lines = []
-    for err in exc.errors():
+    errors = exc.errors()
+    failed_items = {e["loc"][0] for e in errors if len(e["loc"]) > 1}
+    for err in errors:
         name = str(err["loc"][0]) if err["loc"] else "?"
-        where = f"CASTLINE_{name.upper()}"
+        if err["type"] == "too_short" and name in failed_items:
+            continue  # "at least 1 item" only because an item failed: said by that item
+        key = (
+            name
+            + "".join(  # the item of a list: shifts[1].breaks[0]
+                f"[{part}]" if isinstance(part, int) else f".{part}" for part in err["loc"][1:]
+            )
+        )
+        where = f"CASTLINE_{name.upper()}" + (f" ({key})" if key != name else "")
         line_no = _line_of(text, name)
         if path is not None and line_no:
-            where = f"{path}:{line_no} ({name})"
+            where = f"{path}:{line_no} ({key})"
         msg = "unknown setting" if err["type"] == "extra_forbidden" else err["msg"]
         msg = msg.removeprefix("Value error, ")  # pydantic's prefix for a validator's text
         lines.append(f"setting {where}: {msg}")
@@ -274,7 +384,8 @@ def _explain(exc: ValidationError, path: Path | None, text: str) -> str:
 
 
 def _line_of(text: str, key: str) -> int | None:
+    header = re.compile(rf"^\s*\[\[?\s*castline\s*\.\s*{re.escape(key)}\s*\]")
     for number, line in enumerate(text.splitlines(), start=1):
-        if re.match(rf"^\s*{re.escape(key)}\s*=", line):
+        if re.match(rf"^\s*{re.escape(key)}\s*=", line) or header.match(line):
             return number
     return None

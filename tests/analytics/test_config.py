@@ -47,7 +47,6 @@ def test_a_missing_analytics_file_is_a_settings_error(tmp_path: Path) -> None:
     ("text", "where"),
     [
         ('planned_cycle_time_s = "fast"\n', r":1 \(planned_cycle_time_s\): must be a number > 0"),
-        ("shift_hours = 8\nfirst_shift_starts_h = 24\n", r":2 \(first_shift_starts_h\)"),
         ("planned_cycle_time_s = 0\n", r":1 \(planned_cycle_time_s\)"),
         ("[lines]\nline1 = 'm1'\n", r":2 \(lines.line1\): must be a list"),
         ("cycle = 60\n", r":1 \(cycle\): unknown analytics setting"),

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import time
+from zoneinfo import ZoneInfo
+
 import pytest
 from sqlalchemy import Engine
 
 from castline.analytics import kpis
 from castline.analytics.config import AnalyticsConfig
+from castline.domain.plant_calendar import PlantCalendar, ShiftPlan
 from castline.domain.shot import PartKey, Shot
 
 from .plant import at, record_shift
@@ -33,11 +37,13 @@ def test_shift_kpis_from_the_store(engine: Engine) -> None:
 def test_periods_split_time_and_parts(sqlite_engine: Engine) -> None:
     record_shift(sqlite_engine, "m1")
     record_shift(sqlite_engine, "m2")
-    config = AnalyticsConfig(shift_hours=4, first_shift_starts_h=6)
+    early, late = ShiftPlan("E", time(6), 4), ShiftPlan("L", time(10), 4)
+    config = AnalyticsConfig(calendar=PlantCalendar(ZoneInfo("UTC"), (early, late)))
     rows = kpis.kpi_table(
         sqlite_engine, "p1", at(6), at(14), by="shift", level="plant", config=config
     )
     assert [r["unit"] for r in rows] == ["p1", "p1"]
+    assert [r["shift"] for r in rows] == ["E", "L"]
     first, second = rows
     # 06:00-10:00: 3.5 h running of 4 h per machine, all ten castings (07:10-08:00)
     assert first["apt_s"] == pytest.approx(2 * 3.5 * 3600)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
@@ -92,3 +93,66 @@ def test_overview_says_since_when_today_counts_and_the_shift(
     assert midnight.endswith("00:00 CST")
     shift = SHANGHAI.shift_at()
     assert shift is not None and f"Shift {shift.name}:" in page
+
+
+CALENDAR = """[castline]
+holidays = [2026-10-01]
+[[castline.shifts]]
+name = "A"
+start = 08:00:00
+hours = 8
+breaks = [{start = 12:00:00, minutes = 30}]
+[[castline.planned_stops]]
+start = 2026-12-03T08:00:00
+end = 2026-12-03T12:00:00
+reason = "die change"
+"""
+
+
+def test_a_calendar_in_plant_time_from_the_settings_file(tmp_path: Path) -> None:
+    file = tmp_path / "castline.toml"
+    file.write_text(CALENDAR)
+    calendar = load(file).calendar
+    (stop,) = calendar.stops
+    assert stop.start == datetime(2026, 12, 3, tzinfo=UTC)  # 08:00 CST
+    day = datetime(2026, 12, 2, 16, tzinfo=UTC)  # midnight of 3 December, plant time
+    # A 08:00-16:00 CST less the stop until 12:00 and the break 12:00-12:30
+    assert calendar.planned(day, day + timedelta(days=1)) == [
+        (datetime(2026, 12, 3, 4, 30, tzinfo=UTC), datetime(2026, 12, 3, 8, tzinfo=UTC))
+    ]
+    holiday = datetime(2026, 10, 1, 2, tzinfo=UTC)  # 10:00 CST on 1 October
+    assert calendar.shift_at(holiday) is None
+    assert calendar.shift_at(holiday + timedelta(days=1)) is not None
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        (("minutes = 30", "minutes = 300"), r":3 \(shifts\[0\]\): break at 12:00 .*not within"),
+        (("start = 12:00:00", "start = 07:00:00"), r"break at 07:00 .*not within shift A"),
+        (("start = 12:00:00", 'start = "noon"'), r"\(shifts\[0\].breaks\[0\].start\)"),
+        (("end = 2026-12-03T12", "end = 2026-12-03T07"), r":8 \(planned_stops\): .*ends before"),
+        (("[2026-10-01]", "[2026-10-01, 2026-10-01]"), r":2 \(holidays\): 2026-10-01 .*twice"),
+        (("[2026-10-01]", "['Oct 1']"), r":2 \(holidays\[0\]\)"),
+    ],
+)
+def test_a_bad_calendar_is_one_line_naming_the_key(
+    tmp_path: Path, change: tuple[str, str], said: str
+) -> None:
+    file = tmp_path / "castline.toml"
+    file.write_text(CALENDAR.replace(*change))
+    with pytest.raises(SettingsError, match=said) as caught:
+        load(file)
+    assert len(str(caught.value).splitlines()) == 2  # the heading and one line
+
+
+def test_overlapping_breaks_and_stops_are_refused() -> None:
+    breaks = [{"start": "10:00", "minutes": 30}, {"start": "10:15", "minutes": 10}]
+    with pytest.raises(SettingsError, match="breaks of shift A overlap at 10:15"):
+        load(shifts=[{"name": "A", "start": "08:00", "hours": 8, "breaks": breaks}])
+    stops = [
+        {"start": "2026-12-03T08:00", "end": "2026-12-03T12:00"},
+        {"start": "2026-12-03T11:00", "end": "2026-12-03T13:00"},
+    ]
+    with pytest.raises(SettingsError, match=r"CASTLINE_PLANNED_STOPS: .* overlap"):
+        load(planned_stops=stops)

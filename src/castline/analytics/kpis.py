@@ -12,7 +12,8 @@ QUARANTINE parts not yet decided are neither. Trial shots are not production.
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ from sqlalchemy import Engine
 from castline.analytics import queries
 from castline.analytics.config import DEFAULT_PLANNED_CYCLE_S, AnalyticsConfig
 from castline.domain.kpi import Elements, as_row
+from castline.domain.plant_calendar import Span
 from castline.domain.states import MachineState, TimeCategory
 
 PERIODS = ("shift", "day", "week", "total")
@@ -31,28 +33,30 @@ LEVELS = ("machine", "line", "plant")
 def period_edges(
     since: datetime, until: datetime, by: str, config: AnalyticsConfig
 ) -> pd.DatetimeIndex:
-    """Start of each period covering [since, until), and `until` as the last edge."""
-    start, end = pd.Timestamp(since), pd.Timestamp(until)
+    """Start of each period covering [since, until), and `until` as the last edge.
+    Shifts, days and weeks begin when they begin in the plant (its calendar)."""
+    since, until = _utc(since), _utc(until)
+    calendar = config.calendar
     if by == "total":
-        return pd.DatetimeIndex([start, end])
-    if by == "shift":
-        step = pd.Timedelta(hours=config.shift_hours)
-        anchor = start.normalize() + pd.Timedelta(hours=config.first_shift_starts_h)
-        while anchor > start:
-            anchor -= step
+        inner: list[datetime] = []
+    elif by == "shift":  # a gap between shifts (nights off) is a period of its own
+        inner = [edge for span in calendar.spans(since, until) for edge in (span.start, span.end)]
     elif by == "day":
-        step, anchor = pd.Timedelta(days=1), start.normalize()
+        inner = calendar.day_starts(since, until)
     elif by == "week":
-        step = pd.Timedelta(weeks=1)
-        anchor = start.normalize() - pd.Timedelta(days=start.weekday())  # ISO weeks start Monday
+        inner = calendar.day_starts(since, until, step_days=7)
     else:
         raise ValueError(f"period must be one of {', '.join(PERIODS)}, got {by!r}")
-    edges = pd.date_range(anchor, end, freq=step)
-    edges = edges[edges > start].insert(0, start)
-    return pd.DatetimeIndex(edges if edges[-1] >= end else edges.append(pd.DatetimeIndex([end])))
+    return pd.DatetimeIndex([since, *sorted({e for e in inner if since < e < until}), until])
+
+
+def _utc(at: datetime) -> datetime:
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
 _CATEGORY = {s.value: s.category for s in MachineState}
+_PRODUCING = [s.value for s in MachineState if s.category is TimeCategory.APT]
+UNPLANNED = "unplanned"  # standing in time the calendar plans no production: no loss
 
 
 def nanoseconds(times: pd.Series | pd.DatetimeIndex) -> np.ndarray:
@@ -61,24 +65,32 @@ def nanoseconds(times: pd.Series | pd.DatetimeIndex) -> np.ndarray:
 
 
 def time_elements(
-    states: pd.DataFrame, edges: pd.DatetimeIndex
+    states: pd.DataFrame, edges: pd.DatetimeIndex, unplanned: Sequence[Span] = ()
 ) -> dict[tuple[str, int], dict[str, float]]:
-    """Seconds in each state per (machine, period index), plus failures (breakdowns begun)."""
+    """Seconds in each state per (machine, period index), plus failures (breakdowns begun).
+    In `unplanned` time (breaks, planned stops, holidays, between shifts) a machine that
+    produces counts its production; any other state counts as UNPLANNED, not as a loss."""
     out: dict[tuple[str, int], dict[str, float]] = {}
     lo, hi = edges[0].value, edges[-1].value
     bounds = nanoseconds(edges)
+    off = np.array([[pd.Timestamp(a).value, pd.Timestamp(b).value] for a, b in unplanned])
+    off = off.reshape(-1, 2).astype(np.int64)
     for machine, group in states.groupby("machine", sort=False):
         at = nanoseconds(group["at"])
         state = group["state"].to_numpy()
-        cuts = np.unique(np.concatenate((np.clip(at, lo, hi), bounds)))
+        cuts = np.unique(
+            np.concatenate((np.clip(at, lo, hi), bounds, np.clip(off.ravel(), lo, hi)))
+        )
         starts, ends = cuts[:-1], cuts[1:]
         which = np.searchsorted(at, starts, side="right") - 1
         known = which >= 0  # before the first state change nothing is known: not counted
         period = np.searchsorted(bounds, starts, side="right") - 1
         seconds = (ends - starts) / 1e9
-        piece = pd.DataFrame(
-            {"period": period[known], "state": state[which[known]], "s": seconds[known]}
-        )
+        held = state[np.maximum(which, 0)]
+        span = np.searchsorted(off[:, 0], starts, side="right") - 1
+        resting = (span >= 0) & (starts < off[np.maximum(span, 0), 1]) if len(off) else False
+        held = np.where(resting & ~np.isin(held, _PRODUCING), UNPLANNED, held)
+        piece = pd.DataFrame({"period": period[known], "state": held[known], "s": seconds[known]})
         totals = piece.groupby(["period", "state"])["s"].sum()
         for (p, name), total in zip(totals.index.tolist(), totals.tolist(), strict=True):
             out.setdefault((str(machine), int(p)), {})[str(name)] = float(total)
@@ -113,7 +125,8 @@ def elements(
 ) -> dict[tuple[str, int], Elements]:
     """The ISO 22400 elements of every machine in every period."""
     out: dict[tuple[str, int], Elements] = {}
-    for key, seconds in time_elements(states, edges).items():
+    unplanned = config.calendar.unplanned(edges[0].to_pydatetime(), edges[-1].to_pydatetime())
+    for key, seconds in time_elements(states, edges, unplanned).items():
         e = out.setdefault(key, Elements())
         for state, s in seconds.items():
             if state == "failures":
@@ -254,4 +267,9 @@ def kpi_table(
     if level not in LEVELS:
         raise ValueError(f"level must be one of {', '.join(LEVELS)}, got {level!r}")
     notes = planned_cycle_notes(shots, edges, level, config, plant)
-    return rollup(elements(states, shots, edges, config), edges, level, config, plant, notes)
+    rows = rollup(elements(states, shots, edges, config), edges, level, config, plant, notes)
+    if by == "shift":  # the calendar's name of each shift; None between shifts
+        for row in rows:
+            running = config.calendar.shift_at(datetime.fromisoformat(row["period_start"]))
+            row["shift"] = running.name if running else None
+    return rows

@@ -4,34 +4,29 @@ zone, and "today" and "this shift" begin when they begin in the plant, not in UT
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from castline.settings import Settings, Shift
-
-
-@dataclass(frozen=True, slots=True)
-class ShiftNow:
-    """The shift a moment falls in, with its start and end in UTC."""
-
-    name: str
-    start: datetime
-    end: datetime
+from castline.domain.plant_calendar import PlantCalendar, ShiftSpan
+from castline.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
 class PlantClock:
-    zone: ZoneInfo
-    shifts: tuple[Shift, ...]
+    """The settings' plant calendar, with the words a page needs to show its times."""
+
+    calendar: PlantCalendar
 
     @classmethod
     def of(cls, settings: Settings) -> PlantClock:
-        return cls(ZoneInfo(settings.plant_timezone), settings.shifts)
+        return cls(settings.calendar)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return self.calendar.zone
 
     def local(self, at: datetime) -> datetime:
-        if at.tzinfo is None:  # the store hands back UTC; SQLite drops the zone
-            at = at.replace(tzinfo=UTC)
-        return at.astimezone(self.zone)
+        return self.calendar.local(at)
 
     def label(self, at: datetime) -> str:
         """The zone's abbreviation (CST), or its offset (+08:00) where it has none."""
@@ -51,19 +46,10 @@ class PlantClock:
         return f"{clock} {self.label(at)}"
 
     def start_of_day(self, now: datetime | None = None) -> datetime:
-        """Midnight of the plant's today, in UTC (08:00 UTC is midnight... in UTC-8)."""
-        local = self.local(now or datetime.now(UTC))
-        midnight = datetime(local.year, local.month, local.day, tzinfo=self.zone)
-        return midnight.astimezone(UTC)
+        """Midnight of the plant's today, in UTC."""
+        return self.calendar.start_of_day(now)
 
-    def shift_at(self, now: datetime | None = None) -> ShiftNow | None:
-        """The shift running at `now` (one that began yesterday evening included)."""
-        local = self.local(now or datetime.now(UTC))
-        for days_back in (0, 1):
-            day = local.date() - timedelta(days=days_back)
-            for shift in self.shifts:
-                start = datetime.combine(day, shift.start, tzinfo=self.zone)
-                end = start + timedelta(hours=shift.hours)
-                if start <= local < end:
-                    return ShiftNow(shift.name, start.astimezone(UTC), end.astimezone(UTC))
-        return None
+    def shift_at(self, now: datetime | None = None) -> ShiftSpan | None:
+        """The shift running at `now` (one that began yesterday evening included); None
+        between shifts and on a holiday."""
+        return self.calendar.shift_at(now or datetime.now(UTC))
