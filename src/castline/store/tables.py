@@ -25,6 +25,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -313,8 +314,17 @@ alarms = Table(
     Column("acked_at", Ts),
     Column("ack_comment", Text),
     Column("cleared_at", Ts),
+    Column("cause_category", String(40)),  # named when acknowledged (domain/alarms.CAUSES)
     Index("ix_alarms_open", "plant", "cleared_at"),
     Index("ix_alarms_dedup", "dedup_key", "cleared_at"),
+    # One open alarm per key, whoever raises it (migration 0010).
+    Index(
+        "ux_alarms_open_key",
+        "dedup_key",
+        unique=True,
+        postgresql_where=text("cleared_at IS NULL"),
+        sqlite_where=text("cleared_at IS NULL"),
+    ),
 )
 
 users = Table(
