@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from castline.domain.shot import PartKey
 from castline.line.decision import Decider
 from castline.line.intake import BROKER_BUSY, STORE_DOWN, StoreHealth
+from castline.line.join import Unjoined
 from castline.line.metrics import LineMetrics
 from castline.line.output import Output
 
@@ -40,11 +41,11 @@ class Expiry:
         self.shot_die = shot_die  # from the record: did another worker have the shot?
 
     async def run(self, stop: asyncio.Event) -> None:
-        retry: list[PartKey] = []  # parts whose end could not be recorded yet
+        retry: list[Unjoined] = []  # parts whose end could not be recorded yet
         while not stop.is_set():
             await asyncio.sleep(1.0)
             due = self.decider.expired()
-            no_photo, retry = retry + [u.key for u in due if u.missing == "image"], []
+            no_photo, retry = retry + [u for u in due if u.missing in ("image", "view")], []
             for chunk in range(0, len(no_photo), SETTLE_AT_ONCE):
                 keys = no_photo[chunk : chunk + SETTLE_AT_ONCE]
                 try:
@@ -59,11 +60,15 @@ class Expiry:
             for unjoined in (u for u in due if u.missing == "shot"):
                 await self.photo_without_shot(unjoined.key)
 
-    async def settle_without_photo(self, keys: list[PartKey]) -> None:
-        """Shots whose photo never came to this worker: QUARANTINE, unless another worker
-        of the group had the photo and decided the part (the journal knows)."""
-        verdict = self.decider.photo_missing()
-        told = await asyncio.gather(*(self.output.tell(key, verdict, None) for key in keys))
+    async def settle_without_photo(self, parts: list[Unjoined]) -> None:
+        """Shots whose photos (or some views) never came to this worker: QUARANTINE,
+        unless another worker of the group had them and decided the part (the journal
+        knows)."""
+        keys = [u.key for u in parts]
+        verdicts = [self.decider.photo_missing(u) for u in parts]
+        told = await asyncio.gather(
+            *(self.output.tell(key, v, None) for key, v in zip(keys, verdicts, strict=True))
+        )
         self.metrics.unjoined.labels("no_image").inc(sum(ours for _, ours in told))
         await self.output.record_many([(key, v) for key, (v, _) in zip(keys, told, strict=True)])
 

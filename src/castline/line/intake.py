@@ -25,6 +25,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import NoStreamResponseError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from castline.line.join import UnknownPart
 from castline.line.metrics import LineMetrics
 from castline.messaging import jetstream, parking
 from castline.messaging.schema import (
@@ -257,7 +258,11 @@ class Intake:
         self.metrics.messages.labels(route.kind.value).inc()
         meta = msg.metadata
         arrived = meta.timestamp if meta and meta.timestamp else datetime.now(UTC)
-        await self.handler(message, Delivery(msg.subject, arrived, _deliveries(msg) > 1))
+        try:
+            await self.handler(message, Delivery(msg.subject, arrived, _deliveries(msg) > 1))
+        except UnknownPart as exc:  # a photo of no known part: retrying would not find it
+            await self._dead_letter(msg, exc.reason)
+            return
         await msg.ack()
 
     async def _failed(self, msg: Msg, exc: Exception) -> None:

@@ -41,6 +41,7 @@ class Photo:
     at: datetime
     data: bytes
     content_type: str
+    verdict: PartVerdict | None = None  # this view's own verdict, where it was inspected
 
 
 def verdict_message(key: PartKey, told: PartVerdict) -> VerdictMessage:
@@ -48,6 +49,8 @@ def verdict_message(key: PartKey, told: PartVerdict) -> VerdictMessage:
         plant=key.plant,
         machine=key.machine,
         shot_number=key.shot_number,
+        cavity=key.cavity,
+        data_matrix=key.data_matrix,
         verdict=told.verdict,
         decided_at=told.decided_at,
         score=told.score,
@@ -116,10 +119,27 @@ class Output:
         self.event(key.plant, key.machine, Kind.VERDICT, self._shown(key, told, shown))
         await self.db(self.store.record_part, key, told, stored)
 
+    async def record_view(
+        self, key: PartKey, photo: Photo, draw_overlay: Callable[[], bytes] | None
+    ) -> None:
+        """One view of a part whose other views are still to come: kept with its own
+        verdict and heat map; the part's verdict is recorded when its last view is in."""
+        stored = await self._keep(photo, draw_overlay)
+        await self.db(self.store.record_view, key, stored)
+
     async def _keep(self, photo: Photo, draw_overlay: Callable[[], bytes] | None) -> PhotoRecord:
         blob = await self.db(self.blobs.put, photo.data)
         heatmap = await self.db(lambda: self.blobs.put(draw_overlay())) if draw_overlay else None
-        return PhotoRecord(photo.view, photo.at, blob, photo.content_type, heatmap)
+        own = photo.verdict
+        return PhotoRecord(
+            photo.view,
+            photo.at,
+            blob,
+            photo.content_type,
+            heatmap,
+            own.verdict if own else None,
+            own.score if own else None,
+        )
 
     async def record_many(self, parts: list[tuple[PartKey, PartVerdict]]) -> None:
         """Verdicts of parts without a photo, shown, then recorded in one transaction."""

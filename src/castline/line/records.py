@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from castline.domain.shot import PartKey
+from castline.domain.shot import PartKey, Shot
 from castline.line.decision import Decider
 from castline.line.intake import STORE_DOWN
 from castline.line.output import Output
@@ -28,9 +28,17 @@ Db = Callable[..., Awaitable[Any]]
 
 class Recorder:
     def __init__(
-        self, engine: Engine, db: Db, decider: Decider, output: Output, journal: VerdictJournal
+        self,
+        engine: Engine,
+        db: Db,
+        decider: Decider,
+        output: Output,
+        journal: VerdictJournal,
+        check: Callable[[Shot], Shot] | None = None,
     ) -> None:
         self.engine = engine
+        self.check = check  # the shot's curve: features and envelope (line/curve_check.py)
+        self._checked: dict[PartKey, Shot] = {}  # noted shots, until the batch is written
         self.db = db
         self.decider = decider
         self.output = output
@@ -40,7 +48,11 @@ class Recorder:
     def note(self, message: Message) -> None:
         match message:
             case ShotMessage():
-                self.decider.shot(message.to_shot())
+                shot = message.to_shot()
+                if self.check is not None:
+                    shot = self.check(shot)
+                self._checked[shot.key] = shot  # built once, written with its batch
+                self.decider.shot(shot)
             case StateMessage() if message.die:
                 self.decider.mounted(message.plant, message.machine, message.die)
 
@@ -63,12 +75,16 @@ class Recorder:
                 facts.machines.add((message.plant, message.machine))
             match message:
                 case ShotMessage():
-                    facts.shots.append(message.to_shot())
+                    key = PartKey(message.plant, message.machine, message.shot_number)
+                    checked = self._checked.pop(key, None)
+                    facts.shots.append(checked or message.to_shot())
                 case StateMessage():
                     state = (message.state, message.ts, message.die, message.reason)
                     facts.states.append(StateFact(message.plant, message.machine, *state))
                 case TruthMessage():
-                    key = PartKey(message.plant, message.machine, message.shot_number)
+                    key = PartKey(
+                        message.plant, message.machine, message.shot_number, None, message.cavity
+                    )
                     truth = (message.defective, message.defect_type, message.cause)
                     facts.truths.append(TruthFact(key, *truth))
         return facts

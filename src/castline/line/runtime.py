@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 
 from castline.domain.plant import Machine
 from castline.domain.shot import PartKey, Shot
+from castline.line.curve_check import CurveCheck
 from castline.line.decision import Decider
 from castline.line.expiry import Expiry
 from castline.line.inspection import ActiveModels
@@ -44,6 +45,7 @@ from castline.messaging.schema import (
 from castline.messaging.topics import Kind
 from castline.settings import Settings
 from castline.store.blobs import BlobStore
+from castline.store.envelopes import Envelopes
 from castline.store.repository import Store
 
 log = logging.getLogger(__name__)
@@ -78,6 +80,13 @@ class LineRuntime:
             self.executor,
             self._recorded_die,
         )
+        self.curves = CurveCheck(
+            Envelopes(engine),
+            settings.envelope_learn_shots,
+            settings.curve_retention_days,
+            settings.envelope_action_of,
+        )
+        self.decider.hold = self.curves.hold
         self.journal: VerdictJournal | None = None
         self._intake: Intake | None = None
         self._output: Output | None = None
@@ -104,7 +113,9 @@ class LineRuntime:
         replicas = (await js.stream_info(jetstream.STREAM)).config.num_replicas or 1
         self.journal = await VerdictJournal.open(js, replicas)
         self._output = Output(nc, self.journal, self.store, self.blobs, self._db, self.metrics)
-        recorder = Recorder(self.store.engine, self._db, self.decider, self.output, self.journal)
+        recorder = Recorder(
+            self.store.engine, self._db, self.decider, self.output, self.journal, self.curves.check
+        )
         self._intake = Intake(
             js,
             self.store,
@@ -124,6 +135,7 @@ class LineRuntime:
             asyncio.create_task(self._expiry().run(stop)),
             asyncio.create_task(self._intake.watch_backlog(stop, sub)),
             asyncio.create_task(self.health.watch(stop)),
+            asyncio.create_task(self.curves.watch(stop, self._db)),
         ]
         try:
             await self._intake.run(stop, sub, drain_s=self.deadline_s + 5)
@@ -216,7 +228,7 @@ class LineRuntime:
         await self.output.record(key, told, photo, draw)
 
     async def _on_shot(self, message: ShotMessage) -> None:
-        shot = message.to_shot()
+        shot = self.curves.check(message.to_shot())
         self.decider.shot(shot)
         try:
             await self._record_shot(message.plant, shot)

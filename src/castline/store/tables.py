@@ -143,7 +143,8 @@ part_marks = Table(
 
 # A part is (plant, machine, shot_number, cavity): one shot of a multi-cavity die makes
 # one casting per cavity; single-cavity dies' parts are cavity 1 (migration 0007).
-CAVITY = {"default": 1, "server_default": "1", "nullable": False}
+def _cavity() -> Column[int]:
+    return Column("cavity", Integer, nullable=False, default=1, server_default="1")
 
 # A shot's curve beside its row, not in it: shot lists and the part API read shots by
 # the thousand, curves one at a time; curves may also be dropped sooner than shots.
@@ -179,7 +180,7 @@ images = Table(
     Column("plant", Id, nullable=False),
     Column("machine", Id, nullable=False),
     Column("shot_number", BigInteger, nullable=False),
-    Column("cavity", Integer, **CAVITY),
+    _cavity(),
     Column("view", Id, nullable=False),
     Column("at", Ts, nullable=False),
     Column("blob", String(64), nullable=False),  # sha256 of the image bytes
@@ -197,7 +198,7 @@ verdicts = Table(
     Column("plant", Id, nullable=False),
     Column("machine", Id, nullable=False),
     Column("shot_number", BigInteger, nullable=False),
-    Column("cavity", Integer, **CAVITY),
+    _cavity(),
     Column("verdict", String(16), nullable=False),
     Column("score", Float),
     Column("reason", Text, nullable=False, default=""),
@@ -218,7 +219,7 @@ reviews = Table(
     Column("plant", Id, nullable=False),
     Column("machine", Id, nullable=False),
     Column("shot_number", BigInteger, nullable=False),
-    Column("cavity", Integer, **CAVITY),
+    _cavity(),
     Column("decision", String(16), nullable=False),  # OK or NG as confirmed by a person
     Column("defect_type", String(40)),
     Column("reviewer", String(80), nullable=False),

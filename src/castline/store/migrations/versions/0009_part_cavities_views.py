@@ -17,7 +17,7 @@ depends_on = None
 PART = ("plant", "machine", "shot_number")
 
 
-def _cavity(primary_key: bool = False) -> sa.Column:  # type: ignore[type-arg]
+def _cavity(primary_key: bool = False) -> sa.Column[int]:
     return sa.Column(
         "cavity", sa.Integer(), nullable=False, server_default="1", primary_key=primary_key
     )
