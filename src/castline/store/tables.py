@@ -128,7 +128,7 @@ shots = Table(
     Index("ix_shots_data_matrix", "data_matrix"),  # a photo or station names a part by it
 )
 
-# The castings of a multi-cavity shot beyond cavity 1 that carry a mark (migration 0007):
+# The castings of a multi-cavity shot beyond cavity 1 that carry a mark (migration 0009):
 # cavity 1's code stays in `shots.data_matrix`.
 part_marks = Table(
     "part_marks",
@@ -141,10 +141,12 @@ part_marks = Table(
     Index("ix_part_marks_data_matrix", "data_matrix"),
 )
 
+
 # A part is (plant, machine, shot_number, cavity): one shot of a multi-cavity die makes
-# one casting per cavity; single-cavity dies' parts are cavity 1 (migration 0007).
+# one casting per cavity; single-cavity dies' parts are cavity 1 (migration 0009).
 def _cavity() -> Column[int]:
     return Column("cavity", Integer, nullable=False, default=1, server_default="1")
+
 
 # A shot's curve beside its row, not in it: shot lists and the part API read shots by
 # the thousand, curves one at a time; curves may also be dropped sooner than shots.
