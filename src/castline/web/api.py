@@ -202,9 +202,9 @@ def trend_png(
     config = plant_config(request)
     chart = optional(spc.control_chart, engine, plant, machine, name, last=1, config=config)
     limits = {k: chart[k] for k in ("lcl", "center", "ucl")} if chart else None
-    spec = BY_NAME[name]
-    label = f"{spec.label}, {spec.unit}"
-    return png(charts.trend(series, label, limits, t=charts.words(i18n.of_request(request))))
+    t = charts.words(i18n.of_request(request))
+    label = f"{t.param(name)}, {BY_NAME[name].unit}"
+    return png(charts.trend(series, label, limits, t=t))
 
 
 @router.get("/plants/{plant}/machines/{machine}/control-chart", response_model=out.ControlChart)

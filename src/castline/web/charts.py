@@ -145,7 +145,7 @@ def _pareto(counts: Sequence[tuple[str, int]], title: str, t: Translator) -> byt
         ax.text(0.5, 0.5, t("chart.no_defects"), ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
     else:
-        names = [c[0].replace("_", " ") for c in counts]
+        names = [t.defect(c[0]) for c in counts]  # the defect names of the language
         values = [c[1] for c in counts]
         ax.bar(names, values, color=COLOURS["NG"])
         total = sum(values)

@@ -11,6 +11,7 @@ from jinja2.runtime import Context
 from starlette.requests import Request
 
 from castline.web import i18n, overview
+from castline.web.alarm_text import alarm_text
 from castline.web.plant_time import PlantClock
 
 
@@ -80,6 +81,7 @@ def for_request(request: Request) -> dict[str, Any]:
         "words": t.for_script(),
         "label": overview.part_label,
         "reason": lambda r: overview.describe(r, t),
+        "alarm_text": lambda alarm: alarm_text(t, alarm),  # title and figures of an alarm
         "icons": ICONS,
         "scrap_red": f"{100 * overview.SCRAP_RED:g}",
         "scrap_amber": f"{100 * overview.SCRAP_AMBER:g}",

@@ -349,12 +349,14 @@ def review(
         actions.review_part(
             engine, who, key, decision, defect_type or None, comment, None, confirmed == "yes"
         )
-    except actions.NeedsConfirmation as exc:
+    except actions.NeedsConfirmation:
         action = f"/plants/{plant}/parts/{machine}/{shot_number}/review"
         fields = {"decision": decision, "defect_type": defect_type, "next": url, "confirmed": "yes"}
+        told = Reads(engine).verdict(key) or {}
+        text = say("review.override_text", key=key, verdict=say.verdict(told.get("verdict")))
         return render(
             request, "confirm.html", action=action, title=say("review.override"),
-            text=str(exc), fields=fields, reason=comment, cancel=url,
+            text=text, fields=fields, reason=comment, cancel=url,
         )  # fmt: skip
     except actions.ActionError as exc:
         return back(url, request, say("flash.not_done", reason=exc))
