@@ -26,6 +26,7 @@ MAX_BYTES: dict[Kind, int] = {
     Kind.TRUTH: 16 * KIB,
     Kind.DOWNSTREAM: 16 * KIB,
     Kind.AVAILABILITY: 16,  # the bare word online or offline
+    Kind.ALARM: 16 * KIB,  # never accepted from a device; bounded like the rest
 }
 
 MAX_DEPTH = 32  # JSON nesting: objects and arrays inside each other

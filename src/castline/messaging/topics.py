@@ -31,13 +31,14 @@ class Kind(StrEnum):
     TRUTH = "truth"  # simulator only: ground truth of a part, for evaluation
     AVAILABILITY = "availability"  # retained "online"/"offline", last will
     DOWNSTREAM = "downstream"  # station (X-ray, leak test, ...) -> castline: a part's result
+    ALARM = "alarm"  # castline -> dashboards: an alarm raised or repeated (live events only)
 
 
 KINDS = frozenset(k.value for k in Kind)
 INPUT_KINDS = frozenset(
     {Kind.SHOT, Kind.IMAGE, Kind.STATE, Kind.CELL, Kind.TRUTH, Kind.AVAILABILITY, Kind.DOWNSTREAM}
 )
-LINE_KINDS = frozenset({Kind.VERDICT})  # only castline publishes these
+LINE_KINDS = frozenset({Kind.VERDICT, Kind.ALARM})  # only castline publishes these
 
 
 def check_view(value: str) -> str:
