@@ -55,7 +55,7 @@ class PartTrace:
     curve_features: dict[str, float | None] | None
     envelope: EnvelopeResult
     inspections: list[Inspection]
-    downstream: list[dict[str, Any]] = field(default_factory=list)  # not recorded yet
+    downstream: list[dict[str, Any]] = field(default_factory=list)  # stations' results
     alarms: list[dict[str, Any]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
@@ -104,6 +104,7 @@ def trace(engine: Engine, key: PartKey, blobs: BlobStore) -> PartTrace:
         curve_features=measured.as_dict() if measured else None,
         envelope=envelope,
         inspections=[_inspection(i, verdict, blobs) for i in found["images"]],
+        downstream=[_downstream(d) for d in found.get("downstream", [])],
         alarms=_plain(reads.alarms_open_at(key.plant, key.machine, at)) if at else [],
     )
 
@@ -132,6 +133,11 @@ def _envelope(reads: Reads, shot: dict[str, Any] | None, curve: Any) -> Envelope
     if breach is None:
         return EnvelopeResult("inside", envelope.shots)
     return EnvelopeResult("breach", envelope.shots, asdict(breach))
+
+
+def _downstream(row: dict[str, Any]) -> dict[str, Any]:
+    keep = ("station", "test", "result", "defect_type", "tested_at", "received_at", "ref")
+    return _plain({k: row[k] for k in keep} | {"values": row["values"] or {}, "note": row["note"]})
 
 
 def _inspection(
@@ -185,7 +191,14 @@ def lines(t: PartTrace) -> list[str]:
         out.append(f"  photo {i.photo}" + (f"  heat map {i.heatmap}" if i.heatmap else ""))
     if not t.inspections:
         out.append("photos: none recorded")
-    out.append(f"downstream: {len(t.downstream) or 'none'}")
+    if not t.downstream:
+        out.append("downstream: none")
+    for d in t.downstream:
+        defect = f" {d['defect_type']}" if d["defect_type"] else ""
+        out.append(
+            f"downstream {d['test']} at {d['station']} {d['tested_at']}: {d['result']}{defect}"
+            f"  {d['note']}".rstrip()
+        )
     for a in t.alarms:
         out.append(f"alarm {a['severity']} {a['subject']} {a['rule']}: {a['message']}")
     if not t.alarms:

@@ -155,10 +155,10 @@ class Intake:
             batch = await self._fetch(sub, size)
             photos = sum(".image." in m.subject for m in batch)
             size = FETCH_RECORDS if batch and not photos else FETCH_PHOTOS
-            records, invalid = self._noted([m for m in batch if ".image." not in m.subject])
+            records, invalid = self._noted([m for m in batch if not alone(m.subject)])
             writing.append(asyncio.create_task(self._write(records, invalid)))
             for msg in batch:
-                if ".image." in msg.subject:
+                if alone(msg.subject):
                     await slots.acquire()
                     task = asyncio.create_task(self.take(msg))
                     self.in_flight.add(task)
@@ -307,6 +307,12 @@ class Intake:
             log.error("dead letter from %s not recorded (%r): parked", msg.subject[:200], exc)
             await parking.park(self.js, msg.subject, msg.data, f"{reason} (not recorded: {exc})")
         await msg.ack()
+
+
+def alone(subject: str) -> bool:
+    """Taken one at a time through the handler, not in a batch of records: photos, and
+    downstream results (line/downstream.py), which join a part rather than make one."""
+    return ".image." in subject or subject.endswith(".downstream")
 
 
 def _deliveries(msg: Msg) -> int:
