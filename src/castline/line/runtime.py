@@ -15,6 +15,7 @@ import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import nats
@@ -23,12 +24,13 @@ from sqlalchemy import Engine
 
 from castline.domain.plant import Machine
 from castline.domain.shot import PartKey, Shot
+from castline.line.curve_check import CurveCheck
 from castline.line.decision import Decider
 from castline.line.downstream import DownstreamResults
 from castline.line.expiry import Expiry
 from castline.line.inspection import ActiveModels
 from castline.line.intake import STORE_DOWN, Delivery, Intake, StoreHealth
-from castline.line.join import Joiner
+from castline.line.join import Joiner, UnknownPart
 from castline.line.metrics import LineMetrics
 from castline.line.output import Output, Photo
 from castline.line.records import Recorder
@@ -46,6 +48,7 @@ from castline.messaging.schema import (
 from castline.messaging.topics import Kind
 from castline.settings import Settings
 from castline.store.blobs import BlobStore
+from castline.store.envelopes import Envelopes
 from castline.store.repository import Store
 
 log = logging.getLogger(__name__)
@@ -75,11 +78,19 @@ class LineRuntime:
         self.health = StoreHealth(self.store, self._db, self.metrics)
         self.decider = Decider(
             self.models,
-            Joiner(settings.join_window_s),
+            Joiner(settings.join_window_s, lambda die: settings.views_per_part.get(die, 1)),
             self.deadline_s,
             self.executor,
             self._recorded_die,
         )
+        self.decider.recorded_mark = self._recorded_mark
+        self.curves = CurveCheck(
+            Envelopes(engine),
+            settings.envelope_learn_shots,
+            settings.curve_retention_days,
+            settings.envelope_action_of,
+        )
+        self.decider.hold = self.curves.hold
         self.downstream = DownstreamResults(engine, self._db, self._show_downstream)
         self.journal: VerdictJournal | None = None
         self._intake: Intake | None = None
@@ -107,7 +118,9 @@ class LineRuntime:
         replicas = (await js.stream_info(jetstream.STREAM)).config.num_replicas or 1
         self.journal = await VerdictJournal.open(js, replicas)
         self._output = Output(nc, self.journal, self.store, self.blobs, self._db, self.metrics)
-        recorder = Recorder(self.store.engine, self._db, self.decider, self.output, self.journal)
+        recorder = Recorder(
+            self.store.engine, self._db, self.decider, self.output, self.journal, self.curves.check
+        )
         self._intake = Intake(
             js,
             self.store,
@@ -128,6 +141,7 @@ class LineRuntime:
             asyncio.create_task(self._intake.watch_backlog(stop, sub)),
             asyncio.create_task(self.health.watch(stop)),
             asyncio.create_task(self.downstream.run(stop)),
+            asyncio.create_task(self.curves.watch(stop, self._db)),
         ]
         try:
             await self._intake.run(stop, sub, drain_s=self.deadline_s + 5)
@@ -186,7 +200,9 @@ class LineRuntime:
             case StateMessage():
                 await self._on_state(message)
             case TruthMessage():
-                key = PartKey(message.plant, message.machine, message.shot_number)
+                key = PartKey(
+                    message.plant, message.machine, message.shot_number, cavity=message.cavity
+                )
                 truth = (message.defective, message.defect_type, message.cause)
                 await self._db(self.store.record_truth, key, *truth)
             case CellMessage():
@@ -201,31 +217,43 @@ class LineRuntime:
     def _refused(self, message: Message) -> None:
         """A shot that could not be recorded is dead-lettered: it makes no part."""
         if isinstance(message, ShotMessage):
-            self.decider.forget(PartKey(message.plant, message.machine, message.shot_number))
+            key = PartKey(message.plant, message.machine, message.shot_number)
+            self.decider.forget(key, message.cavities)
 
     async def _unreadable_photo(self, message: ImageMessage, reason: str) -> None:
         """A photo that cannot be inspected: its part is QUARANTINE now, not at expiry."""
-        key = PartKey(message.plant, message.machine, message.shot_number)
+        try:
+            key = await self.decider.part_of(message)
+        except UnknownPart:
+            return  # no part to hold: the photo is dead-lettered with its reason
         verdict = self.decider.unreadable(key, message.view, reason)
         told, _ = await self.output.tell(key, verdict, None)
         await self.output.record(key, told)
 
     async def _on_photo(self, message: ImageMessage, delivery: Delivery) -> None:
-        key = PartKey(message.plant, message.machine, message.shot_number)
+        key = await self.decider.part_of(message)  # UnknownPart: dead-lettered
         data = message.image_bytes()
-        told = await self.output.told(key, look_in_record=delivery.redelivered)
-        draw = None
-        if told is None:
-            decision = await self.decider.photo(key, message.view, data, delivery.arrived)
-            told, ours = await self.output.tell(key, decision.verdict, delivery.arrived)
-            draw = decision.draw_overlay if ours else None
-        else:  # the cell may have missed it
-            await self.output.retell(key, told)
         photo = Photo(message.view, message.ts, data, message.content_type)
-        await self.output.record(key, told, photo, draw)
+        told = await self.output.told(key, look_in_record=delivery.redelivered)
+        if told is not None:  # the cell may have missed it
+            await self.output.retell(key, told)
+            await self.output.record(key, told, photo)
+            return
+        decision = await self.decider.photo(key, message.view, data, delivery.arrived)
+        photo = replace(photo, verdict=decision.verdict)
+        part, draw = decision.verdict, decision.draw_overlay
+        expected = self.decider.views_expected(key)
+        if expected > 1:  # the part is decided when its last view is
+            views = await self.output.journal.add_view(key, message.view, decision.verdict)
+            if len(views) < expected:
+                await self.output.record_view(key, photo, draw)
+                return
+            part = self.decider.combined(views, delivery.arrived)
+        told, ours = await self.output.tell(key, part, delivery.arrived)
+        await self.output.record(key, told, photo, draw if ours or expected > 1 else None)
 
     async def _on_shot(self, message: ShotMessage) -> None:
-        shot = message.to_shot()
+        shot = self.curves.check(message.to_shot())
         self.decider.shot(shot)
         try:
             await self._record_shot(message.plant, shot)
@@ -253,6 +281,12 @@ class LineRuntime:
         await self._db(self.store.record_state, message.plant, message.machine, *state)
         payload = message.model_dump(mode="json")
         self.output.event(message.plant, message.machine, Kind.STATE, payload)
+
+    async def _recorded_mark(self, plant: str, machine: str, code: str) -> PartKey | None:
+        """The part a data-matrix code marks, as recorded (its shot may be another
+        worker's)."""
+        marked = await self._db(self.store.parts_marked, code)
+        return next((k for k in marked if (k.plant, k.machine) == (plant, machine)), None)
 
     async def _recorded_die(self, key: PartKey) -> tuple[str, bool] | None:
         try:
