@@ -16,6 +16,8 @@ import pytest
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
+from castline.analytics import queries
+from castline.analytics.kpis import kpi_table
 from castline.cli import app
 from castline.domain.shot import PartKey
 from castline.domain.verdict import Verdict
@@ -151,6 +153,11 @@ async def test_results_join_their_parts_and_count_escapes(
         for client in (machine, station, stranger):
             client.close()
     assert store.count(t.downstream_results) == 5
+    (plant,) = kpi_table(engine, PLANT, CAST, LATER, by="total", level="plant")
+    assert (plant["escapes"], plant["gq"], plant["sq"]) == (3, 1, 3)
+    assert plant["escape_rate"] == pytest.approx(0.75)
+    labels = queries.shots(engine, PLANT).set_index("shot_number")["ng"]
+    assert labels.to_dict() == {1: 0.0, 2: 1.0, 3: 1.0, 4: 1.0}  # root cause's NG label
 
     monkeypatch.setenv("CASTLINE_DATABASE_URL", engine.url.render_as_string(hide_password=False))
     monkeypatch.setenv("CASTLINE_HOME", str(tmp_path / "home"))

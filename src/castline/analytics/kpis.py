@@ -104,17 +104,34 @@ def time_elements(
     return out
 
 
+def found_downstream(shots: pd.DataFrame) -> np.ndarray:
+    """Per shot: a downstream station (X-ray, leak test...) found the casting NG."""
+    if "downstream" not in shots:
+        return np.zeros(len(shots), dtype=bool)
+    return np.asarray(shots["downstream"].eq("NG").to_numpy(), dtype=bool)
+
+
 def dispositions(shots: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(good, scrap, good at the first decision) per shot."""
+    """(good, scrap, good at the first decision) per shot; a casting a downstream station
+    found NG is scrap, whatever castline said."""
     review, verdict, truth = shots["review"], shots["verdict"], shots["truth"]
     has_review, has_verdict = review.notna().to_numpy(), verdict.notna().to_numpy()
     known = truth.notna().to_numpy()
     truth_bad = truth.fillna(False).astype(bool).to_numpy()
     first_ok = np.where(has_verdict, verdict.eq("OK").to_numpy(), known & ~truth_bad)
     first_ng = np.where(has_verdict, verdict.eq("NG").to_numpy(), known & truth_bad)
-    good = np.where(has_review, review.eq("OK").to_numpy(), first_ok)
-    scrap = np.where(has_review, review.eq("NG").to_numpy(), first_ng)
-    return good, scrap, first_ok & ~has_review
+    late_ng = found_downstream(shots)
+    good = np.where(has_review, review.eq("OK").to_numpy(), first_ok) & ~late_ng
+    scrap = np.where(has_review, review.eq("NG").to_numpy(), first_ng) | late_ng
+    return good, scrap, first_ok & ~has_review & ~late_ng
+
+
+def escapes(shots: pd.DataFrame) -> np.ndarray:
+    """Per shot: castline passed the casting (a person's OK, else the verdict OK) and a
+    downstream station found it NG."""
+    review, verdict = shots["review"], shots["verdict"]
+    passed = np.where(review.notna().to_numpy(), review.eq("OK").to_numpy(), verdict.eq("OK"))
+    return np.asarray(passed, dtype=bool) & found_downstream(shots)
 
 
 def elements(
@@ -161,6 +178,7 @@ def elements(
             "gq": good[inside],
             "sq": scrap[inside],
             "gpq": first_good[inside],
+            "escapes": escapes(made)[inside],
             "planned": pri[inside],
         }
     )
@@ -169,6 +187,7 @@ def elements(
         e = out.setdefault((str(row["machine"]), int(row["period"])), Elements())
         e.pq, e.gq, e.sq, e.gpq = int(row["pq"]), int(row["gq"]), int(row["sq"]), int(row["gpq"])
         e.planned_run_s = float(row["planned"])
+        e.escapes = int(row["escapes"])
     return out
 
 

@@ -37,10 +37,12 @@ def shots(
     """Shots in time order with their verdict, review and truth, one row each.
 
     Adds `ng`: 1.0 defective, 0.0 good, NaN unknown, from the best evidence there is
-    (ground truth, else a person's review, else the automatic OK/NG verdict).
+    (ground truth, else a downstream station's NG, else a person's review, else the
+    automatic OK/NG verdict).
     """
     s = t.shots
     columns = (*reads.SHOT_FACTS, *(s.c[name] for name in NAMES), *reads.OUTCOME)
+    columns += (reads.downstream_outcome(),)
     where = PartFilter(plant, machine=machine, die=die, since=since, until=until)
     query = reads.parts(*columns, where=where).order_by(s.c.machine, s.c.at, s.c.shot_number)
     frame = _frame(engine, query)
@@ -51,11 +53,15 @@ def shots(
 
 
 def outcome(frame: pd.DataFrame) -> pd.Series:
-    """1.0 NG, 0.0 OK, NaN unknown: truth, else review, else an OK/NG verdict."""
+    """1.0 NG, 0.0 OK, NaN unknown: truth, else a downstream NG (X-ray sees porosity a
+    photo cannot; a downstream OK says nothing of other defects, so it is not a label),
+    else review, else an OK/NG verdict."""
     decided = frame["verdict"].map({"OK": 0.0, "NG": 1.0})
     reviewed = frame["review"].map({"OK": 0.0, "NG": 1.0})
     truth = frame["truth"].map({True: 1.0, False: 0.0})  # SQLite gives 1/0: equal keys
-    return truth.fillna(reviewed).fillna(decided).astype(float)
+    late = frame["downstream"].map({"NG": 1.0}) if "downstream" in frame else None
+    known = truth if late is None else truth.fillna(late)
+    return known.fillna(reviewed).fillna(decided).astype(float)
 
 
 def states(

@@ -81,6 +81,12 @@ def mttr(repair_s: float, failures: int) -> float | None:
     return _ratio(repair_s, failures)
 
 
+def escape_rate(escapes: int, gq: int) -> float | None:
+    """Escapes over the parts castline passed (the good ones and the escapes): not an ISO
+    22400 KPI; the share of passed parts a downstream station (X-ray, leak test) found NG."""
+    return _ratio(escapes, gq + escapes)
+
+
 @dataclass(slots=True)
 class Elements:
     """The measured elements of one work unit over one period; they add up across units."""
@@ -96,6 +102,7 @@ class Elements:
     failures: int = 0  # FE
     repair_s: float = 0.0  # sum of TTR
     downtime_by: dict[str, float] = field(default_factory=dict)
+    escapes: int = 0  # parts castline passed that a downstream station found NG
 
     def __add__(self, other: Elements) -> Elements:
         downtime = dict(self.downtime_by)
@@ -113,6 +120,7 @@ class Elements:
             self.failures + other.failures,
             self.repair_s + other.repair_s,
             downtime,
+            self.escapes + other.escapes,
         )
 
     @property
@@ -132,6 +140,7 @@ def kpis(e: Elements) -> dict[str, float | None]:
         "first_pass_yield": first_pass_yield(e.gpq, e.pq),
         "mtbf_s": mtbf(e.apt_s, e.failures),
         "mttr_s": mttr(e.repair_s, e.failures),
+        "escape_rate": escape_rate(e.escapes, e.gq),
     }
 
 

@@ -287,6 +287,8 @@ class KpiRow(Out):
     first_pass_yield: float | None
     mtbf_s: float | None
     mttr_s: float | None
+    escapes: int = 0  # parts castline passed that a downstream station found NG
+    escape_rate: float | None = None  # escapes / (good parts + escapes)
     downtime_by: dict[str, float]
     defaults_used: list[str]  # inputs the KPIs rest on that the plant has not set
     suggested_planned_cycle_s: float | None  # median recorded cycle time
