@@ -93,7 +93,7 @@ class Decider:
                 f"data-matrix code {limits.clip(photo.data_matrix or '', 40)!r} names no "
                 f"shot of {photo.plant}/{photo.machine}, and the photo gives no shot number"
             )
-        return key
+        return self.joiner.with_mark(key)
 
     async def _marked(self, plant: str, machine: str, code: str) -> PartKey | None:
         """The part a code marks: this worker's recent shots, else the record (another

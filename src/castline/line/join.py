@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from castline.domain.shot import PartKey
@@ -53,6 +53,7 @@ class Joiner:
         self._die: dict[tuple[str, str], str] = {}  # (plant, machine) -> die mounted
         self._part_die: OrderedDict[PartKey, str] = OrderedDict()  # recent shots' dies
         self._marked: OrderedDict[tuple[str, str], PartKey] = OrderedDict()  # (plant, code)
+        self._code: dict[PartKey, str] = {}  # the mark of each recent marked part
         self._trial: set[PartKey] = set()
 
     def shot(
@@ -80,8 +81,9 @@ class Joiner:
             self._part_die.popitem(last=False)
         if part.data_matrix is not None:
             self._marked[(part.plant, part.data_matrix)] = part
+            self._code[part] = part.data_matrix
             if len(self._marked) > RECENT_PARTS:
-                self._marked.popitem(last=False)
+                self._code.pop(self._marked.popitem(last=False)[1], None)
 
     def image(self, key: PartKey, view: str, now: float) -> None:
         self._pending.setdefault(key, _Pending(now)).views.add(view)
@@ -90,6 +92,11 @@ class Joiner:
     def marked(self, plant: str, data_matrix: str) -> PartKey | None:
         """The part whose shot record named this code (recently), if any."""
         return self._marked.get((plant, data_matrix))
+
+    def with_mark(self, key: PartKey) -> PartKey:
+        """The key with its mark, where its shot record named one (recently)."""
+        code = self._code.get(key)
+        return key if code is None or key.data_matrix == code else replace(key, data_matrix=code)
 
     def die_of(self, key: PartKey) -> str | None:
         """The die that made the part: known from its shot, else the die mounted now."""

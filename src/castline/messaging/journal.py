@@ -75,8 +75,8 @@ class VerdictJournal:
             noted: dict[str, Any] = json.loads(entry.value) if entry and entry.value else {}
             if view in noted:
                 return {v: decode(f) for v, f in noted.items()}
-            noted[view] = asdict(verdict)
-            data = json.dumps(noted, default=str).encode()
+            noted[view] = json.loads(encode(verdict))
+            data = json.dumps(noted).encode()
             try:
                 if entry is None:
                     await self._kv.create(name, data)
