@@ -21,6 +21,7 @@ from castline import __version__
 from castline.analytics.cli import import_app, report_app
 from castline.analytics.trace_cli import trace
 from castline.line.cli import app as line_app
+from castline.line.envelope_cli import app as envelope_app
 from castline.messaging.cli import hub
 from castline.messaging.device_cli import device_app
 from castline.options import (
@@ -117,6 +118,7 @@ db_app = typer.Typer(help="The system of record: schema migrations.", no_args_is
 app.add_typer(db_app, name="db")
 app.add_typer(sim_app, name="sim")
 app.add_typer(line_app, name="line")
+app.add_typer(envelope_app, name="envelope")
 app.add_typer(device_app, name="device")
 app.command("hub")(hub)
 app.add_typer(report_app, name="report")

@@ -4,6 +4,7 @@ envelope rule, and the curves' retention, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -160,3 +161,28 @@ def test_retention_prunes_old_curves_and_keeps_shots_and_features(store: Store) 
     with store.engine.connect() as conn:
         kept = conn.execute(select(t.shots.c.curve_fill_time_ms)).scalars().all()
     assert kept == [40.0] * 5
+
+
+def test_envelope_commands_learn_list_and_prune(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from castline.cli import app
+    from castline.settings import load
+
+    monkeypatch.setenv("CASTLINE_HOME", str(tmp_path / "home"))
+    store = Store(database.open_store(load().db_url))
+    store.ensure_plant("p1")
+    runner = CliRunner()
+    refused = runner.invoke(app, ["envelope", "learn", DIE])
+    assert refused.exit_code == 1 and "no good shots" in refused.output
+    good_shots(store, CURVES[:30])
+    learnt = runner.invoke(app, ["envelope", "learn", DIE])
+    assert learnt.exit_code == 0 and "envelope v1 from 30 good shots" in learnt.output
+    listed = runner.invoke(app, ["envelope", "list", DIE])
+    assert listed.output.startswith("v1 ") and "asked by" in listed.output
+    kept = runner.invoke(app, ["envelope", "prune", "--days", "36500"])
+    assert kept.output.startswith("deleted 0 ") and store.count(t.shot_curves) == 30
+    assert runner.invoke(app, ["envelope", "prune", "--days", "0"]).output.startswith("deleted")
+    assert store.count(t.shot_curves) == 0
