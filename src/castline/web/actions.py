@@ -15,6 +15,9 @@ from castline.domain.defects import DefectCatalogue
 from castline.domain.ids import valid_id
 from castline.domain.shot import PartKey
 from castline.domain.verdict import Verdict
+from castline.messaging.schema import DownstreamMessage
+from castline.store import downstream
+from castline.store.downstream import Recorded
 from castline.store.repository import Store
 from castline.vision.registry import ModelRegistry, RegistryError
 from castline.web import queries
@@ -82,6 +85,20 @@ def review_part(
         raise ActionError(f"part {key} was reviewed already", 409)
     detail = {"decision": verdict.value, "defect": defect_type}
     audit(engine, who.username, "review", str(key), detail, [key.plant])
+
+
+def post_downstream(engine: Engine, who: Principal, message: DownstreamMessage) -> Recorded:
+    """A downstream station's result, posted by a person or a station's API key: kept as
+    it would be from the broker, joined to its part when known, audited."""
+    if not who.sees(message.plant):
+        raise ActionError(f"you have no access to plant {message.plant!r}", 403)
+    result = message.to_result()
+    done = downstream.record(engine, result, datetime.now(UTC), f"api:{who.username}")
+    detail: dict[str, object] = {"station": result.station, "test": result.test}
+    detail["result"] = result.result
+    detail |= {"part": str(done.part) if done.part else None, "new": done.new}
+    audit(engine, who.username, "downstream.post", str(result.part), detail, [result.plant])
+    return done
 
 
 def _check_override(key: PartKey, decided: str, comment: str, confirmed: bool) -> None:

@@ -20,6 +20,7 @@ from castline.domain.shot import PartKey
 from castline.domain.units import BY_NAME, NAMES
 from castline.domain.verdict import Verdict
 from castline.messaging.backlog import BacklogWatch, describe
+from castline.messaging.schema import DownstreamMessage
 from castline.messaging.topics import parse
 from castline.store.reads import Reads
 from castline.web import actions, analytics, charts, i18n, queries
@@ -400,6 +401,30 @@ def review(
     decision, defect, comment = body.decision.value, body.defect_type, body.comment
     run(actions.review_part, engine, who, key, decision, defect, comment, None, body.confirmed)
     return {"part": str(key), "decision": body.decision.value}
+
+
+# --- downstream stations ------------------------------------------------------------------
+
+
+@router.post("/plants/{plant}/downstream", status_code=201, response_model=out.DownstreamPosted)
+def post_downstream(
+    request: Request, plant: PlantId, body: DownstreamMessage, who: Operator
+) -> dict[str, Any]:
+    """A downstream station's result for a part (the message of docs/protocol.md,
+    "downstream"): by data-matrix code or part key; kept even before its part is known."""
+    if body.plant != plant:
+        raise HTTPException(422, f"the result names plant {body.plant!r}, the path {plant!r}")
+    done = run(actions.post_downstream, request.app.state.engine, who, body)
+    return {"recorded": done.new, "part": str(done.part) if done.part else None}
+
+
+@router.get("/plants/{plant}/downstream", response_model=out.many(out.DownstreamRecord))
+def downstream_results(
+    request: Request, plant: PlantId, who: Viewer, unmatched: bool = False, limit: Rows = 200
+) -> list[dict[str, Any]]:
+    """A plant's downstream results, newest first; `unmatched`: those whose part is not
+    known (yet)."""
+    return Reads(request.app.state.engine).downstream_results(plant, unmatched, limit)
 
 
 # --- alarms ---------------------------------------------------------------------------

@@ -68,6 +68,11 @@ def many(model: type[Out]) -> Any:
     return list[model]  # type: ignore[valid-type]
 
 
+class DownstreamPosted(Out):
+    recorded: bool  # False: the same result was recorded before
+    part: str | None  # the part it joined; null: not known yet (kept, joins later)
+
+
 # --- who and where -------------------------------------------------------------------
 
 
@@ -151,6 +156,9 @@ VerdictRecord = record("VerdictRecord", t.verdicts, _VERDICT_JSON)
 QueuedPart = record("QueuedPart", t.verdicts, _VERDICT_JSON, {"image": str})
 ReviewRecord = record("ReviewRecord", t.reviews, {})
 TruthRecord = record("TruthRecord", t.truths, {})
+DownstreamRecord = record(
+    "DownstreamRecord", t.downstream_results, {"values": dict[str, float | None]}
+)
 
 
 class PartOut(Out):
@@ -160,6 +168,7 @@ class PartOut(Out):
     verdict: VerdictRecord | None  # type: ignore[valid-type]
     review: ReviewRecord | None  # type: ignore[valid-type]
     truth: TruthRecord | None  # type: ignore[valid-type]
+    downstream: list[DownstreamRecord] = []  # type: ignore[valid-type]
 
 
 class TrendPoint(Out):
