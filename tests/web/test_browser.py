@@ -139,7 +139,7 @@ def test_operator_watches_live_reviews_a_part_and_acknowledges_an_alarm(
     tile.locator("[data-field=verdict]").click()
     page.wait_for_url("**/plants/p1/parts/m1/4")
     assert page.locator("svg.photo-large rect.region").count() == 1
-    assert "702.00" in page.locator("table").inner_text()
+    assert "702.00" in page.locator("table.parameters").inner_text()
     page.uncheck("#heat")  # page.js, not inline code, hides the heat map
     expect(page.locator("#overlay")).to_be_hidden()
     page.check("#heat")

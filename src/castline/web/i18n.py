@@ -196,7 +196,6 @@ EN: dict[str, str] = {
     "threshold are boxed and numbered, most likely defect first.",
     "heat.col.vs": "× threshold",
     "heat.col.size": "Size",
-    "heat.col.where": "At x, y (px)",
     "heat.px": "{area} px",
     "heat.no_regions": "No region above the threshold.",
     # review queue keyboard
@@ -549,7 +548,6 @@ ZH: dict[str, str] = {
     "超过区域阈值的地方加框并编号，最可能的缺陷排第一。",
     "heat.col.vs": "阈值倍数",
     "heat.col.size": "大小",
-    "heat.col.where": "位置 x, y（像素）",
     "heat.px": "{area} 像素",
     "heat.no_regions": "没有超过阈值的区域。",
     "keys.title": "快捷键",
