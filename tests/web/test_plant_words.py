@@ -1,0 +1,128 @@
+"""The plant's words: every stored reason the line writes is understood and phrased for the
+operator in both languages; parameters, defects and alarms in Chinese; the heat map's
+scale on the page is the one the line draws with."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from castline.domain.defects import DEFAULT_CATALOGUE
+from castline.domain.spc import RULE_TEXT
+from castline.domain.units import PARAMETERS
+from castline.web import heat_legend
+from castline.web.alarm_text import alarm_text
+from castline.web.i18n import ZH, Translator
+from castline.web.reasons import ReasonCode, understand
+
+STATIC = Path(heat_legend.__file__).parent / "static"
+
+# Each machine text as line/, messaging/opcua_cell.py write it, and its code.
+STORED = [
+    ("score 0.913", ReasonCode.SCORE, {"score": "0.913"}),
+    ("deadline passed 3.4 s before inspection started", ReasonCode.LATE_START, {"late": "3.4"}),
+    ("deadline passed: inspection took over 0.29 s", ReasonCode.TOO_SLOW, {"budget": "0.29"}),
+    ("die unknown: no shot or state message named the mounted die yet", ReasonCode.DIE_UNKNOWN, {}),
+    (
+        "model for die D1, view front failed to load: bad manifest",
+        ReasonCode.MODEL_FAILED,
+        {"die": "D1", "view": "front", "detail": "bad manifest"},
+    ),
+    ("no active model for die D7, view top", ReasonCode.NO_MODEL, {"die": "D7", "view": "top"}),
+    ("inspection failed: out of memory", ReasonCode.INSPECTION_FAILED, {"detail": "out of memory"}),
+    ("warm-up (trial) shot: scrapped by rule", ReasonCode.TRIAL, {}),
+    ("photo refused: not a JPEG", ReasonCode.PHOTO_REFUSED, {"detail": "not a JPEG"}),
+    ("no casting image within 30 s of the shot", ReasonCode.NO_PHOTO, {"window": "30"}),
+    ("no verdict within 2 s at the robot cell", ReasonCode.CELL_TIMEOUT, {"deadline": "2"}),
+    (
+        "no verdict within 2 s at the robot cell (verdict journal unreachable)",
+        ReasonCode.CELL_TIMEOUT_JOURNAL,
+        {"deadline": "2"},
+    ),
+]
+
+
+@pytest.mark.parametrize(("stored", "code", "fields"), STORED)
+def test_every_stored_reason_is_understood_and_written_for_the_line(
+    stored: str, code: ReasonCode, fields: dict[str, str]
+) -> None:
+    understood = understand(stored)
+    assert (understood.code, understood.fields) == (code, fields)
+    english, chinese = Translator("en").reason(stored), Translator("zh").reason(stored)
+    assert english != stored and chinese != stored
+    for value in fields.values():
+        assert value in english and value in chinese  # the figures survive
+    assert any("\u4e00" <= c <= "\u9fff" for c in chinese)
+
+
+def test_every_reason_code_has_a_pattern() -> None:
+    assert {code for _, code, _ in STORED} == set(ReasonCode)
+
+
+def test_the_reason_the_issue_quoted_reads_right() -> None:
+    stored = "deadline passed: inspection took over 0.29 s"
+    assert (
+        Translator("en")
+        .reason(stored)
+        .startswith("Not inspected in time: the inspection did not finish in the 0.29 s left")
+    )
+    assert Translator("zh").reason(stored).startswith("检测超时")
+
+
+def test_an_unknown_reason_is_shown_as_stored() -> None:
+    assert Translator("zh").reason("a reason from a newer line") == "a reason from a newer line"
+    assert Translator("en").reason(None) == "—"
+    assert understand("score 0.5 and more").code is None  # anchored: no partial matches
+
+
+def test_parameters_defects_and_rules_all_have_chinese_names() -> None:
+    zh = Translator("zh")
+    missing = [p.name for p in PARAMETERS if f"param.{p.name}" not in ZH]
+    missing += [d.code for d in DEFAULT_CATALOGUE if f"defect.{d.code}" not in ZH]
+    missing += [rule for rule in RULE_TEXT if f"rule.{rule}" not in ZH]
+    assert missing == [], "add the Chinese words to castline/web/vocabulary.py"
+    assert [zh.defect(c) for c in ("gas_porosity", "shrinkage_porosity", "cold_shut")] == [
+        "气孔",
+        "缩孔（缩松）",
+        "冷隔",
+    ]
+    assert zh.defect("flash") == "飞边（毛刺）" and zh.defect("crack") == "裂纹（热裂）"
+    assert zh.param("intensification_pressure_bar") == "增压压力"
+    assert zh.param("plant_own_parameter") == "plant_own_parameter"
+    assert Translator("en").defect("new_defect") == "new defect"
+
+
+def test_an_alarm_in_chinese_keeps_its_figures() -> None:
+    alarm = {
+        "subject": "melt_temp_c",
+        "rule": "nelson1",
+        "message": "melt temperature on m1/D1: one point beyond 3 sigma (4x, began about "
+        "2026-11-30T01:00:00+00:00, last 2026-11-30T02:00:00+00:00); centre 662.1 °C, "
+        "limits 640.2..684",
+    }
+    chinese = alarm_text(Translator("zh"), alarm)
+    assert chinese.title == "铝液温度 · 单点超出 3σ 控制限"
+    assert chinese.detail == "中心线 662.1 °C，控制限 640.2 – 684"
+    assert chinese.stored == alarm["message"]
+    english = alarm_text(Translator("en"), alarm)
+    assert english.title == "Melt temperature · one point beyond 3 sigma"
+    assert english.detail == alarm["message"]
+    risk = alarm | {
+        "subject": "scrap_risk",
+        "rule": "scrap_risk",
+        "message": "die D1 on m1: predicted scrap risk 12.5% over the last 50 shots, 3.1x the "
+        "usual 4.0%",
+    }
+    said = alarm_text(Translator("zh"), risk)
+    assert said.title == "废品风险 · 预测废品风险上升"
+    assert said.detail == "最近 50 模次的预测废品风险 12.5%，是平时 4.0% 的 3.1 倍"
+    odd = alarm_text(Translator("zh"), alarm | {"rule": "nelson_9", "message": "free text"})
+    assert odd.title == "铝液温度 · nelson_9" and odd.detail == ""
+
+
+def test_the_pages_colour_scale_is_the_one_the_line_draws() -> None:
+    css = (STATIC / "style.css").read_text()
+    assert heat_legend.GRADIENT in css  # regenerate the .heat-bar line if the blend changes
+    numbered = heat_legend.legend([], 0.8)
+    assert numbered.full == pytest.approx(1.2) and numbered.regions == ()
