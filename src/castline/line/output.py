@@ -20,6 +20,7 @@ from nats.aio.client import Client as NATS
 
 from castline.domain.shot import PartKey
 from castline.domain.verdict import PartVerdict
+from castline.line.alarms import LineAlarms
 from castline.line.metrics import LineMetrics
 from castline.messaging import events, topics
 from castline.messaging.journal import VerdictJournal
@@ -79,6 +80,7 @@ class Output:
         self.metrics = metrics
         self.verdict_counts: Counter[str] = Counter()
         self.latencies_ms: deque[float] = deque(maxlen=LATENCY_WINDOW)
+        self.alarms: LineAlarms | None = None  # watches the share of held parts
 
     async def tell(
         self, key: PartKey, verdict: PartVerdict, arrived: datetime | None
@@ -90,6 +92,8 @@ class Output:
         await self._publish(key, told)
         if ours:
             self._count(told, arrived)
+            if self.alarms is not None:
+                self.alarms.verdict(key, told)
         return told, ours
 
     async def retell(self, key: PartKey, told: PartVerdict) -> None:
@@ -145,6 +149,8 @@ class Output:
         """Verdicts of parts without a photo, shown, then recorded in one transaction."""
         for key, told in parts:
             self.event(key.plant, key.machine, Kind.VERDICT, self._shown(key, told, {}))
+            if self.alarms is not None:
+                self.alarms.verdict(key, told)
         await self.db(self.store.record_told, parts)
 
     def event(self, plant: str, machine: str, kind: Kind, payload: dict[str, Any]) -> None:

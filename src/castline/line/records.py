@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from castline.domain.shot import PartKey, Shot
+from castline.line.alarms import LineAlarms
 from castline.line.decision import Decider
 from castline.line.intake import STORE_DOWN
 from castline.line.output import Output
@@ -44,6 +45,7 @@ class Recorder:
         self.output = output
         self.journal = journal
         self._machines: set[tuple[str, str]] = set()  # (plant, machine) made sure of
+        self.alarms: LineAlarms | None = None  # live SPC, fed each batch
 
     def note(self, message: Message) -> None:
         match message:
@@ -58,6 +60,8 @@ class Recorder:
 
     async def record(self, messages: list[Message]) -> None:
         facts = self._facts(messages)
+        if self.alarms is not None:  # here, in fetch order: batches are written side by side
+            self.alarms.shots(facts.shots)
         try:
             await self.db(record_facts, self.engine, facts)
         except STORE_DOWN:

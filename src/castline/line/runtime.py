@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 
 from castline.domain.plant import Machine
 from castline.domain.shot import PartKey, Shot
+from castline.line.alarms import LineAlarms
 from castline.line.curve_check import CurveCheck
 from castline.line.decision import Decider
 from castline.line.downstream import DownstreamResults
@@ -35,6 +36,7 @@ from castline.line.metrics import LineMetrics
 from castline.line.output import Output, Photo
 from castline.line.records import Recorder
 from castline.messaging import jetstream
+from castline.messaging.backlog import read_backlog
 from castline.messaging.journal import VerdictJournal
 from castline.messaging.schema import (
     CellMessage,
@@ -91,6 +93,8 @@ class LineRuntime:
             settings.envelope_action_of,
         )
         self.decider.hold = self.curves.hold
+        self.alarms = LineAlarms(engine, self._db, plant or settings.plant, self.deadline_s)
+        self.curves.sink = self.alarms  # envelope breaches are alarms too
         self.downstream = DownstreamResults(engine, self._db, self._show_downstream)
         self.journal: VerdictJournal | None = None
         self._intake: Intake | None = None
@@ -121,6 +125,8 @@ class LineRuntime:
         recorder = Recorder(
             self.store.engine, self._db, self.decider, self.output, self.journal, self.curves.check
         )
+        recorder.alarms = self._output.alarms = self.alarms
+        self.alarms.publish = self._output.event
         self._intake = Intake(
             js,
             self.store,
@@ -142,6 +148,7 @@ class LineRuntime:
             asyncio.create_task(self.health.watch(stop)),
             asyncio.create_task(self.downstream.run(stop)),
             asyncio.create_task(self.curves.watch(stop, self._db)),
+            asyncio.create_task(self.alarms.run(stop, lambda: read_backlog(js, durable))),
         ]
         try:
             await self._intake.run(stop, sub, drain_s=self.deadline_s + 5)
@@ -261,6 +268,7 @@ class LineRuntime:
             if self.journal is not None:  # for the worker of the group that gets the photo
                 await self.journal.note_die(shot.key, shot.die, shot.trial)
             raise
+        self.alarms.shots([shot])
         payload = message.model_dump(mode="json", exclude={"curve", "curve_b64"})
         self.output.event(message.plant, message.machine, Kind.SHOT, payload)
 
