@@ -33,7 +33,7 @@ from castline.options import mqtt_url as settings_mqtt_url
 from castline.settings import Settings
 from castline.sim.fleet import FleetConfig, MachineModel, machine_id
 from castline.sim.link import MqttAccess
-from castline.sim.runner import CellReport, HallConfig, run_hall
+from castline.sim.runner import CellReport, HallConfig, run_hall, views_of
 from castline.store import tables as t
 from castline.store.database import open_store
 from castline.store.repository import Store
@@ -252,6 +252,7 @@ def _hall(settings: Settings, options: UpOptions, fleet: FleetConfig) -> HallCon
         verdict_deadline_s=settings.verdict_deadline_s,
         data=settings.data if settings.data.is_dir() else None,
         start=_start_of_day(),
+        views_of=views_of(settings.views_per_part),
     )
 
 

@@ -18,6 +18,7 @@ from tqdm import tqdm
 from castline import datasets
 from castline.settings import Settings
 from castline.sim.photos import DEFECT_CODES, encode_jpeg, render_casting
+from castline.sim.runner import views_of
 from castline.vision.model import MANIFEST_FILE, InspectionModel
 from castline.vision.registry import ModelRegistry
 from castline.vision.train import train_model
@@ -47,7 +48,8 @@ def synthetic_photos(
 def ensure_models(
     engine: Engine, settings: Settings, dies: Sequence[str], view: str = "front"
 ) -> InspectionModel:
-    """Make sure every die has an active model for `view`; train the demo model if needed."""
+    """Make sure every die has an active model for `view` (and for each further view of a
+    die the simulated cameras shoot from several); train the demo model if needed."""
     registry = ModelRegistry(engine)
     root = datasets.casting_root(settings.data)
     source = "casting-photos" if root else "synthetic"
@@ -69,10 +71,11 @@ def ensure_models(
             good, defective = synthetic_photos(settings.home / "synthetic")
         train_model(good, path, defect_paths=defective, progress=True)
     model = InspectionModel.load(path)
+    several = views_of(settings.views_per_part, view)
     for die in dies:
-        if registry.active(die, view) is None:
-            registry.register(
-                die, view, path, model.manifest, model.manifest.get("metrics", {}), activate=True
-            )
-            log.info("model %s active for die %s, view %s", model.version, die, view)
+        for each in several.get(die, (view,)):
+            if registry.active(die, each) is None:
+                metrics = model.manifest.get("metrics", {})
+                registry.register(die, each, path, model.manifest, metrics, activate=True)
+                log.info("model %s active for die %s, view %s", model.version, die, each)
     return model

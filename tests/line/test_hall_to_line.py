@@ -15,7 +15,7 @@ from castline.messaging.broker import EmbeddedNats
 from castline.settings import Settings
 from castline.sim.faults import Fault
 from castline.sim.fleet import FleetConfig
-from castline.sim.runner import HallConfig, run_hall
+from castline.sim.runner import HallConfig, run_hall, views_of
 from castline.store import tables as t
 from castline.store.database import open_store
 from castline.store.repository import Store
@@ -70,4 +70,57 @@ async def test_faulty_hall_every_part_decided_once(
     assert cells.unknown_verdicts == 0 and report.invalid_verdicts == 0
     assert cells.missing_verdicts <= 0.2 * cells.parts  # the loaded CI machine keeps up
     assert store.count(t.truths) == report.shots
+    engine.dispose()
+
+
+async def test_cooling_rack_and_two_views_through_the_line(
+    tmp_path: Path, broker: EmbeddedNats, synthetic_model: Path
+) -> None:
+    """The hall shuffles castings through cooling racks and shoots one die's parts from two
+    views: every photo lands on its own shot (by its code) and each part has one verdict."""
+    fleet = FleetConfig(machines=2, seed=5)
+    two_views = die_codes(fleet)[0]
+    settings = Settings(
+        home=tmp_path / "home", data=tmp_path / "no-data", views_per_part={two_views: 2}
+    )
+    engine = open_store(settings.db_url)
+    model, registry = InspectionModel.load(synthetic_model), ModelRegistry(engine)
+    for die in die_codes(fleet):
+        for view in ("front", "side") if die == two_views else ("front",):
+            registry.register(die, view, synthetic_model, model.manifest, activate=True)
+    nc = await nats.connect(broker.url)
+    await jetstream.ensure_stream(nc.jetstream())
+    await nc.close()
+    runtime = LineRuntime(settings, engine, broker.url)
+    stop, ready = asyncio.Event(), asyncio.Event()
+    line = asyncio.create_task(runtime.run(stop, ready))
+    await ready.wait()
+    hall = HallConfig(
+        plant="rack",
+        fleet=fleet,
+        speed=120,
+        duration_s=12,
+        image_size=128,
+        cooling_rack=3,
+        views_of=views_of(settings.views_per_part),
+    )
+    report = await run_hall(hall, broker.mqtt_url, asyncio.Event())
+    await asyncio.sleep(3)  # the last parts' verdicts
+    stop.set()
+    await line
+
+    store = Store(engine)
+    cells = report.total
+    assert report.images >= 5 and cells.parts >= 5
+    assert cells.unknown_verdicts == 0 and report.invalid_verdicts == 0
+    assert store.count(t.dead_letters) == 0  # every code named a shot
+    with engine.connect() as conn:
+        shots = {(r.machine, r.shot_number): r.die for r in conn.execute(select(t.shots))}
+        images = conn.execute(select(t.images)).all()
+        verdicts = conn.execute(select(t.verdicts.c.machine, t.verdicts.c.shot_number)).all()
+    assert images and all((i.machine, i.shot_number) in shots for i in images)
+    views = {(i.machine, i.shot_number, i.view) for i in images}
+    assert any(shots[m, n] == two_views for m, n, v in views if v == "side")
+    assert not any(v == "side" and shots[m, n] != two_views for m, n, v in views)
+    assert len(verdicts) == len(set(verdicts))  # one verdict per part
     engine.dispose()

@@ -65,6 +65,15 @@ DataFolder = Annotated[Path | None, typer.Option(help="Real data folder (CASTLIN
 TruthLog = Annotated[
     Path | None, typer.Option(help="Append every part's ground truth (JSON lines).")
 ]
+CoolingRack = Annotated[
+    int,
+    typer.Option(
+        min=0,
+        max=1000,
+        help="Castings cool in a rack of N places and reach the camera in random order; "
+        "shots carry data-matrix codes and photos name parts by them (0: no rack).",
+    ),
+]
 DryRun = Annotated[
     bool, typer.Option("--dry-run", help="Print the hall that would run, then stop.")
 ]
@@ -86,6 +95,7 @@ def sim(
     deadline: Deadline = None,
     data: DataFolder = None,
     truth_log: TruthLog = None,
+    cooling_rack: CoolingRack = 0,
     dry_run: DryRun = False,
     config: ConfigOption = None,
 ) -> None:
@@ -93,7 +103,7 @@ def sim(
     from castline.messaging.address import BrokerAddress
     from castline.sim.faults import parse_faults
     from castline.sim.fleet import FleetConfig
-    from castline.sim.runner import HallConfig
+    from castline.sim.runner import HallConfig, views_of
 
     try:
         faults = parse_faults(fault or [])
@@ -121,6 +131,8 @@ def sim(
         faults=faults,
         fault_rate=fault_rate,
         truth_log=truth_log,
+        cooling_rack=cooling_rack,
+        views_of=views_of(settings.views_per_part),
     )
 
     if dry_run:

@@ -68,6 +68,41 @@ class HallConfig:
     fault_rate: float = 0.05
     truth_log: Path | None = None  # JSON lines of every part's ground truth
     image_size: int = 256
+    # Castings cool in a rack of this many places between the machine and the camera, which
+    # takes them out in random order and reads each one's data-matrix code (no shot
+    # number); 0: none. Shots carry a code whenever this is on (or `mark_parts`). The rack
+    # delays each photo by about this many cycles: keep it within the line's join window.
+    cooling_rack: int = 0
+    mark_parts: bool = False
+    # Views each die's parts are photographed from (the line's `views_per_part` must say
+    # the same); a die not named here: `view` alone.
+    views_of: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def views(self, die: str) -> tuple[str, ...]:
+        return self.views_of.get(die, (self.view,))
+
+    @property
+    def marked(self) -> bool:
+        return self.mark_parts or self.cooling_rack > 0
+
+
+VIEW_NAMES = ("front", "side", "top", "back")
+
+
+def views_of(views_per_part: dict[str, int], first: str = "front") -> dict[str, tuple[str, ...]]:
+    """The views the simulated cameras take of each die's parts, from the line's setting
+    `views_per_part` (die -> number of views): `first`, then side, top, back, view5..."""
+    names = (first, *(n for n in VIEW_NAMES if n != first))
+    return {
+        die: tuple(names[i] if i < len(names) else f"view{i + 1}" for i in range(count))
+        for die, count in views_per_part.items()
+        if count > 1
+    }
+
+
+def data_matrix(machine: str, shot_number: int) -> str:
+    """The code the simulated machine marks a casting with (one cavity per die here)."""
+    return f"{machine}-{shot_number:012d}"
 
 
 @dataclass(slots=True)
@@ -148,6 +183,7 @@ class _Run:
 
             self.servers = MachineServers(self.plant, self.machines, config.opcua_port)
         self._heap: list[tuple[float, int, Step]] = []
+        self.racks: dict[str, list[tuple[ShotEvent, bytes, int]]] = {m: [] for m in self.machines}
         self._seq = 0
         self._lags: list[float] = []
         self.wall0 = 0.0
@@ -247,8 +283,10 @@ class _Run:
         copies = 2 if Fault.DUPLICATE in hit else 1
         shot_at = photo_at + 0.05 if Fault.OUT_OF_ORDER in hit else when
 
-        # The cell expects the part from now on, even if its shot record comes late.
-        self.cells[event.machine].expect(event.shot_number, event.truth.defective, deadline)
+        # The cell expects the part from now on, even if its shot record comes late (after
+        # a cooling rack: from when it leaves the rack).
+        if not self.config.cooling_rack:
+            self.cells[event.machine].expect(event.shot_number, event.truth.defective, deadline)
 
         def publish_shot() -> None:
             self._lags.append(self.loop.time() - shot_at)
@@ -267,7 +305,24 @@ class _Run:
             self.camera_stopped[event.machine] -= 1
         else:
             photo = self.camera.photo(event.truth, self.rng)
-            self.later(photo_at, lambda: self.publish.photo(event, photo, copies, self.sim_now()))
+            if self.config.cooling_rack:
+                self.later(photo_at, lambda: self._through_rack(event, photo, copies))
+            else:
+                self.later(
+                    photo_at, lambda: self.publish.photo(event, photo, copies, self.sim_now())
+                )
+
+    def _through_rack(self, event: ShotEvent, photo: bytes, copies: int) -> None:
+        """The casting goes into its machine's cooling rack; once the rack is full, a casting
+        taken at random leaves it and is photographed (found by its code)."""
+        rack = self.racks[event.machine]
+        rack.append((event, photo, copies))
+        if len(rack) <= self.config.cooling_rack:
+            return
+        part, picture, times = rack.pop(int(self.rng.integers(len(rack))))
+        deadline = self.loop.time() + self.config.verdict_deadline_s
+        self.cells[part.machine].expect(part.shot_number, part.truth.defective, deadline)
+        self.publish.photo(part, picture, times, self.sim_now(), by_code=True)
 
     def _publish_state(self, event: StateEvent) -> None:
         self.publish.state(event)
@@ -329,7 +384,7 @@ class _Publications:
         report: CellReport,
     ) -> None:
         self.plant = config.plant
-        self.view = config.view
+        self.config = config
         self.start = start
         self.links = links
         self.rng = rng  # the run's own: faults and photographs draw from it in order
@@ -357,6 +412,8 @@ class _Publications:
             "params": event.params,
             "trial": event.trial,
         }
+        if self.config.marked:
+            fields["data_matrix"] = data_matrix(event.machine, event.shot_number)
         if event.recorded_at is not None:
             fields["recorded_at"] = event.recorded_at  # an extra field: receivers keep it
         if event.curve is not None:
@@ -382,16 +439,29 @@ class _Publications:
         self.report.defective += event.truth.defective
         self.report.simulated_s = (event.at - self.start).total_seconds()
 
-    def photo(self, event: ShotEvent, photo: bytes, copies: int, ts: datetime) -> None:
-        message = ImageMessage.of(
-            self.plant, event.machine, event.shot_number, self.view, ts, photo
-        )
-        for _ in range(copies):
-            self.send(event.machine, Kind.IMAGE, message.to_json())
+    def photo(
+        self, event: ShotEvent, photo: bytes, copies: int, ts: datetime, by_code: bool = False
+    ) -> None:
+        """The part's photo from each view of its die; `by_code`: the camera names the part
+        only by the code it read (a cooling rack reordered the castings)."""
+        code = data_matrix(event.machine, event.shot_number) if self.config.marked else None
+        shot_number = None if by_code else event.shot_number
+        for view in self.config.views(event.die):
+            message = ImageMessage.of(
+                self.plant, event.machine, shot_number, view, ts, photo, data_matrix=code
+            )
+            for _ in range(copies):
+                self.send(event.machine, Kind.IMAGE, message.to_json(), view=view)
         self.report.images += 1
 
-    def send(self, machine: str, kind: Kind, payload: bytes, retain: bool = False) -> None:
-        view = self.view if kind is Kind.IMAGE else None
+    def send(
+        self,
+        machine: str,
+        kind: Kind,
+        payload: bytes,
+        retain: bool = False,
+        view: str | None = None,
+    ) -> None:
         self.links[machine].publish(topic(self.plant, machine, kind, view), payload, retain)
 
     def action(self, machine: str, done: Action, ts: datetime) -> None:
