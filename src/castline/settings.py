@@ -58,7 +58,7 @@ class Shift(BaseModel):
     name: str = Field(min_length=1, max_length=16)
     start: time
     hours: float = Field(gt=0, le=24)
-    breaks: tuple[Break, ...] = Field((), max_length=8)
+    breaks: tuple[Break, ...] = Field(default=(), max_length=8)
 
     @model_validator(mode="after")
     def _breaks_inside(self) -> Shift:

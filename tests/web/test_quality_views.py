@@ -11,10 +11,13 @@ from fastapi.testclient import TestClient
 
 from castline.domain.shot import PartKey
 from castline.domain.verdict import PartVerdict, Verdict
+from castline.settings import Settings
 from castline.store.repository import Store
 from castline.web import pareto, queries
 
 from .conftest import NOW, Plant, as_user
+
+CALENDAR = Settings().calendar
 
 Seeded = tuple[FastAPI, Plant]
 PART_LINK = re.compile(r'<article class="card item" id="part-(\w+)-(\w+)-(\d+)"')
@@ -125,7 +128,7 @@ def test_pareto_orders_defects_by_count_on_both_stores(seeded_on_both: Seeded) -
     confirm_ng(seeded, "m2", range(60, 65), "gas_porosity")
     confirm_ng(seeded, "m2", range(70, 71), None)
     since, until = NOW - timedelta(days=1), NOW + timedelta(minutes=1)
-    rows = pareto.of_plant(seeded.engine, "p1", since, until)
+    rows = pareto.of_plant(seeded.engine, "p1", since, until, CALENDAR)
     assert [(r.name, r.parts) for r in rows["defect_type"]] == [
         ("gas_porosity", 5),
         ("cold_shut", 2),
@@ -134,7 +137,8 @@ def test_pareto_orders_defects_by_count_on_both_stores(seeded_on_both: Seeded) -
     assert [(r.name, r.parts) for r in rows["machine"]] == [("m2", 6), ("m1", 2)]
     assert rows["defect_type"][0].share == pytest.approx(5 / 8)
     assert rows["defect_type"][-1].cumulative == pytest.approx(1.0)
-    assert pareto.of_plant(seeded.engine, "p1", until, until + timedelta(days=1))["machine"] == []
+    later = pareto.of_plant(seeded.engine, "p1", until, until + timedelta(days=1), CALENDAR)
+    assert later["machine"] == [] and later["shift"] == []
 
 
 def test_kpi_page_shows_the_pareto_or_says_what_will_appear(

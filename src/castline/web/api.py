@@ -24,6 +24,7 @@ from castline.messaging.schema import DownstreamMessage
 from castline.messaging.topics import parse
 from castline.store.reads import Reads
 from castline.web import actions, analytics, charts, i18n, queries
+from castline.web import pareto as pareto_report
 from castline.web import schemas as out
 from castline.web.analytics import optional, plant_config
 from castline.web.auth import Principal, Role, keys_of, public, require
@@ -310,6 +311,31 @@ def pareto_png(
 ) -> Response:
     counts = queries.defect_pareto(request.app.state.engine, plant, machine)
     return png(charts.pareto(counts, t=charts.words(i18n.of_request(request))))
+
+
+@router.get("/plants/{plant}/pareto/{by}.png", **PNG)
+def pareto_by_png(
+    request: Request,
+    plant: PlantId,
+    by: Literal["defect_type", "machine", "die", "shift"],
+    who: Viewer,
+    days: Days = 7,
+) -> Response:
+    """Confirmed NG parts of the last `days` by one grouping, as bars with the cumulative
+    share (the shift: the plant calendar's, in which the part was cast)."""
+    now, say = datetime.now(UTC), i18n.Translator(i18n.of_request(request))
+    counts = pareto_report.counts(
+        request.app.state.engine,
+        plant,
+        now - timedelta(days=days),
+        now,
+        by,
+        plant_config(request).calendar,
+    )
+    none = say("pareto.between_shifts" if by == "shift" else "pareto.unnamed")
+    named = [(name if name is not None else none, n) for name, n in counts]
+    title = say("pareto.chart", by=say(f"pareto.by.{by}"), days=days)
+    return png(charts.pareto(named, title, t=charts.words(i18n.of_request(request))))
 
 
 @router.get("/dies", response_model=out.many(out.DieRecord))

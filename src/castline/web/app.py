@@ -27,6 +27,7 @@ from castline.web import api, pages
 from castline.web.analytics import OeeToday
 from castline.web.auth import SESSION_HOURS, Role, require, session_secret
 from castline.web.live import Hub, NatsFeed
+from castline.web.overload import LoadMonitor
 from castline.web.security import METRICS_PATH, MetricsGuard, SecurityHeaders
 
 STATIC = Path(__file__).parent / "static"
@@ -79,6 +80,7 @@ def create_app(
         BacklogWatch(line.nats_url, connect_options=line.connect_options) if line else None
     )
     app.state.feed = NatsFeed(app.state.hub, line.nats_url, line.connect_options) if line else None
+    app.state.load = LoadMonitor(app.state.hub, app.state.backlog) if app.state.backlog else None
     # Added innermost first: the metrics guard reads the session the middleware opens.
     app.add_middleware(MetricsGuard, token=settings.metrics_token)
     app.add_middleware(
@@ -108,6 +110,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         return
     stop = asyncio.Event()
     tasks = [asyncio.create_task(watch.run(stop)), asyncio.create_task(app.state.feed.run(stop))]
+    tasks.append(asyncio.create_task(app.state.load.run(stop)))  # can the line keep up?
     yield
     stop.set()
     await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 10)

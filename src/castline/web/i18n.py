@@ -336,6 +336,29 @@ EN: dict[str, str] = {
     "pareto.col.share": "Share",
     "pareto.col.cumulative": "Cumulative",
     "pareto.unnamed": "not named",
+    "pareto.by.shift": "Shift",
+    "pareto.between_shifts": "between shifts",
+    "pareto.chart": "Parts confirmed NG by {by} · last {days} days",
+    "kpi.shifts": "Plant {plant} · KPIs by shift, today and yesterday (plant time)",
+    "kpi.shifts_empty": "No machine state recorded since yesterday's plant midnight: each "
+    "shift appears here once its machines report.",
+    "kpi.col.day": "Day",
+    "kpi.col.shift": "Shift",
+    "kpi.col.span": "Counted",
+    "kpi.today_word": "today",
+    "kpi.yesterday_word": "yesterday",
+    "kpi.shift_running": "under way",
+    "kpi.calendar_note": "Shifts, breaks, planned stops and holidays are the plant calendar "
+    "of the settings. Time in a break, a planned stop, on a holiday or between shifts is "
+    "not counted as lost; a machine that runs then counts its production.",
+    "overload.title": "The line cannot keep up",
+    "overload.growing": "the inspection backlog grew from {start} to {end} parts over the "
+    "last minute.",
+    "overload.late": "{late} of {verdicts} parts ({share}) in the last minute went to "
+    "quarantine because their verdict came after the deadline.",
+    "overload.suggest": "Give the line less to do or more to do it with: fewer simulated "
+    "machines (castline up --machines), a lower simulator speed (--speed), or one more line "
+    "worker sharing the work (castline line run, on this or another computer).",
     # dead letters
     "dead.title": "Dead letters",
     "dead.note": "invalid messages, kept with the reason",
@@ -677,6 +700,26 @@ ZH: dict[str, str] = {
     "pareto.col.share": "占比",
     "pareto.col.cumulative": "累计占比",
     "pareto.unnamed": "未注明",
+    "pareto.by.shift": "班次",
+    "pareto.between_shifts": "班次之间",
+    "pareto.chart": "按{by}统计的确认不合格铸件 · 最近 {days} 天",
+    "kpi.shifts": "工厂 {plant} · 按班次的 KPI，今天和昨天（工厂时间）",
+    "kpi.shifts_empty": "自昨天零点（工厂时间）起尚无压铸机状态记录："
+    "压铸机上报后，各班次在此显示。",
+    "kpi.col.day": "日期",
+    "kpi.col.shift": "班次",
+    "kpi.col.span": "统计时段",
+    "kpi.today_word": "今天",
+    "kpi.yesterday_word": "昨天",
+    "kpi.shift_running": "进行中",
+    "kpi.calendar_note": "班次、休息、计划停机和节假日来自设置中的工厂日历。休息、计划停机、"
+    "节假日及班次之间的时间不计为损失；压铸机在此期间生产的，计入生产。",
+    "overload.title": "产线处理不过来",
+    "overload.growing": "最近一分钟待检积压从 {start} 件增至 {end} 件。",
+    "overload.late": "最近一分钟 {verdicts} 件中有 {late} 件（{share}）因判定晚于时限而隔离。",
+    "overload.suggest": "减少产线的负荷或增加处理能力：减少模拟压铸机数量（castline up "
+    "--machines）、降低模拟速度（--speed），或再启动一个共同分担的产线工作进程（castline line "
+    "run，本机或另一台电脑）。",
     "dead.title": "无效消息",
     "dead.note": "校验未通过的消息，连同原因保存",
     "dead.empty": "无：所有消息均有效。校验未通过的消息会连同原因显示在这里。",

@@ -32,6 +32,7 @@ from castline.web import (
     pareto,
     queries,
     review_page,
+    shift_report,
 )
 from castline.web.analytics import optional, plant_config
 from castline.web.api import Admin, Engineer, Operator, Viewer, line_problems, line_status, scope
@@ -83,6 +84,7 @@ def render(request: Request, name: str, status: int = 200, **context: Any) -> HT
         "flash": (flash := request.session.pop("flash", None)),
         "flash_bad": bool(flash) and flash.startswith(NOT_DONE),
         "problems": line_problems(request.app) if who else {},  # health, on every page
+        "overload": request.app.state.load.now() if who and request.app.state.load else None,
     }
     context = page_context.for_request(request) | context
     response = templates.TemplateResponse(request, name, context, status_code=status)
@@ -489,11 +491,14 @@ def kpi(
             )
             or [],
             "benefit": analytics.benefit(engine, plant["id"], days, config),
-            "pareto": pareto.of_plant(engine, plant["id"], now - timedelta(days=days), now),
+            "pareto": pareto.of_plant(
+                engine, plant["id"], now - timedelta(days=days), now, config.calendar
+            ),
+            "shifts": shift_report.today_and_yesterday(engine, plant["id"], config, now),
         }
         for plant in queries.plants(engine, scope(who))
     ]
-    return render(request, "kpi.html", reports=reports, days=days, since=since)
+    return render(request, "kpi.html", reports=reports, days=days, since=since, notes=config.notes)
 
 
 @router.get("/dead-letters")

@@ -245,6 +245,20 @@ def confirmed_defects(
         return [(None if k is None else str(k), int(n)) for k, n in conn.execute(query)]
 
 
+def confirmed_defect_times(
+    engine: Engine, plant: str, since: datetime, until: datetime
+) -> list[datetime]:
+    """When each part a person confirmed NG in [since, until) was cast (its shot's time;
+    the review's where no shot was recorded): the shift that made it is the one to ask."""
+    r = t.reviews
+    cast = func.coalesce(t.shots.c.at, r.c.at)
+    query = reads.parts(cast, where=PartFilter(plant=plant), anchor=r).where(
+        r.c.decision == Verdict.NG.value, r.c.at >= since, r.c.at < until
+    )
+    with engine.connect() as conn:
+        return [at for (at,) in conn.execute(query)]
+
+
 def models(engine: Engine) -> list[Row]:
     m = t.models
     return reads.rows(engine, select(m).order_by(m.c.die, m.c.view, m.c.created_at.desc()))
