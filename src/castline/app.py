@@ -24,6 +24,7 @@ from typing import Any
 import uvicorn
 from sqlalchemy import Engine
 
+from castline import demo_history
 from castline.demo_model import ensure_models
 from castline.line.runtime import LineRuntime
 from castline.messaging import devices, jetstream
@@ -187,6 +188,7 @@ async def _run(
     await _connect_ready(nats_url, settings)
     line_options = _line_options(settings)
     fleet = FleetConfig(machines=settings.machines, seed=options.seed)
+    settings, history = await demo_history.start(settings, engine, fleet, _start_of_day())
     await asyncio.to_thread(ensure_models, engine, settings, die_codes(fleet))
     runtime = LineRuntime(settings, engine, nats_url, connect_options=line_options)
     line_task: asyncio.Task[None] | None = None
@@ -223,6 +225,7 @@ async def _run(
     server.should_exit = True
     await asyncio.gather(line_task, web_task, *([cells] if cells else []))
     result = summary(report, runtime, Store(engine), settings.plant)
+    result["benefit"] = await demo_history.finish(history, engine, settings)
     print("\n".join(report.lines()))
     print(json.dumps(result, indent=2))
     if options.summary:

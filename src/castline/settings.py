@@ -128,6 +128,13 @@ class Settings(BaseSettings):
         description="die code -> camera views each of its parts is photographed from "
         "(default 1); the worst view decides, a view missing in the window quarantines",
     )
+    machines_without_camera: tuple[str, ...] = Field(
+        (),
+        max_length=1000,
+        description="machines whose castings are not photographed (ids or patterns such as "
+        "'press-*' or 'plant2/press-*'): their shots are recorded only, never held for a "
+        "missing photo; default: every machine has a camera",
+    )
     machines: int = Field(9, ge=1, le=10_000, description="simulated machines in `castline up`")
     speed: float = Field(60.0, gt=0, le=10_000, description="simulator time acceleration")
     secret_key: str = Field("", description="session signing key; empty: generated in home")
@@ -187,6 +194,20 @@ class Settings(BaseSettings):
             )
         if v:
             _check_db_url(v)
+        return v
+
+    @field_validator("machines_without_camera")
+    @classmethod
+    def _camera_patterns(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in v:
+            if not 0 < len(pattern) <= 160 or not re.fullmatch(
+                r"[A-Za-z0-9_.\-*?/\[\]!]+", pattern
+            ):
+                raise ValueError(
+                    f"{pattern[:40]!r}: a machine id or pattern (letters, digits, "
+                    "_ . - and the wildcards * ? [ ]), with 'plant/' before it "
+                    "for one plant only"
+                )
         return v
 
     @field_validator("plant_timezone")

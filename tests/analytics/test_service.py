@@ -3,6 +3,7 @@ through the store."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 from sqlalchemy import Engine
 
 from castline.analytics import alarms, benefit, charts, maintenance, predict, rootcause, spc
+from castline.analytics.benefit_plan import BenefitPlan
 from castline.domain.plant import Machine
 from castline.domain.shot import PartKey, Shot
 from castline.store import database
@@ -20,10 +22,6 @@ from castline.store.repository import Store, insert_ignore
 from .plant import DAY, at, record_shift
 
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-def period(since_h: float, until_h: float) -> benefit.Period:
-    return benefit.Period(at(since_h), at(until_h))
 
 
 def record_drift(engine: Engine, n: int = 700, shift_at: int = 500) -> Store:
@@ -113,13 +111,16 @@ def test_maintenance_and_benefit(sqlite_engine: Engine) -> None:
     (die,) = result["dies"]
     assert die["shots_since_maintenance"] == 10 and die["action"].startswith("maintain now")
     assert "die 8412: 100% of rated life" in die["reason"]
-    assert result["downtime"][0]["state"] in ("breakdown", "setup")
+    assert result["downtime"][0]["stop_class"] == "breakdown"  # planned stops never head it
     assert result["machines"][0]["failures"] == 1
-    report = benefit.report(sqlite_engine, "p1", period(-24, -16), period(6, 14))
+    plan = BenefitPlan(at(-24), at(-16), at(6), at(14), resample_by="hour")
+    report = benefit.report(sqlite_engine, "p1", plan)
     labour = report["rows"][0]
     assert labour["metric"] == "inspection labour" and labour["current"] is not None
+    assert labour["verdict"] == "no data"  # nothing in the baseline: no verdict
     page = benefit.to_html(report, {"chart": PNG})
     assert "inspection labour" in page and "data:image/png;base64" in page
+    assert "Assumptions" in page
     assert benefit.to_csv(report).startswith("metric,unit,baseline")
 
 
@@ -146,24 +147,27 @@ def test_scrap_risk_alarm_from_stored_shots(sqlite_engine: Engine) -> None:
     assert "predicted scrap risk" in alarm["message"]
 
 
-def test_benefit_measures_labour_against_a_manual_baseline(sqlite_engine: Engine) -> None:
+def test_benefit_labour_needs_logged_or_declared_hours(sqlite_engine: Engine) -> None:
+    """A baseline before castline has no decisions to count: without logged hours or a
+    declared staffing plan its labour is not measurable (never assumed all manual)."""
     store = record_shift(sqlite_engine)
-    # The day before: castline not yet deciding; every casting inspected by a person.
     earlier = [
         Shot(PartKey("p1", "m1", 1000 + n), "8412", at(-16 + n * 0.1), {}) for n in range(20)
     ]
     store.record_shots(earlier)
     for n, shot in enumerate(earlier):
         store.record_truth(shot.key, defective=n < 4)
-    report = benefit.report(sqlite_engine, "p1", period(-18, -12), period(6, 14))
-    rows = {r["metric"]: r for r in report["rows"]}
-    labour = rows["inspection labour"]
-    assert labour["baseline"] == pytest.approx(20.0)  # 20 s for every casting
-    assert labour["current"] == pytest.approx(2.0)  # one casting of ten went to a person
-    assert labour["change_pct"] == pytest.approx(-90.0) and labour["met"]
-    quality = rows["quality ratio"]
-    assert quality["baseline"] == pytest.approx(0.8) and quality["current"] == pytest.approx(0.8)
-    assert quality["change_pct"] == pytest.approx(0.0) and not quality["met"]
+    plan = BenefitPlan(at(-18), at(-12), at(6), at(14), resample_by="hour")
+    report = benefit.report(sqlite_engine, "p1", plan)
+    labour = {r["metric"]: r for r in report["rows"]}["inspection labour"]
+    assert labour["baseline"] is None and labour["verdict"] == "no data"
+    assert report["baseline"]["labour_source"] == "none"
+    assert report["current"]["labour_source"] == "castline decisions"
+    assert labour["current"] == pytest.approx(20 / 3600 / 10 * 1000)  # 1 of 10 by a person
+    declared = replace(plan, baseline_inspection_h_per_day=24.0)
+    report = benefit.report(sqlite_engine, "p1", declared)
+    assert report["baseline"]["labour_source"] == "declared plan"
+    assert any("declared staffing plan, not measured" in a for a in report["assumptions"])
 
 
 def test_ng_trend_sees_a_wearing_die() -> None:

@@ -19,7 +19,8 @@ ALLOWED: dict[str, set[str]] = {
     "logs": set(),
     "settings": {"domain"},
     "datasets": {"domain"},
-    "options": BASE,
+    "cli_text": set(),  # what commands say, in English and Chinese
+    "options": BASE | {"cli_text"},
     "messaging": BASE,
     "store": BASE,
     "vision": BASE | {"store"},
@@ -28,8 +29,20 @@ ALLOWED: dict[str, set[str]] = {
     "line": BASE | {"messaging", "store", "vision"},
     "web": BASE | {"messaging", "store", "vision", "analytics"},
     "demo_model": BASE | {"store", "vision", "sim"},
+    "demo_history": BASE | {"store", "analytics", "sim"},
     "app": BASE
-    | {"options", "messaging", "store", "vision", "analytics", "sim", "line", "web", "demo_model"},
+    | {
+        "options",
+        "messaging",
+        "store",
+        "vision",
+        "analytics",
+        "sim",
+        "line",
+        "web",
+        "demo_model",
+        "demo_history",
+    },
 }
 ALLOWED["testing"] = set(ALLOWED) - {"app"}  # drills and benchmarks, never the product
 EVERYTHING_BUT_CLI = set(ALLOWED)

@@ -28,7 +28,8 @@ READS: dict[str, Check] = {
     f"{M1}/control-chart?parameter=melt_temp_c": lambda j: j["lcl"] < 662.0 < j["ucl"],
     "/api/v1/plants/p1/root-cause": lambda j: (j["shots"], j["ng"]) == (2, 1),  # REVIEW: open
     "/api/v1/plants/p1/kpis": lambda j: {r["unit"]: r["pq"] for r in j} == {"m1": 3, "m2": 0},
-    "/api/v1/plants/p1/benefit": lambda j: j["current"]["castings"] == 3,
+    "/api/v1/plants/p1/benefit": lambda j: j["declared"] is False and j["rows"] == [],
+    "/api/v1/plants/p1/stops": lambda j: all(s["stop_class"] != "running" for s in j),
     "/api/v1/plants/p1/maintenance": lambda j: [d["die"] for d in j["dies"]] == ["D1"],
     "/api/v1/plants/p1/pareto": lambda j: j == [],
     "/api/v1/dies": lambda j: [d["code"] for d in j] == ["D1"],

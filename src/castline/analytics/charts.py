@@ -94,7 +94,7 @@ def kpi_trend_png(
 
 
 def benefit_png(rows: list[dict[str, Any]]) -> bytes:
-    """Measured change of each benefit against its target."""
+    """Measured change of each benefit against its target, with its interval."""
     names = [r["metric"] for r in rows]
     change = [r["change_pct"] if r["change_pct"] is not None else 0.0 for r in rows]
     target = [r["target_pct"] for r in rows]
@@ -103,9 +103,12 @@ def benefit_png(rows: list[dict[str, Any]]) -> bytes:
     y = np.arange(len(rows))
     colors = ["#2a7" if r["met"] else "#c44" for r in rows]
     ax.barh(y, change, color=colors, height=0.5, label="measured change")
+    for i, r in enumerate(rows):
+        if r.get("low_pct") is not None and r.get("high_pct") is not None:
+            ax.plot([r["low_pct"], r["high_pct"]], [i, i], color="k", lw=2)
     ax.scatter(target, y, marker="|", s=400, color="k", label="target")
     ax.set_yticks(y, names)
     ax.axvline(0, color="#888", lw=0.8)
-    ax.set_xlabel("% change against the baseline")
+    ax.set_xlabel("% improvement against the baseline (line: interval)")
     ax.legend(fontsize=8)
     return _png(fig)

@@ -305,43 +305,74 @@ def report_maintenance(
 
 @report_app.command("benefit")
 def report_benefit(
-    baseline_since: Annotated[str, typer.Option(help="baseline from (ISO, UTC).")],
-    baseline_until: Annotated[str, typer.Option(help="baseline until (ISO, UTC).")],
-    since: Annotated[str, typer.Option(help="current period from.")],
-    until: Annotated[str, typer.Option(help="current period until.")],
-    plant: Plant = None,
-    baseline_response_h: Annotated[
-        float | None, typer.Option(help="alarm-to-cause hours before castline, from plant logs.")
+    baseline_since: Annotated[
+        str | None, typer.Option(help="baseline from (ISO, with zone).")
     ] = None,
+    baseline_until: Annotated[str | None, typer.Option(help="baseline until.")] = None,
+    since: Annotated[str | None, typer.Option(help="comparison period from.")] = None,
+    until: Annotated[str | None, typer.Option(help="comparison until (default: now).")] = None,
+    resample_by: Annotated[
+        str | None, typer.Option(help="bootstrap blocks: day, shift, hour.")
+    ] = None,
+    resamples: Annotated[int | None, typer.Option(min=100, max=100_000)] = None,
+    seed: Annotated[int | None, typer.Option(min=0)] = None,
+    plant: Plant = None,
+    json_out: Annotated[bool, typer.Option("--json", help="print the report as JSON.")] = False,
     out: Out = None,
     config: ConfigOption = None,
     analytics: Analytics = None,
 ) -> None:
-    """Baseline against current: labour, downtime, quality, management efficiency."""
+    """The four targets under the plan of the analytics file ([benefit]); options given
+    here replace its values and the report says so. Intervals by bootstrap; a target is
+    met only when its whole interval clears it."""
     from castline.analytics import benefit, charts
+    from castline.analytics.benefit_plan import PlanError, resample_unit, when
 
     engine, plant_id = _open(config, plant)
     cfg = _analytics(analytics, config)
-    base = benefit.Period(_at(baseline_since), _at(baseline_until))
-    now = benefit.Period(_at(since), _at(until))
-    result = benefit.report(engine, plant_id, base, now, cfg, baseline_response_h)
-    for r in result["rows"]:
-        change = "n/a" if r["change_pct"] is None else f"{r['change_pct']:+.1f} %"
-        target = (
-            ""
-            if r["target_pct"] is None
-            else f" (target {r['target_pct']:+.0f} %: " + ("met)" if r["met"] else "not met)")
-        )
-        typer.echo(f"{r['metric']:22} {change}{target}")
+    try:
+        given = {
+            k: when(v, (k,)) if v is not None else None
+            for k, v in (("baseline_since", baseline_since), ("baseline_until", baseline_until),
+                         ("since", since), ("until", until))
+        }  # fmt: skip
+        unit = resample_unit(resample_by) if resample_by is not None else None
+        plan = cfg.benefit.merged(**given, resample_by=unit, resamples=resamples, seed=seed)
+        result = benefit.report(engine, plant_id, plan, cfg)
+    except PlanError as exc:
+        typer.echo(f"{exc} (declare [benefit] in the analytics file or give the option)", err=True)
+        raise typer.Exit(2) from None
+    if json_out:
+        typer.echo(json.dumps(result, indent=1, default=str))
+    else:
+        _print_benefit(result)
     if out is not None:
+        base = benefit.Period(plan.baseline_since, plan.baseline_until)  # type: ignore[arg-type]
+        now = benefit.Period(plan.since, datetime.fromisoformat(result["plan"]["until"]))  # type: ignore[arg-type]
         images = {
-            "Change against target": charts.benefit_png(result["rows"]),
+            "Improvement against target": charts.benefit_png(result["rows"]),
             "Plant KPIs per day": charts.kpi_trend_png(
                 benefit.daily_kpis(engine, plant_id, base, now, cfg)
             ),
         }
         _write(out, "benefit.html", benefit.to_html(result, images))
         _write(out, "benefit.csv", benefit.to_csv(result))
+        _write(out, "benefit.json", json.dumps(result, indent=1, default=str))
+
+
+def _print_benefit(result: dict[str, Any]) -> None:
+    b, c = result["baseline"], result["current"]
+    typer.echo(f"baseline   {b['since']} .. {b['until']}: {b['castings']:.0f} castings")
+    typer.echo(f"comparison {c['since']} .. {c['until']}: {c['castings']:.0f} castings")
+    for r in result["rows"]:
+        change = "n/a" if r["change_pct"] is None else f"{r['change_pct']:+.1f} %"
+        span = "" if r["low_pct"] is None else f" [{r['low_pct']:+.1f} .. {r['high_pct']:+.1f}]"
+        typer.echo(
+            f"{r['metric']:22} {change}{span} (target {r['target_pct']:+.0f} %): {r['verdict']}"
+        )
+    typer.echo("assumptions:")
+    for a in result["assumptions"]:
+        typer.echo(f"- {a}")
 
 
 @report_app.command("predict")

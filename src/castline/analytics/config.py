@@ -16,6 +16,8 @@ the settings' plant calendar (shifts, breaks, planned stops, holidays in plant t
     usl = 750
     [spec.8412.die_temp_fixed_c]
     lsl = 120
+    [benefit]                         # periods of the benefit report (analytics/benefit_plan.py)
+    baseline_since = 2026-11-01T00:00:00Z
 
 Files written before the calendar may still say `shift_hours` and `first_shift_starts_h`
 (shifts counted in UTC). They are read, and those two keys are ignored with a warning that
@@ -33,6 +35,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from castline.analytics.benefit_plan import BenefitPlan, PlanError
 from castline.domain.plant_calendar import PlantCalendar
 from castline.domain.units import BY_NAME
 from castline.settings import DEFAULT_SHIFTS, Settings
@@ -57,17 +60,12 @@ class Spec:
     usl: float | None
 
 
-DEFAULT_PLANNED_CYCLE_S = (
-    60.0  # PRI when the plant has set none: a placeholder, said so
-)
+DEFAULT_PLANNED_CYCLE_S = 60.0  # PRI when the plant has set none: a placeholder, said so
 DEFAULT_CALENDAR = PlantCalendar(
     ZoneInfo(str(Settings.model_fields["plant_timezone"].default)),
     tuple(s.plan() for s in DEFAULT_SHIFTS),
 )
-LEGACY_SHIFT_KEYS = (
-    "shift_hours",
-    "first_shift_starts_h",
-)  # UTC shifts, now the calendar's
+LEGACY_SHIFT_KEYS = ("shift_hours", "first_shift_starts_h")  # UTC shifts, now the calendar's
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,13 +74,10 @@ class AnalyticsConfig:
     manual_inspection_s: float = 20.0
     lines: dict[str, list[str]] = field(default_factory=dict)
     planned_cycle_by_die: dict[str, float] = field(default_factory=dict)
-    rated_life_by_die: dict[str, int] = field(
-        default_factory=dict
-    )  # shots between polishes
+    rated_life_by_die: dict[str, int] = field(default_factory=dict)  # shots between polishes
     specs: dict[str, dict[str, Spec]] = field(default_factory=dict)  # die or "default"
-    calendar: PlantCalendar = (
-        DEFAULT_CALENDAR  # the settings' (`of`): shifts in plant time
-    )
+    benefit: BenefitPlan = field(default_factory=BenefitPlan)  # the benefit report's periods
+    calendar: PlantCalendar = DEFAULT_CALENDAR  # the settings' (`of`): shifts in plant time
     notes: tuple[str, ...] = ()  # what was read but not used, in words
 
     def spec(self, die: str | None, parameter: str) -> Spec:
@@ -100,9 +95,7 @@ class AnalyticsConfig:
 
     def pri_defaulted(self, die: str) -> bool:
         """True when a die's PRI is the built-in placeholder, not the plant's figure."""
-        return (
-            die not in self.planned_cycle_by_die and self.planned_cycle_time_s is None
-        )
+        return die not in self.planned_cycle_by_die and self.planned_cycle_time_s is None
 
     def line_of(self, machine: str) -> str:
         for line, machines in self.lines.items():
@@ -116,9 +109,7 @@ class AnalyticsConfig:
         default silently used instead."""
         unknown = sorted(set(data) - set(KNOWN))
         if unknown:
-            raise BadKey(
-                (unknown[0],), f"unknown analytics setting; known: {', '.join(KNOWN)}"
-            )
+            raise BadKey((unknown[0],), f"unknown analytics setting; known: {', '.join(KNOWN)}")
         given = {
             "planned_cycle_time_s": _number(data, ("planned_cycle_time_s",)),
             "manual_inspection_s": _number(data, ("manual_inspection_s",), zero=True),
@@ -129,6 +120,7 @@ class AnalyticsConfig:
             planned_cycle_by_die=_cycles(_table(data, ("planned_cycle_by_die",))),
             rated_life_by_die=_lives(_table(data, ("rated_life_by_die",))),
             specs=_specs(_table(data, ("spec",))),
+            benefit=_benefit(_table(data, ("benefit",))),
         )
 
     @classmethod
@@ -152,9 +144,7 @@ class AnalyticsConfig:
         except tomllib.TOMLDecodeError as exc:
             found = re.search(r"at line (\d+)", str(exc))
             where = f"{path}:{found[1]}" if found else str(path)
-            raise ValueError(
-                f"analytics config {where}: not valid TOML: {exc}"
-            ) from None
+            raise ValueError(f"analytics config {where}: not valid TOML: {exc}") from None
         except BadKey as exc:
             line = _line_of(text, exc.key)
             where = f"{path}:{line}" if line else str(path)
@@ -205,6 +195,7 @@ KNOWN = (
     "planned_cycle_by_die",
     "rated_life_by_die",
     "spec",
+    "benefit",
 )
 
 
@@ -220,9 +211,7 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _number(
-    table: dict[str, Any], key: tuple[str, ...], zero: bool = False
-) -> float | None:
+def _number(table: dict[str, Any], key: tuple[str, ...], zero: bool = False) -> float | None:
     """A time in seconds: a number above 0 (or from 0, with `zero`)."""
     value = table.get(key[-1])
     if value is None:
@@ -242,12 +231,8 @@ def _table(data: dict[str, Any], key: tuple[str, ...]) -> dict[str, Any]:
 
 def _lines(table: dict[str, Any]) -> dict[str, list[str]]:
     for line, machines in table.items():
-        if not isinstance(machines, list) or not all(
-            isinstance(m, str) for m in machines
-        ):
-            raise BadKey(
-                ("lines", line), f"must be a list of machine ids, got {machines!r}"
-            )
+        if not isinstance(machines, list) or not all(isinstance(m, str) for m in machines):
+            raise BadKey(("lines", line), f"must be a list of machine ids, got {machines!r}")
     return {str(k): list(v) for k, v in table.items()}
 
 
@@ -265,9 +250,7 @@ def _lives(table: dict[str, Any]) -> dict[str, int]:
     out = {}
     for die, shots in table.items():
         if not isinstance(shots, int) or isinstance(shots, bool) or shots < 1:
-            raise BadKey(
-                ("rated_life_by_die", die), f"must be a whole number > 0, got {shots!r}"
-            )
+            raise BadKey(("rated_life_by_die", die), f"must be a whole number > 0, got {shots!r}")
         out[str(die)] = shots
     return out
 
@@ -285,13 +268,18 @@ def _specs(table: dict[str, Any]) -> dict[str, dict[str, Spec]]:
                 if not _is_number(value):
                     raise BadKey((*key, side), f"must be a number, got {value!r}")
             lsl, usl = limits.get("lsl"), limits.get("usl")
-            spec = Spec(
-                None if lsl is None else float(lsl), None if usl is None else float(usl)
-            )
+            spec = Spec(None if lsl is None else float(lsl), None if usl is None else float(usl))
             if spec.lsl is not None and spec.usl is not None and spec.lsl >= spec.usl:
                 raise BadKey(key, f"lsl {spec.lsl} must lie below usl {spec.usl}")
             specs.setdefault(str(scope), {})[name] = spec
     return specs
+
+
+def _benefit(table: dict[str, Any]) -> BenefitPlan:
+    try:
+        return BenefitPlan.from_table(table)
+    except PlanError as exc:
+        raise BadKey(("benefit", *exc.key), exc.message) from None
 
 
 def _line_of(text: str, key: tuple[str, ...]) -> int | None:
@@ -303,9 +291,7 @@ def _line_of(text: str, key: tuple[str, ...]) -> int | None:
         return rf"[\"']?{re.escape(name)}[\"']?"
 
     for cut in range(len(key), 0, -1):
-        header = re.compile(
-            r"^\s*\[\s*" + r"\s*\.\s*".join(map(part, key[:cut])) + r"\s*\]"
-        )
+        header = re.compile(r"^\s*\[\s*" + r"\s*\.\s*".join(map(part, key[:cut])) + r"\s*\]")
         for i, line in enumerate(lines):
             if not header.match(line):
                 continue

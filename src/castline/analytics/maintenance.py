@@ -1,5 +1,8 @@
 """Die and machine maintenance: die life, defect-rate trend, downtime causes, MTBF/MTTR.
 
+Downtime and MTBF/MTTR come from the classified stops of `castline.analytics.downtime`
+(breakdowns only; planned stops listed last).
+
 A die is due when it nears its rated life since its last maintenance, or sooner when
 its NG rate climbs with every shot (wear shows as defects before the counter says so).
 """
@@ -7,6 +10,7 @@ its NG rate climbs with every shot (wear shows as defects before the counter say
 from __future__ import annotations
 
 import math
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -14,9 +18,9 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
+from castline.analytics import downtime as stops
 from castline.analytics import kpis, queries
 from castline.analytics.config import AnalyticsConfig
-from castline.domain.states import MachineState
 
 DUE_AT = 0.9  # share of rated life at which to plan the next maintenance
 MIN_TREND_SHOTS = 200
@@ -115,32 +119,9 @@ def dies_report(
 
 
 def downtime(engine: Engine, plant: str, since: datetime, until: datetime) -> list[dict[str, Any]]:
-    """Hours and stops per machine, state and reason, longest first."""
-    states = queries.states(engine, plant, until=until)
-    rows = []
-    for machine, group in states.groupby("machine"):
-        at = kpis.nanoseconds(group["at"])
-        lo, hi = pd.Timestamp(since).value, pd.Timestamp(until).value
-        start, end = np.clip(at, lo, hi), np.clip(np.append(at[1:], hi), lo, hi)
-        frame = pd.DataFrame(
-            {
-                "state": group["state"].to_numpy(),
-                "reason": group["reason"].fillna("").to_numpy(),
-                "hours": (end - start) / 3.6e12,
-            }
-        )
-        frame = frame[(frame["state"] != MachineState.RUNNING.value) & (frame["hours"] > 0)]
-        for (state, reason), g in frame.groupby(["state", "reason"]):
-            rows.append(
-                {
-                    "machine": machine,
-                    "state": state,
-                    "reason": reason or "(none given)",
-                    "hours": float(g["hours"].sum()),
-                    "stops": len(g),
-                }
-            )
-    return sorted(rows, key=lambda r: -r["hours"])
+    """Hours and stops per machine, stop class and reason; planned stops last."""
+    segs = stops.segments(engine, plant, since, until)
+    return [asdict(row) for row in stops.by_cause(segs, since, until)]
 
 
 def report(
@@ -151,11 +132,19 @@ def report(
     config: AnalyticsConfig | None = None,
 ) -> dict[str, Any]:
     machines = kpis.kpi_table(engine, plant, since, until, by="total", config=config)
+    availability = {r["unit"]: r["availability"] for r in machines}
+    segs = stops.segments(engine, plant, since, until)
     return {
         "dies": dies_report(engine, plant, since, until, config),
-        "downtime": downtime(engine, plant, since, until),
+        "downtime": [asdict(row) for row in stops.by_cause(segs, since, until)],
         "machines": [
-            {k: r[k] for k in ("unit", "failures", "mtbf_s", "mttr_s", "availability")}
-            for r in machines
+            {
+                "unit": r.machine,
+                "failures": r.breakdowns,
+                "mtbf_s": None if r.mtbf_h is None else r.mtbf_h * 3600,
+                "mttr_s": None if r.mttr_min is None else r.mttr_min * 60,
+                "availability": availability.get(r.machine),
+            }
+            for r in stops.reliability(segs, since, until)
         ],
     }

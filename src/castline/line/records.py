@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 
 from castline.domain.shot import PartKey, Shot
 from castline.line.alarms import LineAlarms
+from castline.line.cameras import Cameras
 from castline.line.decision import Decider
 from castline.line.intake import STORE_DOWN
 from castline.line.output import Output
@@ -46,6 +47,7 @@ class Recorder:
         self.journal = journal
         self._machines: set[tuple[str, str]] = set()  # (plant, machine) made sure of
         self.alarms: LineAlarms | None = None  # live SPC, fed each batch
+        self.cameras = Cameras()  # a machine without a camera: its shots wait for no photo
 
     def note(self, message: Message) -> None:
         match message:
@@ -54,7 +56,8 @@ class Recorder:
                 if self.check is not None:
                     shot = self.check(shot)
                 self._checked[shot.key] = shot  # built once, written with its batch
-                self.decider.shot(shot)
+                if self.cameras.photographed(message.plant, message.machine):
+                    self.decider.shot(shot)
             case StateMessage() if message.die:
                 self.decider.mounted(message.plant, message.machine, message.die)
 

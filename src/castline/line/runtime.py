@@ -25,6 +25,7 @@ from sqlalchemy import Engine
 from castline.domain.plant import Machine
 from castline.domain.shot import PartKey, Shot
 from castline.line.alarms import LineAlarms
+from castline.line.cameras import Cameras
 from castline.line.curve_check import CurveCheck
 from castline.line.decision import Decider
 from castline.line.downstream import DownstreamResults
@@ -76,6 +77,7 @@ class LineRuntime:
         self.models = ActiveModels(engine)
         self.metrics = metrics or LineMetrics()
         self.deadline_s = settings.verdict_deadline_s
+        self.cameras = Cameras(settings.machines_without_camera)
         self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="line")
         self.health = StoreHealth(self.store, self._db, self.metrics)
         self.decider = Decider(
@@ -126,6 +128,7 @@ class LineRuntime:
             self.store.engine, self._db, self.decider, self.output, self.journal, self.curves.check
         )
         recorder.alarms = self._output.alarms = self.alarms
+        recorder.cameras = self.cameras
         self.alarms.publish = self._output.event
         self._intake = Intake(
             js,
@@ -261,7 +264,8 @@ class LineRuntime:
 
     async def _on_shot(self, message: ShotMessage) -> None:
         shot = self.curves.check(message.to_shot())
-        self.decider.shot(shot)
+        if self.cameras.photographed(message.plant, message.machine):
+            self.decider.shot(shot)
         try:
             await self._record_shot(message.plant, shot)
         except STORE_DOWN:

@@ -39,6 +39,10 @@ class FleetConfig:
     idle_min: tuple[float, float] = (3.0, 15.0)
     planned_stop_every_h: float = 8.0  # breaks, planned maintenance
     planned_stop_min: tuple[float, float] = (20.0, 40.0)
+    die_change_every_h: float = 16.0  # setup: die change; 0: none
+    die_change_min: tuple[float, float] = (30.0, 60.0)
+    no_order_every_h: float = 24.0  # idle with "no order" said by the MES; 0: none
+    no_order_min: tuple[float, float] = (20.0, 60.0)
     cold_after_min: float = 10.0  # a longer stop cools the die: warm-up shots follow
     warmup_shots: tuple[int, int] = (2, 6)  # try shots after a cold start
     die_cooling_c: float = 130.0  # how far a die cools in a long stop
@@ -115,6 +119,8 @@ class _Schedule:
     vacuum_loss: datetime
     die_damage: datetime
     maintenance: datetime | None = None
+    die_change: datetime | None = None  # None: this kind of stop is off
+    no_order: datetime | None = None
     episodes: dict[str, _Episode] = field(default_factory=dict)
 
 
@@ -138,6 +144,9 @@ class MachineModel:
         self.process = ProcessModel(self.profile, self.rng, self.cycle_time_s)
         self.damaged = False
         self.curves = self._curves(index) if config.curve_rate_hz else None
+        # Die changes and order gaps draw from a stream of their own, so the hall's
+        # other draws stay those of a hall without them.
+        self.planning = np.random.default_rng([config.seed, index, 2])
 
     def _curves(self, index: int) -> CurveModel:
         # A stream of its own: the hall's other events are the same with or without curves.
@@ -153,6 +162,14 @@ class MachineModel:
     def _after(self, at: datetime, mean_h: float) -> datetime:
         return at + timedelta(hours=float(self.rng.exponential(mean_h)))
 
+    def _planned_after(self, at: datetime, mean_h: float) -> datetime | None:
+        if mean_h <= 0:
+            return None
+        return at + timedelta(hours=float(self.planning.exponential(mean_h)))
+
+    def _planned_minutes(self, span: tuple[float, float]) -> timedelta:
+        return timedelta(minutes=float(self.planning.uniform(*span)))
+
     def _minutes(self, span: tuple[float, float]) -> timedelta:
         return timedelta(minutes=float(self.rng.uniform(*span)))
 
@@ -166,6 +183,8 @@ class MachineModel:
             melt_drift=self._after(t, c.melt_drift_every_h),
             vacuum_loss=self._after(t, c.vacuum_loss_every_h),
             die_damage=self._after(t, c.die_damage_every_h),
+            die_change=self._planned_after(t, c.die_change_every_h),
+            no_order=self._planned_after(t, c.no_order_every_h),
         )
         shot_number = c.first_shot
         state = MachineState.SETUP
@@ -259,6 +278,14 @@ class MachineModel:
             length = self._minutes(c.planned_stop_min)
             plan.planned_stop = self._after(t + length, c.planned_stop_every_h)
             return MachineState.PLANNED_STOP, length, "planned stop"
+        if plan.die_change is not None and t >= plan.die_change:
+            length = self._planned_minutes(c.die_change_min)
+            plan.die_change = self._planned_after(t + length, c.die_change_every_h)
+            return MachineState.SETUP, length, "die change"
+        if plan.no_order is not None and t >= plan.no_order:
+            length = self._planned_minutes(c.no_order_min)
+            plan.no_order = self._planned_after(t + length, c.no_order_every_h)
+            return MachineState.IDLE, length, "no order"
         if t >= plan.idle:
             length = self._minutes(c.idle_min)
             plan.idle = self._after(t + length, c.idle_every_h)

@@ -10,10 +10,11 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
-from castline.analytics import alarms
+from castline.analytics import alarms, downtime
 from castline.domain.defects import DefectCatalogue
 from castline.domain.ids import valid_id
 from castline.domain.shot import PartKey
+from castline.domain.stops import StopClass
 from castline.domain.verdict import Verdict
 from castline.messaging.schema import DownstreamMessage
 from castline.store import downstream
@@ -225,3 +226,36 @@ def revoke_own(engine: Engine, who: Principal, key_id: int) -> None:
     if not revoke_key(engine, who.user_id, key_id):
         raise ActionError(f"you have no live API key {key_id}", 404)
     audit(engine, who.username, "key.revoke", who.username, {"key": key_id}, who.plants)
+
+
+def classify_stop(
+    engine: Engine,
+    who: Principal,
+    plant: str,
+    machine: str,
+    started_at: datetime,
+    stop_class: str,
+    reason: str,
+) -> dict[str, object]:
+    """A person says why a machine stood (or corrects what the machine said)."""
+    if not who.sees(plant):
+        raise ActionError(f"plant {plant} not found", 404)
+    if started_at.tzinfo is None:
+        raise ActionError("give the stop's start with its zone (as listed)")
+    try:
+        cls = StopClass.of(stop_class)
+    except ValueError as exc:
+        raise ActionError(str(exc)) from None
+    reason = reason.strip()
+    if cls is not StopClass.PLANNED and not reason:
+        raise ActionError("say what happened (the reason)")
+    if len(reason) > 500:
+        raise ActionError("the reason is longer than 500 characters")
+    try:
+        downtime.classify(engine, plant, machine, started_at, cls, reason, who.username)
+    except LookupError as exc:
+        raise ActionError(str(exc), 404) from None
+    target = f"{plant}/{machine}/stop/{started_at.isoformat()}"
+    detail = {"class": cls.value, "reason": reason}
+    audit(engine, who.username, "stop.classify", target, detail, [plant])
+    return {"machine": machine, "started_at": started_at, "stop_class": cls.value}

@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 
 from castline.analytics import benefit as benefit_report
 from castline.analytics import kpis, spc
+from castline.analytics.benefit_plan import PlanError
 from castline.analytics.config import AnalyticsConfig, of
 from castline.settings import Settings
 from castline.web.plant_time import PlantClock
@@ -93,11 +94,19 @@ def part_limits(
     return limits
 
 
-def benefit(engine: Engine, plant: str, days: int, config: AnalyticsConfig) -> dict[str, Any]:
-    """The benefit report of the last `days` against the four times longer stretch before."""
-    until = datetime.now(UTC)
-    since = until - timedelta(days=days)
-    baseline = benefit_report.Period(since - 4 * timedelta(days=days), since)
-    return benefit_report.report(
-        engine, plant, baseline, benefit_report.Period(since, until), config
-    )
+def benefit(engine: Engine, plant: str, config: AnalyticsConfig) -> dict[str, Any]:
+    """The benefit report under the plan the analytics file declares; without a plan (or
+    before its comparison period began) no figures, and the reason why."""
+    try:
+        return {"declared": True, "problem": None} | benefit_report.report(
+            engine, plant, config.benefit, config
+        )
+    except PlanError as exc:
+        return {
+            "plant": plant,
+            "declared": False,
+            "problem": str(exc),
+            "plan": config.benefit.as_dict(),
+            "rows": [],
+            "assumptions": [],
+        }

@@ -114,6 +114,7 @@ class MachineTile(Out):
     last: LastVerdict | None
     image: str | None
     alarms_open: int
+    envelope_breaches_today: int = 0  # shots outside their die's golden envelope
 
 
 class LineStatus(Out):
@@ -303,10 +304,19 @@ class KpiRow(Out):
     suggested_planned_cycle_s: float | None  # median recorded cycle time
 
 
-class Period(Out):
+class BenefitPeriod(Out):
     since: datetime
     until: datetime
+    blocks: int  # resampling blocks with production
+    labour_source: Literal["logged", "declared plan", "castline decisions", "none"]
     castings: float
+    scrap: float
+    escapes: float
+    castings_with_truth: float
+    unclassified_h: float
+    breakdowns: float
+    decided_by_person: float
+    alarms_with_cause: float
 
 
 class BenefitRow(Out):
@@ -314,16 +324,23 @@ class BenefitRow(Out):
     unit: str
     baseline: float | None
     current: float | None
-    change_pct: float | None
-    target_pct: float | None
-    met: bool | None
+    change_pct: float | None  # improvement in the target's direction
+    low_pct: float | None  # bootstrap interval of change_pct
+    high_pct: float | None
+    target_pct: float
+    verdict: Literal["met", "not met", "inconclusive", "no data"]
+    met: bool  # only when the whole interval clears the target
 
 
 class Benefit(Out):
     plant: str
-    baseline: Period
-    current: Period
+    declared: bool  # False: the analytics file declares no periods; `problem` says why
+    problem: str | None
+    plan: dict[str, Any]
+    baseline: BenefitPeriod | None = None
+    current: BenefitPeriod | None = None
     rows: list[BenefitRow]
+    assumptions: list[str]
 
 
 class DieDue(Out):
@@ -344,7 +361,7 @@ class DieDue(Out):
 
 class Downtime(Out):
     machine: str
-    state: str
+    stop_class: str  # domain.stops.StopClass: planned stops come last
     reason: str
     hours: float
     stops: int
