@@ -284,9 +284,10 @@ def kpi_trend_png(request: Request, plant: PlantId, who: Viewer, days: Days = 14
 
 
 @router.get("/plants/{plant}/benefit", response_model=out.Benefit)
-def benefit(request: Request, plant: PlantId, who: Viewer, days: Days = 7) -> dict[str, Any]:
-    """The last `days` against the four times longer stretch before them."""
-    return analytics.benefit(request.app.state.engine, plant, days, plant_config(request))
+def benefit(request: Request, plant: PlantId, who: Viewer) -> dict[str, Any]:
+    """The four targets under the plan of the analytics file ([benefit]): baseline and
+    comparison periods, bootstrap intervals, a verdict each and the assumptions."""
+    return analytics.benefit(request.app.state.engine, plant, plant_config(request))
 
 
 @router.get("/plants/{plant}/maintenance", response_model=out.Maintenance)

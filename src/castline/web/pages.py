@@ -490,7 +490,6 @@ def kpi(
                 analytics_kpis.kpi_table, engine, plant["id"], since, now, config=config
             )
             or [],
-            "benefit": analytics.benefit(engine, plant["id"], days, config),
             "pareto": pareto.of_plant(
                 engine, plant["id"], now - timedelta(days=days), now, config.calendar
             ),
