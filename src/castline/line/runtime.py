@@ -15,7 +15,6 @@ import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from typing import Any, TypeVar
 
 import nats
@@ -32,9 +31,10 @@ from castline.line.downstream import DownstreamResults
 from castline.line.expiry import Expiry
 from castline.line.inspection import ActiveModels
 from castline.line.intake import STORE_DOWN, Delivery, Intake, StoreHealth
-from castline.line.join import Joiner, UnknownPart
+from castline.line.join import Joiner
 from castline.line.metrics import LineMetrics
-from castline.line.output import Output, Photo
+from castline.line.output import Output
+from castline.line.photos import PartPhotos, recorded_mark
 from castline.line.records import Recorder
 from castline.messaging import jetstream
 from castline.messaging.backlog import read_backlog
@@ -87,7 +87,7 @@ class LineRuntime:
             self.executor,
             self._recorded_die,
         )
-        self.decider.recorded_mark = self._recorded_mark
+        self.decider.recorded_mark = recorded_mark(self.store, self._db)
         self.curves = CurveCheck(
             Envelopes(engine),
             settings.envelope_learn_shots,
@@ -101,6 +101,7 @@ class LineRuntime:
         self.journal: VerdictJournal | None = None
         self._intake: Intake | None = None
         self._output: Output | None = None
+        self._photos: PartPhotos | None = None
         self._known_dies: set[str] = set()
         self._known_machines: set[tuple[str, str]] = set()
 
@@ -124,6 +125,7 @@ class LineRuntime:
         replicas = (await js.stream_info(jetstream.STREAM)).config.num_replicas or 1
         self.journal = await VerdictJournal.open(js, replicas)
         self._output = Output(nc, self.journal, self.store, self.blobs, self._db, self.metrics)
+        self._photos = PartPhotos(self.decider, self._output)
         recorder = Recorder(
             self.store.engine, self._db, self.decider, self.output, self.journal, self.curves.check
         )
@@ -139,7 +141,7 @@ class LineRuntime:
             self.handle,
             recorder,
             self._refused,
-            self._unreadable_photo,
+            self._photos.unreadable,
         )
         loaded = await self._db(self.models.preload)
         log.info("line runtime ready: %d inspection models loaded", loaded)
@@ -194,6 +196,12 @@ class LineRuntime:
         return Expiry(self.decider, self.output, self.health, self.metrics, shot_die)
 
     @property
+    def photos(self) -> PartPhotos:
+        if self._photos is None:
+            raise RuntimeError("the line runtime is not running")
+        return self._photos
+
+    @property
     def output(self) -> Output:
         if self._output is None:
             raise RuntimeError("the line runtime is not running")
@@ -204,7 +212,7 @@ class LineRuntime:
     async def handle(self, message: Message, delivery: Delivery) -> None:
         match message:
             case ImageMessage():
-                await self._on_photo(message, delivery)
+                await self.photos.take(message, delivery)
             case ShotMessage():
                 await self._on_shot(message)
             case StateMessage():
@@ -229,38 +237,6 @@ class LineRuntime:
         if isinstance(message, ShotMessage):
             key = PartKey(message.plant, message.machine, message.shot_number)
             self.decider.forget(key, message.cavities)
-
-    async def _unreadable_photo(self, message: ImageMessage, reason: str) -> None:
-        """A photo that cannot be inspected: its part is QUARANTINE now, not at expiry."""
-        try:
-            key = await self.decider.part_of(message)
-        except UnknownPart:
-            return  # no part to hold: the photo is dead-lettered with its reason
-        verdict = self.decider.unreadable(key, message.view, reason)
-        told, _ = await self.output.tell(key, verdict, None)
-        await self.output.record(key, told)
-
-    async def _on_photo(self, message: ImageMessage, delivery: Delivery) -> None:
-        key = await self.decider.part_of(message)  # UnknownPart: dead-lettered
-        data = message.image_bytes()
-        photo = Photo(message.view, message.ts, data, message.content_type)
-        told = await self.output.told(key, look_in_record=delivery.redelivered)
-        if told is not None:  # the cell may have missed it
-            await self.output.retell(key, told)
-            await self.output.record(key, told, photo)
-            return
-        decision = await self.decider.photo(key, message.view, data, delivery.arrived)
-        photo = replace(photo, verdict=decision.verdict)
-        part, draw = decision.verdict, decision.draw_overlay
-        expected = self.decider.views_expected(key)
-        if expected > 1:  # the part is decided when its last view is
-            views = await self.output.journal.add_view(key, message.view, decision.verdict)
-            if len(views) < expected:
-                await self.output.record_view(key, photo, draw)
-                return
-            part = self.decider.combined(views, delivery.arrived)
-        told, ours = await self.output.tell(key, part, delivery.arrived)
-        await self.output.record(key, told, photo, draw if ours or expected > 1 else None)
 
     async def _on_shot(self, message: ShotMessage) -> None:
         shot = self.curves.check(message.to_shot())
@@ -293,12 +269,6 @@ class LineRuntime:
         await self._db(self.store.record_state, message.plant, message.machine, *state)
         payload = message.model_dump(mode="json")
         self.output.event(message.plant, message.machine, Kind.STATE, payload)
-
-    async def _recorded_mark(self, plant: str, machine: str, code: str) -> PartKey | None:
-        """The part a data-matrix code marks, as recorded (its shot may be another
-        worker's)."""
-        marked = await self._db(self.store.parts_marked, code)
-        return next((k for k in marked if (k.plant, k.machine) == (plant, machine)), None)
 
     async def _recorded_die(self, key: PartKey) -> tuple[str, bool] | None:
         try:

@@ -17,6 +17,7 @@ from castline.options import ConfigOption, mqtt_url, settings_or_exit
 
 if TYPE_CHECKING:
     from castline.settings import Settings
+    from castline.sim.faults import Fault
     from castline.sim.link import MqttAccess
     from castline.sim.runner import HallConfig
 
@@ -101,14 +102,10 @@ def sim(
 ) -> None:
     """Run the hall until the duration has passed or Ctrl-C, then print the robot cells' counts."""
     from castline.messaging.address import BrokerAddress
-    from castline.sim.faults import parse_faults
     from castline.sim.fleet import FleetConfig
     from castline.sim.runner import HallConfig, views_of
 
-    try:
-        faults = parse_faults(fault or [])
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--fault") from None
+    faults = _faults(fault)
     settings = settings_or_exit(
         config, plant=plant, machines=machines, speed=speed, verdict_deadline_s=deadline, data=data
     )
@@ -143,6 +140,15 @@ def sim(
         return
 
     _run(hall, broker, _device_logins(settings, hall) if embedded else None)
+
+
+def _faults(fault: list[str] | None) -> tuple[Fault, ...]:
+    from castline.sim.faults import parse_faults
+
+    try:
+        return parse_faults(fault or [])
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--fault") from None
 
 
 def _device_logins(settings: Settings, hall: HallConfig) -> MqttAccess:
