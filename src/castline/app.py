@@ -38,6 +38,7 @@ from castline.sim.runner import CellReport, HallConfig, run_hall, views_of
 from castline.store import tables as t
 from castline.store.database import open_store
 from castline.store.repository import Store
+from castline.web import overload
 from castline.web.app import LineLink, create_app
 from castline.web.auth import ensure_admin
 from castline.web.live import Hub
@@ -216,9 +217,14 @@ async def _run(
         loop.add_signal_handler(sig, _stop_by_signal, stop_hall, interrupted)
     mqtt_url = broker.mqtt_url if broker else settings_mqtt_url(settings)  # the NATS of nats_url
     _announce(settings, mqtt_url, password)
+    behind = overload.warn_while_overloaded(
+        app.state.load, settings.machines, settings.speed, stop_line
+    )
+    watch_load = asyncio.create_task(behind)  # says so, with what to change, when behind
 
     report = await run_hall(_hall(settings, options, fleet), mqtt_url, stop_hall, access=access)
     watch_broker.cancel()
+    watch_load.cancel()
     print("stopping: the hall has stopped, the line finishes the parts in flight")
     await _drain(runtime, DRAIN_INTERRUPTED_S if interrupted.is_set() else DRAIN_S)
     stop_line.set()

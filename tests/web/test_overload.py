@@ -3,6 +3,7 @@ when a real broker carries late quarantine verdicts to the dashboard."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import time
 from collections.abc import Iterator
@@ -16,12 +17,22 @@ from fastapi.testclient import TestClient
 
 from castline.domain.verdict import Verdict
 from castline.messaging import events
+from castline.messaging.backlog import BacklogWatch
 from castline.messaging.broker import EmbeddedNats, free_port
 from castline.messaging.schema import VerdictMessage
 from castline.messaging.topics import Kind
 from castline.store import database
 from castline.web.app import LineLink, create_app
-from castline.web.overload import MIN_VERDICTS, LineLoad, is_late
+from castline.web.live import Hub
+from castline.web.overload import (
+    MIN_VERDICTS,
+    LineLoad,
+    LoadMonitor,
+    Overload,
+    advice,
+    is_late,
+    warn_while_overloaded,
+)
 
 from .conftest import Plant, as_user, settings_in
 from .test_backlog import run
@@ -126,3 +137,32 @@ def test_every_page_says_the_line_cannot_keep_up_in_both_languages(
             assert "6 of 30 parts (20.0 %)" in page and "castline up --machines" in page
         zh = client.get("/?lang=zh", headers=viewer).text
         assert "产线处理不过来" in zh and "--speed" in zh
+
+
+def test_castline_up_says_what_to_change_in_figures(capsys: pytest.CaptureFixture[str]) -> None:
+    grew = Overload(60, 10, 70, late=0, verdicts=5)
+    line = advice(grew, machines=9, speed=60)
+    assert "backlog 10 -> 70 parts in a minute" in line
+    assert "--machines 6 (now 9)" in line and "--speed 40 (now 60)" in line
+    assert "castline line run" in line
+    late = advice(Overload(60, None, None, late=50, verdicts=100), machines=9, speed=60)
+    assert "50 of 100 parts (50%) quarantined" in late and "--machines 4 (now 9)" in late
+
+    monitor = LoadMonitor(Hub(), BacklogWatch("nats://127.0.0.1:1"))
+
+    async def behind_then_caught_up() -> None:
+        stop = asyncio.Event()
+        for n in range(30):
+            monitor.load.verdict(time.monotonic(), late=n < 10)
+        task = asyncio.create_task(warn_while_overloaded(monitor, 9, 60, stop, every_s=0.01))
+        await asyncio.sleep(0.1)
+        monitor.load = LineLoad()  # the minute has moved on: nothing late any more
+        await asyncio.sleep(0.1)
+        stop.set()
+        await task
+
+    asyncio.run(behind_then_caught_up())
+    said = capsys.readouterr().out.splitlines()
+    assert len(said) == 2  # said once while behind (not every check), once when caught up
+    assert said[0].startswith("warning: the line cannot keep up (10 of 30 parts (33%)")
+    assert said[1] == "the line keeps up again"

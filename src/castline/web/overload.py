@@ -155,3 +155,45 @@ def _recent(payload: dict[str, object], window_s: float) -> bool:
     if decided.tzinfo is None:
         return False
     return (datetime.now(UTC) - decided).total_seconds() <= window_s
+
+
+def advice(found: Overload, machines: int, speed: float) -> str:
+    """One log line for `castline up`: what shows the overload and what to change, in
+    figures (the share of the load the line kept up with, at most two thirds)."""
+    seen = []
+    if found.growing:
+        seen.append(f"backlog {found.backlog_from} -> {found.backlog_to} parts in a minute")
+    if found.late:
+        seen.append(
+            f"{found.late} of {found.verdicts} parts ({found.late_share:.0%}) quarantined "
+            "because the verdict deadline passed"
+        )
+    keep = min(2 / 3, 1 - found.late_share) if found.late else 2 / 3
+    return (
+        f"warning: the line cannot keep up ({'; '.join(seen)}). Try castline up --machines "
+        f"{max(1, int(machines * keep))} (now {machines}) or --speed {speed * keep:.3g} (now "
+        f"{speed:g}), or add a line worker: castline line run (on this or another computer)"
+    )
+
+
+async def warn_while_overloaded(
+    monitor: LoadMonitor,
+    machines: int,
+    speed: float,
+    stop: asyncio.Event,
+    every_s: float = 10.0,
+    repeat_s: float = 60.0,
+) -> None:
+    """Print the advice when the line falls behind, again each `repeat_s` while it stays
+    behind, and once when it keeps up again."""
+    said_at: float | None = None
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every_s)
+        found, now = monitor.now(), time.monotonic()
+        if found is not None and (said_at is None or now - said_at >= repeat_s):
+            print(advice(found, machines, speed), flush=True)
+            said_at = now
+        elif found is None and said_at is not None:
+            print("the line keeps up again", flush=True)
+            said_at = None
