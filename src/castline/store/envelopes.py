@@ -14,7 +14,10 @@ from typing import Any
 from sqlalchemy import Engine, delete, func, select, tuple_
 from sqlalchemy.exc import IntegrityError
 
+from castline.domain.curve import ShotCurve
+from castline.domain.curve import unpack as unpack_curve
 from castline.domain.envelope import Envelope, EnvelopeError, learn, pack, unpack
+from castline.domain.shot import PartKey
 from castline.store import reads
 from castline.store import tables as t
 
@@ -38,9 +41,12 @@ class Envelopes:
         self.engine = engine
         self.reads = reads.Reads(engine)
 
-    def latest(self, die: str) -> StoredEnvelope | None:
+    def latest(self, die: str, version: int | None = None) -> StoredEnvelope | None:
+        """The die's newest envelope, or the given version of it."""
         e = t.die_envelopes
         query = select(e).where(e.c.die == die).order_by(e.c.version.desc()).limit(1)
+        if version is not None:
+            query = query.where(e.c.version == version)
         with self.engine.connect() as conn:
             row = conn.execute(query).first()
         if row is None:
@@ -126,3 +132,19 @@ def prune_curves(engine: Engine, before: datetime) -> int:
         deleted += len(keys)
         if len(keys) < PRUNE_BATCH:
             return deleted
+
+
+def recent_curves(engine: Engine, key: PartKey, die: str, n: int) -> list[ShotCurve]:
+    """Up to `n` curves of the machine's shots with the same die just before `key`,
+    newest first: what a part's curve is compared with on its page."""
+    s, c = t.shots, t.shot_curves
+    query = (
+        select(c.c.data)
+        .join(s, reads.same_part(c, s))
+        .where(s.c.plant == key.plant, s.c.machine == key.machine, s.c.die == die)
+        .where(s.c.shot_number < key.shot_number)
+        .order_by(s.c.shot_number.desc())
+        .limit(n)
+    )
+    with engine.connect() as conn:
+        return [unpack_curve(data) for data in conn.execute(query).scalars()]

@@ -14,7 +14,7 @@ from typing import Literal
 
 from starlette.requests import Request
 
-from castline.web import vocabulary
+from castline.web import curve_words, vocabulary
 from castline.web.reasons import understand
 
 Lang = Literal["en", "zh"]
@@ -845,6 +845,8 @@ ZH: dict[str, str] = {
 
 EN |= vocabulary.EN  # the plant's words (parameters, defects, rules, reasons)
 ZH |= vocabulary.ZH
+EN |= curve_words.EN  # shot curves and golden envelopes
+ZH |= curve_words.ZH
 CATALOGUES: dict[Lang, Mapping[str, str]] = {"en": EN, "zh": ZH}
 
 

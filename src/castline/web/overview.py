@@ -67,6 +67,8 @@ def trouble(tile: dict[str, Any]) -> Trouble:
         amber.append(Reason("why.idle", {"state": state}))
     if rate is not None and rate > SCRAP_AMBER:
         (red if rate > SCRAP_RED else amber).append(Reason("why.scrap", {"rate": rate}))
+    if tile.get("envelope_breaches_today"):  # parts held by their curve, by die rule
+        amber.append(Reason("why.envelope", {"n": tile["envelope_breaches_today"]}))
     waiting = ((Verdict.QUARANTINE, "why.quarantine"), (Verdict.REVIEW, "why.review"))
     for verdict, message in waiting:
         if verdicts.get(verdict.value):

@@ -57,6 +57,7 @@ class _TileFigures:
     shots_today: dict[str, int]
     verdicts_today: dict[str, dict[str, int]]
     alarms_open: dict[str, int]
+    envelope_today: dict[str, int]  # shots outside their die's golden envelope
 
 
 def _tile_figures(conn: Connection, plant: str, since: datetime) -> _TileFigures:
@@ -84,6 +85,16 @@ def _tile_figures(conn: Connection, plant: str, since: datetime) -> _TileFigures
         shots_today={m: int(n) for m, n in conn.execute(reads.shot_counts(plant, since))},
         verdicts_today=counts,
         alarms_open={m: int(n) for m, n in conn.execute(open_alarms)},
+        envelope_today={m: int(n) for m, n in conn.execute(_breaches(plant, since))},
+    )
+
+
+def _breaches(plant: str, since: datetime) -> Select[Any]:
+    s = t.shots.c
+    return (
+        select(s.machine, func.count())
+        .where(s.plant == plant, s.at >= since, s.envelope_breach.is_not(None))
+        .group_by(s.machine)
     )
 
 
@@ -106,6 +117,7 @@ def _tile(plant: str, machine: Any, f: _TileFigures) -> Row:
         "last": {k: getattr(latest, k) for k in last_keys} if latest else None,
         "image": latest.image if latest else None,
         "alarms_open": f.alarms_open.get(machine.id, 0),
+        "envelope_breaches_today": f.envelope_today.get(machine.id, 0),
     }
 
 

@@ -115,6 +115,7 @@ class MachineTile(Out):
     image: str | None
     alarms_open: int
     envelope_breaches_today: int = 0  # shots outside their die's golden envelope
+    envelope_breaches_today: int = 0  # shots outside their die's golden envelope
 
 
 class LineStatus(Out):

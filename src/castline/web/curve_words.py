@@ -1,0 +1,58 @@
+"""The words of shot curves and golden envelopes, in English and zh-CN (merged into the
+catalogues of `web/i18n.py`)."""
+
+from __future__ import annotations
+
+EN: dict[str, str] = {
+    "param.curve_switchover_mm": "switch-over position (curve)",
+    "param.curve_fast_velocity_mean_mps": "fast shot mean velocity (curve)",
+    "param.curve_fast_velocity_min_mps": "fast shot lowest velocity (curve)",
+    "param.curve_fill_time_ms": "fill time (curve)",
+    "param.curve_pressure_rise_ms": "pressure rise time (curve)",
+    "param.curve_intensification_bar": "intensification pressure (curve)",
+    "param.curve_biscuit_mm": "biscuit thickness (curve)",
+    "curve.title": "Shot curve",
+    "curve.alt": "shot curve of this part on its die's golden envelope",
+    "curve.position": "plunger position",
+    "curve.velocity": "plunger velocity",
+    "curve.pressure": "metal pressure",
+    "curve.time_from_switchover": "time from switch-over, ms",
+    "curve.this_shot": "this shot",
+    "curve.earlier_shots": "{n} shots before it",
+    "curve.envelope": "golden envelope",
+    "curve.none": "no curve recorded for this shot",
+    "curve.inside": "Inside the die's golden envelope (version {version}).",
+    "curve.breach": "Outside the die's golden envelope (version {version}): {breach}",
+    "curve.unchecked": "Not checked: the die had no golden envelope yet.",
+    "curve.features_title": "Curve features, recent shots",
+    "curve.features_alt": "curve features of the machine's recent shots",
+    "overview.envelope_today": "outside envelope today",
+    "why.envelope": "{n} shots outside the die's golden envelope today",
+}
+
+ZH: dict[str, str] = {
+    "param.curve_switchover_mm": "切换位置（曲线）",
+    "param.curve_fast_velocity_mean_mps": "快压射平均速度（曲线）",
+    "param.curve_fast_velocity_min_mps": "快压射最低速度（曲线）",
+    "param.curve_fill_time_ms": "充型时间（曲线）",
+    "param.curve_pressure_rise_ms": "增压建压时间（曲线）",
+    "param.curve_intensification_bar": "增压压力（曲线）",
+    "param.curve_biscuit_mm": "料饼厚度（曲线）",
+    "curve.title": "压射曲线",
+    "curve.alt": "本铸件的压射曲线与模具的标准包络线",
+    "curve.position": "压射冲头位置",
+    "curve.velocity": "压射速度",
+    "curve.pressure": "金属压力",
+    "curve.time_from_switchover": "自切换点起的时间，毫秒",
+    "curve.this_shot": "本次压射",
+    "curve.earlier_shots": "之前 {n} 次压射",
+    "curve.envelope": "标准包络线",
+    "curve.none": "本次压射没有记录曲线",
+    "curve.inside": "在模具的标准包络线内（版本 {version}）。",
+    "curve.breach": "超出模具的标准包络线（版本 {version}）：{breach}",
+    "curve.unchecked": "未检查：该模具尚无标准包络线。",
+    "curve.features_title": "曲线特征（最近的压射）",
+    "curve.features_alt": "本压铸机最近压射的曲线特征",
+    "overview.envelope_today": "今日超出包络线",
+    "why.envelope": "今日有 {n} 次压射超出模具的标准包络线",
+}
