@@ -3,7 +3,8 @@ wire several areas together (`up`, `line broker`) live here, beside the composit
 
 Layering: area CLIs import `castline.options`, never this module. A command's failure
 ends in one line saying what to fix and exit code 2 (bad input) or 1 (runtime failure);
-`castline --traceback COMMAND` shows the traceback instead.
+`castline --traceback COMMAND` shows the traceback instead. What it says is in English or
+Chinese (`castline.cli_text`: `CASTLINE_LANG`, else the locale).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typer.core import TyperGroup
 from castline import __version__
 from castline.analytics.cli import import_app, report_app
 from castline.analytics.trace_cli import trace
+from castline.cli_text import language, say, translated
 from castline.line.cli import app as line_app
 from castline.line.envelope_cli import app as envelope_app
 from castline.messaging.cli import hub
@@ -46,7 +48,8 @@ _CONTROL: tuple[type[Exception], ...] = (_CLICK_EXCEPTION, typer.Exit, typer.Abo
 
 
 class _Commands(TyperGroup):
-    """Runs a command and turns any error it raises into one line and an exit code."""
+    """Runs a command and turns any error it raises into one line and an exit code; usage
+    mistakes (an unknown option, a missing argument) in the user's language."""
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -57,8 +60,36 @@ class _Commands(TyperGroup):
             if ctx.params.get("traceback"):
                 raise
             code, message = explain(exc)
-            typer.echo(f"error: {message}", err=True)
+            typer.echo(say("error", message=translated(message)), err=True)
             raise typer.Exit(code) from None
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        standalone = kwargs.pop("standalone_mode", True)
+        kwargs["standalone_mode"] = False  # click's usage errors come back here to be said
+        if not standalone:
+            return super().main(*args, **kwargs)
+        try:
+            outcome = super().main(*args, **kwargs)
+        except _CLICK_EXCEPTION as exc:
+            _show_usage_error(exc)
+            sys.exit(getattr(exc, "exit_code", BAD_INPUT))
+        except typer.Abort:
+            typer.echo(say("aborted"), err=True)
+            sys.exit(1)
+        sys.exit(outcome if isinstance(outcome, int) else 0)  # an Exit's code, else 0
+
+
+def _show_usage_error(exc: Exception) -> None:
+    """As click shows it (usage, a hint, the error), in the user's language."""
+    if language() == "en" or type(exc).__name__ == "NoArgsIsHelpError":  # that one is help
+        exc.show()  # type: ignore[attr-defined]
+        return
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None:
+        typer.echo(ctx.get_usage(), err=True)
+        typer.echo(say("usage.try", command=ctx.command_path) + "\n", err=True)
+    message = exc.format_message()  # type: ignore[attr-defined]
+    typer.echo(say("usage.error", message=translated(message)), err=True)
 
 
 def explain(exc: Exception) -> tuple[int, str]:
@@ -70,31 +101,22 @@ def explain(exc: Exception) -> tuple[int, str]:
     if isinstance(exc, SettingsError):
         return BAD_INPUT, str(exc)
     if isinstance(exc, ArgumentError):
-        return BAD_INPUT, (
-            f"the database URL is not usable ({_line(exc)}): "
-            "fix the setting database_url (CASTLINE_DATABASE_URL or --config)"
-        )
+        return BAD_INPUT, say("db.bad_url", detail=_line(exc))
     if isinstance(exc, DBAPIError):
-        return FAILED, (
-            f"cannot use the database: {_line(exc.orig or exc)}; check the setting "
-            "database_url (CASTLINE_DATABASE_URL) and that its server is up"
-        )
+        return FAILED, say("db.unreachable", detail=_line(exc.orig or exc))
     if isinstance(exc, BrokerError):
         return FAILED, _line(exc)
     if isinstance(exc, FileNotFoundError | NotADirectoryError | IsADirectoryError):
-        return BAD_INPUT, f"{exc.filename}: {exc.strerror or _line(exc)}"
+        return BAD_INPUT, say("file.missing", path=exc.filename, detail=exc.strerror or _line(exc))
     if isinstance(exc, PermissionError):
-        return FAILED, f"{exc.filename}: permission denied; choose a path this user may write"
+        return FAILED, say("file.denied", path=exc.filename)
     if isinstance(exc, ConnectionError | TimeoutError) or _is_nats(exc):
-        return FAILED, f"cannot connect: {_line(exc)}; is the server up (see `castline config`)?"
+        return FAILED, say("connect.failed", detail=_line(exc))
     if isinstance(exc, OSError):
         return FAILED, _line(exc)
     if isinstance(exc, ValueError | LookupError):
         return BAD_INPUT, _line(exc)
-    return FAILED, (
-        f"{exc.__class__.__name__}: {_line(exc)} "
-        "(a bug? run `castline --traceback ...` and report what it prints)"
-    )
+    return FAILED, say("bug", kind=exc.__class__.__name__, detail=_line(exc))
 
 
 def _line(exc: BaseException) -> str:
@@ -198,9 +220,9 @@ def line_broker(uplink: UplinkOption = None, config: ConfigOption = None) -> Non
     settings = settings_or_exit(config, uplink_url=uplink)
     server = plant_broker(settings)
     server.start()  # a BrokerError (port taken, no binary) ends here with its message
-    typer.echo(f"plant {settings.plant}: NATS {server.url}, MQTT {server.mqtt_url}")
+    typer.echo(say("broker.up", plant=settings.plant, nats=server.url, mqtt=server.mqtt_url))
     if settings.uplink_url:
-        typer.echo(f"uplink: leaf node of {settings.uplink_url}")
+        typer.echo(say("broker.uplink", uplink=settings.uplink_url))
     stop_signals = {signal.SIGINT, signal.SIGTERM}
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # after start: the server keeps them
     lost: list[str] = []
@@ -226,7 +248,8 @@ def db_upgrade(revision: str = "head", config: ConfigOption = None) -> None:
     settings = settings_or_exit(config)
     engine = database.connect(settings.db_url)
     database.upgrade(engine, revision)
-    typer.echo(f"{engine.url.render_as_string(hide_password=True)}: at {database.current(engine)}")
+    url = engine.url.render_as_string(hide_password=True)
+    typer.echo(say("db.at", url=url, revision=database.current(engine)))
 
 
 @db_app.command("downgrade")
@@ -237,7 +260,8 @@ def db_downgrade(revision: str = "base", config: ConfigOption = None) -> None:
     settings = settings_or_exit(config)
     engine = database.connect(settings.db_url)
     database.downgrade(engine, revision)
-    typer.echo(f"{engine.url.render_as_string(hide_password=True)}: at {database.current(engine)}")
+    url = engine.url.render_as_string(hide_password=True)
+    typer.echo(say("db.at", url=url, revision=database.current(engine)))
 
 
 @db_app.command("current")
@@ -246,7 +270,7 @@ def db_current(config: ConfigOption = None) -> None:
     from castline.store import database
 
     settings = settings_or_exit(config)
-    typer.echo(database.current(database.connect(settings.db_url)) or "(empty)")
+    typer.echo(database.current(database.connect(settings.db_url)) or say("db.empty"))
 
 
 def main() -> None:

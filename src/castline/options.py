@@ -1,7 +1,8 @@
 """Options the `castline` commands share, and the settings they fall back to.
 
-This module sits at the bottom of the command layering: it imports only typer and
-`castline.settings`, so every area's CLI can use it and none needs `castline.cli`.
+This module sits at the bottom of the command layering: it imports only typer,
+`castline.settings` and `castline.cli_text` (what commands say, in English or Chinese), so
+every area's CLI can use it and none needs `castline.cli`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from castline.cli_text import translated
 from castline.settings import Settings, SettingsError, load
 
 # Help texts are printed without rich markup (see castline.cli), so [castline] shows as typed.
@@ -50,7 +52,7 @@ def settings_or_exit(config: Path | None = None, **overrides: object) -> Setting
     try:
         return load(config, **given)
     except SettingsError as exc:
-        typer.echo(str(exc), err=True)
+        typer.echo(translated(str(exc)), err=True)
         raise typer.Exit(2) from None
 
 
