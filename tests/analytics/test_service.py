@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine
 
-from castline.analytics import alarms, benefit, charts, maintenance, predict, rootcause, spc
+from castline.analytics import alarms, benefit, charts, maintenance, rootcause, spc
 from castline.analytics.benefit_plan import BenefitPlan
 from castline.domain.plant import Machine
 from castline.domain.shot import PartKey, Shot
@@ -135,16 +135,6 @@ def test_subgroup_chart_plots_means_and_catches_a_shift() -> None:
     hits = chart.fired["nelson1"]
     assert hits[120:].sum() > 10 * max(1, hits[:100].sum())  # the shift, not the baseline
     assert spc.build_chart("melt_temp_c", at, x, baseline_shots=500, subgroup=12).kind == "X-bar/S"
-
-
-def test_scrap_risk_alarm_from_stored_shots(sqlite_engine: Engine) -> None:
-    record_drift(sqlite_engine)
-    result = predict.watch_scrap_risk(sqlite_engine, "p1", "8412", DAY + timedelta(minutes=600))
-    assert result["shots_scored"] == 100 and result["rises"]
-    (alarm,) = alarms.listing(sqlite_engine, "p1")
-    assert alarm["subject"] == "scrap_risk" and alarm["die"] == "8412"
-    assert alarm["raised_at"] == result["rises"][0]
-    assert "predicted scrap risk" in alarm["message"]
 
 
 def test_benefit_labour_needs_logged_or_declared_hours(sqlite_engine: Engine) -> None:

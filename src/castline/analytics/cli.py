@@ -381,49 +381,77 @@ def report_predict(
         Path | None, typer.Option(help="KAMP process folder (train/test CSVs).")
     ] = None,
     quick: Annotated[bool, typer.Option(help="smaller model, for a fast check.")] = False,
+    unseen_dies: Annotated[
+        bool,
+        typer.Option(
+            "--unseen-dies", help="judge each die as if new: learnt from the other dies only."
+        ),
+    ] = False,
     plant: Plant = None,
     die: Die = None,
     train_until: Annotated[
         str | None,
         typer.Option(
-            help="with --die: train on stored shots before this time, watch the ones after."
+            help="with --die: learn from stored shots before this time, watch the die's after."
         ),
     ] = None,
     out: Out = None,
     config: ConfigOption = None,
 ) -> None:
-    """Predictive quality per die: ROC AUC and precision at a 5 % alarm rate."""
+    """Predictive quality: ROC AUC with its interval beside a process-window rule,
+    precision at a 5 % alarm rate; or, with --die and --train-until, a scrap-risk watch
+    on stored shots (per-shot risk in scrap_risk.csv under --out)."""
     if die and train_until:
-        from castline.analytics import predict
-
-        engine, plant_id = _open(config, plant)
-        try:
-            result = predict.watch_scrap_risk(engine, plant_id, die, _at(train_until))
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc)) from None
-        typer.echo(
-            f"die {die}: {result['shots_scored']} shots scored, "
-            f"{len(result['alarms'])} scrap_risk alarms at {', '.join(result['rises'])}"
-        )
-        _write(out, "scrap_risk.json", json.dumps(result, indent=1))
+        _watch_risk(config, plant, die, train_until, out)
         return
     from castline.analytics import mapping, predict
 
     folder = data or settings_or_exit(config).data / "kamp" / "process"
+    judge = predict.unseen_dies if unseen_dies else predict.time_split
     try:
-        results = predict.time_split(folder, mapping.KAMP, quick=quick)
+        results = judge(folder, mapping.KAMP, quick=quick)
     except FileNotFoundError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
     for r in results:
-        lead = "n/a" if r["median_lead_shots"] is None else f"{r['median_lead_shots']:.0f}"
-        typer.echo(
-            f"die {r['die']}: ROC AUC {r['roc_auc']:.3f}, precision at 5 % alarms "
-            f"{r['precision_at_5pct']:.1%} (NG rate {r['test_ng'] / r['test_shots']:.1%}), "
-            f"risk alarm before {r['preceded_by_risk_alarm']}/{r['rises_seen_by_inspection']} "
-            f"rises seen by inspection, median lead {lead} shots"
-        )
+        typer.echo(_predict_line(r))
     _write(out, "predict.json", json.dumps(results, indent=1))
+
+
+def _predict_line(r: dict[str, Any]) -> str:
+    lead = "n/a" if r["median_lead_shots"] is None else f"{r['median_lead_shots']:.0f}"
+    auc = "n/a (one class)" if r["roc_auc"] is None else f"{r['roc_auc']:.3f}"
+    if r["roc_auc_95"]:
+        auc += " [{:.3f}, {:.3f}]".format(*r["roc_auc_95"])
+    rule = r["process_window_rule"]["roc_auc"]
+    return (
+        f"die {r['die']} (learnt from {', '.join(r['learnt_from'])}): ROC AUC {auc}, "
+        f"process-window rule {'n/a' if rule is None else f'{rule:.3f}'}; precision at 5 % "
+        f"alarms {r['precision_at_5pct']:.1%} (NG rate {r['test_ng'] / r['test_shots']:.1%}); "
+        f"risk alarm before {r['preceded_by_risk_alarm']}/{r['rises_seen_by_inspection']} "
+        f"rises seen by inspection, median lead {lead} shots; "
+        f"{r['out_of_window_shots']} shots with a reading out of window"
+    )
+
+
+def _watch_risk(
+    config: Path | None, plant: str | None, die: str, train_until: str, out: Path | None
+) -> None:
+    from castline.analytics import predict
+
+    engine, plant_id = _open(config, plant)
+    try:
+        watch = predict.scrap_risk(engine, plant_id, die, _at(train_until))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    result = predict.raise_risk_alarms(engine, plant_id, watch)
+    typer.echo(
+        f"die {die}: {result['shots_scored']} shots scored "
+        f"({result['out_of_window_shots']} with a reading out of window), "
+        f"{len(result['alarms'])} scrap_risk alarms at {', '.join(result['rises']) or '-'}"
+    )
+    _write(out, "scrap_risk.json", json.dumps(result, indent=1))
+    _write(out, "scrap_risk.csv", watch.risk.to_csv(index=False))
 
 
 @report_app.command("alarms")

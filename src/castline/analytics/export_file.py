@@ -87,15 +87,15 @@ def _fit(mapping: Mapping, columns: tuple[str, ...], name: str) -> tuple[Mapping
             f"the header has: {', '.join(columns[:30])}"
         )
     notes = []
-    for field, what in (
-        ("defective", "quality labels"),
-        ("trial", "trial-shot flags"),
-        ("state", "machine states"),
-    ):
-        column = getattr(fitted, field)
-        if column and column not in have:
-            notes.append(f"no column {column!r}: {what} not imported")
-            fitted = dataclasses.replace(fitted, **{field: None})
+    if fitted.defective and fitted.defective not in have:
+        notes.append(f"no column {fitted.defective!r}: quality labels not imported")
+        fitted = dataclasses.replace(fitted, defective=None)
+    if fitted.trial and fitted.trial not in have:
+        notes.append(f"no column {fitted.trial!r}: trial-shot flags not imported")
+        fitted = dataclasses.replace(fitted, trial=None)
+    if fitted.state and fitted.state not in have:
+        notes.append(f"no column {fitted.state!r}: machine states not imported")
+        fitted = dataclasses.replace(fitted, state=None)
     kept = tuple(c for c in fitted.columns if c.source in have)
     notes += [
         f"no column {c.source!r}: {c.parameter} not imported"
