@@ -15,6 +15,7 @@ from castline.web import heat_legend
 from castline.web.alarm_text import alarm_text
 from castline.web.i18n import ZH, Translator
 from castline.web.reasons import ReasonCode, understand
+from castline.web.review_page import beyond_score
 
 STATIC = Path(heat_legend.__file__).parent / "static"
 
@@ -74,6 +75,8 @@ def test_an_unknown_reason_is_shown_as_stored() -> None:
     assert Translator("zh").reason("a reason from a newer line") == "a reason from a newer line"
     assert Translator("en").reason(None) == "—"
     assert understand("score 0.5 and more").code is None  # anchored: no partial matches
+    assert beyond_score("score 0.912") == ""  # the queue prints the score already
+    assert beyond_score("no active model for die D1, view top") != ""
 
 
 def test_parameters_defects_and_rules_all_have_chinese_names() -> None:

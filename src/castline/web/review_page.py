@@ -4,12 +4,12 @@ links that keep the machine and verdict filters."""
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
+from castline.web.reasons import understand
+
 PAGE_SIZE = 25
-_SCORE_ONLY = re.compile(r"^score -?\d+(\.\d+)?$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +50,6 @@ class QueueView:
 
 def beyond_score(reason: str | None) -> str:
     """The verdict's reason unless it only repeats the score, which the page prints."""
-    if not reason or _SCORE_ONLY.match(reason.strip()):
+    if not reason or understand(reason).only_score:
         return ""
     return reason
