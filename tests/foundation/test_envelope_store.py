@@ -12,7 +12,7 @@ from sqlalchemy import Engine, select
 
 from castline.domain.curve import ShotCurve
 from castline.domain.curve_features import features
-from castline.domain.envelope import EnvelopeCheck, EnvelopeError, outside, pack, unpack
+from castline.domain.envelope import EnvelopeCheck, EnvelopeError, describe, outside, pack, unpack
 from castline.domain.envelope_rule import EnvelopeAction, held
 from castline.domain.shot import PartKey, Shot
 from castline.domain.units import CURVE_NAMES
@@ -186,3 +186,23 @@ def test_envelope_commands_learn_list_and_prune(
     assert kept.output.startswith("deleted 0 ") and store.count(t.shot_curves) == 30
     assert runner.invoke(app, ["envelope", "prune", "--days", "0"]).output.startswith("deleted")
     assert store.count(t.shot_curves) == 0
+
+
+def test_trace_reports_the_envelope_result_the_line_recorded(store: Store, tmp_path: Path) -> None:
+    from castline.analytics.trace import trace
+    from castline.store.blobs import BlobStore
+
+    good_shots(store, CURVES[:30])
+    stored = Envelopes(store.engine).learn(DIE, "auto")
+    faulty = sim_curves(45, CurveFault.LATE_SWITCHOVER)[-1]
+    breach = outside(faulty, stored.envelope)
+    assert breach is not None
+    key = PartKey("p1", "m1", 100)
+    check = EnvelopeCheck(stored.version, describe(breach))
+    store.record_shots([Shot(key, DIE, T0 + timedelta(hours=1), {}, curve=faulty, envelope=check)])
+    found = trace(store.engine, key, BlobStore(tmp_path / "blobs")).envelope
+    assert found.result == "breach" and "v1" in found.note
+    assert found.breach is not None and found.breach["trace"] == breach.trace
+    prune_curves(store.engine, T0 + timedelta(days=1))  # the curve is gone, the result stays
+    found = trace(store.engine, key, BlobStore(tmp_path / "blobs")).envelope
+    assert found.result == "breach" and found.breach == {"said": check.breach}

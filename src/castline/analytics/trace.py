@@ -17,6 +17,7 @@ from castline.domain.curve_features import features
 from castline.domain.envelope import MIN_SHOTS, EnvelopeError, learn, outside
 from castline.domain.shot import PartKey
 from castline.store.blobs import BlobStore
+from castline.store.envelopes import Envelopes
 from castline.store.reads import Reads
 
 ENVELOPE_SHOTS = 100
@@ -118,6 +119,8 @@ def _shot(row: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def _envelope(reads: Reads, shot: dict[str, Any] | None, curve: Any) -> EnvelopeResult:
+    if shot is not None and shot.get("envelope_version") is not None:
+        return _checked(reads, shot, curve)
     if curve is None or shot is None:
         return EnvelopeResult("no curve", 0, note="no shot curve was recorded")
     good = reads.good_curves(shot["die"], before=shot["at"], limit=ENVELOPE_SHOTS)
@@ -133,6 +136,20 @@ def _envelope(reads: Reads, shot: dict[str, Any] | None, curve: Any) -> Envelope
     if breach is None:
         return EnvelopeResult("inside", envelope.shots)
     return EnvelopeResult("breach", envelope.shots, asdict(breach))
+
+
+def _checked(reads: Reads, shot: dict[str, Any], curve: Any) -> EnvelopeResult:
+    """The result the line recorded against the die's stored envelope version; the
+    breach's detail again from that version while the curve is kept."""
+    version, said = shot["envelope_version"], shot.get("envelope_breach")
+    note = f"checked by the line against envelope v{version} of die {shot['die']}"
+    stored = Envelopes(reads.engine).latest(shot["die"], version)
+    shots = stored.envelope.shots if stored else 0
+    breach = outside(curve, stored.envelope) if stored and curve is not None else None
+    if said is None:
+        return EnvelopeResult("inside", shots, note=note)
+    detail = asdict(breach) if breach else {"said": said}
+    return EnvelopeResult("breach", shots, detail, note=f"{note}: {said}")
 
 
 def _downstream(row: dict[str, Any]) -> dict[str, Any]:
