@@ -23,7 +23,7 @@ from castline.messaging.backlog import BacklogWatch
 from castline.settings import Settings
 from castline.store.blobs import BlobStore
 from castline.store.database import open_store
-from castline.web import api, curve_api, pages, stops_page
+from castline.web import api, curve_api, pages, risk_api, stops_page
 from castline.web.analytics import OeeToday
 from castline.web.auth import SESSION_HOURS, Role, require, session_secret
 from castline.web.live import Hub, NatsFeed
@@ -97,6 +97,7 @@ def create_app(
     app.include_router(api.router)
     app.include_router(stops_page.api)
     app.include_router(curve_api.api)
+    app.include_router(risk_api.api)
     app.include_router(pages.router)
     app.include_router(stops_page.router)
     _docs(app)
