@@ -411,7 +411,10 @@ EN: dict[str, str] = {
     "benefit.title": "Benefit report",
     "benefit.open": "Open the benefit report (four targets, intervals, assumptions)",
     "benefit.plant": "Plant {plant}",
-    "benefit.no_plan": "No figures: the analytics file declares no benefit periods ([benefit] baseline_since, baseline_until, since), or the comparison has not begun.",
+    "benefit.no_plan": (
+        "No figures: the analytics file declares no benefit periods ([benefit] "
+        "baseline_since, baseline_until, since), or the comparison has not begun."
+    ),
     "benefit.periods": "Baseline {b0} to {b1}; comparison {c0} to {c1}.",
     "benefit.castings": "{baseline} castings in the baseline, {now} in the comparison.",
     "benefit.col.improvement": "Improvement",
@@ -427,7 +430,10 @@ EN: dict[str, str] = {
     "benefit.v.inconclusive": "inconclusive",
     "benefit.v.no_data": "no data",
     "downtime.title": "Downtime",
-    "downtime.note": "Stops of the last {days} days by class; planned stops last. MTBF and MTTR count breakdowns only. Import gaps stay unclassified until someone says what they were.",
+    "downtime.note": (
+        "Stops of the last {days} days by class; planned stops last. MTBF and MTTR count "
+        "breakdowns only. Import gaps stay unclassified until someone says what they were."
+    ),
     "downtime.plant": "Plant {plant}",
     "downtime.empty": "No stops in this period.",
     "downtime.col.class": "Class",
@@ -806,7 +812,10 @@ ZH: dict[str, str] = {
     "benefit.title": "效益报告",
     "benefit.open": "打开效益报告（四项目标、置信区间、假设）",
     "benefit.plant": "工厂 {plant}",
-    "benefit.no_plan": "无数据：分析配置文件未声明效益对比期（[benefit] baseline_since、baseline_until、since），或对比期尚未开始。",
+    "benefit.no_plan": (
+        "无数据：分析配置文件未声明效益对比期（[benefit] baseline_since、baseline_until、"
+        "since），或对比期尚未开始。"
+    ),
     "benefit.periods": "基准期 {b0} 至 {b1}；对比期 {c0} 至 {c1}。",
     "benefit.castings": "基准期 {baseline} 件铸件，对比期 {now} 件。",
     "benefit.col.improvement": "改善",
@@ -822,7 +831,10 @@ ZH: dict[str, str] = {
     "benefit.v.inconclusive": "尚无定论",
     "benefit.v.no_data": "无数据",
     "downtime.title": "停机",
-    "downtime.note": "最近 {days} 天的停机按类别列出，计划停机排在最后。MTBF 和 MTTR 只计故障。导入数据中的空档在有人说明前保持未分类。",
+    "downtime.note": (
+        "最近 {days} 天的停机按类别列出，计划停机排在最后。MTBF 和 MTTR 只计故障。"
+        "导入数据中的空档在有人说明前保持未分类。"
+    ),
     "downtime.plant": "工厂 {plant}",
     "downtime.empty": "此期间没有停机。",
     "downtime.col.class": "类别",
