@@ -56,7 +56,9 @@ class Device:
         self.verdicts: dict[int, dict[str, object]] = {}
         self.received: list[dict[str, object]] = []
         self._got = threading.Condition()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"dev-{port}")
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=f"dev-{machine}-{port}"
+        )
         self.client.on_message = self._on_message
         self.client.on_connect = self._on_connect
         self.connected = threading.Event()

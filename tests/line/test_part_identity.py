@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -147,6 +148,24 @@ async def test_two_cavities_two_parts_two_verdicts(hall: Hall) -> None:
         assert part is not None and [i["blob"] for i in part["images"]] == [_digest(jpeg)]
         assert part["verdict"]["cavity"] == cavity
     assert hall.store.parts_marked("A-20-2") == [PartKey("p1", "m1", 20, cavity=2)]
+
+
+async def test_a_downstream_result_by_code_joins_its_own_cavity(hall: Hall) -> None:
+    station = Device(hall.device.client.port, machine="xray1")  # an X-ray station
+    hall.shot(21, marks=["B-21-1", "B-21-2"])
+    await until(lambda: len(hall.store.parts_marked("B-21-2")) == 1)
+    try:
+        for part, outcome in (({"data_matrix": "B-21-2"}, "NG"), ({"data_matrix": "B-21-1"}, "OK")):
+            body = {"v": 1, "plant": "p1", "station": "xray1", "part": part, "test": "xray"}
+            body |= {"result": outcome, "ts": datetime.now(UTC).isoformat()}
+            station.send("downstream", json.dumps(body).encode())
+        await until(lambda: hall.store.count(t.downstream_results) == 2)
+    finally:
+        station.close()
+    assert not hall.store.downstream_results("p1", unmatched=True)
+    for cavity, outcome in ((1, "OK"), (2, "NG")):
+        (found,) = hall.store.downstream(PartKey("p1", "m1", 21, cavity=cavity))
+        assert (found["cavity"], found["result"]) == (cavity, outcome)
 
 
 async def test_two_views_the_worst_decides_and_a_missing_view_quarantines(hall: Hall) -> None:

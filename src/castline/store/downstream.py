@@ -13,16 +13,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, and_, literal, select, update
+from sqlalchemy import Connection, Engine, and_, select, update
 
 from castline.domain.downstream import DownstreamResult, PartRef
 from castline.domain.shot import PartKey
 from castline.store import tables as t
+from castline.store.reads import parts_marked
 from castline.store.repository import insert_ignore
 
 RETRY_FOR = timedelta(days=7)  # an unmatched result is looked for this long, then only kept
 MATCH_BATCH = 500  # unmatched results looked at in one pass, newest first
-_d, _s, _v, _m = t.downstream_results, t.shots, t.verdicts, t.part_marks
+_d, _s, _v = t.downstream_results, t.shots, t.verdicts
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,14 +77,12 @@ def find_part(conn: Connection, plant: str, ref: PartRef) -> PartKey | None:
             if conn.execute(select(table.c.id).where(same).limit(1)).first():
                 return key
         return None
-    on_shot = select(_s.c.machine, _s.c.shot_number, literal(1).label("cavity"))
-    on_shot = on_shot.where(_s.c.plant == plant, _s.c.data_matrix == ref.data_matrix)
-    on_mark = select(_m.c.machine, _m.c.shot_number, _m.c.cavity)
-    on_mark = on_mark.where(_m.c.plant == plant, _m.c.data_matrix == ref.data_matrix)
-    found = [*conn.execute(on_shot.limit(2)).all(), *conn.execute(on_mark.limit(2)).all()]
+    if ref.data_matrix is None:  # PartRef names a part by key or code; never neither
+        return None
+    found = conn.execute(parts_marked(ref.data_matrix, plant).limit(2)).all()
     if len(found) != 1:
         return None
-    machine, shot_number, cavity = found[0]
+    _, machine, shot_number, _, cavity = found[0]
     return PartKey(plant, machine, shot_number, ref.data_matrix, int(cavity))
 
 

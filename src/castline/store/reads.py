@@ -266,6 +266,23 @@ def good_curves(die: str, before: datetime | None = None) -> Select[Any]:
     return query.order_by(_s.c.at.desc())
 
 
+def parts_marked(data_matrix: str, plant: str | None = None) -> Select[Any]:
+    """(plant, machine, shot_number, data_matrix, cavity) of the castings that carry a
+    code, oldest shot first: cavity 1's code is on its shot, further cavities' in
+    `part_marks`. The one join by code that the line, downstream results and trace share."""
+    m = t.part_marks
+    cavity_1 = select(_s.c.plant, _s.c.machine, _s.c.shot_number, _s.c.data_matrix)
+    cavity_1 = cavity_1.add_columns(literal(1).label("cavity"), _s.c.at)
+    cavity_1 = cavity_1.where(_s.c.data_matrix == data_matrix)
+    others = select(m.c.plant, m.c.machine, m.c.shot_number, m.c.data_matrix, m.c.cavity)
+    others = others.add_columns(_s.c.at).join(_s, same_part(_s, m))
+    others = others.where(m.c.data_matrix == data_matrix)
+    if plant is not None:
+        cavity_1, others = cavity_1.where(_s.c.plant == plant), others.where(m.c.plant == plant)
+    found = union(cavity_1, others).subquery()
+    return select(*(c for c in found.c if c.name != "at")).order_by(found.c.at)
+
+
 def downstream_outcome() -> Any:
     """Column `downstream` of the part join (`parts` over shots): "NG" if a downstream
     station found the casting NG, "OK" if stations tested it and none did, else null
@@ -438,18 +455,8 @@ class Reads:
 
     def parts_marked(self, data_matrix: str) -> list[PartKey]:
         """The parts whose shot carries this data-matrix code (one, where codes are unique)."""
-        m = t.part_marks
-        cavity_1 = select(_s.c.plant, _s.c.machine, _s.c.shot_number, _s.c.data_matrix)
-        cavity_1 = cavity_1.add_columns(literal(1).label("cavity"), _s.c.at)
-        others = select(m.c.plant, m.c.machine, m.c.shot_number, m.c.data_matrix, m.c.cavity)
-        others = others.add_columns(_s.c.at).join(_s, same_part(_s, m))
-        found = union(
-            cavity_1.where(_s.c.data_matrix == data_matrix),
-            others.where(m.c.data_matrix == data_matrix),
-        ).subquery()
-        query = select(*(c for c in found.c if c.name != "at")).order_by(found.c.at)
         with self.engine.connect() as conn:
-            return [PartKey(*row) for row in conn.execute(query)]
+            return [PartKey(*row) for row in conn.execute(parts_marked(data_matrix))]
 
     def alarms_open_at(self, plant: str, machine: str, at: datetime) -> list[Row]:
         """Alarms of the plant (the machine's or plant-wide) raised by `at` and not
