@@ -179,6 +179,17 @@ class Settings(BaseSettings):
         description="analytics TOML: spec limits per die, planned cycle time, shifts, lines;"
         " empty: home/analytics.toml if it exists, else the built-in defaults",
     )
+    review_learning: bool = Field(
+        True,
+        description="photos a person confirms OK after castline held them join the model's "
+        "memory as a new, active version (the dashboard's process does it)",
+    )
+    review_learning_every_s: float = Field(
+        60.0, ge=1, le=86_400, description="at most one review update per die and view this often"
+    )
+    review_learning_min: int = Field(
+        1, ge=1, le=10_000, description="new confirmations a die and view needs before an update"
+    )
 
     @field_validator("plant")
     @classmethod
