@@ -14,7 +14,7 @@ from typing import Literal
 
 from starlette.requests import Request
 
-from castline.web import curve_words, vocabulary
+from castline.web import alarm_words, curve_words, vocabulary
 from castline.web.reasons import understand
 
 Lang = Literal["en", "zh"]
@@ -185,6 +185,22 @@ EN: dict[str, str] = {
     "part.sensor_fault": "sensor fault",
     "part.outside": "outside limits",
     "part.no_shot": "No shot record for this part.",
+    "part.cavity": "cavity {cavity}",
+    "part.views": "{count} views",
+    "part.view": "View {view}",
+    "part.view_deciding": "decides the part's verdict (the worst view)",
+    "part.downstream": "Downstream results",
+    "part.no_downstream": "No downstream station has reported on this part yet.",
+    "part.escape": "Escape: castline passed this part and a downstream station found it NG.",
+    "part.col.station": "Station",
+    "part.col.test": "Test",
+    "part.col.result": "Result",
+    "part.col.defect": "Defect",
+    "part.col.tested": "Tested",
+    "downstream.test.xray": "X-ray",
+    "downstream.test.leak": "Leak test",
+    "downstream.test.machining": "Machining",
+    "downstream.test.cmm": "CMM measurement",
     # heat map beside the photo
     "heat.title": "Heat map colour scale",
     "heat.low": "normal (photo unchanged)",
@@ -607,6 +623,22 @@ ZH: dict[str, str] = {
     "part.sensor_fault": "传感器故障",
     "part.outside": "超出控制限",
     "part.no_shot": "该铸件没有压射记录。",
+    "part.cavity": "第 {cavity} 腔",
+    "part.views": "{count} 个视角",
+    "part.view": "视角 {view}",
+    "part.view_deciding": "决定铸件判定（最差的视角）",
+    "part.downstream": "后工序检测结果",
+    "part.no_downstream": "后工序工位尚未上报该铸件的检测结果。",
+    "part.escape": "漏检：castline 判为合格，后工序工位检出不合格。",
+    "part.col.station": "工位",
+    "part.col.test": "检测项目",
+    "part.col.result": "结果",
+    "part.col.defect": "缺陷",
+    "part.col.tested": "检测时间",
+    "downstream.test.xray": "X 射线探伤",
+    "downstream.test.leak": "气密性检测",
+    "downstream.test.machining": "机加工",
+    "downstream.test.cmm": "三坐标测量",
     "heat.title": "热力图色标",
     "heat.low": "正常（照片不变）",
     "heat.threshold": "区域阈值 {value}",
@@ -859,6 +891,8 @@ EN |= vocabulary.EN  # the plant's words (parameters, defects, rules, reasons)
 ZH |= vocabulary.ZH
 EN |= curve_words.EN  # shot curves and golden envelopes
 ZH |= curve_words.ZH
+EN |= alarm_words.EN  # live alarms and the causes people name
+ZH |= alarm_words.ZH
 CATALOGUES: dict[Lang, Mapping[str, str]] = {"en": EN, "zh": ZH}
 
 
