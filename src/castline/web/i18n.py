@@ -927,6 +927,11 @@ class Translator:
             return ""
         return self(f"defect.{code}") if self.has(f"defect.{code}") else code.replace("_", " ")
 
+    def station_test(self, code: str) -> str:
+        """A downstream station's test (xray, leak...); a plant's own test keeps its name."""
+        key = f"downstream.test.{code}"
+        return self(key) if self.has(key) else code
+
     def defect_means(self, code: str) -> str:
         return self(f"defect.{code}.means") if self.has(f"defect.{code}.means") else ""
 
