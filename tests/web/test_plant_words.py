@@ -35,6 +35,16 @@ STORED = [
     ("warm-up (trial) shot: scrapped by rule", ReasonCode.TRIAL, {}),
     ("photo refused: not a JPEG", ReasonCode.PHOTO_REFUSED, {"detail": "not a JPEG"}),
     ("no casting image within 30 s of the shot", ReasonCode.NO_PHOTO, {"window": "30"}),
+    (
+        "only 1 of 2 views within 30 s of the shot (front)",
+        ReasonCode.VIEWS_MISSING,
+        {"came": "1", "expected": "2", "window": "30", "views": "front"},
+    ),
+    (
+        "worst of 2 views (front, side): side: score 0.913",
+        ReasonCode.WORST_VIEW,
+        {"count": "2", "views": "front, side", "view": "side", "inner": "score 0.913"},
+    ),
     ("no verdict within 2 s at the robot cell", ReasonCode.CELL_TIMEOUT, {"deadline": "2"}),
     (
         "no verdict within 2 s at the robot cell (verdict journal unreachable)",
@@ -52,8 +62,10 @@ def test_every_stored_reason_is_understood_and_written_for_the_line(
     assert (understood.code, understood.fields) == (code, fields)
     english, chinese = Translator("en").reason(stored), Translator("zh").reason(stored)
     assert english != stored and chinese != stored
-    for value in fields.values():
-        assert value in english and value in chinese  # the figures survive
+    for name, value in fields.items():  # the figures survive; a view's own reason, phrased
+        in_en = Translator("en").reason(value) if name == "inner" else value
+        in_zh = Translator("zh").reason(value) if name == "inner" else value
+        assert in_en in english and in_zh in chinese
     assert any("\u4e00" <= c <= "\u9fff" for c in chinese)
 
 
@@ -69,6 +81,18 @@ def test_the_reason_the_issue_quoted_reads_right() -> None:
         .startswith("Not inspected in time: the inspection did not finish in the 0.29 s left")
     )
     assert Translator("zh").reason(stored).startswith("检测超时")
+
+
+def test_the_deciding_view_s_own_reason_is_phrased_too() -> None:
+    stored = "worst of 2 views (front, side): side: no active model for die D2, view side"
+    english, chinese = Translator("en").reason(stored), Translator("zh").reason(stored)
+    assert english.startswith("The worst of its 2 views (front, side) decides. View side:")
+    assert english.endswith(Translator("en").reason("no active model for die D2, view side"))
+    assert chinese.endswith(Translator("zh").reason("no active model for die D2, view side"))
+    assert "视角 side" in chinese
+    unknown = "worst of 2 views (front, side): side: a newer reason"
+    assert Translator("zh").reason(unknown).endswith("a newer reason")  # shown as stored
+    assert Translator("en").reason("worst of 2 views (front, side): side:").endswith("—")
 
 
 def test_an_unknown_reason_is_shown_as_stored() -> None:

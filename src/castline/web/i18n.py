@@ -15,7 +15,7 @@ from typing import Literal
 from starlette.requests import Request
 
 from castline.web import alarm_words, curve_words, vocabulary
-from castline.web.reasons import understand
+from castline.web.reasons import ReasonCode, understand
 
 Lang = Literal["en", "zh"]
 LANGS: tuple[Lang, ...] = ("en", "zh")
@@ -951,7 +951,10 @@ class Translator:
         understood = understand(stored)
         if understood.code is None:
             return understood.stored or "—"
-        return self(f"reason.{understood.code.value}", **understood.fields)
+        fields = dict(understood.fields)
+        if understood.code is ReasonCode.WORST_VIEW:  # the deciding view's own reason
+            fields["inner"] = self.reason(fields.get("inner"))
+        return self(f"reason.{understood.code.value}", **fields)
 
     def for_script(self) -> dict[str, str]:
         """The words live.js writes into the page (verdicts, states, backlog)."""

@@ -27,6 +27,8 @@ class ReasonCode(StrEnum):
     NO_PHOTO = "no_photo"
     CELL_TIMEOUT = "cell_timeout"
     CELL_TIMEOUT_JOURNAL = "cell_timeout_journal"
+    VIEWS_MISSING = "views_missing"
+    WORST_VIEW = "worst_view"
 
 
 _NUMBER = r"-?\d+(?:\.\d+)?"
@@ -47,6 +49,18 @@ PATTERNS: tuple[tuple[ReasonCode, re.Pattern[str]], ...] = tuple(
         (ReasonCode.TRIAL, r"^warm-up \(trial\) shot\b"),
         (ReasonCode.PHOTO_REFUSED, r"^photo refused: (?P<detail>.*)$"),
         (ReasonCode.NO_PHOTO, rf"^no casting image within (?P<window>{_NUMBER}) s of the shot"),
+        (
+            ReasonCode.VIEWS_MISSING,
+            rf"^only (?P<came>\d+) of (?P<expected>\d+) views within (?P<window>{_NUMBER}) s "
+            r"of the shot \((?P<views>[^)]*)\)$",
+        ),
+        # A part of several views: the deciding view's own reason follows (`inner`), which
+        # the page phrases in its turn.
+        (
+            ReasonCode.WORST_VIEW,
+            r"^worst of (?P<count>\d+) views \((?P<views>[^)]*)\): (?P<view>[^:\s]+):"
+            r"(?: (?P<inner>.*))?$",
+        ),
         (
             ReasonCode.CELL_TIMEOUT_JOURNAL,
             rf"^no verdict within (?P<deadline>{_NUMBER}) s at the robot cell "

@@ -48,6 +48,10 @@ EN: dict[str, str] = (
         "the part. Check it by hand.",
         "reason.cell_timeout_journal": "The robot cell had no verdict within {deadline} s and "
         "held the part (the verdict journal was unreachable). Check it by hand.",
+        "reason.views_missing": "Only {came} of the {expected} views of the casting came "
+        "within {window} s of the shot ({views}), so the part was held. Check it by hand.",
+        "reason.worst_view": "The worst of its {count} views ({views}) decides. View {view}: "
+        "{inner}",
         "reason.machine_text": "castline's own words: {text}",
     }
 )
@@ -137,5 +141,8 @@ ZH: dict[str, str] = {
     "reason.cell_timeout": "机器人单元 {deadline} 秒内未收到判定，铸件被隔离。请人工检查。",
     "reason.cell_timeout_journal": "机器人单元 {deadline} 秒内未收到判定，铸件被隔离"
     "（判定日志无法访问）。请人工检查。",
+    "reason.views_missing": "压射后 {window} 秒内只收到铸件 {expected} 个视角中的 {came} 个"
+    "（{views}），铸件被隔离。请人工检查。",
+    "reason.worst_view": "按 {count} 个视角（{views}）中最差的一个判定。视角 {view}：{inner}",
     "reason.machine_text": "系统原文：{text}",
 }
