@@ -72,7 +72,7 @@ MATRIX: list[tuple[str, str, dict[str, Any] | None, str]] = [
     ("GET", "/api/v1/openapi.json", None, "viewer"),
     ("GET", "/docs", None, "viewer"),
     ("POST", "/api/v1/plants/p1/parts/m1/2/review", {"decision": "OK"}, "operator"),
-    ("POST", "/api/v1/alarms/{alarm_p1}/ack", {"comment": "checked"}, "operator"),
+    ("POST", "/api/v1/alarms/{alarm_p1}/ack", {"cause": "melt", "comment": "ok"}, "operator"),
     ("GET", "/api/v1/dead-letters", None, "engineer"),
     ("POST", "/api/v1/models/{v3}/promote", None, "engineer"),
     ("POST", "/api/v1/models/rollback", {"die": "D1", "view": "front"}, "engineer"),
@@ -118,7 +118,9 @@ def test_a_plant_scoped_user_sees_only_its_plant(client: TestClient, plant: Seed
         "/api/v1/plants/p2/parts/m9/1/review", json={"decision": "OK"}, headers=op1
     )
     assert review.status_code == 403
-    ack = client.post(f"/api/v1/alarms/{seeded.alarm_p2}/ack", json={"comment": "x"}, headers=op1)
+    ack = client.post(
+        f"/api/v1/alarms/{seeded.alarm_p2}/ack", json={"cause": "melt", "comment": "x"}, headers=op1
+    )
     assert ack.status_code == 404
     assert client.get(f"/api/v1/blobs/{seeded.image_p2}", headers=op1).status_code == 404
     assert client.get(f"/api/v1/blobs/{seeded.image_p1}", headers=op1).status_code == 200
@@ -156,7 +158,7 @@ def test_browser_session_login_csrf_and_logout(client: TestClient, plant: Seeded
     assert forged.status_code == 403
     api_without_token = client.post(f"/api/v1/alarms/{seeded.alarm_p1}/ack", json={"comment": "x"})
     assert api_without_token.status_code == 403  # a session cookie alone is not enough
-    done = client.post(ack, data={"comment": "reset furnace", "csrf_token": token})
+    done = client.post(ack, data={"cause": "melt", "comment": "reset", "csrf_token": token})
     assert done.status_code == 200 and f"Alarm {seeded.alarm_p1} acknowledged" in done.text
     client.post("/logout", data={"csrf_token": token})
     assert client.get("/api/v1/me").status_code == 401

@@ -111,7 +111,9 @@ def test_acknowledging_an_alarm_records_who_and_why(client: TestClient, plant: S
     seeded = plant[1]
     url = f"/api/v1/alarms/{seeded.alarm_p1}/ack"
     answer = client.post(
-        url, json={"comment": "melt furnace reset"}, headers=as_user(seeded, "operator")
+        url,
+        json={"cause": "melt", "comment": "melt furnace reset"},
+        headers=as_user(seeded, "operator"),
     )
     assert answer.status_code == 200, answer.text
     alarm = next(
@@ -120,7 +122,9 @@ def test_acknowledging_an_alarm_records_who_and_why(client: TestClient, plant: S
         if a["id"] == seeded.alarm_p1
     )
     assert (alarm["acked_by"], alarm["ack_comment"]) == ("operator", "melt furnace reset")
-    again = client.post(url, json={"comment": "again"}, headers=as_user(seeded, "operator"))
+    again = client.post(
+        url, json={"cause": "melt", "comment": "again"}, headers=as_user(seeded, "operator")
+    )
     assert again.status_code == 409
 
 

@@ -31,7 +31,12 @@ def test_dashboard_round_trip(engine: Engine, tmp_path: Path) -> None:
         url = "/api/v1/plants/p1/parts/m1/3/review"
         assert client.post(url, json=review, headers=operator).status_code == 201
         ack = f"/api/v1/alarms/{plant.alarm_p1}/ack"
-        assert client.post(ack, json={"comment": "die heated"}, headers=operator).status_code == 200
+        assert (
+            client.post(
+                ack, json={"cause": "die_temperature", "comment": "die heated"}, headers=operator
+            ).status_code
+            == 200
+        )
         promote = f"/api/v1/models/{plant.models['v3']}/promote"
         assert client.post(promote, headers=engineer).status_code == 200
         pareto = client.get("/api/v1/plants/p1/pareto", headers=operator).json()

@@ -160,6 +160,7 @@ def test_operator_watches_live_reviews_a_part_and_acknowledges_an_alarm(
 
     page.goto("/alarms")
     row = page.locator(f"#alarm-{server.plant.alarm_p1}")
+    row.locator("select[name=cause]").select_option("melt")
     row.locator("input[name=comment]").fill("furnace thermocouple replaced")
     row.locator("button:has-text('Acknowledge')").click()
     page.wait_for_selector(f"text=Alarm {server.plant.alarm_p1} acknowledged.")

@@ -10,17 +10,20 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
-from castline.analytics import alarms, downtime
+from castline.analytics import downtime
+from castline.domain.alarms import CAUSES
 from castline.domain.defects import DefectCatalogue
 from castline.domain.ids import valid_id
 from castline.domain.shot import PartKey
 from castline.domain.stops import StopClass
 from castline.domain.verdict import Verdict
 from castline.messaging.schema import DownstreamMessage
+from castline.store import alarms as stored_alarms
 from castline.store import downstream
 from castline.store.downstream import Recorded
 from castline.store.repository import Store
 from castline.vision.registry import ModelRegistry, RegistryError
+from castline.vision.review_learning import Learnt
 from castline.web import queries
 from castline.web.auth import (
     IssuedKey,
@@ -111,17 +114,21 @@ def _check_override(key: PartKey, decided: str, comment: str, confirmed: bool) -
         raise NeedsConfirmation(f"castline judged part {key} {decided}: confirm it is OK")
 
 
-def acknowledge(engine: Engine, who: Principal, alarm_id: int, comment: str) -> None:
+def acknowledge(engine: Engine, who: Principal, alarm_id: int, cause: str, comment: str) -> None:
+    """A person names the cause (one of the plant's causes and a sentence): the alarm is
+    acknowledged and closed; a report of the same condition later opens a new one."""
     alarm = queries.alarm(engine, alarm_id)
     if alarm is None or not who.sees(alarm["plant"]):
         raise ActionError(f"alarm {alarm_id} not found", 404)
+    if cause not in CAUSES:
+        raise ActionError(f"name the cause: one of {', '.join(CAUSES)}")
     if not comment.strip():
-        raise ActionError("say what was done in the comment")
+        raise ActionError("say what caused it and what was done in the comment")
     if alarm["acked_at"] is not None:
         raise ActionError(f"alarm {alarm_id} was acknowledged already", 409)
-    if not alarms.acknowledge(engine, alarm_id, who.username, comment.strip()):
+    if not stored_alarms.close_with_cause(engine, alarm_id, who.username, cause, comment):
         raise ActionError(f"alarm {alarm_id} is cleared: nothing to acknowledge", 409)
-    detail = {"comment": comment.strip()}
+    detail = {"cause": cause, "comment": comment.strip()}
     audit(engine, who.username, "alarm.ack", f"alarm/{alarm_id}", detail, [alarm["plant"]])
 
 
@@ -165,6 +172,15 @@ def rollback(engine: Engine, who: Principal, die: str, view: str) -> dict[str, o
         queries.die_plants(engine, die),
     )
     return {"die": die, "view": view, "version": version}
+
+
+def learnt_from_reviews(engine: Engine, learnt: Learnt) -> None:
+    """The review loop made and activated a version: audited like a person's promotion."""
+    detail = {"version": learnt.version, "from": learnt.parent, "photos": learnt.good}
+    detail["defects_listed"] = learnt.defects
+    target = f"{learnt.die}/{learnt.view}"
+    plants = queries.die_plants(engine, learnt.die)
+    audit(engine, "castline", "model.learn", target, detail, plants)
 
 
 def create_user(

@@ -458,6 +458,10 @@ def downstream_results(
 
 
 class AckIn(In):
+    """Acknowledging closes the alarm: it takes the cause (one of the plant's named causes,
+    `domain.alarms.CAUSES`) and a sentence on what caused it and what was done."""
+
+    cause: Text = Field(min_length=1, max_length=40)
     comment: Text = Field(min_length=1)
 
 
@@ -468,7 +472,7 @@ def alarms(request: Request, who: Viewer, open_only: bool = False) -> list[dict[
 
 @router.post("/alarms/{alarm_id}/ack", response_model=out.AlarmAcked)
 def acknowledge(request: Request, alarm_id: RowId, body: AckIn, who: Operator) -> dict[str, Any]:
-    run(actions.acknowledge, request.app.state.engine, who, alarm_id, body.comment)
+    run(actions.acknowledge, request.app.state.engine, who, alarm_id, body.cause, body.comment)
     return {"alarm": alarm_id, "acked_by": who.username}
 
 

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from castline.analytics import kpis as analytics_kpis
 from castline.analytics import maintenance as analytics_maintenance
 from castline.analytics import rootcause, spc
+from castline.domain.alarms import CAUSES
 from castline.domain.defects import DefectCatalogue
 from castline.domain.shot import PartKey
 from castline.domain.units import BY_NAME, PARAMETERS
@@ -371,12 +372,16 @@ def review(
 @router.get("/alarms")
 def alarms(request: Request, who: Viewer) -> HTMLResponse:
     rows = queries.alarms(request.app.state.engine, scope(who))
-    return render(request, "alarms.html", alarms=rows)
+    return render(request, "alarms.html", alarms=rows, causes=CAUSES)
 
 
 @router.post("/alarms/{alarm_id}/ack")
 def acknowledge(
-    request: Request, alarm_id: RowId, who: Operator, comment: Annotated[str, Form()] = ""
+    request: Request,
+    alarm_id: RowId,
+    who: Operator,
+    cause: Annotated[str, Form(max_length=40)] = "",
+    comment: Annotated[str, Form()] = "",
 ) -> Response:
     return attempt(
         request,
@@ -386,6 +391,7 @@ def acknowledge(
         request.app.state.engine,
         who,
         alarm_id,
+        cause,
         comment,
     )
 

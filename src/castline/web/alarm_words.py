@@ -1,0 +1,50 @@
+"""The words of live alarms and their causes, in English and zh-CN (merged into the
+catalogues of `web/i18n.py`)."""
+
+from __future__ import annotations
+
+EN = {
+    "rule.quarantine_rate": "many parts held in QUARANTINE",
+    "rule.backlog": "the line cannot keep up",
+    "rule.envelope_breach": "shot curve outside the golden envelope",
+    "subject.quarantine": "Held parts",
+    "subject.line": "Line",
+    "subject.envelope": "Shot curve",
+    "alarms.cause": "cause",
+    "alarms.choose_cause": "choose the cause",
+    "alarms.cause_col": "Cause",
+    "cause.melt": "melt (furnace, ladle, alloy temperature)",
+    "cause.die_temperature": "die temperature (heating, cooling, cold die)",
+    "cause.vacuum": "vacuum",
+    "cause.shot_unit": "shot unit (plunger, tip, accumulator, hydraulics)",
+    "cause.die_damage": "die damage",
+    "cause.set_point_change": "set point changed on purpose",
+    "cause.sensor": "sensor or reading fault",
+    "cause.material": "material",
+    "cause.maintenance": "maintenance",
+    "cause.line_capacity": "line capacity (workers, computer)",
+    "cause.other": "other (say which)",
+}
+
+ZH = {
+    "rule.quarantine_rate": "隔离铸件过多",
+    "rule.backlog": "产线处理跟不上",
+    "rule.envelope_breach": "压射曲线超出标准包络线",
+    "subject.quarantine": "隔离铸件",
+    "subject.line": "产线",
+    "subject.envelope": "压射曲线",
+    "alarms.cause": "原因",
+    "alarms.choose_cause": "选择原因",
+    "alarms.cause_col": "原因",
+    "cause.melt": "铝液（熔炉、浇包、合金温度）",
+    "cause.die_temperature": "模具温度（加热、冷却、冷模）",
+    "cause.vacuum": "真空",
+    "cause.shot_unit": "压射系统（冲头、冲头头部、蓄能器、液压）",
+    "cause.die_damage": "模具损坏",
+    "cause.set_point_change": "有意修改工艺设定值",
+    "cause.sensor": "传感器或读数故障",
+    "cause.material": "原材料",
+    "cause.maintenance": "维修保养",
+    "cause.line_capacity": "产线能力（工作进程、计算机）",
+    "cause.other": "其他（请说明）",
+}
