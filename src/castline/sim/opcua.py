@@ -22,10 +22,11 @@ from datetime import timedelta
 from asyncua import Node, Server, ua
 
 from castline.domain.states import MachineState
-from castline.domain.units import PARAMETERS
+from castline.domain.units import MACHINE_PARAMETERS as PARAMETERS
 from castline.messaging.opcua_model import EVENT_TYPE, NAMESPACE
 from castline.sim.fleet import ShotEvent
 
+# The machine reports its own parameters; the curve features are castline's measurement.
 # UNECE Recommendation 20 codes of castline's units (OPC UA EUInformation.UnitId).
 _UNECE = {"°C": "CEL", "m/s": "MTS", "bar": "BAR", "s": "SEC", "mm": "MMT", "mbar": "MBR"}
 _UNITS_URI = "http://www.opcfoundation.org/UA/units/un/cefact"
