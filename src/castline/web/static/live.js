@@ -98,7 +98,19 @@
     }
   }
 
-  const handlers = { verdict: onVerdict, state: onState, shot: onShot };
+  // A live alarm: a newly opened one counts on its machine's tile at once (repeats of an
+  // open alarm only add to its count on the alarms page). Alarms of the plant as a whole
+  // come under the machine id "line", which has no tile.
+  function onAlarm(tile, p) {
+    if (!p.opened) return;
+    const n = field(tile, "alarms");
+    if (!n) return;
+    n.textContent = Number(n.textContent) + 1;
+    n.classList.add("alarm");
+    n.title = p.message;
+  }
+
+  const handlers = { verdict: onVerdict, state: onState, shot: onShot, alarm: onAlarm };
   const source = new EventSource(`/api/v1/live?plant=${encodeURIComponent(first.dataset.plant)}`);
   source.onopen = () => { pill.textContent = say("live.on"); pill.className = "pill on"; };
   source.onerror = () => { pill.textContent = say("live.off"); pill.className = "pill off"; };
