@@ -8,6 +8,7 @@ simulator's synthetic photographs, so `castline up` works on any machine.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,11 +20,18 @@ from castline import datasets
 from castline.settings import Settings
 from castline.sim.photos import DEFECT_CODES, encode_jpeg, render_casting
 from castline.sim.runner import views_of
-from castline.vision.model import MANIFEST_FILE, InspectionModel
+from castline.vision.backbone import EfficientNetLite
+from castline.vision.graph import features_graph
+from castline.vision.images import read_image
+from castline.vision.model import MANIFEST_FILE, InspectionModel, session
 from castline.vision.registry import ModelRegistry
-from castline.vision.train import train_model
+from castline.vision.train import NATIVE_SIZE, TrainConfig, train_model
 
 log = logging.getLogger(__name__)
+# Training's seconds per backbone pass it makes (patches, usual distances, scores at two
+# memory sizes): nearest neighbours and coresets cost this much more than the probe's pass
+# alone (measured, docs/web.md "First start").
+PASS_COST = 1.0
 
 
 def synthetic_photos(
@@ -69,7 +77,7 @@ def ensure_models(
         else:
             print("no real photographs found (set CASTLINE_DATA); training on synthetic ones")
             good, defective = synthetic_photos(settings.home / "synthetic")
-        train_model(good, path, defect_paths=defective, progress=True)
+        _train_saying_how_long(good, defective, path)
     model = InspectionModel.load(path)
     several = views_of(settings.views_per_part, view)
     for die in dies:
@@ -79,3 +87,39 @@ def ensure_models(
                 registry.register(die, each, path, model.manifest, metrics, activate=True)
                 log.info("model %s active for die %s, view %s", model.version, die, each)
     return model
+
+
+def expected_training_s(good: Sequence[Path], defective: Sequence[Path], probes: int = 8) -> float:
+    """Seconds training will take on this machine, as busy as it is now: a few photos
+    through the backbone, timed (the median, so one hiccup does not count), times the
+    passes training makes over the photos."""
+    config = TrainConfig()
+    net = EfficientNetLite.load("lite0")
+    graph = features_graph(net, NATIVE_SIZE["lite0"], config.border, config.strides)
+    features = session(graph.SerializeToString(), config.threads)
+    sample = [read_image(p) for p in list(good)[: probes + 1]]
+    features.run(["patches"], {"image": sample[0]})  # the first run sets itself up
+    took = []
+    for image in sample[1:]:
+        started = time.perf_counter()
+        features.run(["patches"], {"image": image})
+        took.append(time.perf_counter() - started)
+    passes = 4 * len(good) + 2 * min(len(defective), config.head_images)
+    return float(np.median(took)) * passes * PASS_COST
+
+
+def _train_saying_how_long(good: list[Path], defective: list[Path], path: Path) -> None:
+    """Train, after saying how long it should take here; progress bars while it runs."""
+    expected = expected_training_s(good, defective)
+    print(
+        f"training once, on first start: {len(good)} good and {len(defective)} defective "
+        f"photos, about {_minutes(expected)} on this machine (measured now); progress below",
+        flush=True,
+    )
+    started = time.monotonic()
+    train_model(good, path, defect_paths=defective, progress=True)
+    print(f"trained in {_minutes(time.monotonic() - started)}; next starts reuse the model")
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
