@@ -72,9 +72,9 @@ class Shot:
     trial: bool = False  # warm-up / try shot: never shipped
     curve: ShotCurve | None = None  # position and pressure at a fixed rate
     curve_lists: CurveLists | None = None  # JSON lists that do not map to one
-    envelope: EnvelopeCheck | None = None  # the curve against its die's golden envelope
     cavities: int = 1  # castings this shot made, one per cavity of the die
     marks: tuple[str | None, ...] = ()  # data-matrix code of each cavity's casting, if marked
+    envelope: EnvelopeCheck | None = None  # the curve against its die's golden envelope
 
     def parts(self) -> list[PartKey]:
         """The castings of this shot, one per cavity, each with its own mark."""
