@@ -15,7 +15,7 @@ from typing import Protocol
 SEVERITIES = ("info", "warning", "critical")
 
 # What an alarm says happened (the `rule` column of the alarms table).
-RULE1 = "rule1"  # one shot beyond the 3-sigma limits of its die and regime
+RULE1 = "nelson1"  # one shot beyond the limits of its die and regime (as `report spc` names it)
 DRIFT = "drift"  # EWMA or CUSUM: a slow move away from the centre line
 LEVEL_SHIFT = "level_shift"  # the process sits at a new level: limits are learnt anew
 QUARANTINE_RATE = "quarantine_rate"  # too many parts held without a trustworthy verdict

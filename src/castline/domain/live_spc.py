@@ -104,8 +104,12 @@ def learn(names: tuple[str, ...], rows: Floats) -> Baseline:
         if x.size < 2:
             continue  # a parameter this machine does not measure: not charted
         limits = spc.individuals_limits(x, floor=spc.resolution(x))
-        center[j], sigma[j] = limits.center, limits.sigma
-        dsigma[j] = spc.drift_sigma(limits.sigma, spc.lag1(x))
+        # A wandering process (die temperatures follow the cycle, the melt the furnace)
+        # has a short-term spread below its overall one: limits from the moving range
+        # alone would flag its ordinary wander, so the wider of the two sets them.
+        sigma[j] = max(limits.sigma, float(np.std(x, ddof=1)))
+        center[j] = limits.center
+        dsigma[j] = spc.drift_sigma(sigma[j], spc.lag1(x))
     return Baseline(names, center, sigma, dsigma, int(rows.shape[0]))
 
 
@@ -248,7 +252,7 @@ class ChartSet:
         )
         self.regime += 1
         self.baseline, self._detectors = None, None
-        return Alarm(self.plant, self.machine, self.die, "set_point", LEVEL_SHIFT, text, at)
+        return Alarm(self.plant, self.machine, self.die, "set_points", LEVEL_SHIFT, text, at)
 
     def _alarm(
         self, chart: str, kind: str, text: str, times: list[datetime], hits: NDArray[np.intp]
