@@ -337,6 +337,28 @@ def downstream_escapes(
     return query.order_by(_s.c.at, _s.c.machine, _s.c.shot_number, d.c.cavity, d.c.tested_at)
 
 
+def reviewed_photos(die: str, view: str, decision: Verdict, after: int, limit: int) -> Select[Any]:
+    """Photos of a die and view that a person reviewed as `decision`, reviews after id
+    `after`, oldest first: the review, the photo's blob and what castline decided of that
+    view (its own verdict, else the part's). For OK, only photos castline held (NG or
+    REVIEW): false rejects. The review loop's input (`vision/review_learning.py`)."""
+    decided = func.coalesce(_img.c.verdict, _v.c.verdict)
+    joined = (
+        _r.join(_img, same_part(_img, _r))
+        .join(_s, same_part(_s, _r))
+        .outerjoin(_v, same_part(_v, _r))
+    )
+    query = select(
+        *(_r.c.id, _r.c.plant, _r.c.machine, _r.c.shot_number, _r.c.cavity, _r.c.decision),
+        *(_r.c.defect_type, _r.c.reviewer, _img.c.blob, decided.label("decided")),
+    ).select_from(joined)
+    query = query.where(_s.c.die == die, _img.c.view == view, _r.c.id > after)
+    query = query.where(_r.c.decision == decision.value)
+    if decision is Verdict.OK:
+        query = query.where(decided.in_((Verdict.NG.value, Verdict.REVIEW.value)))
+    return query.order_by(_r.c.id).limit(limit)
+
+
 def rows(engine: Engine, query: Select[Any]) -> list[Row]:
     with engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(query)]

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,8 @@ from castline.messaging.backlog import BacklogWatch
 from castline.settings import Settings
 from castline.store.blobs import BlobStore
 from castline.store.database import open_store
-from castline.web import api, curve_api, pages, risk_api, stops_page
+from castline.vision.review_learning import LearnerConfig, ReviewLearner
+from castline.web import actions, api, curve_api, pages, risk_api, stops_page
 from castline.web.analytics import OeeToday
 from castline.web.auth import SESSION_HOURS, Role, require, session_secret
 from castline.web.live import Hub, NatsFeed
@@ -81,6 +83,7 @@ def create_app(
     )
     app.state.feed = NatsFeed(app.state.hub, line.nats_url, line.connect_options) if line else None
     app.state.load = LoadMonitor(app.state.hub, app.state.backlog) if app.state.backlog else None
+    app.state.learner = _review_loop(settings, engine)
     # Added innermost first: the metrics guard reads the session the middleware opens.
     app.add_middleware(MetricsGuard, token=settings.metrics_token)
     app.add_middleware(
@@ -105,16 +108,31 @@ def create_app(
     return app
 
 
+def _review_loop(settings: Settings, engine: Engine) -> ReviewLearner | None:
+    """Reviews are made here, so the dashboard's process learns from them (setting
+    `review_learning`); the line picks up each new version from the registry."""
+    if not settings.review_learning:
+        return None
+    every = settings.review_learning_every_s
+    config = LearnerConfig(every, settings.review_learning_min, poll_s=min(5.0, every))
+    return ReviewLearner(engine, BlobStore(settings.blobs), settings.models_dir, config)
+
+
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """With a NATS URL: the line's backlog and live events, from wherever the line runs."""
-    watch: BacklogWatch | None = app.state.backlog
-    if watch is None:
-        yield
-        return
+    """The review loop; with a NATS URL also the line's backlog and live events, from
+    wherever the line runs."""
     stop = asyncio.Event()
-    tasks = [asyncio.create_task(watch.run(stop)), asyncio.create_task(app.state.feed.run(stop))]
-    tasks.append(asyncio.create_task(app.state.load.run(stop)))  # can the line keep up?
+    tasks = []
+    learner: ReviewLearner | None = app.state.learner
+    if learner is not None:
+        told = partial(actions.learnt_from_reviews, app.state.engine)
+        tasks.append(asyncio.create_task(learner.run(stop, told)))
+    watch: BacklogWatch | None = app.state.backlog
+    if watch is not None:
+        tasks.append(asyncio.create_task(watch.run(stop)))
+        tasks.append(asyncio.create_task(app.state.feed.run(stop)))
+        tasks.append(asyncio.create_task(app.state.load.run(stop)))  # can the line keep up?
     yield
     stop.set()
     await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 10)

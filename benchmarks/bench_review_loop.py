@@ -1,0 +1,141 @@
+"""Replay of the review loop on the real casting photographs: do false rejects fall?
+
+A model learns from the first N good photos of the "train" split (`train_model`, as
+`castline vision train` would). The good photos of the "val" split, which training never
+sees, then come down the line in their content-hash order. Of the first half, every
+photo the model holds (NG or REVIEW) is "reviewed" as OK, a batch at a time, and each
+batch updates the model (`vision/update.py`: the photos into the memory, thresholds
+kept), as the review loop does in the dashboard. The second half is then scored by the
+model before and after the updates: false-reject (NG) and review rates, with 95 %
+intervals. The defective val photos are scored by both models too: the share of defects
+passed as OK must not rise much. Prints one JSON line; pin it to one core (`taskset -c 1`).
+
+    .venv/bin/python benchmarks/bench_review_loop.py --n-train 100 --batch 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from castline.datasets import casting_root, images, split_of
+from castline.domain.verdict import Verdict
+from castline.vision.calibration import rate_interval
+from castline.vision.images import read_image
+from castline.vision.model import InspectionModel
+from castline.vision.train import TrainConfig, train_model
+from castline.vision.update import ReviewedPhoto, UpdateConfig, update_model
+
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+
+
+def in_split(paths: list[Path], split: str) -> list[Path]:
+    return [p for p in paths if split_of(p.read_bytes()) == split]
+
+
+def verdicts(model: InspectionModel, photos: list[np.ndarray]) -> list[Verdict]:
+    return [model.inspect(photo).verdict for photo in photos]
+
+
+def rates(found: list[Verdict]) -> dict[str, object]:
+    n = len(found)
+    ng = sum(v is Verdict.NG for v in found)
+    review = sum(v is Verdict.REVIEW for v in found)
+    return {
+        "n": n,
+        "false_reject": ng / n,
+        "false_reject_interval": rate_interval(ng, n),
+        "review": review / n,
+        "review_interval": rate_interval(review, n),
+        "held": (ng + review) / n,
+    }
+
+
+def replay(
+    trained: Path, first: list[np.ndarray], batch: int, growth: float
+) -> tuple[InspectionModel, int, float]:
+    """Review the held photos of `first` as OK, `batch` parts at a time, updating the
+    model after each batch that held any; returns the last model, photos learnt, seconds."""
+    learnt, spent = 0, 0.0
+    source, model = trained, InspectionModel.load(trained, threads=1)
+    for start in range(0, len(first), batch):
+        chunk = first[start : start + batch]
+        held = [
+            p for p, v in zip(chunk, verdicts(model, chunk), strict=True) if v is not Verdict.OK
+        ]
+        if not held:
+            continue
+        reviewed = [
+            ReviewedPhoto(p, hashlib.sha256(p.tobytes()).hexdigest(), review=start + i)
+            for i, p in enumerate(held)
+        ]
+        began = time.perf_counter()
+        out = trained.with_name(f"v{start}")
+        model = update_model(source, out, reviewed, config=UpdateConfig(growth=growth))
+        source = out
+        spent += time.perf_counter() - began
+        learnt += len(held)
+    return model, learnt, spent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-train", type=int, default=100)
+    parser.add_argument("--batch", type=int, default=20, help="parts between two updates")
+    parser.add_argument("--growth", type=float, default=UpdateConfig().growth)
+    parser.add_argument("--data", type=Path, default=DATA)
+    args = parser.parse_args()
+    root = casting_root(args.data)
+    if root is None:
+        sys.exit(f"no casting photographs under {args.data}")
+    train = in_split(images(root / "ok_front"), "train")[: args.n_train]
+    val_ok = [read_image(p) for p in in_split(images(root / "ok_front"), "val")]
+    val_ng = [read_image(p) for p in in_split(images(root / "def_front"), "val")]
+    half = len(val_ok) // 2
+    first, second = val_ok[:half], val_ok[half:]
+    folder = Path(tempfile.mkdtemp(prefix="review-loop-"))
+    try:
+        began = time.perf_counter()
+        model = train_model(
+            train, folder / "trained", progress=False, config=TrainConfig(threads=1)
+        )
+        trained_s = time.perf_counter() - began
+        before = rates(verdicts(model, second))
+        escaped_before = np.mean([v is Verdict.OK for v in verdicts(model, val_ng)])
+        updated, learnt, update_s = replay(folder / "trained", first, args.batch, args.growth)
+        after = rates(verdicts(updated, second))
+        escaped_after = np.mean([v is Verdict.OK for v in verdicts(updated, val_ng)])
+        memory = updated.manifest.get("training", {}).get("memory_rows")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    print(
+        json.dumps(
+            {
+                "n_train": len(train),
+                "batch": args.batch,
+                "growth": args.growth,
+                "reviewed_as_ok": learnt,
+                "first_half": len(first),
+                "second_half_before": before,
+                "second_half_after": after,
+                "defects_passed_before": float(escaped_before),
+                "defects_passed_after": float(escaped_after),
+                "n_defective": len(val_ng),
+                "memory_rows_after": memory,
+                "train_s": round(trained_s, 1),
+                "update_s_total": round(update_s, 2),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,351 @@
+"""Learn from the review loop: a model's memory grows by the photos people confirmed good.
+
+A part castline held (NG or REVIEW) that a person confirms as OK is a false reject: its
+photo shows a normal look the memory lacks. Training from scratch would take minutes;
+instead, `update_model` takes an existing model and
+
+1. scores each new photo through the model's own graph, with the patch rows its memory
+   is compared with exposed as a second output: the photo's patches are computed once,
+   by the same inference path the line runs (no second feature extractor);
+2. per cell of the memory, continues the coreset: the photo's patches of that cell (and
+   the band around it the cell learnt from at training) are added farthest first, as
+   long as they lie further from the memory than the coreset's own spacing (rows nearer
+   than that add nothing the memory does not already cover);
+3. keeps the memory within `growth` of its size at training (scoring time grows with
+   it): beyond that, the most redundant rows (those nearest to another row) give way;
+4. writes a new model folder whose manifest says which reviewed photos were added.
+
+The thresholds, the usual distance per place and the supervised head are kept as
+calibrated out of fold at training. A memory with more rows only ever gives a photo a
+lower or equal nearest-neighbour distance, so the update can only move photos towards
+OK, mostly those that look like the reviewed ones; recalibrating on the reviewed photos
+alone would set thresholds on a handful of hand-picked photos, and the training photos
+are not part of the model folder. Confirmed defects are recorded in the manifest (for the
+next training with `--defects`), not fitted: a head refitted on a few photos without the
+training descriptors would lose its cross-fitted calibration.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from castline.vision.graph import GRID_STRIDE
+from castline.vision.memory import cell_windows
+from castline.vision.model import METADATA_KEY, InspectionModel, session
+
+ROWS_OUTPUT = "memory_query_rows"  # the exposed patch rows of the probe graph
+KEPT_PHOTOS = 200  # reviewed photos listed per manifest (the count covers all)
+
+
+class UpdateError(ValueError):
+    """The model cannot be updated this way; the message says why."""
+
+
+@dataclass(frozen=True)
+class ReviewedPhoto:
+    """A photo a person confirmed, and where it came from."""
+
+    image: np.ndarray  # uint8 RGB
+    digest: str  # sha256 of the stored photo
+    part: str = ""  # plant/machine/shot/cavity
+    review: int | None = None  # the review's id in the store
+    reviewer: str = ""
+    defect_type: str | None = None  # for a confirmed defect
+
+
+@dataclass(frozen=True)
+class UpdateConfig:
+    growth: float = 0.125  # the memory may grow by this share of its training size
+    coverage: float = 0.05  # quantile of the memory's own row spacing a new row must exceed
+    threads: int | None = 1  # one core: the line runs beside the update
+
+
+@dataclass(frozen=True)
+class Added:
+    """What an update did to the memory."""
+
+    rows_added: int
+    rows_dropped: int
+    rows_before: int  # per cell, the bank's width
+    rows_after: int
+    scores_before: list[float]
+    scores_after: list[float]
+
+
+def memory_of(proto: onnx.ModelProto) -> tuple[str, str, str]:
+    """Names of the memory's two initializers (-2 M^T, |M|^2) and of the rows compared."""
+    names = [i.name for i in proto.graph.initializer]
+    bank = [n for n in names if n.startswith("memory_t_")]
+    squares = [n for n in names if n.startswith("memory_sq_")]
+    if len(bank) != 1 or len(squares) != 1:
+        raise UpdateError("the model's graph has no single patch memory to add rows to")
+    for node in proto.graph.node:
+        if node.op_type == "MatMul" and node.input[1] == bank[0]:
+            return bank[0], squares[0], node.input[0]
+    raise UpdateError("the model's graph does not compare patches with its memory")
+
+
+def _initializer(proto: onnx.ModelProto, name: str) -> np.ndarray:
+    for tensor in proto.graph.initializer:
+        if tensor.name == name:
+            return numpy_helper.to_array(tensor)
+    raise UpdateError(f"no initializer {name}")
+
+
+def _replace(proto: onnx.ModelProto, name: str, value: np.ndarray) -> None:
+    for tensor in proto.graph.initializer:
+        if tensor.name == name:
+            tensor.CopyFrom(numpy_helper.from_array(value.astype(np.float32), name))
+            return
+    raise UpdateError(f"no initializer {name}")
+
+
+def probe(model: InspectionModel, threads: int | None = 1) -> Any:
+    """The model's graph with the patch rows it compares with the memory as an output."""
+    proto = onnx.load_from_string(model.graph)
+    _, _, rows = memory_of(proto)
+    proto.graph.output.append(helper.make_tensor_value_info(rows, TensorProto.FLOAT, None))
+    return session(proto.SerializeToString(), threads), rows
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What the model made of each photo: its score, and its patch rows per cell window
+    (the rows each cell's memory would learn from)."""
+
+    scores: list[float]
+    windows: list[list[np.ndarray]]  # [photo][cell] -> [rows, d]
+
+
+def look(model: InspectionModel, photos: Sequence[np.ndarray], threads: int | None = 1) -> Seen:
+    """Score the photos once and collect their patches per cell window."""
+    runner, rows_name = probe(model, threads)
+    size = int(model.manifest["input_size"][0])
+    grid = -(-size // GRID_STRIDE)
+    scores, windows = [], []
+    for image in photos:
+        score, rows = runner.run(["score", rows_name], {"image": image})
+        scores.append(float(score[0]))
+        windows.append(_per_cell(rows, grid, _reach(model.manifest)))
+    return Seen(scores, windows)
+
+
+def _reach(manifest: dict[str, Any]) -> int:
+    config = manifest.get("training", {}).get("config", {})
+    return int(config.get("reach", 1))
+
+
+def _per_cell(rows: np.ndarray, grid: int, reach: int) -> list[np.ndarray]:
+    """[cells, c*c, d] rows as the graph cuts them -> per cell, the rows of its window."""
+    cells, per, dim = rows.shape
+    n, c = math.isqrt(cells), math.isqrt(per)
+    side = n * c
+    # Back to the patch grid (cells are row-major, their patches too), padding cut off.
+    square = rows.reshape(n, n, c, c, dim).transpose(0, 2, 1, 3, 4).reshape(side, side, dim)
+    flat = square[:grid, :grid].reshape(grid * grid, dim)
+    return [flat[w] for w in cell_windows(grid, c, reach if n > 1 else 0)]
+
+
+def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Euclidean distances between the rows of a [n, d] and b [m, d]."""
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    squared = (a64 * a64).sum(1)[:, None] - 2.0 * a64 @ b64.T + (b64 * b64).sum(1)[None, :]
+    return np.sqrt(np.maximum(squared, 0.0))
+
+
+def _spacing(bank: np.ndarray, quantile: float) -> float:
+    """How close the coreset's rows lie to each other: a row nearer than this to the
+    memory is covered as well as the training photos' patches were."""
+    if len(bank) < 2:
+        return 0.0
+    apart = _distances(bank, bank)
+    np.fill_diagonal(apart, np.inf)
+    return float(np.quantile(apart.min(axis=1), quantile))
+
+
+def grow_cell(bank: np.ndarray, candidates: np.ndarray, limit: int, quantile: float) -> np.ndarray:
+    """Indices of `candidates` to add to `bank`, farthest first, while they lie further
+    from the memory (and from those added before them) than its own spacing."""
+    if not len(candidates) or limit <= 0:
+        return np.empty(0, dtype=np.int64)
+    spacing = _spacing(bank, quantile)
+    nearest = _distances(candidates, bank).min(axis=1)
+    chosen: list[int] = []
+    while len(chosen) < limit:
+        i = int(np.argmax(nearest))
+        if nearest[i] <= spacing:
+            break
+        chosen.append(i)
+        np.minimum(nearest, _distances(candidates, candidates[i : i + 1])[:, 0], out=nearest)
+    return np.asarray(chosen, dtype=np.int64)
+
+
+def thin(rows: np.ndarray, keep: int, protected: int) -> np.ndarray:
+    """At most `keep` rows: the most redundant of the first `len(rows) - protected` (the
+    nearest to a row that stays) give way; the last `protected` rows, just learnt, stay."""
+    excess = len(rows) - keep
+    if excess <= 0:
+        return rows
+    apart = _distances(rows, rows)
+    np.fill_diagonal(apart, np.inf)
+    partner = apart.argmin(axis=1)
+    gone = np.zeros(len(rows), dtype=bool)
+    old = len(rows) - protected
+    for i in np.argsort(apart.min(axis=1)).tolist():
+        if excess == 0:
+            break
+        if i < old and not gone[partner[i]]:
+            gone[i] = True
+            excess -= 1
+    return rows[~gone][:keep] if excess == 0 else rows[~gone][-keep:]
+
+
+def grown_bank(
+    bank: np.ndarray, windows: list[list[np.ndarray]], config: UpdateConfig, base_rows: int
+) -> tuple[np.ndarray, int, int]:
+    """The memory with the photos' new rows; returns it, rows added and rows dropped."""
+    cells = bank.shape[0]
+    cap = max(bank.shape[1], round(base_rows * (1 + config.growth)))
+    per_cell, added, dropped = [], 0, 0
+    for cell in range(cells):
+        own = np.unique(bank[cell], axis=0)  # a cell with few rows repeats some: once is enough
+        candidates = np.concatenate([photo[cell] for photo in windows])
+        # New rows per update: at most the growth allowed over the training size.
+        chosen = grow_cell(own, candidates, max(1, cap - base_rows), config.coverage)
+        rows = np.concatenate([own, candidates[chosen]]) if len(chosen) else own
+        kept = thin(rows, cap, len(chosen))
+        added += len(chosen)
+        dropped += len(rows) - len(kept)
+        per_cell.append(kept)
+    width = max(len(rows) for rows in per_cell)
+    # All cells share one bank width; repeating a row never changes a nearest distance.
+    stacked = np.stack([rows[np.resize(np.arange(len(rows)), width)] for rows in per_cell])
+    return stacked.astype(np.float32), added, dropped
+
+
+def with_memory(model: InspectionModel, bank: np.ndarray, manifest: dict[str, Any]) -> bytes:
+    """The model's graph with `bank` as its memory and `manifest` in its metadata."""
+    proto = onnx.load_from_string(model.graph)
+    bank_name, squares_name, _ = memory_of(proto)
+    _replace(proto, bank_name, -2.0 * bank.transpose(0, 2, 1))
+    _replace(proto, squares_name, (bank * bank).sum(axis=2)[:, None, :])
+    for entry in proto.metadata_props:
+        if entry.key == METADATA_KEY:
+            entry.value = json.dumps(manifest, sort_keys=True)
+    onnx.checker.check_model(proto)
+    return proto.SerializeToString()
+
+
+def update_model(
+    source: Path | str,
+    out: Path | str,
+    good: Sequence[ReviewedPhoto],
+    defects: Sequence[ReviewedPhoto] = (),
+    *,
+    version: str | None = None,
+    last_review: int | None = None,
+    config: UpdateConfig | None = None,
+) -> InspectionModel:
+    """A new model folder at `out`: the model at `source` with the reviewed good photos
+    in its memory; thresholds and head as calibrated at training (module docstring)."""
+    config = config or UpdateConfig()
+    if not good:
+        raise UpdateError("no photos reviewed as good to learn from")
+    parent = InspectionModel.load(source, threads=config.threads)
+    proto = onnx.load_from_string(parent.graph)
+    bank_name, _, _ = memory_of(proto)
+    bank = -0.5 * _initializer(proto, bank_name).transpose(0, 2, 1)
+    base_rows = _trained_rows(parent.manifest, bank.shape[1])
+    seen = look(parent, [p.image for p in good], config.threads)
+    new_bank, added, dropped = grown_bank(bank, seen.windows, config, base_rows)
+    created = datetime.now(UTC)
+    manifest = _manifest(parent, created, version, good, defects, seen.scores)
+    if last_review is not None:  # reviews read up to here, also those that added nothing
+        manifest["learnt_from_reviews"]["last_review"] = last_review
+    manifest["training"] = dict(parent.manifest.get("training", {}))
+    manifest["training"]["memory_rows"] = int(new_bank.shape[1])
+    manifest["learnt_from_reviews"]["trained_rows"] = base_rows
+    model = InspectionModel(
+        with_memory(parent, new_bank, manifest), manifest, threads=config.threads
+    )
+    after = [float(model.run(p.image)["score"][0]) for p in good]
+    manifest["learnt_from_reviews"]["memory"] = asdict(
+        Added(added, dropped, int(bank.shape[1]), int(new_bank.shape[1]), seen.scores, after)
+    )
+    model.manifest = manifest  # the figures measured after the graph was written
+    _save(model, Path(source), Path(out))
+    return model
+
+
+def _trained_rows(manifest: dict[str, Any], width: int) -> int:
+    """Rows per cell the memory had at training: what `growth` is measured from."""
+    trained = manifest.get("learnt_from_reviews", {}).get("trained_rows")
+    if trained is None:
+        trained = manifest.get("training", {}).get("memory_rows", width)
+    return int(trained)
+
+
+def _manifest(
+    parent: InspectionModel,
+    created: datetime,
+    version: str | None,
+    good: Sequence[ReviewedPhoto],
+    defects: Sequence[ReviewedPhoto],
+    scores: list[float],
+) -> dict[str, Any]:
+    """The parent's manifest, with the new version and what the reviews added."""
+    before = parent.manifest.get("learnt_from_reviews", {})
+    root = str(before.get("root", parent.version))
+    reviews = [p.review for p in [*good, *defects] if p.review is not None]
+    learnt = {
+        "parent": parent.version,
+        "root": root,
+        "updated": created.isoformat(),
+        "thresholds": "kept from the parent (calibrated out of fold at training)",
+        "good_added": len(good),
+        "good_total": int(before.get("good_total", 0)) + len(good),
+        "last_review": max(reviews, default=before.get("last_review")),
+        "photos": [_listed(p, s) for p, s in zip(good, scores, strict=True)][:KEPT_PHOTOS],
+        "defects_confirmed": [_listed(p, None) for p in defects][:KEPT_PHOTOS],
+        "defects_note": "recorded for the next training with --defects; the head is kept",
+    }
+    return parent.manifest | {
+        "version": version or f"{root}.u{created:%Y%m%dT%H%M%S}",
+        "created": created.isoformat(),
+        "learnt_from_reviews": learnt,
+    }
+
+
+def _listed(photo: ReviewedPhoto, score: float | None) -> dict[str, Any]:
+    entry: dict[str, Any] = {"sha256": photo.digest, "part": photo.part, "review": photo.review}
+    entry |= {"reviewer": photo.reviewer, "score_before": score}
+    if photo.defect_type:
+        entry["defect_type"] = photo.defect_type
+    return entry
+
+
+def _save(model: InspectionModel, source: Path, out: Path) -> None:
+    """Write the folder next to its final place, then move it there in one step: a
+    half-written model is never found, and of two processes updating at once one wins."""
+    partial = out.with_name(f".{out.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    model.save(partial)
+    calibration = source / "calibration.json" if source.is_dir() else None
+    if calibration is not None and calibration.is_file():
+        shutil.copy2(calibration, partial / calibration.name)  # the training photos' audit
+    try:
+        partial.rename(out)
+    except OSError:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise UpdateError(f"{out} exists already: another process made this version") from None
