@@ -7,7 +7,9 @@ NATS; then, in the same run, (1) the raw JetStream rate: one consumer pulls and 
 all without doing anything else, and (2) for each worker count, `castline line run`
 processes on a fresh PostgreSQL database record them all (timed from the first rows
 recorded: worker start-up is left out). Printed: each rate, and the ratio to the raw rate
-of the same run. With --pin each worker gets a core of its own.
+of the same run. With --pin each worker gets a core of its own (taskset). The machines are
+set up without cameras (setting machines_without_camera): their shots are recorded only.
+With two or more worker counts, the scaling of each against the first is printed too.
 """
 
 from __future__ import annotations
@@ -107,7 +109,12 @@ def drop(name: str) -> None:
 def workers_rate(nats_url: str, shots: int, workers: int, pin: bool, home: Path) -> float:
     """`castline line run` workers on a fresh database, timed until every shot is in it."""
     name, db_url = fresh_database()
-    env = os.environ | {"CASTLINE_HOME": str(home), "CASTLINE_DATABASE_URL": db_url}
+    env = os.environ | {
+        "CASTLINE_HOME": str(home),
+        "CASTLINE_DATABASE_URL": db_url,
+        # Records only: these machines have no camera, so no part waits for a photo.
+        "CASTLINE_MACHINES_WITHOUT_CAMERA": '["*"]',
+    }
     command = [sys.executable, "-m", "castline.cli", "line", "run", "--nats", nats_url]
     started = time.perf_counter()
     procs = [
@@ -157,6 +164,13 @@ def main() -> None:
             results[f"{workers} worker(s) / raw"] = round(rate / raw, 3)
             print(f"{workers} worker(s): {rate:,.0f} shots/s recorded; raw {raw:,.0f}/s; "
                   f"ratio {rate / raw:.3f}", flush=True)  # fmt: skip
+    first = args.workers[0]
+    for workers in args.workers[1:]:
+        scale = (
+            results[f"{workers} worker(s) -> PostgreSQL"]
+            / results[f"{first} worker(s) -> PostgreSQL"]
+        )
+        results[f"{workers} vs {first} worker(s)"] = round(scale, 2)
     print(json.dumps(results, indent=2))
 
 

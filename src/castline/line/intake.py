@@ -11,8 +11,10 @@ each time, and never counts towards dead-lettering.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from asyncio import FIRST_COMPLETED
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -48,13 +50,12 @@ MAX_DELIVERIES = 5  # a message that fails this often is dead-lettered, not retr
 STORE_RETRY_S = 2.0  # a message taken while the database was away comes back after this,
 STORE_RETRY_MAX_S = 15.0  # and longer each time, up to this
 STORE_PROBE_S = 1.0
-# A fetch takes a few messages while photos come (each worker holds only what it can decide
-# soon, and a dead worker's photos come back fast), many while only records do: the records
-# of a batch share one transaction.
-FETCH_PHOTOS = 16
+# Records are fetched many at a time (a batch shares one transaction); photos only as many
+# as the worker has free places to decide them (PHOTOS_AT_ONCE).
 FETCH_RECORDS = 512
 WRITES_AT_ONCE = 3
 PHOTOS_AT_ONCE = 8
+HEARTBEAT_S = 0.3  # a message being handled says so this often (photos' ack wait is 1 s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,52 +142,102 @@ class Intake:
         self.unreadable_photo = unreadable_photo  # its part is known: decided at once
         self.dead_letters = 0
         self.backlog = 0  # the consumer's messages not yet done, all workers together
-        self.in_flight: set[asyncio.Task[None]] = set()
+        self.in_flight: set[asyncio.Task[None]] = set()  # photos (and downstream) being handled
+        self._held: dict[asyncio.Task[None], Msg] = {}
 
-    async def run(self, stop: asyncio.Event, sub: Any, drain_s: float) -> None:
-        """Fetch until `stop`. The records of a batch (shots, states...) are noted first, so
-        a photo arriving with its shot is judged by the model of the die that shot names;
-        they are then written together in one transaction while the photos are decided and
-        the next batch is fetched (up to WRITES_AT_ONCE batches are being written)."""
-        slots = asyncio.Semaphore(PHOTOS_AT_ONCE)
+    async def run(
+        self, stop: asyncio.Event, sub: Any, drain_s: float, photos: Any | None = None
+    ) -> None:
+        """Fetch until `stop`: records in batches from `sub`, and, side by side, photos from
+        `photos` (their own consumer, short ack wait), never more than this worker is
+        deciding. Without `photos`, photos come one at a time from `sub`. On stop, what was
+        fetched but not started is given back at once."""
+        deciding = asyncio.create_task(self._photos(stop, photos)) if photos else None
+        beating = asyncio.create_task(_heartbeat(self._held))
+        try:
+            await self._records(stop, sub, skip_photos=photos is not None)
+        finally:
+            if deciding is not None:
+                await deciding
+            await self._drain(drain_s)
+            beating.cancel()
+
+    async def _records(self, stop: asyncio.Event, sub: Any, skip_photos: bool) -> None:
+        """Records (shots, states...) of a fetch are noted at once (a photo arriving with its
+        shot is judged by the model of the die that shot names), then written together in
+        one transaction while the next batch is fetched (up to WRITES_AT_ONCE at once)."""
         writing: list[asyncio.Task[None]] = []
-        size = FETCH_PHOTOS
         while not stop.is_set():
-            batch = await self._fetch(sub, size)
-            photos = sum(".image." in m.subject for m in batch)
-            size = FETCH_RECORDS if batch and not photos else FETCH_PHOTOS
-            records, invalid = self._noted([m for m in batch if not alone(m.subject)])
-            writing.append(asyncio.create_task(self._write(records, invalid)))
+            batch = await self._fetch(sub, FETCH_RECORDS)
+            if stop.is_set():
+                await _give_back(batch)
+                break
+            records = []
             for msg in batch:
-                if alone(msg.subject):
-                    await slots.acquire()
-                    task = asyncio.create_task(self.take(msg))
-                    self.in_flight.add(task)
-                    task.add_done_callback(self.in_flight.discard)
-                    task.add_done_callback(lambda _t: slots.release())
+                if skip_photos and jetstream.is_photo(msg.subject):
+                    await _ack(msg)  # the photo consumer has it too
+                elif alone(msg.subject):
+                    self._start(msg)
+                else:
+                    records.append(msg)
+            if records:
+                writing.append(asyncio.create_task(self._write(*self._noted(records))))
             while len(writing) >= WRITES_AT_ONCE or (writing and writing[0].done()):
                 await writing.pop(0)
         await asyncio.gather(*writing)
-        if self.in_flight:
-            await asyncio.wait(self.in_flight, timeout=drain_s)
 
-    def _noted(self, msgs: list[Msg]) -> tuple[list[tuple[Msg, Message]], list[Msg]]:
+    async def _photos(self, stop: asyncio.Event, sub: Any) -> None:
+        """Photos, as many as there are free places to decide them: a worker that dies
+        holds only the photos it was deciding, and those come back after a second."""
+        while not stop.is_set():
+            free = PHOTOS_AT_ONCE - len(self.in_flight)
+            if free <= 0:
+                await asyncio.wait(self.in_flight, timeout=0.5, return_when=FIRST_COMPLETED)
+                continue
+            batch = await self._fetch(sub, free)
+            if stop.is_set():
+                await _give_back(batch)
+                return
+            for msg in batch:
+                self._start(msg)
+
+    def _start(self, msg: Msg) -> None:
+        task = asyncio.create_task(self.take(msg))
+        self.in_flight.add(task)
+        self._held[task] = msg
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self.in_flight.discard(task)
+        self._held.pop(task, None)
+
+    async def _drain(self, drain_s: float) -> None:
+        """Let the photos being decided finish; what does not finish in time is given back."""
+        if not self.in_flight:
+            return
+        _, late = await asyncio.wait(self.in_flight, timeout=drain_s)
+        await _give_back([self._held[task] for task in late if task in self._held])
+
+    def _noted(self, msgs: list[Msg]) -> tuple[list[tuple[Msg, Message]], list[tuple[Msg, str]]]:
         """Valid records, told to the batch handler at once (before any photo of the batch
-        is looked at), and the invalid ones, each to go its own way to a dead letter."""
+        is looked at), and the invalid ones with the reason, each for a dead letter."""
         valid, invalid = [], []
         for msg in msgs:
             try:
                 route, message = decode_input(msg.subject, msg.data)
-            except InvalidMessage:
-                invalid.append(msg)
+            except InvalidMessage as exc:  # decoded once: the reason goes with it
+                invalid.append((msg, exc.reason))
                 continue
             self.metrics.messages.labels(route.kind.value).inc()
             self.batch.note(message)
             valid.append((msg, message))
         return valid, invalid
 
-    async def _write(self, records: list[tuple[Msg, Message]], invalid: list[Msg]) -> None:
-        await asyncio.gather(*(self.take(msg) for msg in invalid))  # dead letters, with reasons
+    async def _write(
+        self, records: list[tuple[Msg, Message]], invalid: list[tuple[Msg, str]]
+    ) -> None:
+        for msg, reason in invalid:
+            await self.take(msg, reason)
         if records:
             await self._write_valid(records)
 
@@ -205,7 +256,8 @@ class Intake:
             log.warning("batch of %d records failed (%r): one at a time", len(records), exc)
             await asyncio.gather(*(self.take(msg) for msg, _ in records))
             return
-        await asyncio.gather(*(_ack(msg) for msg, _ in records))
+        for msg, _ in records:  # a plain loop: a task per acknowledgement costs more than it
+            await _ack(msg)
 
     async def watch_backlog(self, stop: asyncio.Event, sub: Any) -> None:
         while not stop.is_set():
@@ -229,10 +281,14 @@ class Intake:
             await asyncio.sleep(0.5)
             return []
 
-    async def take(self, msg: Msg) -> None:
-        """One message, whatever it holds: handled, given back, dead-lettered or parked."""
+    async def take(self, msg: Msg, invalid: str | None = None) -> None:
+        """One message, whatever it holds: handled, given back, dead-lettered or parked;
+        `invalid`: the reason it was already found invalid for."""
         try:
-            await self._take(msg)
+            if invalid is not None:
+                await self._dead_letter(msg, invalid)
+            else:
+                await self._take(msg)
         except STORE_DOWN as exc:
             self.health.lost(exc)
             await _nak(msg, min(STORE_RETRY_S * _deliveries(msg), STORE_RETRY_MAX_S))
@@ -324,6 +380,22 @@ async def _ack(msg: Msg) -> None:
         await msg.ack()
     except Exception as exc:  # the broker is away: redelivered, and written again as a no-op
         log.debug("ack of %s failed: %s", msg.subject, exc)
+
+
+async def _heartbeat(held: dict[asyncio.Task[None], Msg]) -> None:
+    """Say of every message being handled that it is in progress, so a slow decision (a
+    loaded machine, a database that answers slowly) is not taken for a dead worker."""
+    while True:
+        await asyncio.sleep(HEARTBEAT_S)
+        for msg in list(held.values()):
+            with contextlib.suppress(Exception):  # acknowledged meanwhile, or broker away
+                await msg.in_progress()
+
+
+async def _give_back(msgs: list[Msg]) -> None:
+    """Fetched but not handled (the worker is stopping): another worker takes them now."""
+    for msg in msgs:
+        await _nak(msg, 0)
 
 
 async def _nak(msg: Msg, delay: float) -> None:

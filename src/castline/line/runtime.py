@@ -84,7 +84,7 @@ class LineRuntime:
             self.models,
             Joiner(settings.join_window_s, lambda die: settings.views_per_part.get(die, 1)),
             self.deadline_s,
-            self.executor,
+            ThreadPoolExecutor(max_workers=2, thread_name_prefix="inspect"),  # never behind records
             self._recorded_die,
         )
         self.decider.recorded_mark = recorded_mark(self.store, self._db)
@@ -122,6 +122,8 @@ class LineRuntime:
         await jetstream.ensure_stream(js)
         durable = await jetstream.ensure_line_consumer(js, self.plant)
         sub = await js.pull_subscribe_bind(durable, stream=jetstream.STREAM)
+        photo_queue = await jetstream.ensure_photo_consumer(js, self.plant)
+        photos = await js.pull_subscribe_bind(photo_queue, stream=jetstream.STREAM)
         replicas = (await js.stream_info(jetstream.STREAM)).config.num_replicas or 1
         self.journal = await VerdictJournal.open(js, replicas)
         self._output = Output(nc, self.journal, self.store, self.blobs, self._db, self.metrics)
@@ -156,7 +158,7 @@ class LineRuntime:
             asyncio.create_task(self.alarms.run(stop, lambda: read_backlog(js, durable))),
         ]
         try:
-            await self._intake.run(stop, sub, drain_s=self.deadline_s + 5)
+            await self._intake.run(stop, sub, self.deadline_s, photos)
         finally:
             for task in duties:
                 task.cancel()

@@ -28,7 +28,12 @@ STREAM = "CASTLINE"
 # and the central site; the line consumes only the first.
 SUBJECTS = ["castline.v1.>", "castline.out.v1.>"]
 LINE_CONSUMER = "line"
-ACK_WAIT_S = 10.0  # a worker that died hands its parts on after this (a part takes < 1 s)
+ACK_WAIT_S = 10.0  # a worker that died hands its records on after this
+# Photos have a consumer of their own: a verdict is due 2 s after the photo came, so a dead
+# worker's photos must come back well before that. A worker holds only the photos it is
+# deciding and says so (in progress) while it does; nothing waits behind a batch of records.
+PHOTO_CONSUMER = "photos"
+PHOTO_ACK_WAIT_S = 1.0
 MAX_AGE = timedelta(days=7)  # history kept for replay (re-inspect with a new model)
 MAX_BYTES = 2 * 1024**3  # beyond it the oldest messages go: the disk never fills
 FULL_ALARM = 0.8  # a stream this full says so
@@ -120,4 +125,46 @@ async def ensure_line_consumer(js: JetStreamContext, plant: str | None = None) -
         await js.consumer_info(STREAM, name)
     except NotFoundError:
         await js.add_consumer(STREAM, config)
+    return name
+
+
+def photo_filter(plant: str | None = None) -> str:
+    """The subjects of casting photos (castline.v1.<plant>.<machine>.image.<view>)."""
+    return f"castline.v1.{plant or '*'}.*.image.*"
+
+
+def is_photo(subject: str) -> bool:
+    """Whether the photo consumer takes this subject (the line's consumer skips it)."""
+    parts = subject.split(".")
+    return len(parts) == 6 and parts[4] == "image" and parts[0] == "castline" and parts[1] == "v1"
+
+
+async def ensure_photo_consumer(js: JetStreamContext, plant: str | None = None) -> str:
+    """The durable work queue of the casting photos, with its short ack wait. Made beside
+    an older line consumer, it starts where that one's work stands (not a week back)."""
+    name = PHOTO_CONSUMER if plant is None else f"{PHOTO_CONSUMER}-{plant}"
+    try:
+        await js.consumer_info(STREAM, name)
+        return name
+    except NotFoundError:
+        pass
+    start: dict[str, object] = {"deliver_policy": DeliverPolicy.ALL}
+    try:
+        line = await js.consumer_info(
+            STREAM, LINE_CONSUMER if plant is None else f"{LINE_CONSUMER}-{plant}"
+        )
+        floor = line.ack_floor.stream_seq if line.ack_floor and line.ack_floor.stream_seq else 0
+        if floor:
+            start = {"deliver_policy": DeliverPolicy.BY_START_SEQUENCE, "opt_start_seq": floor + 1}
+    except NotFoundError:
+        pass
+    config = ConsumerConfig(
+        durable_name=name,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=PHOTO_ACK_WAIT_S,
+        max_ack_pending=20_000,  # photos given back while the database is away count too
+        filter_subject=photo_filter(plant),
+        **start,  # type: ignore[arg-type]
+    )
+    await js.add_consumer(STREAM, config)
     return name

@@ -18,6 +18,7 @@ import logging
 import re
 from datetime import UTC, datetime
 from functools import cached_property
+from math import isfinite
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -95,7 +96,7 @@ def _utc(value: datetime) -> datetime:
 
 
 def _code(value: str) -> str:
-    if limits.BAD_IN_CODE.search(value):
+    if not (value.isascii() and value.isprintable()) and limits.BAD_IN_CODE.search(value):
         raise ValueError("must not hold control, format or surrogate characters")
     if value != value.strip():
         raise ValueError("must not start or end with a space")
@@ -579,13 +580,6 @@ def _integer(text: str) -> int:
     return value
 
 
-def _real(text: str) -> float:
-    value = float(text)
-    if value in (float("inf"), float("-inf")):
-        raise _OverBudget(f"number {clip(text, 40)} is too large")
-    return value
-
-
 def _constant(text: str) -> float:
     raise _OverBudget(f"{text} is not a number JSON allows")
 
@@ -607,8 +601,7 @@ def load_json(payload: bytes) -> Any:
     try:
         data = json.loads(
             text,
-            parse_int=_integer,
-            parse_float=_real,
+            parse_int=_integer,  # floats parse in C; one too large for a double is caught below
             parse_constant=_constant,
             object_pairs_hook=_object,
         )
@@ -623,16 +616,18 @@ def load_json(payload: bytes) -> Any:
 
 
 def _within_bounds(data: Any) -> None:
-    """Depth, container sizes, key lengths and characters of a parsed JSON value."""
-    stack: list[tuple[Any, int]] = [(data, 1)]
+    """Depth, container sizes, key lengths, characters and finite numbers of a parsed JSON
+    value. Scalars are checked where they sit (the hot path: a shot has dozens of them)."""
+    if isinstance(data, str):
+        _check_text(data)
+        return
+    if isinstance(data, float) and not isfinite(data):
+        raise InvalidMessage("payload breaks a bound: a number is too large")
+    if not isinstance(data, dict | list):
+        return
+    stack: list[tuple[dict[str, Any] | list[Any], int]] = [(data, 1)]
     while stack:
         value, depth = stack.pop()
-        if isinstance(value, str):
-            if "\x00" in value or (not value.isascii() and limits.BAD_ANYWHERE.search(value)):
-                raise InvalidMessage("a string holds NUL or an unpaired surrogate")
-            continue
-        if not isinstance(value, dict | list):
-            continue
         if depth > limits.MAX_DEPTH:
             raise InvalidMessage(f"payload nests deeper than {limits.MAX_DEPTH} levels")
         if len(value) > limits.MAX_ITEMS:
@@ -641,10 +636,24 @@ def _within_bounds(data: Any) -> None:
             for key in value:
                 if len(key) > limits.MAX_NAME:
                     raise InvalidMessage(f"key {clip(key, 40)!r} is over {limits.MAX_NAME}")
-            stack.extend((item, depth + 1) for item in value.values())
-            stack.extend((key, depth) for key in value)
+                _check_text(key)
+            items: Any = value.values()
         else:
-            stack.extend((item, depth + 1) for item in value)
+            items = value
+        for item in items:
+            kind = type(item)
+            if kind is str:
+                _check_text(item)
+            elif kind is float:
+                if not isfinite(item):
+                    raise InvalidMessage("payload breaks a bound: a number is too large")
+            elif kind is dict or kind is list:
+                stack.append((item, depth + 1))
+
+
+def _check_text(value: str) -> None:
+    if "\x00" in value or (not value.isascii() and limits.BAD_ANYWHERE.search(value)):
+        raise InvalidMessage("a string holds NUL or an unpaired surrogate")
 
 
 def _describe(exc: ValidationError) -> str:
