@@ -60,7 +60,7 @@ def rates(found: list[Verdict]) -> dict[str, object]:
 
 
 def replay(
-    trained: Path, first: list[np.ndarray], batch: int, growth: float
+    trained: Path, folder: Path, first: list[np.ndarray], batch: int, config: UpdateConfig
 ) -> tuple[InspectionModel, int, float]:
     """Review the held photos of `first` as OK, `batch` parts at a time, updating the
     model after each batch that held any; returns the last model, photos learnt, seconds."""
@@ -78,8 +78,8 @@ def replay(
             for i, p in enumerate(held)
         ]
         began = time.perf_counter()
-        out = trained.with_name(f"v{start}")
-        model = update_model(source, out, reviewed, config=UpdateConfig(growth=growth))
+        out = folder / f"v{start}"
+        model = update_model(source, out, reviewed, config=config)
         source = out
         spent += time.perf_counter() - began
         learnt += len(held)
@@ -91,6 +91,10 @@ def main() -> None:
     parser.add_argument("--n-train", type=int, default=100)
     parser.add_argument("--batch", type=int, default=20, help="parts between two updates")
     parser.add_argument("--growth", type=float, default=UpdateConfig().growth)
+    parser.add_argument("--coverage", type=float, default=UpdateConfig().coverage)
+    parser.add_argument(
+        "--model", type=Path, help="the trained model's folder: used if there, else trained into it"
+    )
     parser.add_argument("--data", type=Path, default=DATA)
     args = parser.parse_args()
     root = casting_root(args.data)
@@ -103,14 +107,17 @@ def main() -> None:
     first, second = val_ok[:half], val_ok[half:]
     folder = Path(tempfile.mkdtemp(prefix="review-loop-"))
     try:
+        trained = args.model or folder / "trained"
         began = time.perf_counter()
-        model = train_model(
-            train, folder / "trained", progress=False, config=TrainConfig(threads=1)
-        )
+        if (trained / "manifest.json").is_file():
+            model = InspectionModel.load(trained, threads=1)
+        else:
+            model = train_model(train, trained, progress=False, config=TrainConfig(threads=1))
         trained_s = time.perf_counter() - began
         before = rates(verdicts(model, second))
         escaped_before = np.mean([v is Verdict.OK for v in verdicts(model, val_ng)])
-        updated, learnt, update_s = replay(folder / "trained", first, args.batch, args.growth)
+        config = UpdateConfig(growth=args.growth, coverage=args.coverage)
+        updated, learnt, update_s = replay(trained, folder, first, args.batch, config)
         after = rates(verdicts(updated, second))
         escaped_after = np.mean([v is Verdict.OK for v in verdicts(updated, val_ng)])
         memory = updated.manifest.get("training", {}).get("memory_rows")
@@ -122,6 +129,7 @@ def main() -> None:
                 "n_train": len(train),
                 "batch": args.batch,
                 "growth": args.growth,
+                "coverage": args.coverage,
                 "reviewed_as_ok": learnt,
                 "first_half": len(first),
                 "second_half_before": before,

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
+from threadpoolctl import threadpool_limits
 
 from castline.vision.graph import GRID_STRIDE
 from castline.vision.memory import cell_windows
@@ -262,6 +263,21 @@ def update_model(
     config = config or UpdateConfig()
     if not good:
         raise UpdateError("no photos reviewed as good to learn from")
+    # Distances between memory rows are matrix products: on one core, as the photos are
+    # scored, so the update never takes the cores the line inspects on.
+    with threadpool_limits(limits=config.threads):
+        return _update(Path(source), Path(out), good, defects, version, last_review, config)
+
+
+def _update(
+    source: Path,
+    out: Path,
+    good: Sequence[ReviewedPhoto],
+    defects: Sequence[ReviewedPhoto],
+    version: str | None,
+    last_review: int | None,
+    config: UpdateConfig,
+) -> InspectionModel:
     parent = InspectionModel.load(source, threads=config.threads)
     proto = onnx.load_from_string(parent.graph)
     bank_name, _, _ = memory_of(proto)
@@ -284,7 +300,7 @@ def update_model(
         Added(added, dropped, int(bank.shape[1]), int(new_bank.shape[1]), seen.scores, after)
     )
     model.manifest = manifest  # the figures measured after the graph was written
-    _save(model, Path(source), Path(out))
+    _save(model, source, out)
     return model
 
 
