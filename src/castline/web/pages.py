@@ -11,7 +11,6 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from PIL import Image
 from starlette.concurrency import run_in_threadpool
 
 from castline.analytics import kpis as analytics_kpis
@@ -51,6 +50,7 @@ from castline.web.auth import (
 from castline.web.overview import ranked
 from castline.web.params import (
     ID,
+    Cavity,
     FilterId,
     MachineId,
     PageNumber,
@@ -60,6 +60,7 @@ from castline.web.params import (
     UserName,
     WaitingVerdict,
 )
+from castline.web.part_views import part_views
 from castline.web.plant_time import PlantClock
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -261,27 +262,26 @@ def find_part(
         part = PartKey.parse(key.strip())
     except ValueError as exc:
         return back(request.headers.get("referer", "/"), request, str(exc))
+    where = f"/plants/{quote(part.plant)}/parts/{quote(part.machine)}/{part.shot_number}"
     return RedirectResponse(
-        f"/plants/{quote(part.plant)}/parts/{quote(part.machine)}/{part.shot_number}",
-        status_code=303,
+        where if part.cavity == 1 else f"{where}?cavity={part.cavity}", status_code=303
     )
 
 
 @router.get("/plants/{plant}/parts/{machine}/{shot_number}")
 def part(
-    request: Request, plant: PlantId, machine: MachineId, shot_number: ShotNumber, who: Viewer
+    request: Request,
+    plant: PlantId,
+    machine: MachineId,
+    shot_number: ShotNumber,
+    who: Viewer,
+    cavity: Cavity = 1,
 ) -> Response:
-    key = PartKey(plant, machine, shot_number)
+    key = PartKey(plant, machine, shot_number, cavity=cavity)
     found = Reads(request.app.state.engine).part(key)
     if found is None:
         raise HTTPException(404, f"castline has no record of part {key}")
-    size = None
-    if found["images"]:
-        try:
-            with Image.open(request.app.state.blobs.path(found["images"][0]["blob"])) as photo:
-                size = photo.size
-        except (OSError, ValueError):
-            size = None
+    views = part_views(found["images"], found["verdict"], request.app.state.blobs)
     shot, told = found["shot"] or {}, found["verdict"] or {}
     readings = [(p, shot.get(p.name)) for p in PARAMETERS if shot.get(p.name) is not None]
     threshold = heat_legend.region_threshold(
@@ -293,7 +293,7 @@ def part(
         "part.html",
         key=key,
         part=found,
-        size=size,
+        views=views,
         heat=heat_legend.legend(regions, threshold),
         readings=readings,
         limits=analytics.part_limits(
@@ -344,8 +344,9 @@ def review(
     comment: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/reviews",
     confirmed: Annotated[str, Form(max_length=3)] = "",
+    cavity: Cavity = 1,
 ) -> Response:
-    key = PartKey(plant, machine, shot_number)
+    key = PartKey(plant, machine, shot_number, cavity=cavity)
     url = next if next.startswith("/") and not next.startswith("//") else "/reviews"
     engine, say = request.app.state.engine, words(request)
     try:
@@ -354,6 +355,7 @@ def review(
         )
     except actions.NeedsConfirmation:
         action = f"/plants/{plant}/parts/{machine}/{shot_number}/review"
+        action += f"?cavity={cavity}" if cavity > 1 else ""
         fields = {"decision": decision, "defect_type": defect_type, "next": url, "confirmed": "yes"}
         told = Reads(engine).verdict(key) or {}
         text = say("review.override_text", key=key, verdict=say.verdict(told.get("verdict")))

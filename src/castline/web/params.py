@@ -14,6 +14,7 @@ from fastapi import HTTPException, Path, Query
 from pydantic import AwareDatetime, Field
 
 from castline.domain.ids import ID_PATTERN
+from castline.domain.shot import MAX_CAVITIES
 
 BIGINT = 2**63 - 1  # the store's integer columns are signed 64-bit
 ID = ID_PATTERN  # plant, machine and view ids
@@ -26,6 +27,9 @@ MAX_SPAN = timedelta(days=400)
 PlantId = Annotated[str, Path(pattern=ID, max_length=64, description="plant id")]
 MachineId = Annotated[str, Path(pattern=ID, max_length=64, description="machine id")]
 ShotNumber = Annotated[int, Path(ge=0, le=BIGINT, description="the machine's shot counter")]
+Cavity = Annotated[
+    int, Query(ge=1, le=MAX_CAVITIES, description="the die's cavity that cast the part")
+]
 RowId = Annotated[int, Path(ge=1, le=BIGINT)]
 Digest = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", description="SHA-256, hex")]
 UserName = Annotated[str, Path(min_length=1, max_length=80, pattern=ONE_LINE)]
