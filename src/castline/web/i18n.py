@@ -314,6 +314,14 @@ EN: dict[str, str] = {
     "dies.shots": "{n} shots",
     "dies.failures": "{unit}: {failures} failures, availability {availability}",
     "dies.empty": "No dies recorded yet: dies appear with the first shot that names one.",
+    "dies.cavities": "Scrap by cavity, last 7 days · plant {plant}",
+    "dies.cavities_note": "Dies with several cavities: one cavity apart from its siblings "
+    "points at that cavity (venting, cooling, wear), not at the machine. In brackets the 95 % "
+    "interval.",
+    "dies.col.cavity": "Cavity",
+    "dies.col.parts": "Castings",
+    "dies.col.ng": "NG",
+    "dies.col.scrap": "Scrap rate",
     # KPIs
     "kpi.title": "KPIs and benefit report",
     "kpi.today": "Plant {plant} · today since {since} (ISO 22400)",
@@ -741,6 +749,13 @@ ZH: dict[str, str] = {
     "dies.shots": "{n} 模次",
     "dies.failures": "{unit}：{failures} 次故障，可用率 {availability}",
     "dies.empty": "尚无模具记录：压射消息中出现模具后显示。",
+    "dies.cavities": "按型腔的废品率（近 7 天）· 工厂 {plant}",
+    "dies.cavities_note": "一模多腔的模具：某一型腔的废品率明显高于其他型腔时，问题多在该型腔"
+    "（排气、冷却、磨损），而不在压铸机。括号内为 95 % 置信区间。",
+    "dies.col.cavity": "型腔",
+    "dies.col.parts": "铸件数",
+    "dies.col.ng": "不合格",
+    "dies.col.scrap": "废品率",
     "kpi.title": "KPI 与效益报告",
     "kpi.today": "工厂 {plant} · 今天自 {since} 起（ISO 22400）",
     "kpi.col.machine": "压铸机",
