@@ -4,7 +4,7 @@ seconds, a broker node is killed and restarted; at the end every shot must have 
 record, one photo and one verdict, and no part may have been told two different verdicts.
 
     .venv/bin/python benchmarks/bench_faults.py [--machines 1000] [--speed 1.5] [--workers 2]
-        [--outage 30] [--model MODEL] [--json FILE]
+        [--outage 30] [--model MODEL] [--json FILE] [--mqtt]
 
 Everything runs on loopback: the cluster nodes, a throwaway PostgreSQL (`castline.store.
 drill`), `castline line run` worker processes, and a load generator that plays each
@@ -13,6 +13,9 @@ parameters) and photograph into JetStream, retrying until the stream has it. Pri
 throughput, verdict latency (photo published -> verdict received) outside and during the
 faults, and the recovery time after each fault: from the end of the fault until the oldest
 unacknowledged message in the line's consumer is younger than the verdict deadline again.
+With --mqtt every machine is its own MQTT client of the cluster's MQTT listeners (the
+simulator's links, all on one asyncio loop, spread over the two nodes that are not
+restarted) and publishes with QoS 1 instead of straight into JetStream.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from castline.messaging import jetstream
 from castline.messaging.backlog import read_backlog
 from castline.messaging.broker import EmbeddedNats, free_port
 from castline.messaging.schema import ImageMessage, ShotMessage
+from castline.sim.link import MachineLink
 from castline.sim.photos import encode_jpeg, render_casting
 from castline.store import tables as t
 from castline.store.database import open_store
@@ -67,6 +71,7 @@ class Drill:
     workers: int
     outage_s: float
     settle_s: float = 25.0  # load before the first fault, and after each one
+    mqtt: bool = False  # machines publish over MQTT (one client each), not into JetStream
 
     def schedule(self) -> list[tuple[str, float, float]]:
         """(fault, start, end) in seconds from the start of the load."""
@@ -107,11 +112,12 @@ def small_model(folder: Path) -> Path:
     return folder / "model"
 
 
-def start_cluster(root: Path) -> list[EmbeddedNats]:
+def start_cluster(root: Path, mqtt: bool = False) -> list[EmbeddedNats]:
     routes = [free_port() for _ in range(3)]
     nodes = [
-        EmbeddedNats(root / f"n{i}", port=free_port(), mqtt_port=None, name=f"n{i}",
-                     cluster_port=routes[i], routes=tuple(r for r in routes if r != routes[i]))
+        EmbeddedNats(root / f"n{i}", port=free_port(), mqtt_port=free_port() if mqtt else None,
+                     name=f"n{i}", cluster_port=routes[i],
+                     routes=tuple(r for r in routes if r != routes[i]))
         for i in range(3)
     ]  # fmt: skip
     for node in nodes:
@@ -165,7 +171,40 @@ async def publish(js: Any, subject: str, body: bytes, msg_id: str, seen: Observe
     raise RuntimeError(f"the stream never accepted {msg_id}")
 
 
-async def play(nc: NATS, drill: Drill, seen: Observed, stop_at: float) -> int:
+async def connect_machines(drill: Drill, nodes: list[EmbeddedNats]) -> dict[str, MachineLink]:
+    """One MQTT client a machine, on the nodes that stay up (node 1 is restarted)."""
+    ports = [nodes[0].mqtt_port, nodes[2].mqtt_port]
+    links = {
+        f"m{m:04d}": MachineLink(f"mqtt://127.0.0.1:{ports[m % 2]}", PLANT, f"m{m:04d}",
+                                 lambda _verdict: None)
+        for m in range(drill.machines)
+    }  # fmt: skip
+    started = time.monotonic()
+    for link in links.values():
+        link.start()
+        await asyncio.sleep(0.005)  # not all in one storm
+    while sum(link.connected.is_set() for link in links.values()) < len(links):
+        if time.monotonic() - started > 60 + 0.1 * len(links):
+            raise RuntimeError("the machines did not all connect over MQTT")
+        await asyncio.sleep(0.2)
+    print(f"  {len(links)} machines connected over MQTT in "
+          f"{time.monotonic() - started:.1f} s", flush=True)  # fmt: skip
+    return links
+
+
+async def send(
+    js: Any, links: dict[str, MachineLink] | None, machine: str, kind: str, body: bytes,
+    msg_id: str, seen: Observed,
+) -> None:  # fmt: skip
+    if links is None:
+        await publish(js, f"castline.v1.{PLANT}.{machine}.{kind}", body, msg_id, seen)
+    else:
+        links[machine].publish(f"castline/v1/{PLANT}/{machine}/{kind.replace('.', '/')}", body)
+
+
+async def play(
+    nc: NATS, drill: Drill, seen: Observed, stop_at: float, links: dict[str, MachineLink] | None
+) -> int:
     """Each machine casts every 30-90 s (simulated); returns the number of shots sent."""
     js = nc.jetstream()
     rng = np.random.default_rng(1)
@@ -182,10 +221,9 @@ async def play(nc: NATS, drill: Drill, seen: Observed, stop_at: float) -> int:
         shot = ShotMessage(plant=PLANT, machine=machine, shot_number=n, die=f"d{m % DIES:02d}",
                            ts=now, params=params)  # fmt: skip
         image = ImageMessage.of(PLANT, machine, n, "front", now, images[(m + n) % len(images)])
-        base = f"castline.v1.{PLANT}.{machine}"
-        await publish(js, f"{base}.shot", shot.to_json(), f"{machine}-{n}-s", seen)
+        await send(js, links, machine, "shot", shot.to_json(), f"{machine}-{n}-s", seen)
         seen.published_at[(machine, n)] = time.monotonic()
-        await publish(js, f"{base}.image.front", image.to_json(), f"{machine}-{n}-i", seen)
+        await send(js, links, machine, "image.front", image.to_json(), f"{machine}-{n}-i", seen)
         sent += 1
         heapq.heappush(due, (at + cycles[m], m, n + 1))
     return sent
@@ -270,12 +308,13 @@ async def run_load(
     workers = [spawn(i) for i in range(drill.workers)]
     nc = await nats.connect(servers=url.split(","), max_reconnect_attempts=-1)
     await workers_ready(nc, drill.workers)
+    links = await connect_machines(drill, nodes) if drill.mqtt else None
     seen = Observed()
     await listen(nc, seen)
     stop = asyncio.Event()
     watcher = asyncio.create_task(watch_backlog(nc, seen, stop))
     faults = asyncio.create_task(inject(drill, nodes, pg, workers, spawn, seen.t0))
-    sent = await play(nc, drill, seen, seen.t0 + drill.load_s)
+    sent = await play(nc, drill, seen, seen.t0 + drill.load_s, links)
     await faults
     load_s = time.monotonic() - seen.t0
     for _ in range(480):  # drain: every part decided and told, bounded
@@ -286,6 +325,8 @@ async def run_load(
     stop.set()
     await watcher
     await nc.close()
+    if links is not None:
+        await asyncio.gather(*(asyncio.to_thread(link.close) for link in links.values()))
     return seen, sent, load_s, workers
 
 
@@ -361,12 +402,13 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=25.0, help="load between faults, s")
     parser.add_argument("--model", type=Path, help="inspection model (default: a small one)")
     parser.add_argument("--json", type=Path, help="write the figures here too")
+    parser.add_argument("--mqtt", action="store_true", help="machines as MQTT clients")
     args = parser.parse_args()
-    drill = Drill(args.machines, args.speed, args.workers, args.outage, args.settle)
+    drill = Drill(args.machines, args.speed, args.workers, args.outage, args.settle, args.mqtt)
     with tempfile.TemporaryDirectory(prefix="castline-drill-") as tmp:
         root = Path(tmp)
         model = args.model or small_model(root)
-        nodes = start_cluster(root)
+        nodes = start_cluster(root, args.mqtt)
         pg = DrillPostgres()
         try:
             pg.start()
@@ -407,6 +449,7 @@ def drill_once(
         worker.wait(timeout=30)
     result = {
         "machines": drill.machines,
+        "mqtt": drill.mqtt,
         "speed": drill.speed,
         "workers": drill.workers,
         "shots_per_s": round(sent / load_s, 1),

@@ -2,13 +2,17 @@
 
 Each simulated machine connects as its own client, as a real machine and robot cell
 would: its availability is retained "online", and its last will sets it "offline" when
-the connection dies. Verdicts for the machine are handed to `on_verdict` from paho's
-network thread; the caller moves them to its own loop.
+the connection dies. Started inside an asyncio loop, the client's socket is driven by that
+loop (no thread and no select() per machine, so one process holds a thousand machines);
+started outside one, by paho's own network thread. Verdicts for the machine are handed to
+`on_verdict` from whichever runs the socket; the caller moves them to its own loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import socket
 import ssl
 import threading
 from collections.abc import Callable, Mapping
@@ -77,19 +81,29 @@ class MachineLink:
         self.client.on_connect = self._connected
         self.client.on_disconnect = self._disconnected
         self.client.on_message = self._message
+        self._driver: LoopDriver | None = None
 
     def start(self) -> None:
-        self.client.connect_async(self.host, self.port, keepalive=30)
-        self.client.loop_start()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.client.connect_async(self.host, self.port, keepalive=30)
+            self.client.loop_start()
+            return
+        self._driver = LoopDriver(self.client, loop, self.host, self.port)
+        self._driver.start()
 
     def publish(self, topic_name: str, payload: bytes, retain: bool = False) -> None:
         self.client.publish(topic_name, payload, qos=QOS, retain=retain)
 
     def drop(self) -> None:
-        """Fault injection: lose the connection (paho reconnects by itself)."""
+        """Fault injection: lose the connection."""
         sock = self.client.socket()
-        if sock is not None:
-            sock.close()
+        # Shut, not closed: whoever runs the socket reads its end at once (paho reconnects
+        # by itself; the loop driver, within a second).
+        if isinstance(sock, socket.socket | ssl.SSLSocket):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def close(self) -> None:
         """Say offline and leave once that (and so all before it) is delivered."""
@@ -99,7 +113,10 @@ class MachineLink:
             with contextlib.suppress(RuntimeError, ValueError):
                 info.wait_for_publish(timeout=5)
         self.client.disconnect()
-        self.client.loop_stop()
+        if self._driver is not None:
+            self._driver.stop()
+        else:
+            self.client.loop_stop()
 
     def _connected(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
@@ -115,3 +132,70 @@ class MachineLink:
 
     def _message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
         self._on_verdict(bytes(message.payload))
+
+
+class LoopDriver:
+    """Runs one paho client's socket from an asyncio loop: reads when the socket is
+    readable, writes while paho has bytes to send, keepalive and reconnection once a
+    second. Paho calls the socket hooks from whichever thread touches the client; the
+    loop's own calls are made on the loop."""
+
+    RECONNECT_S = (1.0, 10.0)  # first and longest wait before connecting again
+
+    def __init__(self, client: mqtt.Client, loop: asyncio.AbstractEventLoop, host: str, port: int):
+        self.client, self.loop, self.host, self.port = client, loop, host, port
+        self._ticking: asyncio.Task[None] | None = None
+        self._stopped = False
+        client.on_socket_open = lambda _c, _u, sock: self._on_loop(self._watch, sock)
+        client.on_socket_close = lambda _c, _u, sock: self._on_loop(self._forget, sock)
+        client.on_socket_register_write = lambda _c, _u, sock: self._on_loop(
+            self.loop.add_writer, sock, self._write
+        )
+        client.on_socket_unregister_write = lambda _c, _u, sock: self._on_loop(
+            self.loop.remove_writer, sock
+        )
+
+    def start(self) -> None:
+        self._ticking = self.loop.create_task(self._tick())
+
+    def stop(self) -> None:
+        self._stopped = True
+        if self._ticking is not None:
+            self.loop.call_soon_threadsafe(self._ticking.cancel)
+
+    async def _tick(self) -> None:
+        wait = self.RECONNECT_S[0]
+        while not self._stopped:
+            if self.client.socket() is None:
+                try:
+                    self.client.connect(self.host, self.port, keepalive=30)
+                    wait = self.RECONNECT_S[0]
+                except OSError:
+                    await asyncio.sleep(wait)
+                    wait = min(wait * 2, self.RECONNECT_S[1])
+                    continue
+            self.client.loop_misc()  # keepalive; notices a connection that went quiet
+            await asyncio.sleep(1.0)
+
+    def _watch(self, sock: Any) -> None:
+        self.loop.add_reader(sock, self._read)
+
+    def _forget(self, sock: Any) -> None:
+        self.loop.remove_reader(sock)
+        self.loop.remove_writer(sock)
+
+    def _read(self) -> None:
+        self.client.loop_read()
+
+    def _write(self) -> None:
+        self.client.loop_write()
+
+    def _on_loop(self, fn: Any, *args: Any) -> None:
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self.loop:
+            fn(*args)
+        else:
+            self.loop.call_soon_threadsafe(fn, *args)

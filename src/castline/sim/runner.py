@@ -36,9 +36,11 @@ from castline.sim.faults import Fault, malformed, strike
 from castline.sim.fleet import Event, FleetConfig, Hall, ShotEvent, StateEvent
 from castline.sim.link import MachineLink, MqttAccess
 
-# Each machine is one paho client, whose select() loop cannot use file descriptors above
-# 1024: about 330 clients fit in one process.
-MAX_MACHINES = 300
+# Each machine is one paho client whose socket the run's asyncio loop drives (sim/link.py):
+# no select() and no thread per machine. Three file descriptors each (its socket and paho's
+# wake-up pair): the process's limit is raised to fit.
+MAX_MACHINES = 2000
+FDS_PER_MACHINE = 3
 
 # Shot numbers of a fresh run start from the wall clock (10 per second since 2026), so a
 # restarted simulator does not reuse the part keys of an earlier run at up to 10 shots
@@ -495,7 +497,20 @@ def _prepare(config: HallConfig) -> _Prepared:
             f"one simulator process runs at most {MAX_MACHINES} machines (one MQTT "
             "connection each); run several, each with its own --plant"
         )
+    _room_for(len(machines))
     return start, events, machines, Camera(config.data, config.image_size)
+
+
+def _room_for(machines: int) -> None:
+    """Raise the open-files limit to what the machines' connections need, if it is lower
+    (up to the hard limit; a hall that still does not fit is refused by the OS at connect)."""
+    import resource
+
+    need = machines * FDS_PER_MACHINE + 256
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < need:
+        top = need if hard == resource.RLIM_INFINITY else min(need, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (top, hard))
 
 
 async def run_hall(
