@@ -74,3 +74,15 @@ def test_kpis_of_each_shift_today_and_yesterday(
     assert "yesterday" in table and "under way" in table and "CST" in table
     zh = client.get("/kpi?lang=zh", headers=viewer).text
     assert "按班次的 KPI" in zh and "昨天" in zh
+
+
+def test_the_api_names_each_shift_of_the_kpis(
+    client: TestClient, plant: tuple[FastAPI, Plant]
+) -> None:
+    seeded = plant[1]
+    since = CALENDAR.start_of_day(NOW) - timedelta(days=1)
+    query = {"since": since.isoformat(), "until": NOW.isoformat(), "by": "shift", "level": "plant"}
+    answer = client.get("/api/v1/plants/p1/kpis", params=query, headers=as_user(seeded, "viewer"))
+    assert answer.status_code == 200, answer.text
+    running = CALENDAR.shift_at(NOW)
+    assert running is not None and answer.json()[-1]["shift"] == running.name

@@ -303,6 +303,7 @@ class KpiRow(Out):
     downtime_by: dict[str, float]
     defaults_used: list[str]  # inputs the KPIs rest on that the plant has not set
     suggested_planned_cycle_s: float | None  # median recorded cycle time
+    shift: str | None = None  # by=shift: the plant calendar's shift; None between shifts
 
 
 class BenefitPeriod(Out):
