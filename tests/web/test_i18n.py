@@ -13,7 +13,7 @@ from castline.web.i18n import EN, ZH, Translator, choose, from_accept_language
 from .conftest import as_user
 
 TEMPLATES = Path(i18n.__file__).parent / "templates"
-DYNAMIC = ("verdict.", "state.", "sev.", "role.", "status.", "problem.")
+DYNAMIC = ("verdict.", "state.", "sev.", "role.", "status.", "problem.", "stop.", "cause.")
 
 
 def test_both_catalogues_hold_the_same_ids_and_fields() -> None:

@@ -238,7 +238,10 @@ def control_chart_png(
     chart = optional(spc.stored_chart, engine, plant, machine, name, config=plant_config(request))
     if chart is None:
         raise HTTPException(404, f"no shots of {plant}/{machine} to chart {name!r}")
-    return png(analytics_charts.machine_chart_png(chart, plant, machine))
+    t = charts.words(i18n.of_request(request))
+    with charts.fonts(t):
+        words = charts.plant_words(t, request.app.state.settings)
+        return png(analytics_charts.machine_chart_png(chart, plant, machine, words))
 
 
 @router.get("/plants/{plant}/root-cause", response_model=out.RootCause)
@@ -280,7 +283,11 @@ def kpi_trend_png(request: Request, plant: PlantId, who: Viewer, days: Days = 14
     rows = analytics_kpis.kpi_table(
         request.app.state.engine, plant, since, until, level="plant", config=plant_config(request)
     )
-    return png(analytics_charts.kpi_trend_png(rows))
+    t = charts.words(i18n.of_request(request))
+    with charts.fonts(t):
+        words = charts.plant_words(t, request.app.state.settings)
+        drawn = analytics_charts.kpi_trend_png(rows, words=words, span=(since, until))
+    return png(drawn)
 
 
 @router.get("/plants/{plant}/benefit", response_model=out.Benefit)

@@ -16,7 +16,10 @@ from matplotlib import font_manager, rc_context
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from castline.analytics.charts import ChartWords
+from castline.settings import Settings
 from castline.web.i18n import Lang, Translator
+from castline.web.plant_time import PlantClock
 
 # Fonts with Chinese glyphs, in order of preference (Debian: fonts-wqy-zenhei, fonts-noto-cjk).
 CJK_FONTS = ("Noto Sans CJK SC", "WenQuanYi Zen Hei", "Noto Sans SC", "Source Han Sans SC")
@@ -54,8 +57,31 @@ def words(lang: Lang) -> Translator:
     return Translator(lang) if lang == "en" or cjk_font() else ENGLISH
 
 
+def plant_words(t: Translator, settings: Settings) -> ChartWords:
+    """The analytics charts' words in `t`'s language, their clocks in the plant's zone."""
+    zone = PlantClock.of(settings).zone
+    kpis = {"oee": "kpi.col.oee", "availability": "kpi.col.availability"}
+    kpis |= {"quality_ratio": "kpi.col.quality", "effectiveness": "kpi.col.effectiveness"}
+    return ChartWords(
+        zone=zone,
+        zone_name=zone.key,
+        time=t("chart.time"),
+        title=t("chart.control_title"),
+        baseline=t("chart.baseline"),
+        beyond=t("chart.beyond"),
+        drift=t("chart.drift"),
+        ratio=t("chart.ratio"),
+        measured=t("chart.measured"),
+        target=t("chart.target"),
+        improvement=t("chart.improvement"),
+        kpis={name: t(key) for name, key in kpis.items()},
+        parameter=t.param,
+    )
+
+
 @contextmanager
-def _fonts(t: Translator) -> Iterator[None]:
+def fonts(t: Translator) -> Iterator[None]:
+    """Draw in `t`'s language: the CJK font first for Chinese."""
     family = [cjk_font() or "DejaVu Sans", "DejaVu Sans"] if t.lang == "zh" else ["DejaVu Sans"]
     with rc_context({"font.family": family}):
         yield
@@ -84,7 +110,7 @@ def trend(
 ) -> bytes:
     """Readings in shot order, points coloured by verdict; control limits and rule hits
     (shot numbers) drawn when the analytics supplies them."""
-    with _fonts(t):
+    with fonts(t):
         return _trend(series, label, limits, hits, t)
 
 
@@ -110,7 +136,8 @@ def _trend(
         for name, value in (limits or {}).items():
             style = "-" if name in ("center", "mean") else "--"
             ax.axhline(value, color="#555", linestyle=style, linewidth=1)
-            ax.annotate(name, (xs[-1], value), fontsize=8, color="#555", va="bottom")
+            shown = t(f"chart.limit.{name}") if t.has(f"chart.limit.{name}") else name
+            ax.annotate(shown, (xs[-1], value), fontsize=8, color="#555", va="bottom")
         hit = set(hits)
         flagged = [p for p in points if p[0] in hit]
         if flagged:
@@ -135,7 +162,7 @@ def pareto(
     counts: Sequence[tuple[str, int]], title: str | None = None, t: Translator = ENGLISH
 ) -> bytes:
     """Bars by frequency with the cumulative share on a second axis."""
-    with _fonts(t):
+    with fonts(t):
         return _pareto(counts, title or t("chart.confirmed_defects"), t)
 
 
@@ -166,7 +193,7 @@ def _pareto(counts: Sequence[tuple[str, int]], title: str, t: Translator) -> byt
 
 def die_life(dies: Sequence[dict[str, Any]], t: Translator = ENGLISH) -> bytes:
     """Share of rated life each die has used; red beyond 90 %."""
-    with _fonts(t):
+    with fonts(t):
         return _die_life(dies, t)
 
 

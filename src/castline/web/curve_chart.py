@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 
 from castline.domain.curve import ShotCurve
 from castline.domain.envelope import Envelope, aligned
-from castline.web.charts import COLOURS, ENGLISH, LINE, _fonts, _png
+from castline.web.charts import COLOURS, ENGLISH, LINE, _png, fonts
 from castline.web.i18n import Translator
 
 PANELS = (  # trace, its label key and unit
@@ -30,7 +30,7 @@ def shot_curve_png(
     breached: bool = False,
     t: Translator = ENGLISH,
 ) -> bytes:
-    with _fonts(t):
+    with fonts(t):
         return _draw(curve, envelope, earlier, breached, t)
 
 
@@ -86,10 +86,10 @@ def features_png(
 ) -> bytes:
     """Each curve feature over shots (oldest left), one small panel each; shots outside
     their die's envelope in red."""
-    with _fonts(t):
-        names = list(labels)
+    with fonts(t):
+        names = list(labels) if rows else list(labels)[:1]  # no rows: one panel says so
         fig = Figure(figsize=(12.0, 1.7 * len(names)))
-        axes = fig.subplots(len(names), 1, sharex=True)
+        axes = fig.subplots(len(names), 1, sharex=True, squeeze=False)[:, 0]
         xs = [r["shot_number"] for r in rows]
         colours = [COLOURS["NG"] if r["envelope_breach"] else LINE for r in rows]
         for ax, name in zip(axes, names, strict=True):
@@ -101,6 +101,8 @@ def features_png(
             ax.set_ylabel(labels[name], fontsize=8, rotation=0, ha="right", va="center")
         if not rows:
             axes[0].text(0.5, 0.5, t("chart.no_readings"), ha="center", transform=axes[0].transAxes)
+            axes[0].set_axis_off()
+            return _png(fig)
         axes[-1].set_xlabel(t("chart.shot_number"))
         axes[-1].ticklabel_format(axis="x", style="plain", useOffset=False)
         return _png(fig)

@@ -14,7 +14,7 @@ from typing import Literal
 
 from starlette.requests import Request
 
-from castline.web import alarm_words, curve_words, vocabulary
+from castline.web import alarm_words, chart_words, curve_words, vocabulary
 from castline.web.reasons import ReasonCode, understand
 
 Lang = Literal["en", "zh"]
@@ -908,6 +908,8 @@ EN |= curve_words.EN  # shot curves and golden envelopes
 ZH |= curve_words.ZH
 EN |= alarm_words.EN  # live alarms and the causes people name
 ZH |= alarm_words.ZH
+EN |= chart_words.EN  # words drawn into the analytics charts
+ZH |= chart_words.ZH
 CATALOGUES: dict[Lang, Mapping[str, str]] = {"en": EN, "zh": ZH}
 
 
