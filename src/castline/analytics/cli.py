@@ -138,22 +138,18 @@ def report_kpi(
 
     engine, plant_id = _open(config, plant)
     start, end = _range(engine, plant_id, since, until, days)
+    chosen = _analytics(analytics, config)
     try:
         rows = kpis.kpi_table(
-            engine,
-            plant_id,
-            start,
-            end,
-            by=by,
-            level=level,
-            machine=machine,
-            config=_analytics(analytics, config),
+            engine, plant_id, start, end, by=by, level=level, machine=machine, config=chosen
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     for r in rows:
+        began = chosen.calendar.local(datetime.fromisoformat(r["period_start"]))
+        shift = f" {r['shift'] or '-':>3}" if by == "shift" else ""  # between shifts: -
         typer.echo(
-            f"{r['unit']:14} {r['period_start'][:16]}  OEE {_pct(r['oee'])}"
+            f"{r['unit']:14} {began:%Y-%m-%d %H:%M} {began.tzname()}{shift}  OEE {_pct(r['oee'])}"
             f"  A {_pct(r['availability'])}  E {_pct(r['effectiveness'])}"
             f"  Q {_pct(r['quality_ratio'])}  FPY "
             f"{_pct(r['first_pass_yield'])}  scrap {_pct(r['scrap_ratio'])}  parts {r['pq']}"
@@ -270,6 +266,8 @@ def report_rootcause(
             f"{', '.join(d['usual_causes']) or 'unknown'}; data confirms "
             f"{', '.join(d['confirmed']) or 'none'}"
         )
+    for c in result["cavities"]:  # scrap by cavity, for dies of several
+        typer.echo(f"scrap by cavity: {c['text']}")
     _write(out, "rootcause.json", json.dumps(result, indent=1, default=str))
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func
 from sqlalchemy.sql import Select
 
 from castline.domain.units import NAMES
@@ -34,7 +34,8 @@ def shots(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> pd.DataFrame:
-    """Shots in time order with their verdict, review and truth, one row each.
+    """Shots in time order with their verdict, review and truth, one row per casting
+    (`cavity`: 1 to the die's cavities; a shot without a verdict is one row, cavity 1).
 
     Adds `ng`: 1.0 defective, 0.0 good, NaN unknown, from the best evidence there is
     (ground truth, else a downstream station's NG, else a person's review, else the
@@ -42,7 +43,7 @@ def shots(
     """
     s = t.shots
     columns = (*reads.SHOT_FACTS, *(s.c[name] for name in NAMES), *reads.OUTCOME)
-    columns += (reads.downstream_outcome(),)
+    columns += (reads.downstream_outcome(), func.coalesce(t.verdicts.c.cavity, 1).label("cavity"))
     where = PartFilter(plant, machine=machine, die=die, since=since, until=until)
     query = reads.parts(*columns, where=where).order_by(s.c.machine, s.c.at, s.c.shot_number)
     frame = _frame(engine, query)

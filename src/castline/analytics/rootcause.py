@@ -169,6 +169,51 @@ def per_die(frame: pd.DataFrame, parameters: tuple[str, ...] = NAMES) -> list[Fi
     return sorted(found, key=lambda f: (not f.significant, -f.excess_ng))
 
 
+@dataclass(frozen=True, slots=True)
+class CavityScrap:
+    """The scrap rate of one cavity of a multi-cavity die: one cavity running hot, badly
+    vented or worn shows as a rate apart from its siblings' (a die shared by all)."""
+
+    die: str
+    cavity: int
+    parts: int  # castings of this cavity with a known outcome
+    ng: int
+    rate: float
+    ci: tuple[float, float]  # Wilson 95 %
+    text: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def by_cavity(frame: pd.DataFrame) -> list[CavityScrap]:
+    """Scrap rate per cavity of each die that made parts in more than one cavity, by die
+    and cavity."""
+    known = frame[frame["ng"].notna()]
+    if "cavity" not in known or known.empty:
+        return []
+    dies = known["die"].astype(str)
+    several = {str(d) for d, n in known.groupby(dies)["cavity"].nunique().items() if n > 1}
+    out = []
+    for (die, number), parts in known.groupby([dies, known["cavity"].astype(int)]):
+        if die not in several:
+            continue
+        cavity, n, ng = int(str(number)), len(parts), int((parts["ng"] == 1).sum())
+        low, high = wilson(ng, n)
+        text = f"die {die} cavity {cavity}: {ng} NG of {n} ({100 * ng / n:.1f} %, "
+        text += f"95 % {100 * low:.1f}–{100 * high:.1f} %)"
+        out.append(CavityScrap(str(die), cavity, n, ng, ng / n, (low, high), text))
+    return out
+
+
+def scrap_by_cavity(
+    engine: Engine, plant: str, since: datetime | None = None, until: datetime | None = None
+) -> list[CavityScrap]:
+    """`by_cavity` of the plant's production shots in [since, until)."""
+    frame = queries.shots(engine, plant, since=since, until=until)
+    return by_cavity(frame[~frame["trial"].astype(bool)])
+
+
 def defect_links(
     frame: pd.DataFrame, findings: list[Finding], catalogue: DefectCatalogue | None = None
 ) -> list[dict[str, Any]]:
@@ -219,4 +264,5 @@ def report(
         "dies": sorted(frame["die"].astype(str).unique().tolist()),
         "findings": [f.as_dict() for f in findings],
         "defects": defect_links(frame, findings),
+        "cavities": [c.as_dict() for c in by_cavity(frame)],  # dies of several cavities
     }

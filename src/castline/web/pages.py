@@ -480,7 +480,17 @@ def dies(request: Request, who: Viewer) -> HTMLResponse:
         )
         for plant in queries.plants(engine, scope(who))
     }
-    return render(request, "dies.html", dies=queries.dies(engine, scope(who)), reports=reports)
+    cavities = {
+        plant: rootcause.scrap_by_cavity(engine, plant, until - timedelta(days=7), until)
+        for plant in reports
+    }
+    return render(
+        request,
+        "dies.html",
+        dies=queries.dies(engine, scope(who)),
+        reports=reports,
+        cavities={plant: found for plant, found in cavities.items() if found},
+    )
 
 
 @router.get("/kpi")
