@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 
 from castline.domain.alarms import DRIFT, RULE1, Alarm
+from castline.domain.live_spc import learn
 from castline.store import alarms, database
 from castline.store import tables as t
 
@@ -68,3 +70,20 @@ def test_the_database_refuses_a_second_open_alarm_of_a_key(engine: Engine) -> No
     )
     with pytest.raises(IntegrityError), engine.begin() as conn:
         conn.execute(t.alarms.insert().values(**row))
+
+
+def test_a_learnt_baseline_is_kept_and_read_back(engine: Engine) -> None:
+    database.upgrade(engine)
+    names = ("melt_temp_c", "vacuum_mbar", "spray_time_s")
+    rows = np.column_stack(
+        [680 + np.arange(100) % 5, 60 + np.arange(100) % 7, np.full(100, np.nan)]
+    )
+    learnt = learn(names, rows.astype(float))
+    kept = alarms.StoredBaseline("p1", "m1", "D1", 2, learnt, T0)
+    alarms.save_baselines(engine, [kept])
+    alarms.save_baselines(engine, [kept])  # a new regime replaces the row, never adds one
+    (back,) = alarms.load_baselines(engine, ("vacuum_mbar", "melt_temp_c", "spray_time_s"))
+    assert (back.plant, back.machine, back.die, back.regime) == ("p1", "m1", "D1", 2)
+    assert back.baseline.center[1] == pytest.approx(learnt.center[0])
+    assert back.baseline.sigma[0] == pytest.approx(learnt.sigma[1])
+    assert np.isnan(back.baseline.sigma[2]) and back.baseline.charted == 2

@@ -141,3 +141,15 @@ def test_alarm_refuses_what_the_record_cannot_keep() -> None:
         Alarm("p", "m1", None, "x", RULE1, "m", T0, severity="loud")
     with pytest.raises(ValueError):
         Alarm("p", "m1", None, "x", RULE1, "m", datetime(2026, 1, 1))
+
+
+def test_a_stored_baseline_checks_from_the_first_shot() -> None:
+    first = AlarmEngine(names=NAMES)
+    feed(first, shots(150))
+    ((key, regime, learnt),) = first.learnt
+    assert key == ("p", "m1", "D1") and regime == 0
+    resumed = AlarmEngine(names=NAMES)
+    resumed.use_baseline(key, learnt, regime)
+    reports = feed(resumed, shots(20, start=150, melt=lambda i: -40.0))
+    assert any(a.kind == RULE1 and a.chart == "melt_temp_c" for a in reports)
+    assert resumed.learnt == []  # nothing new was learnt

@@ -26,7 +26,7 @@ from castline.messaging import events
 from castline.messaging.broker import EmbeddedNats
 from castline.messaging.schema import InvalidMessage, ShotMessage, decode_input
 from castline.settings import Settings
-from castline.store import database
+from castline.store import alarms, database
 from castline.store import tables as t
 from castline.web.live import Hub, NatsFeed
 from tests.line.conftest import until
@@ -104,6 +104,17 @@ async def test_a_melt_drift_makes_one_open_alarm_shown_live(
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
         await nc.close()
+    # The learnt baseline is kept: the next worker checks with the same limits at once.
+    (kept,) = alarms.load_baselines(pg_engine, ("melt_temp_c",))
+    assert (kept.machine, kept.die, kept.baseline.shots) == ("m1", "D1", BASELINE)
+    again = LineRuntime(settings, pg_engine, broker.url, plant="p1")
+    stop = asyncio.Event()
+    second = asyncio.create_task(again.alarms.run(stop))
+    await until(lambda: ("p1", "m1", "D1") in again.alarms.alarm_engine.charts)
+    chart = again.alarms.alarm_engine.charts[("p1", "m1", "D1")]
+    assert chart.baseline is not None and chart.baseline.center[0] == kept.baseline.center[0]
+    stop.set()
+    await second
 
 
 def test_a_device_cannot_post_an_alarm() -> None:

@@ -34,6 +34,7 @@ class AlarmEngine:
         self.names = names
         self.charts: dict[ChartKey, ChartSet] = {}
         self.shots_seen = 0
+        self.learnt: list[tuple[ChartKey, int, Baseline]] = []  # to keep: key, regime, baseline
 
     def shots(self, shots: Iterable[Shot]) -> None:
         """Recorded shots of a batch (any machines, in arrival order); trial shots are
@@ -48,8 +49,12 @@ class AlarmEngine:
         for key, points in by_chart.items():
             self.shots_seen += len(points)
             points.sort(key=lambda p: p[0])
-            for alarm in self._chart(key).feed(points):
+            chart = self._chart(key)
+            for alarm in chart.feed(points):
                 self.gate.offer(alarm)
+            if chart.learnt and chart.baseline is not None:
+                self.learnt.append((key, chart.regime, chart.baseline))
+                chart.learnt = False
 
     def _chart(self, key: ChartKey) -> ChartSet:
         chart = self.charts.get(key)
@@ -57,9 +62,12 @@ class AlarmEngine:
             chart = self.charts[key] = ChartSet(*key, names=self.names, rules=self.rules)
         return chart
 
-    def use_baseline(self, key: ChartKey, baseline: Baseline) -> None:
-        """Check a die from a baseline the engineer set, not from its first shots."""
-        self._chart(key).start_from(baseline)
+    def use_baseline(self, key: ChartKey, baseline: Baseline, regime: int = 0) -> None:
+        """Check a die from a stored baseline (learnt before a restart, or set by an
+        engineer), not from its next shots."""
+        chart = self._chart(key)
+        chart.start_from(baseline)
+        chart.regime = regime
 
     def verdict(self, plant: str, machine: str, told: PartVerdict) -> None:
         held = told.verdict is Verdict.QUARANTINE

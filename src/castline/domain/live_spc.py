@@ -92,6 +92,30 @@ class Baseline:
     def charted(self) -> int:
         return int(np.count_nonzero(~np.isnan(self.sigma)))
 
+    def as_record(self) -> dict[str, dict[str, float]]:
+        """Per charted parameter: centre, sigma of a shot, sigma for drift (JSON-ready)."""
+        return {
+            name: {"center": c, "sigma": s, "drift_sigma": d}
+            for name, c, s, d in zip(
+                self.names,
+                self.center.tolist(),
+                self.sigma.tolist(),
+                self.drift_sigma.tolist(),
+                strict=True,
+            )
+            if not math.isnan(s)
+        }
+
+    @classmethod
+    def of_record(
+        cls, names: tuple[str, ...], limits: dict[str, dict[str, float]], shots: int
+    ) -> Baseline:
+        """A stored baseline in the order of `names` (a parameter it lacks is not charted)."""
+        nan = {"center": math.nan, "sigma": math.nan, "drift_sigma": math.nan}
+        rows = [limits.get(name, nan) for name in names]
+        column = [np.array([float(r[k]) for r in rows]) for k in ("center", "sigma", "drift_sigma")]
+        return cls(names, column[0], column[1], column[2], shots)
+
 
 def learn(names: tuple[str, ...], rows: Floats) -> Baseline:
     """Baseline of a regime from its first shots (rows: shots x parameters, NaN = not
@@ -143,6 +167,7 @@ class ChartSet:
     _last_at: datetime | None = None
     _warm: int = 0  # warm-up shots still to skip
     _widths: Widths = field(default_factory=lambda: Widths(3.0, 3.0, 5.0))
+    learnt: bool = False  # a baseline was learnt since the owner last looked
 
     def start_from(self, baseline: Baseline) -> None:
         """Use a stored baseline instead of learning one."""
@@ -162,6 +187,7 @@ class ChartSet:
                 self._learning.append(values)
                 if len(self._learning) >= self.rules.baseline_shots:
                     self.start_from(learn(self.names, np.vstack(self._learning)))
+                    self.learnt = True
                 continue
             rows.append(values)
             times.append(at)

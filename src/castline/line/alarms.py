@@ -82,6 +82,7 @@ class LineAlarms:
         backlog: Callable[[], Awaitable[Backlog]] | None = None,
         every_s: float = 1.0,
     ) -> None:
+        await self._resume()
         rounds = 0
         while not stop.is_set():
             if backlog is not None and rounds % 5 == 0:
@@ -94,8 +95,31 @@ class LineAlarms:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), every_s)
 
+    async def _resume(self) -> None:
+        """Check at once with the baselines learnt before (this worker or another)."""
+        engine = self.alarm_engine
+        try:
+            kept = await self.db(stored.load_baselines, self.engine, engine.names)
+        except Exception as exc:  # they are learnt again from the next shots
+            log.warning("stored chart baselines not read: %s", exc)
+            return
+        for b in kept:
+            engine.use_baseline((b.plant, b.machine, b.die), b.baseline, b.regime)
+
+    async def _keep_baselines(self) -> None:
+        learnt, self.alarm_engine.learnt = self.alarm_engine.learnt, []
+        if not learnt:
+            return
+        now = datetime.now(UTC)
+        kept = [stored.StoredBaseline(*key, regime, b, now) for key, regime, b in learnt]
+        try:
+            await self.db(stored.save_baselines, self.engine, kept)
+        except Exception as exc:  # the charts go on; a restart learns them again
+            log.warning("chart baselines not kept: %s", exc)
+
     async def flush(self) -> list[Raised]:
-        """Write the alarms the gate lets through now, then show them."""
+        """Keep new baselines; write the alarms the gate lets through now, then show them."""
+        await self._keep_baselines()
         due = self.alarm_engine.due(time.monotonic())
         if not due:
             return []

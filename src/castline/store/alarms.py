@@ -12,10 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, Engine, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from castline.domain.alarms import CAUSES, Alarm
+from castline.domain.live_spc import Baseline
 from castline.store import tables as t
 
 
@@ -104,6 +105,55 @@ def close_with_cause(
             )
         )
         return done.rowcount == 1
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBaseline:
+    """The baseline a machine's charts of a die use now, and when it was learnt."""
+
+    plant: str
+    machine: str
+    die: str
+    regime: int
+    baseline: Baseline
+    learnt_at: datetime
+
+
+def save_baselines(engine: Engine, baselines: list[StoredBaseline]) -> None:
+    """Keep each machine and die's newest baseline (a new regime replaces the old)."""
+    b = t.chart_baselines
+    with engine.begin() as conn:
+        for s in baselines:
+            where = (b.c.plant == s.plant) & (b.c.machine == s.machine) & (b.c.die == s.die)
+            conn.execute(delete(b).where(where))
+            conn.execute(
+                b.insert().values(
+                    plant=s.plant,
+                    machine=s.machine,
+                    die=s.die,
+                    regime=s.regime,
+                    shots=s.baseline.shots,
+                    limits=s.baseline.as_record(),
+                    learnt_at=s.learnt_at,
+                )
+            )
+
+
+def load_baselines(engine: Engine, names: tuple[str, ...]) -> list[StoredBaseline]:
+    """Every stored baseline, its parameters in the order of `names`."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(t.chart_baselines)).all()
+    return [
+        StoredBaseline(
+            r.plant,
+            r.machine,
+            r.die,
+            r.regime,
+            Baseline.of_record(names, r.limits, r.shots),
+            r.learnt_at,
+        )
+        for r in rows
+    ]
 
 
 def open_count(engine: Engine, plant: str) -> int:

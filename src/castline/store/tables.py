@@ -451,3 +451,18 @@ labour_log = Table(  # person-hours of work logged per stretch (a shift, a day)
     Column("logged_by", String(80), nullable=False),
     Column("note", Text, nullable=False, default=""),
 )
+
+# The baseline each live control chart set learnt (migration 0011): one per machine and
+# die, for its current set-point regime. `limits` holds parameter names and, per name,
+# centre, sigma of a shot and sigma for drift (domain/live_spc.Baseline).
+chart_baselines = Table(
+    "chart_baselines",
+    metadata,
+    Column("plant", Id, primary_key=True),
+    Column("machine", Id, primary_key=True),
+    Column("die", Id, primary_key=True),
+    Column("regime", Integer, nullable=False),
+    Column("shots", Integer, nullable=False),
+    Column("limits", JSON, nullable=False),
+    Column("learnt_at", Ts, nullable=False),
+)
