@@ -11,9 +11,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine
+from typer.testing import CliRunner
 
 from castline.analytics import kpis
 from castline.analytics.config import AnalyticsConfig, of
+from castline.cli import app as cli
 from castline.domain.plant_calendar import Break, PlannedStop, PlantCalendar, ShiftPlan
 from castline.settings import Settings
 
@@ -91,3 +93,18 @@ def test_an_old_analytics_file_is_read_its_utc_shifts_ignored_and_said(
     assert "8 h shifts from 14:00, 22:00, 06:00 Asia/Shanghai" in note
     assert "[[castline.shifts]]" in note
     assert [r.getMessage() for r in caplog.records] == [note]
+
+
+def test_report_kpi_by_shift_in_plant_time(
+    sqlite_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record_shift(sqlite_engine)  # 06:00-14:00 UTC: 14:00-22:00 in Shanghai
+    monkeypatch.setenv("CASTLINE_HOME", str(tmp_path))
+    monkeypatch.setenv("CASTLINE_DATABASE_URL", sqlite_engine.url.render_as_string())
+    args = ["report", "kpi", "--plant", "p1", "--by", "shift", "--level", "plant"]
+    window = ["--since", at(6).isoformat(), "--until", at(14).isoformat()]
+    ran = CliRunner().invoke(cli, [*args, *window])
+    assert ran.exit_code == 0, ran.output
+    lines = ran.output.splitlines()
+    assert lines[0].startswith("p1             2026-03-02 14:00 CST   A  OEE")
+    assert lines[1].startswith("p1             2026-03-02 16:00 CST   B  OEE")
