@@ -250,11 +250,15 @@ async def listen(nc: NATS, seen: Observed) -> None:
 
 
 async def watch_backlog(nc: NATS, seen: Observed, stop: asyncio.Event) -> None:
+    """The line's two queues, records and photos: the total and the oldest of either."""
     js = nc.jetstream()
     while not stop.is_set():
         try:
-            b = await read_backlog(js, jetstream.LINE_CONSUMER)
-            seen.backlog.append((time.monotonic() - seen.t0, b.total, b.oldest_s))
+            queues = [await read_backlog(js, jetstream.LINE_CONSUMER),
+                      await read_backlog(js, jetstream.PHOTO_CONSUMER)]  # fmt: skip
+            ages = [b.oldest_s for b in queues if b.oldest_s is not None]
+            at = time.monotonic() - seen.t0
+            seen.backlog.append((at, sum(b.total for b in queues), max(ages, default=None)))
         except Exception:
             pass  # a node is down; the next reading will do
         await asyncio.sleep(0.5)
@@ -369,6 +373,24 @@ def check(engine: Engine, seen: Observed, sent: int) -> dict[str, Any]:
     }
 
 
+def held_by_fault(engine: Engine, seen: Observed, drill: Drill) -> dict[str, int]:
+    """QUARANTINE parts by when their photo was sent: during a fault (or the 10 s after it),
+    or outside every fault."""
+    with engine.connect() as conn:
+        held = conn.execute(
+            select(t.verdicts.c.machine, t.verdicts.c.shot_number)
+            .where(t.verdicts.c.verdict == "QUARANTINE")
+        ).all()  # fmt: skip
+    counts: Counter[str] = Counter()
+    for machine, shot_number in held:
+        sent = seen.published_at.get((machine, int(shot_number)))
+        at = None if sent is None else sent - seen.t0
+        window = next((f for f, s, e in drill.schedule() if at is not None and s <= at <= e + 10),
+                      "outside faults")  # fmt: skip
+        counts[window] += 1
+    return dict(counts)
+
+
 def latency(seen: Observed, drill: Drill) -> dict[str, float]:
     """Photo published -> verdict received, apart for parts sent during a fault (or the 10 s
     after it) and the others."""
@@ -460,6 +482,7 @@ def drill_once(
             fault: recovery_s(seen, end, end + 300) for fault, _s, end in drill.schedule()
         },
         "check": check(engine, seen, sent),
+        "quarantined_by_fault": held_by_fault(engine, seen, drill),
     }
     engine.dispose()
     return result
