@@ -2,7 +2,9 @@
 
 A model learns from the first N good photos of the "train" split (`train_model`, as
 `castline vision train` would). The good photos of the "val" split, which training never
-sees, then come down the line in their content-hash order. Of the first half, every
+sees, then come down the line in their content-hash order (`--unseen-train`: first the
+train split's good photos beyond the N, which training did not see either: a longer
+stream). Of the first half, every
 photo the model holds (NG or REVIEW) is "reviewed" as OK, a batch at a time, and each
 batch updates the model (`vision/update.py`: the photos into the memory, thresholds
 kept), as the review loop does in the dashboard. The second half is then scored by the
@@ -11,6 +13,7 @@ intervals. The defective val photos are scored by both models too: the share of 
 passed as OK must not rise much. Prints one JSON line; pin it to one core (`taskset -c 1`).
 
     .venv/bin/python benchmarks/bench_review_loop.py --n-train 100 --batch 20
+    .venv/bin/python benchmarks/bench_review_loop.py --n-train 100 --batch 100 --unseen-train
 """
 
 from __future__ import annotations
@@ -95,13 +98,22 @@ def main() -> None:
     parser.add_argument(
         "--model", type=Path, help="the trained model's folder: used if there, else trained into it"
     )
+    parser.add_argument(
+        "--unseen-train",
+        action="store_true",
+        help="the stream also has the train split's good photos beyond --n-train",
+    )
     parser.add_argument("--data", type=Path, default=DATA)
     args = parser.parse_args()
     root = casting_root(args.data)
     if root is None:
         sys.exit(f"no casting photographs under {args.data}")
-    train = in_split(images(root / "ok_front"), "train")[: args.n_train]
-    val_ok = [read_image(p) for p in in_split(images(root / "ok_front"), "val")]
+    train_split = in_split(images(root / "ok_front"), "train")
+    train = train_split[: args.n_train]
+    unseen = in_split(images(root / "ok_front"), "val")
+    if args.unseen_train:  # the train split's photos the model was not given come first
+        unseen = train_split[args.n_train :] + unseen
+    val_ok = [read_image(p) for p in unseen]
     val_ng = [read_image(p) for p in in_split(images(root / "def_front"), "val")]
     half = len(val_ok) // 2
     first, second = val_ok[:half], val_ok[half:]
@@ -131,6 +143,7 @@ def main() -> None:
                 "growth": args.growth,
                 "coverage": args.coverage,
                 "reviewed_as_ok": learnt,
+                "stream": "train beyond n_train + val" if args.unseen_train else "val",
                 "first_half": len(first),
                 "second_half_before": before,
                 "second_half_after": after,

@@ -9,8 +9,8 @@ instead, `update_model` takes an existing model and
    by the same inference path the line runs (no second feature extractor);
 2. per cell of the memory, continues the coreset: the photo's patches of that cell (and
    the band around it the cell learnt from at training) are added farthest first, as
-   long as they lie further from the memory than the coreset's own spacing (rows nearer
-   than that add nothing the memory does not already cover);
+   long as they lie further from the memory than its rows typically lie from each other
+   (rows nearer than that add nothing the memory does not already cover);
 3. keeps the memory within `growth` of its size at training (scoring time grows with
    it): beyond that, the most redundant rows (those nearest to another row) give way;
 4. writes a new model folder whose manifest says which reviewed photos were added.
@@ -68,7 +68,7 @@ class ReviewedPhoto:
 @dataclass(frozen=True)
 class UpdateConfig:
     growth: float = 0.125  # the memory may grow by this share of its training size
-    coverage: float = 0.05  # quantile of the memory's own row spacing a new row must exceed
+    coverage: float = 0.5  # quantile of the memory's own row spacing a new row must exceed
     threads: int | None = 1  # one core: the line runs beside the update
 
 
@@ -166,8 +166,9 @@ def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _spacing(bank: np.ndarray, quantile: float) -> float:
-    """How close the coreset's rows lie to each other: a row nearer than this to the
-    memory is covered as well as the training photos' patches were."""
+    """How close the coreset's rows lie to each other (this quantile of each row's
+    distance to its nearest other row): a patch nearer than that to the memory is
+    covered about as closely as the memory's own rows cover each other."""
     if len(bank) < 2:
         return 0.0
     apart = _distances(bank, bank)
