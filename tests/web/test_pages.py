@@ -44,7 +44,7 @@ def test_search_by_part_key(client: TestClient, plant: Seeded) -> None:
     found = client.get("/parts?key=p1/m1/2", headers=headers, follow_redirects=False)
     assert found.headers["location"] == "/plants/p1/parts/m1/2"
     bad = client.get("/parts?key=m1-2", headers=headers)
-    assert "part key must look like plant/machine/shot_number" in bad.text
+    assert "m1-2 is not a part key: write plant/machine/shot" in bad.text
 
 
 def test_promoting_asks_for_confirmation_first(client: TestClient, plant: Seeded) -> None:
@@ -67,7 +67,7 @@ def test_new_api_key_is_shown_once_to_an_admin(client: TestClient, plant: Seeded
     assert "cl_" not in listing
     assert "<td>admin</td><td>admin</td><td>all</td><td>2</td>" in listing  # seeded + new
     for_another = client.post("/users/viewer/keys", headers=admin)
-    assert "Not done: an API key is created by its own user only" in for_another.text
+    assert "Not done: An API key is created by its own user only." in for_another.text
     assert "cl_" not in for_another.text
 
 
@@ -84,3 +84,18 @@ def test_passing_a_held_part_on_the_page_asks_for_a_reason_and_a_second_yes(
     assert done.status_code == 303
     queue = client.get("/api/v1/reviews/queue", headers=operator).json()
     assert ("m1", 3) not in {(r["machine"], r["shot_number"]) for r in queue}
+
+
+def test_a_refusal_is_said_in_the_page_language(client: TestClient, plant: Seeded) -> None:
+    zh = as_user(plant[1], "operator") | {"Accept-Language": "zh-CN"}
+    url = "/plants/p1/parts/m1/2/review"
+    refused = client.post(url, data={"decision": "NG", "next": "/reviews"}, headers=zh)
+    assert "未执行：判为不合格的铸件须选择缺陷类型。" in refused.text
+    assert "name the defect type" not in refused.text
+    api = client.post(
+        f"/api/v1{url.removesuffix('/review')}/review", json={"decision": "NG"}, headers=zh
+    )
+    assert api.status_code == 400 and "name the defect type" in api.json()["detail"]
+    assert "不是有效的铸件编号" in client.get("/parts?key=m1-2", headers=zh).text
+    missing = client.get("/plants/p1/machines/m9", headers=zh)
+    assert missing.status_code == 404 and "工厂 p1 没有压铸机 m9" in missing.text

@@ -14,7 +14,7 @@ from typing import Literal
 
 from starlette.requests import Request
 
-from castline.web import alarm_words, chart_words, curve_words, vocabulary
+from castline.web import alarm_words, chart_words, curve_words, refusal_words, vocabulary
 from castline.web.reasons import ReasonCode, understand
 
 Lang = Literal["en", "zh"]
@@ -910,6 +910,8 @@ EN |= alarm_words.EN  # live alarms and the causes people name
 ZH |= alarm_words.ZH
 EN |= chart_words.EN  # words drawn into the analytics charts
 ZH |= chart_words.ZH
+EN |= refusal_words.EN  # why an action was refused
+ZH |= refusal_words.ZH
 CATALOGUES: dict[Lang, Mapping[str, str]] = {"en": EN, "zh": ZH}
 
 

@@ -110,6 +110,17 @@ def error_page(request: Request, status: int, message: str) -> HTMLResponse:
     return render(request, "error.html", status=status, status_code=status, message=message)
 
 
+def refusal(say: i18n.Translator, exc: actions.ActionError) -> str:
+    """Why an action was refused, in the page's language (its English where no id)."""
+    key = f"refusal.{exc.code}"
+    return say(key, **exc.fields) if exc.code and say.has(key) else str(exc)
+
+
+def not_done(request: Request, exc: actions.ActionError) -> str:
+    say = words(request)
+    return say("flash.not_done", reason=refusal(say, exc))
+
+
 def back(url: str, request: Request, flash: str | None = None) -> RedirectResponse:
     if flash:
         request.session["flash"] = flash
@@ -121,7 +132,7 @@ def attempt(request: Request, url: str, done: str, action: Any, *args: Any) -> A
     try:
         action(*args)
     except actions.ActionError as exc:
-        return back(url, request, words(request)("flash.not_done", reason=exc))
+        return back(url, request, not_done(request, exc))
     return back(url, request, done)
 
 
@@ -230,7 +241,7 @@ def machine(
         None,
     )
     if tile is None:
-        raise HTTPException(404, f"plant {plant} has no machine {machine}")
+        raise HTTPException(404, words(request)("refusal.no_machine", plant=plant, machine=machine))
     if parameter not in BY_NAME:
         parameter = "melt_temp_c"
     die_rows = [d for d in queries.dies(engine, [plant]) if d["code"] == tile["die"]]
@@ -260,8 +271,13 @@ def find_part(
     """Search by part key plant/machine/shot_number."""
     try:
         part = PartKey.parse(key.strip())
-    except ValueError as exc:
-        return back(request.headers.get("referer", "/"), request, str(exc))
+    except ValueError:
+        say = words(request)
+        return back(
+            request.headers.get("referer", "/"),
+            request,
+            say("refusal.part_key", key=key.strip()[:60]),
+        )
     where = f"/plants/{quote(part.plant)}/parts/{quote(part.machine)}/{part.shot_number}"
     return RedirectResponse(
         where if part.cavity == 1 else f"{where}?cavity={part.cavity}", status_code=303
@@ -280,7 +296,7 @@ def part(
     key = PartKey(plant, machine, shot_number, cavity=cavity)
     found = Reads(request.app.state.engine).part(key)
     if found is None:
-        raise HTTPException(404, f"castline has no record of part {key}")
+        raise HTTPException(404, words(request)("refusal.no_part", key=key))
     views = part_views(found["images"], found["verdict"], request.app.state.blobs)
     shot, told = found["shot"] or {}, found["verdict"] or {}
     readings = [(p, shot.get(p.name)) for p in PARAMETERS if shot.get(p.name) is not None]
@@ -364,7 +380,7 @@ def review(
             text=text, fields=fields, reason=comment, cancel=url,
         )  # fmt: skip
     except actions.ActionError as exc:
-        return back(url, request, say("flash.not_done", reason=exc))
+        return back(url, request, say("flash.not_done", reason=refusal(say, exc)))
     return back(url, request, say("review.done", key=key, decision=say.verdict(decision.upper())))
 
 
@@ -412,7 +428,7 @@ def models(request: Request, who: Viewer) -> HTMLResponse:
 def confirm_promote(request: Request, model_id: RowId, who: Engineer) -> HTMLResponse:
     model = queries.model(request.app.state.engine, model_id)
     if model is None:
-        raise HTTPException(404, f"model {model_id} not found")
+        raise HTTPException(404, words(request)("refusal.no_model", model=model_id))
     return render(
         request,
         "confirm.html",
@@ -430,7 +446,7 @@ def promote(request: Request, model_id: RowId, who: Engineer) -> Response:
     try:
         model = actions.promote(request.app.state.engine, who, model_id)
     except actions.ActionError as exc:
-        return back("/models", request, words(request)("flash.not_done", reason=exc))
+        return back("/models", request, not_done(request, exc))
     done = words(request)(
         "models.promoted", die=model["die"], view=model["view"], version=model["version"]
     )
@@ -573,7 +589,7 @@ def revoke_keys(request: Request, username: UserName, who: Admin) -> Response:
     try:
         revoked = actions.revoke(request.app.state.engine, who, username)
     except actions.ActionError as exc:
-        return back("/users", request, words(request)("flash.not_done", reason=exc))
+        return back("/users", request, not_done(request, exc))
     return back("/users", request, words(request)("users.revoked", n=revoked, user=username))
 
 
@@ -583,5 +599,5 @@ def add_key(request: Request, username: UserName, who: Admin) -> Response:
     try:
         issued = actions.create_key(request.app.state.engine, who, username)
     except actions.ActionError as exc:
-        return back("/users", request, words(request)("flash.not_done", reason=exc))
+        return back("/users", request, not_done(request, exc))
     return users_page(request, who, {"username": username, "key": issued.key})
