@@ -20,7 +20,11 @@ AT = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)
 
 
 def live_alarm(seeded: Plant) -> int:
-    drift = Alarm("p1", "m1", "D1", "melt_temp_c", DRIFT, "melt_temp_c drifting down", AT, count=7)
+    text = (
+        "melt_temp_c drifting down, smoothed 655.3, on die D1 (regime 1): "
+        "centre 680.1 °C, limits 670.2..690.3"
+    )
+    drift = Alarm("p1", "m1", "D1", "melt_temp_c", DRIFT, text, AT, count=7)
     (raised,) = alarms.raise_many(seeded.engine, [drift])
     return raised.id
 
@@ -35,6 +39,9 @@ def test_an_alarm_is_closed_only_with_a_named_cause(
     assert listed[alarm_id]["rule"] == DRIFT and listed[alarm_id]["count"] == 7
     page = client.get("/alarms?lang=en", headers=viewer)
     assert "melt_temp_c drifting down" in page.text
+    zh = client.get("/alarms?lang=zh", headers=viewer).text
+    assert "中心线 680.1 °C" in zh  # the live message's figures, in the reader's language
+    client.get("/alarms?lang=en", headers=viewer)
 
     url = f"/api/v1/alarms/{alarm_id}/ack"
     assert client.post(url, json={"comment": "furnace"}, headers=operator).status_code == 422

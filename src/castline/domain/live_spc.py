@@ -28,6 +28,7 @@ from scipy.stats import norm
 
 from castline.domain import spc
 from castline.domain.alarms import DRIFT, LEVEL_SHIFT, RULE1, Alarm
+from castline.domain.units import BY_NAME
 
 Floats = NDArray[np.float64]
 
@@ -236,11 +237,9 @@ class ChartSet:
         for j in np.flatnonzero(beyond.any(axis=0)):
             hits = np.flatnonzero(beyond[:, j])
             i = int(hits[-1])
-            half = self._widths.rule1 * b.sigma[j]
-            lo, hi = b.center[j] - half, b.center[j] + half
             text = (
-                f"{self.names[j]} {x[i, j]:.4g} outside {lo:.4g}..{hi:.4g} "
-                f"(die {self.die}, regime {self.regime + 1}, baseline of {b.shots} shots)"
+                f"{self.names[j]} {x[i, j]:.4g} outside the limits on die {self.die} (regime "
+                f"{self.regime + 1}, baseline of {b.shots} shots): {self._limits(int(j))}"
             )
             out.append(self._alarm(self.names[j], RULE1, text, times, hits))
         return out
@@ -256,11 +255,22 @@ class ChartSet:
             level = b.center[j] + ewma[i, j] * b.drift_sigma[j]
             way = "up" if ewma[i, j] > 0 else "down"
             text = (
-                f"{self.names[j]} drifting {way}: smoothed {level:.4g} against centre "
-                f"{b.center[j]:.4g} (die {self.die}, regime {self.regime + 1})"
+                f"{self.names[j]} drifting {way}, smoothed {level:.4g}, on die {self.die} "
+                f"(regime {self.regime + 1}): {self._limits(int(j))}"
             )
             out.append(self._alarm(self.names[j], DRIFT, text, times, hits))
         return out
+
+    def _limits(self, j: int) -> str:
+        """The chart's centre and limits, worded as `report spc` words them (the pages
+        show these figures in the reader's language)."""
+        assert self.baseline is not None
+        b, half = self.baseline, self._widths.rule1 * self.baseline.sigma[j]
+        unit = BY_NAME[self.names[j]].unit if self.names[j] in BY_NAME else "-"
+        return (
+            f"centre {b.center[j]:.4g} {unit}, limits {b.center[j] - half:.4g}.."
+            f"{b.center[j] + half:.4g}"
+        )
 
     def _level_shift(self, x: Floats, at: datetime) -> Alarm:
         """The recent shots sit at a new level: say where each moved, then learn anew."""
