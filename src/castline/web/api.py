@@ -342,7 +342,7 @@ def pareto_by_png(
     )
     none = say("pareto.between_shifts" if by == "shift" else "pareto.unnamed")
     named = [(name if name is not None else none, n) for name, n in counts]
-    title = say("pareto.chart", by=say(f"pareto.by.{by}"), days=days)
+    title = say("pareto.chart", by=say(f"pareto.by.{by}").lower(), days=days)  # mid-sentence
     return png(charts.pareto(named, title, t=charts.words(i18n.of_request(request))))
 
 
