@@ -68,9 +68,12 @@ def test_spc_scan_raises_each_alarm_once(engine: Engine) -> None:
     open_alarms = alarms.listing(engine, "p1")
     assert len(open_alarms) == len(chart["alarms"])
     assert all(a["count"] == 2 for a in open_alarms)
-    # one process alarm for the chart: points beyond 3 sigma (the drift is in its summary)
+    # one process alarm for the die: points beyond 3 sigma (the drift is in its summary)
     (alarm,) = open_alarms
-    assert alarm["rule"] == "nelson1" and alarm["severity"] == "warning"  # inside the spec
+    assert alarm["subject"] == "process" and alarm["rule"] == "out_of_control"
+    assert alarm["severity"] == "warning"  # inside the spec
+    assert [a["rule"] for a in chart["alarms"]] == ["nelson1"]
+    assert "one point beyond 3 sigma" in alarm["message"]
     fired = chart["rules"]["nelson1"]
     assert datetime.fromisoformat(alarm["raised_at"]) == datetime.fromisoformat(fired["first_at"])
     assert datetime.fromisoformat(alarm["last_seen_at"]) == datetime.fromisoformat(fired["last_at"])
@@ -81,7 +84,7 @@ def test_a_drift_alone_raises_one_drift_alarm(sqlite_engine: Engine) -> None:
     rules = ("ewma", "cusum_up", "cusum_down")
     (chart,) = spc.monitor(sqlite_engine, "p1", parameters=("melt_temp_c",), rules=rules)
     (alarm,) = alarms.listing(sqlite_engine, "p1")
-    assert alarm["rule"] == "drift" and "slow drift" in alarm["message"]
+    assert alarm["rule"] == "out_of_control" and "slow drift" in alarm["message"]
     assert [a["rule"] for a in chart["alarms"]] == ["drift"]
     began = datetime.fromisoformat(chart["rules"]["drift"]["onset_at"])
     assert abs(began - (DAY + timedelta(minutes=500))) <= timedelta(minutes=10)

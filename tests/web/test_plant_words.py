@@ -139,11 +139,11 @@ def test_an_alarm_in_chinese_keeps_its_figures() -> None:
         "subject": "scrap_risk",
         "rule": "scrap_risk",
         "message": "die D1 on m1: predicted scrap risk 12.5% over the last 50 shots, 3.1x the "
-        "usual 4.0%",
+        "recent NG rate 4.0%",
     }
     said = alarm_text(Translator("zh"), risk)
     assert said.title == "废品风险 · 预测废品风险上升"
-    assert said.detail == "最近 50 模次的预测废品风险 12.5%，是平时 4.0% 的 3.1 倍"
+    assert said.detail == "最近 50 模次的预测废品风险 12.5%，是近期检出不良率 4.0% 的 3.1 倍"
     odd = alarm_text(Translator("zh"), alarm | {"rule": "nelson_9", "message": "free text"})
     assert odd.title == "铝液温度 · nelson_9" and odd.detail == ""
 

@@ -421,6 +421,7 @@ def monitor(
     frame = frame[~frame["trial"].astype(bool)]
     out: list[dict[str, Any]] = []
     shifted: list[tuple[Chart, dict[str, Any]]] = []
+    findings: list[tuple[Chart, dict[str, Any], str]] = []
     for (m, d), group in frame.groupby(["machine", "die"], sort=True):
         at = pd.DatetimeIndex(group["at"])
         for name in parameters:
@@ -438,14 +439,17 @@ def monitor(
                 usl=spec.usl,
             )
             summary = {"machine": m, "die": d, **chart.summary(), "alarms": []}
-            if raise_alarms:
-                summary["alarms"] = _raise(engine, plant, str(m), str(d), chart, summary, rules)
+            findings += [
+                (chart, summary, rule) for rule in _process_findings(chart, summary, rules)
+            ]
             if "level_shift" in summary["rules"]:
                 shifted.append((chart, summary))
             out.append(summary)
+        if raise_alarms and findings:
+            _raise_process(engine, plant, str(m), str(d), findings)
         if raise_alarms and shifted and "level_shift" in rules:
             _raise_set_points(engine, plant, str(m), str(d), shifted)
-        shifted = []
+        shifted, findings = [], []
     return out
 
 
@@ -474,42 +478,55 @@ def _raise_set_points(
         s["alarms"].sort(key=rank)
 
 
-def _raise(
-    engine: Engine,
-    plant: str,
-    machine: str,
-    die: str,
-    chart: Chart,
-    summary: dict[str, Any],
-    rules: tuple[str, ...],
-) -> list[dict[str, Any]]:
-    """The chart's process alarm, if any: rule 1 beyond chance, else a drift (EWMA or
+def _process_findings(chart: Chart, summary: dict[str, Any], rules: tuple[str, ...]) -> list[str]:
+    """The chart's process finding, if any: rule 1 beyond chance, else a drift (EWMA or
     CUSUM). Limits that do not fit silence both (the `misfit` finding says why, and is
-    an alarm too when "baseline_misfit" is among `rules`)."""
-    skip = (*DRIFT_RULES, "level_shift")  # drift: one alarm below; shifts: one per die
+    raised too when "baseline_misfit" is among `rules`)."""
+    skip = (*DRIFT_RULES, "level_shift")  # drift: one finding below; shifts: one per die
     chosen = [r for r in summary["rules"] if r in rules and r not in skip]
     if chart.misfit is not None:
         chosen = [r for r in chosen if r == "baseline_misfit"]
     if "nelson1" in chosen and not beyond_chance(chart):
         chosen.remove("nelson1")  # shown on the chart; as many as an in-control process gives
     drift = [r for r in DRIFT_RULES if r in summary["rules"] and r in rules]
-    # one process alarm per chart: points beyond 3 sigma, else a drift
     if drift and chart.misfit is None and "nelson1" not in chosen:
         summary["rules"]["drift"] = _drift(summary["rules"], drift)
         chosen.append("drift")
-    raised = []
-    for rule in chosen:
+    return chosen
+
+
+def _raise_process(
+    engine: Engine,
+    plant: str,
+    machine: str,
+    die: str,
+    findings: list[tuple[Chart, dict[str, Any], str]],
+) -> None:
+    """One alarm per die for what its charts found (a cold die, a new ladle or a restart
+    moves several readings at once: one event, one alarm a person can act on); each
+    chart's finding is a line of the message, earliest first; critical when any is."""
+    where = f"{machine}/{die}"
+    findings = sorted(findings, key=lambda f: f[1]["rules"][f[2]]["first_at"])
+    lines = [_message(c, rule, where, s["rules"][rule]) for c, s, rule in findings]
+    level = max((severity(c, rule) for c, _, rule in findings), key=alarms.SEVERITIES.index)
+    first = findings[0][1]["rules"][findings[0][2]]["first_at"]
+    last = max(s["rules"][rule]["last_at"] for _, s, rule in findings)
+    names = sorted({c.parameter for c, _, _ in findings})
+    alarm_id, _ = alarms.raise_alarm(
+        engine, plant, machine, die, "process", "out_of_control",
+        f"die {die}: {len(names)} reading(s) out of control ({', '.join(names)}): "
+        + " | ".join(lines),
+        severity=level,
+        at=datetime.fromisoformat(first),
+        seen_until=datetime.fromisoformat(last),
+    )  # fmt: skip
+    for chart, summary, rule in findings:
         info = summary["rules"][rule]
         level = severity(chart, rule)
-        alarm_id, _ = alarms.raise_alarm(
-            engine, plant, machine, die, chart.parameter, rule,
-            _message(chart, rule, f"{machine}/{die}", info),
-            severity=level,
-            at=datetime.fromisoformat(info["first_at"]),
-            seen_until=datetime.fromisoformat(info["last_at"]),
-        )  # fmt: skip
-        raised.append({"id": alarm_id, "rule": rule, "severity": level, "at": info["first_at"]})
-    return sorted(raised, key=rank)
+        summary["alarms"].append(
+            {"id": alarm_id, "rule": rule, "severity": level, "at": info["first_at"]}
+        )
+        summary["alarms"].sort(key=rank)
 
 
 def beyond_chance(chart: Chart) -> bool:

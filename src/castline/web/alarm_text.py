@@ -20,7 +20,7 @@ _SPC = re.compile(rf"centre (?P<center>{_N}) (?P<unit>\S+), limits (?P<lcl>{_N})
 _LEVEL = re.compile(rf"level shift \((?P<unit>[^)]+)\) at .*: (?P<before>{_N}) -> (?P<after>{_N})$")
 _RISK = re.compile(
     rf"predicted scrap risk (?P<risk>{_N}) over the last (?P<shots>\d+) shots, "
-    rf"(?P<times>{_N})x the usual (?P<usual>{_N})$"
+    rf"(?P<times>{_N})x the (?:usual|recent NG rate) (?P<usual>{_N})$"
 )
 _DETAILS = (
     ("alarm.spc_detail", _SPC),

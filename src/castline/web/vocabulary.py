@@ -21,12 +21,14 @@ EN: dict[str, str] = (
     | {f"rule.{code}": text for code, text in RULE_TEXT.items()}
     | {
         "rule.scrap_risk": "predicted scrap risk rising",
+        "rule.out_of_control": "readings out of control (one alarm per die)",
+        "subject.process": "Process",
         "subject.set_points": "Set points",
         "subject.scrap_risk": "Scrap risk",
         "alarm.spc_detail": "centre {center} {unit}, control limits {lcl} – {ucl}",
         "alarm.level_detail": "new set point {after} {unit} (was {before})",
         "alarm.risk_detail": "predicted scrap risk {risk} over the last {shots} shots, "
-        "{times}× the usual {usual}",
+        "{times}× the recent NG rate {usual}",
         # why castline decided a part as it did, written for the person at the line
         "reason.score": "anomaly score {score}",
         "reason.late_start": "Not inspected: the line was {late} s behind when this photo's "
@@ -118,11 +120,15 @@ ZH: dict[str, str] = {
     "rule.drift": "缓慢漂移（EWMA 或 CUSUM）",
     "rule.baseline_misfit": "大多数点触发判异规则：基准期与该工序不符",
     "rule.scrap_risk": "预测废品风险上升",
+    "rule.out_of_control": "工艺参数失控（每副模具一条报警）",
+    "subject.process": "工艺过程",
     "subject.set_points": "工艺设定值",
     "subject.scrap_risk": "废品风险",
     "alarm.spc_detail": "中心线 {center} {unit}，控制限 {lcl} – {ucl}",
     "alarm.level_detail": "新设定值 {after} {unit}（原为 {before}）",
-    "alarm.risk_detail": "最近 {shots} 模次的预测废品风险 {risk}，是平时 {usual} 的 {times} 倍",
+    "alarm.risk_detail": (
+        "最近 {shots} 模次的预测废品风险 {risk}，是近期检出不良率 {usual} 的 {times} 倍"
+    ),
     # 判定原因（写给产线人员）
     "reason.score": "异常得分 {score}",
     "reason.late_start": "未检测：轮到这张照片时产线已落后 {late} 秒，铸件被隔离。请人工检查。",
