@@ -14,7 +14,15 @@ from typing import Literal
 
 from starlette.requests import Request
 
-from castline.web import alarm_words, chart_words, curve_words, refusal_words, vocabulary
+from castline.web import (
+    alarm_words,
+    breach_words,
+    chart_words,
+    curve_words,
+    die_words,
+    refusal_words,
+    vocabulary,
+)
 from castline.web.reasons import ReasonCode, understand
 
 Lang = Literal["en", "zh"]
@@ -912,6 +920,10 @@ EN |= chart_words.EN  # words drawn into the analytics charts
 ZH |= chart_words.ZH
 EN |= refusal_words.EN  # why an action was refused
 ZH |= refusal_words.ZH
+EN |= breach_words.EN  # a shot curve's envelope breach
+ZH |= breach_words.ZH
+EN |= die_words.EN  # a die's maintenance advice
+ZH |= die_words.ZH
 CATALOGUES: dict[Lang, Mapping[str, str]] = {"en": EN, "zh": ZH}
 
 
@@ -974,6 +986,16 @@ class Translator:
         if understood.code is ReasonCode.WORST_VIEW:  # the deciding view's own reason
             fields["inner"] = self.reason(fields.get("inner"))
         return self(f"reason.{understood.code.value}", **fields)
+
+    def breach(self, stored: str | None) -> str:
+        """A golden-envelope breach as stored by the line, said in this language
+        (`web/breach_words.py`); a text no pattern knows is shown as stored."""
+        code, fields = breach_words.understand(stored or "")
+        if code is None:
+            return stored or "—"
+        if "trace" in fields and self.has(f"breach.trace.{fields['trace']}"):
+            fields["trace"] = self(f"breach.trace.{fields['trace']}")
+        return self(f"breach.{code}", **fields)
 
     def for_script(self) -> dict[str, str]:
         """The words live.js writes into the page (verdicts, states, backlog)."""

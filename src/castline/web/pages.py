@@ -25,6 +25,7 @@ from castline.store.reads import Reads
 from castline.web import (
     actions,
     analytics,
+    die_words,
     heat_legend,
     i18n,
     model_history,
@@ -496,6 +497,10 @@ def dies(request: Request, who: Viewer) -> HTMLResponse:
         )
         for plant in queries.plants(engine, scope(who))
     }
+    say = words(request)
+    for report in reports.values():
+        for die in report["dies"]:
+            die["action_said"], die["reason_said"] = die_words.advise(say, die)
     cavities = {
         plant: rootcause.scrap_by_cavity(engine, plant, until - timedelta(days=7), until)
         for plant in reports
