@@ -636,14 +636,16 @@ def _within_bounds(data: Any) -> None:
             for key in value:
                 if len(key) > limits.MAX_NAME:
                     raise InvalidMessage(f"key {clip(key, 40)!r} is over {limits.MAX_NAME}")
-                _check_text(key)
+                if not key.isascii() or "\x00" in key:  # the common case costs no call
+                    _check_text(key)
             items: Any = value.values()
         else:
             items = value
         for item in items:
             kind = type(item)
             if kind is str:
-                _check_text(item)
+                if not item.isascii() or "\x00" in item:
+                    _check_text(item)
             elif kind is float:
                 if not isfinite(item):
                     raise InvalidMessage("payload breaks a bound: a number is too large")

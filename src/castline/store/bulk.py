@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Connection, Table
+from sqlalchemy import JSON, Connection, DateTime, Table, TypeDecorator
 
 BULK_MIN_ROWS = 200  # below this, a plain multi-row INSERT is as fast
 
@@ -30,8 +30,7 @@ def copy_insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, 
             f'SELECT {names} FROM "{table.name}" WITH NO DATA'
         )
         with cursor.copy(f'COPY "{staging}" ({names}) FROM STDIN') as copy:
-            for row in rows:
-                copy.write_row([_value(row[c], c in json_columns) for c in columns])
+            _write_rows(copy, rows, columns, json_columns, _time_columns(table, columns))
         cursor.execute(
             f'INSERT INTO "{table.name}" ({names}) SELECT {names} FROM "{staging}" '
             f'ON CONFLICT DO NOTHING RETURNING "{key}"'
@@ -39,6 +38,32 @@ def copy_insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, 
         added = len(cursor.fetchall())
         cursor.execute(f'TRUNCATE "{staging}"')
     return added
+
+
+def _time_columns(table: Table, columns: list[str]) -> set[str]:
+    def kind(c: str) -> Any:
+        column_type = table.c[c].type
+        return column_type.impl if isinstance(column_type, TypeDecorator) else column_type
+
+    return {c for c in columns if isinstance(kind(c), DateTime)}
+
+
+def _write_rows(
+    copy: Any,
+    rows: Sequence[dict[str, Any]],
+    columns: list[str],
+    json_columns: set[str],
+    time_columns: set[str],
+) -> None:
+    """Each row's values in column order; only JSON and timestamp values need a look,
+    and which columns those are is found once for the batch."""
+    special = [(i, c in json_columns) for i, c in enumerate(columns)
+               if c in json_columns or c in time_columns]  # fmt: skip
+    for row in rows:
+        values = [row[c] for c in columns]
+        for i, is_json in special:
+            values[i] = _value(values[i], is_json)
+        copy.write_row(values)
 
 
 def _value(value: Any, is_json: bool) -> Any:
