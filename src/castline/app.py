@@ -262,6 +262,7 @@ def _hall(settings: Settings, options: UpOptions, fleet: FleetConfig) -> HallCon
         data=settings.data if settings.data.is_dir() else None,
         start=_start_of_day(),
         views_of=views_of(settings.views_per_part),
+        cavities_of=settings.cavities_per_die,
     )
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -30,6 +30,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from castline.domain import plant_calendar as cal
 from castline.domain.envelope_rule import DEFAULT_ACTION, EnvelopeAction
 from castline.domain.ids import check_id
+from castline.domain.shot import MAX_CAVITIES
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +128,13 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="die code -> camera views each of its parts is photographed from "
         "(default 1); the worst view decides, a view missing in the window quarantines",
+    )
+    cavities_per_die: dict[str, Annotated[int, Field(ge=1, le=MAX_CAVITIES)]] = Field(
+        default_factory=dict,
+        max_length=1000,
+        description="the simulator's dies of several cavities: die code -> cavities (one "
+        "casting per cavity and shot, each photographed and decided; default 1). The line "
+        "needs no setting: each shot says how many castings it made",
     )
     machines_without_camera: tuple[str, ...] = Field(
         (),

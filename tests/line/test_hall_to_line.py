@@ -124,3 +124,64 @@ async def test_cooling_rack_and_two_views_through_the_line(
     assert not any(v == "side" and shots[m, n] != two_views for m, n, v in views)
     assert len(verdicts) == len(set(verdicts))  # one verdict per part
     engine.dispose()
+
+
+async def test_a_two_cavity_die_gives_two_verdicts_per_shot(
+    tmp_path: Path, broker: EmbeddedNats, synthetic_model: Path
+) -> None:
+    """One die of the hall casts two parts per shot, each marked, photographed, decided and
+    handled by the robot cell on its own; the other die casts one."""
+    fleet = FleetConfig(machines=2, seed=6)
+    two_cavities = die_codes(fleet)[0]
+    settings = Settings(
+        home=tmp_path / "home", data=tmp_path / "no-data", cavities_per_die={two_cavities: 2}
+    )
+    engine = open_store(settings.db_url)
+    model, registry = InspectionModel.load(synthetic_model), ModelRegistry(engine)
+    for die in die_codes(fleet):
+        registry.register(die, "front", synthetic_model, model.manifest, activate=True)
+    nc = await nats.connect(broker.url)
+    await jetstream.ensure_stream(nc.jetstream())
+    await nc.close()
+    runtime = LineRuntime(settings, engine, broker.url)
+    stop, ready = asyncio.Event(), asyncio.Event()
+    line = asyncio.create_task(runtime.run(stop, ready))
+    await ready.wait()
+    hall = HallConfig(
+        plant="cav",
+        fleet=fleet,
+        speed=120,
+        duration_s=10,
+        image_size=128,
+        mark_parts=True,
+        cavities_of=settings.cavities_per_die,
+    )
+    report = await run_hall(hall, broker.mqtt_url, asyncio.Event())
+    await asyncio.sleep(3)  # the last parts' verdicts
+    stop.set()
+    await line
+
+    store = Store(engine)
+    with engine.connect() as conn:
+        dies = {(r.machine, r.shot_number): r.die for r in conn.execute(select(t.shots))}
+        verdicts = conn.execute(
+            select(t.verdicts.c.machine, t.verdicts.c.shot_number, t.verdicts.c.cavity)
+        ).all()
+        images = conn.execute(select(t.images.c.machine, t.images.c.shot_number, t.images.c.cavity))
+        photographed = {tuple(i) for i in images}
+    assert store.count(t.dead_letters) == 0
+    assert len(verdicts) == len(set(verdicts))  # one verdict per part
+    cavities: dict[tuple[str, int], set[int]] = {}
+    for machine, number, cavity in verdicts:
+        cavities.setdefault((machine, number), set()).add(cavity)
+    two = [shot for shot in cavities if dies.get(shot) == two_cavities]
+    assert len(two) >= 3
+    assert all(cavities[shot] == {1, 2} for shot in two if shot in dies)
+    assert all(cavities[s] == {1} for s in cavities if s in dies and dies[s] != two_cavities)
+    assert all((m, n, c) in photographed for m, n, c in verdicts if dies.get((m, n)))
+    marked = store.parts_marked(f"{two[0][0]}-{two[0][1]:012d}-2")
+    assert [(p.shot_number, p.cavity) for p in marked] == [(two[0][1], 2)]
+    cells = report.total
+    assert cells.unknown_verdicts == 0 and report.invalid_verdicts == 0
+    assert cells.parts > report.shots  # the cells handled two parts for each shot of that die
+    engine.dispose()

@@ -45,6 +45,8 @@ class Action:
     shot_number: int
     action: str
     verdict: Verdict | None
+    cavity: int = 1  # the die's cavity that cast it (one part per cavity and shot)
+    defective: bool = False  # the ground truth the cell knows (a downstream test finds it)
 
 
 @dataclass(slots=True)
@@ -57,38 +59,38 @@ class _Part:
 class RobotCell:
     machine: str
     counters: CellCounters = field(default_factory=CellCounters)
-    _waiting: dict[int, _Part] = field(default_factory=dict)
-    _done: set[int] = field(default_factory=set)
+    _waiting: dict[tuple[int, int], _Part] = field(default_factory=dict)  # (shot, cavity)
+    _done: set[tuple[int, int]] = field(default_factory=set)
 
-    def expect(self, shot_number: int, defective: bool, deadline: float) -> None:
+    def expect(self, shot_number: int, defective: bool, deadline: float, cavity: int = 1) -> None:
         """A part is on its way; it must have its verdict by `deadline`."""
-        self._waiting[shot_number] = _Part(defective, deadline)
+        self._waiting[shot_number, cavity] = _Part(defective, deadline)
 
     def waiting(self) -> int:
         """Parts still waiting for their verdict."""
         return len(self._waiting)
 
-    def on_verdict(self, shot_number: int, verdict: Verdict) -> Action | None:
-        part = self._waiting.pop(shot_number, None)
+    def on_verdict(self, shot_number: int, verdict: Verdict, cavity: int = 1) -> Action | None:
+        part = self._waiting.pop((shot_number, cavity), None)
         if part is None:
-            if shot_number in self._done:
+            if (shot_number, cavity) in self._done:
                 self.counters.late_verdicts += 1
             else:
                 self.counters.unknown_verdicts += 1
             return None
-        return self._act(shot_number, part, verdict)
+        return self._act((shot_number, cavity), part, verdict)
 
     def expire(self, now: float) -> list[Action]:
         """Parts past their deadline go to the quarantine rack."""
         late = [n for n, part in self._waiting.items() if part.deadline <= now]
         actions = []
-        for shot_number in late:
-            part = self._waiting.pop(shot_number)
+        for casting in late:
+            part = self._waiting.pop(casting)
             self.counters.missing_verdicts += 1
-            actions.append(self._act(shot_number, part, None))
+            actions.append(self._act(casting, part, None))
         return actions
 
-    def _act(self, shot_number: int, part: _Part, verdict: Verdict | None) -> Action:
+    def _act(self, casting: tuple[int, int], part: _Part, verdict: Verdict | None) -> Action:
         c = self.counters
         action = ACTIONS[verdict] if verdict is not None else "quarantine_rack"
         c.parts += 1
@@ -100,5 +102,6 @@ class RobotCell:
             c.false_rejects += not part.defective
         else:
             c.quarantined += 1
-        self._done.add(shot_number)
-        return Action(shot_number, action, verdict)
+        self._done.add(casting)
+        shot_number, cavity = casting
+        return Action(shot_number, action, verdict, cavity, part.defective)

@@ -75,6 +75,13 @@ CoolingRack = Annotated[
         "shots carry data-matrix codes and photos name parts by them (0: no rack).",
     ),
 ]
+Cavities = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="A die of several cavities, as DIE=N (one casting per cavity and shot, each "
+        "photographed and decided); repeat for several (adds to setting cavities_per_die)."
+    ),
+]
 DryRun = Annotated[
     bool, typer.Option("--dry-run", help="Print the hall that would run, then stop.")
 ]
@@ -97,11 +104,11 @@ def sim(
     data: DataFolder = None,
     truth_log: TruthLog = None,
     cooling_rack: CoolingRack = 0,
+    cavities: Cavities = None,
     dry_run: DryRun = False,
     config: ConfigOption = None,
 ) -> None:
     """Run the hall until the duration has passed or Ctrl-C, then print the robot cells' counts."""
-    from castline.messaging.address import BrokerAddress
     from castline.sim.fleet import FleetConfig
     from castline.sim.runner import HallConfig, views_of
 
@@ -110,11 +117,7 @@ def sim(
         config, plant=plant, machines=machines, speed=speed, verdict_deadline_s=deadline, data=data
     )
     embedded = broker is None
-    broker = broker or mqtt_url(settings)
-    try:
-        BrokerAddress.parse(broker)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--broker") from None
+    broker = _broker(broker or mqtt_url(settings))
     hall = HallConfig(
         plant=settings.plant,
         fleet=FleetConfig(machines=settings.machines, seed=seed),
@@ -130,6 +133,7 @@ def sim(
         truth_log=truth_log,
         cooling_rack=cooling_rack,
         views_of=views_of(settings.views_per_part),
+        cavities_of=settings.cavities_per_die | _cavities(cavities),
     )
 
     if dry_run:
@@ -149,6 +153,37 @@ def _faults(fault: list[str] | None) -> tuple[Fault, ...]:
         return parse_faults(fault or [])
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--fault") from None
+
+
+def _broker(url: str) -> str:
+    from castline.messaging.address import BrokerAddress
+
+    try:
+        BrokerAddress.parse(url)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--broker") from None
+    return url
+
+
+def _cavities(given: list[str] | None) -> dict[str, int]:
+    """`--cavities D1=2 --cavities D3=4` -> {"D1": 2, "D3": 4}; a mistake is one line."""
+    from castline.domain.ids import check_id
+    from castline.domain.shot import MAX_CAVITIES
+
+    out = {}
+    for text in given or []:
+        die, _, count = text.partition("=")
+        try:
+            check_id(die, "die")
+            number = int(count)
+        except ValueError:
+            number = 0
+        if not 1 <= number <= MAX_CAVITIES:
+            raise typer.BadParameter(
+                f"{text!r}: give DIE=N, N from 1 to {MAX_CAVITIES}", param_hint="--cavities"
+            )
+        out[die] = number
+    return out
 
 
 def _device_logins(settings: Settings, hall: HallConfig) -> MqttAccess:

@@ -79,9 +79,15 @@ class HallConfig:
     # Views each die's parts are photographed from (the line's `views_per_part` must say
     # the same); a die not named here: `view` alone.
     views_of: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Cavities of each die (one casting per cavity and shot, each photographed and decided
+    # on its own); a die not named here: one.
+    cavities_of: dict[str, int] = field(default_factory=dict)
 
     def views(self, die: str) -> tuple[str, ...]:
         return self.views_of.get(die, (self.view,))
+
+    def cavities(self, die: str) -> int:
+        return self.cavities_of.get(die, 1)
 
     @property
     def marked(self) -> bool:
@@ -102,9 +108,10 @@ def views_of(views_per_part: dict[str, int], first: str = "front") -> dict[str, 
     }
 
 
-def data_matrix(machine: str, shot_number: int) -> str:
-    """The code the simulated machine marks a casting with (one cavity per die here)."""
-    return f"{machine}-{shot_number:012d}"
+def data_matrix(machine: str, shot_number: int, cavity: int = 1) -> str:
+    """The code the simulated machine marks a casting with (cavity 1's names the shot)."""
+    code = f"{machine}-{shot_number:012d}"
+    return code if cavity == 1 else f"{code}-{cavity}"
 
 
 @dataclass(slots=True)
@@ -151,6 +158,7 @@ class CellReport:
 
 
 Step = Callable[[], None]  # one scheduled publication
+_Casting = tuple[ShotEvent, int, bytes, int]  # shot, cavity, photo, copies sent
 _Prepared = tuple[datetime, Iterator[Event], list[str], Camera]  # start, events, machines
 
 
@@ -185,7 +193,7 @@ class _Run:
 
             self.servers = MachineServers(self.plant, self.machines, config.opcua_port)
         self._heap: list[tuple[float, int, Step]] = []
-        self.racks: dict[str, list[tuple[ShotEvent, bytes, int]]] = {m: [] for m in self.machines}
+        self.racks: dict[str, list[_Casting]] = {m: [] for m in self.machines}
         self._seq = 0
         self._lags: list[float] = []
         self.wall0 = 0.0
@@ -287,8 +295,11 @@ class _Run:
 
         # The cell expects the part from now on, even if its shot record comes late (after
         # a cooling rack: from when it leaves the rack).
+        cavities = self.config.cavities(event.die)
         if not self.config.cooling_rack:
-            self.cells[event.machine].expect(event.shot_number, event.truth.defective, deadline)
+            for cavity in range(1, cavities + 1):
+                cell = self.cells[event.machine]
+                cell.expect(event.shot_number, event.truth.defective, deadline, cavity)
 
         def publish_shot() -> None:
             self._lags.append(self.loop.time() - shot_at)
@@ -306,25 +317,28 @@ class _Run:
         if self.camera_stopped[event.machine] > 0:
             self.camera_stopped[event.machine] -= 1
         else:
-            photo = self.camera.photo(event.truth, self.rng)
-            if self.config.cooling_rack:
-                self.later(photo_at, lambda: self._through_rack(event, photo, copies))
-            else:
-                self.later(
-                    photo_at, lambda: self.publish.photo(event, photo, copies, self.sim_now())
-                )
+            photos = [self.camera.photo(event.truth, self.rng) for _ in range(cavities)]
+            castings = [(event, c, photo, copies) for c, photo in enumerate(photos, 1)]
+            self.later(photo_at, lambda: self._photograph(castings))
 
-    def _through_rack(self, event: ShotEvent, photo: bytes, copies: int) -> None:
-        """The casting goes into its machine's cooling rack; once the rack is full, a casting
-        taken at random leaves it and is photographed (found by its code)."""
-        rack = self.racks[event.machine]
-        rack.append((event, photo, copies))
-        if len(rack) <= self.config.cooling_rack:
-            return
-        part, picture, times = rack.pop(int(self.rng.integers(len(rack))))
-        deadline = self.loop.time() + self.config.verdict_deadline_s
-        self.cells[part.machine].expect(part.shot_number, part.truth.defective, deadline)
-        self.publish.photo(part, picture, times, self.sim_now(), by_code=True)
+    def _photograph(self, castings: list[_Casting]) -> None:
+        """A shot's castings (one per cavity) reach the camera, or its cooling rack first:
+        once the rack is full, a casting taken at random leaves it and is photographed
+        (found by its code)."""
+        for casting in castings:
+            if not self.config.cooling_rack:
+                self.publish.photo(casting, self.sim_now())
+                continue
+            rack = self.racks[casting[0].machine]
+            rack.append(casting)
+            if len(rack) <= self.config.cooling_rack:
+                continue
+            leaving = rack.pop(int(self.rng.integers(len(rack))))
+            part, cavity = leaving[0], leaving[1]
+            deadline = self.loop.time() + self.config.verdict_deadline_s
+            cell = self.cells[part.machine]
+            cell.expect(part.shot_number, part.truth.defective, deadline, cavity)
+            self.publish.photo(leaving, self.sim_now(), by_code=True)
 
     def _publish_state(self, event: StateEvent) -> None:
         self.publish.state(event)
@@ -347,7 +361,7 @@ class _Run:
             self.report.invalid_verdicts += 1  # an unreadable verdict is no verdict
             return
         assert isinstance(message, VerdictMessage)
-        done = self.cells[machine].on_verdict(message.shot_number, message.verdict)
+        done = self.cells[machine].on_verdict(message.shot_number, message.verdict, message.cavity)
         if done is not None:
             self._publish_action(machine, done)
 
@@ -414,8 +428,16 @@ class _Publications:
             "params": event.params,
             "trial": event.trial,
         }
+        cavities = self.config.cavities(event.die)
+        if cavities > 1:
+            fields["cavities"] = cavities
         if self.config.marked:
-            fields["data_matrix"] = data_matrix(event.machine, event.shot_number)
+            codes = [
+                data_matrix(event.machine, event.shot_number, c) for c in range(1, cavities + 1)
+            ]
+            fields["data_matrix"] = codes[0]
+            if cavities > 1:
+                fields["data_matrices"] = codes
         if event.recorded_at is not None:
             fields["recorded_at"] = event.recorded_at  # an extra field: receivers keep it
         if event.curve is not None:
@@ -426,32 +448,35 @@ class _Publications:
             payload = malformed(payload, self.rng)
         for _ in range(copies):
             self.send(event.machine, Kind.SHOT, payload)
-        truth = TruthMessage(
-            plant=self.plant,
-            machine=event.machine,
-            shot_number=event.shot_number,
-            defective=event.truth.defective,
-            defect_type=event.truth.defect_type,
-            cause=event.truth.cause,
-        ).to_json()
-        self.send(event.machine, Kind.TRUTH, truth)
-        if self.truth_log is not None:
-            self.truth_log.write(truth.decode() + "\n")
+        for cavity in range(1, cavities + 1):  # the shot's process made every casting
+            truth = TruthMessage(
+                plant=self.plant,
+                machine=event.machine,
+                shot_number=event.shot_number,
+                cavity=cavity,
+                defective=event.truth.defective,
+                defect_type=event.truth.defect_type,
+                cause=event.truth.cause,
+            ).to_json()
+            self.send(event.machine, Kind.TRUTH, truth)
+            if self.truth_log is not None:
+                self.truth_log.write(truth.decode() + "\n")
         self.report.shots += 1
         self.report.defective += event.truth.defective
         self.report.simulated_s = (event.at - self.start).total_seconds()
 
-    def photo(
-        self, event: ShotEvent, photo: bytes, copies: int, ts: datetime, by_code: bool = False
-    ) -> None:
-        """The part's photo from each view of its die; `by_code`: the camera names the part
-        only by the code it read (a cooling rack reordered the castings)."""
-        code = data_matrix(event.machine, event.shot_number) if self.config.marked else None
+    def photo(self, casting: _Casting, ts: datetime, by_code: bool = False) -> None:
+        """The casting's photo from each view of its die; `by_code`: the camera names the
+        part only by the code it read (a cooling rack reordered the castings)."""
+        event, cavity, photo, copies = casting
+        marked = self.config.marked
+        code = data_matrix(event.machine, event.shot_number, cavity) if marked else None
         shot_number = None if by_code else event.shot_number
         for view in self.config.views(event.die):
             message = ImageMessage.of(
-                self.plant, event.machine, shot_number, view, ts, photo, data_matrix=code
-            )
+                self.plant, event.machine, shot_number, view, ts, photo, cavity=cavity,
+                data_matrix=code,
+            )  # fmt: skip
             for _ in range(copies):
                 self.send(event.machine, Kind.IMAGE, message.to_json(), view=view)
         self.report.images += 1
@@ -471,6 +496,7 @@ class _Publications:
             plant=self.plant,
             machine=machine,
             shot_number=done.shot_number,
+            cavity=done.cavity,
             action=done.action,  # type: ignore[arg-type]
             verdict=done.verdict,
             ts=ts,
