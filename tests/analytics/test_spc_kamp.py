@@ -47,10 +47,10 @@ def test_three_dies_raise_a_handful_of_alarms_and_the_real_fall(
             assert c["cpk"] < 3 * c["ppk"]  # Cpk only where it agrees with Ppk
     engine = database.open_store(load(None).db_url)
     opened = alarms.listing(engine, "kamp", limit=10_000)
-    # Flood control: at most one process alarm per chart (rule 1 over its budget, else a
-    # drift) and one set-point alarm per die; the scan before opened 293 over 30 days.
-    assert 0 < len(opened) <= len(charts) + len(DIES) < 40, len(opened)
-    assert sum(a["severity"] == "critical" for a in opened) < 20
+    # Flood control: one process alarm per die (its charts' findings as lines) and one
+    # set-point alarm per die; the scan before opened 293 over 30 days.
+    assert 0 < len(opened) <= 2 * len(DIES), len(opened)
+    assert sum(a["subject"] == "process" for a in opened) <= len(DIES)
     per_chart = [(a["die"], a["subject"]) for a in opened]
     assert len(per_chart) == len(set(per_chart))
     assert f"{len(opened)} alarms" in result.output
