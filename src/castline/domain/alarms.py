@@ -147,10 +147,6 @@ class AlarmGate:
             del self._waiting[alarm.key]
         return out
 
-    def closed(self, key: str) -> None:
-        """A person closed the alarm: the next report of the key opens a new one at once."""
-        self._written.pop(key, None)
-
     @property
     def waiting(self) -> int:
         return len(self._waiting)
