@@ -153,3 +153,13 @@ def test_a_stored_baseline_checks_from_the_first_shot() -> None:
     reports = feed(resumed, shots(20, start=150, melt=lambda i: -40.0))
     assert any(a.kind == RULE1 and a.chart == "melt_temp_c" for a in reports)
     assert resumed.learnt == []  # nothing new was learnt
+
+
+def test_keys_of_ids_at_their_bound_fit_the_record() -> None:
+    long = "m" * 64
+    a = Alarm("p" * 64, long, "d" * 64, "melt_temp_c", DRIFT, "x", T0)
+    b = Alarm("p" * 64, long, "d" * 63 + "e", "melt_temp_c", DRIFT, "x", T0)
+    assert len(a.key) <= 200 and len(b.key) <= 200 and a.key != b.key
+    assert Alarm("p", "m1", None, "quarantine", QUARANTINE_RATE, "x", T0).key == (
+        "p/m1/-/quarantine/quarantine_rate"
+    )

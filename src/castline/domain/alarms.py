@@ -7,6 +7,7 @@ Pure: no I/O. The line's edge (`line/alarms.py`) writes what the gate lets throu
 
 from __future__ import annotations
 
+import hashlib
 from collections import deque
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -86,8 +87,16 @@ class Alarm:
         )
 
 
+KEY_MAX = 200  # the record's column
+
+
 def dedup_key(plant: str, machine: str | None, die: str | None, chart: str, kind: str) -> str:
-    return f"{plant}/{machine or '-'}/{die or '-'}/{chart}/{kind}"
+    """Readable where it fits; ids at their 64-character bound would not, so a long key
+    keeps its start and a digest of the whole (still one key per alarm)."""
+    key = f"{plant}/{machine or '-'}/{die or '-'}/{chart}/{kind}"
+    if len(key) <= KEY_MAX:
+        return key
+    return f"{key[: KEY_MAX - 17]}#{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 
 
 def _worse(a: str, b: str) -> str:
