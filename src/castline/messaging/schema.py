@@ -45,6 +45,7 @@ from castline.messaging.limits import clip
 from castline.messaging.topics import LINE_KINDS, Kind, Route, check_id, check_view, parse
 
 log = logging.getLogger(__name__)
+STANDARD = frozenset(NAMES)  # the parameters with a column of their own
 VERSION = 1
 INTERNAL = "castline could not check this message"  # a bug of ours, never of the sender
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
@@ -260,9 +261,9 @@ class ShotMessage(Message):
         return fields
 
     def to_shot(self) -> Shot:
-        standard = {k: v for k, v in self.params.items() if k in NAMES}
+        standard = {k: v for k, v in self.params.items() if k in STANDARD}
         extra: dict[str, float | str | None] = {
-            k: v for k, v in self.params.items() if k not in NAMES
+            k: v for k, v in self.params.items() if k not in STANDARD
         }
         extra.update(self.model_extra or {})
         curve, lists = self._curve, None
