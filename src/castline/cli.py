@@ -9,6 +9,7 @@ Chinese (`castline.cli_text`: `CASTLINE_LANG`, else the locale).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -170,10 +171,13 @@ def version() -> None:
 def config(config: ConfigOption = None) -> None:
     """Show the effective settings (after file, environment and defaults)."""
     settings = settings_or_exit(config)
+    as_json = settings.model_dump(mode="json")
     for name, field in Settings.model_fields.items():
         value = getattr(settings, name)
         if name == "secret_key" and value:
             value = "(set)"
+        elif isinstance(value, tuple | list | dict):  # as CASTLINE_<NAME> takes it: JSON
+            value = json.dumps(as_json[name], ensure_ascii=False, separators=(", ", ": "))
         typer.echo(f"{name:20} = {value!s:30}  # {field.description}")
 
 

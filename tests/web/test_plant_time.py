@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
@@ -9,7 +10,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import update
+from typer.testing import CliRunner
 
+from castline.cli import app as cli
 from castline.settings import Settings, SettingsError, Shift, load
 from castline.store import tables as t
 from castline.web.plant_time import PlantClock
@@ -156,3 +159,17 @@ def test_overlapping_breaks_and_stops_are_refused() -> None:
     ]
     with pytest.raises(SettingsError, match=r"CASTLINE_PLANNED_STOPS: .* overlap"):
         load(planned_stops=stops)
+
+
+def test_castline_config_shows_the_calendar_as_the_environment_takes_it(tmp_path: Path) -> None:
+    file = tmp_path / "castline.toml"
+    file.write_text(CALENDAR)
+    shown = CliRunner().invoke(cli, ["config", "--config", str(file)])
+    assert shown.exit_code == 0, shown.output
+    (shifts,) = [line for line in shown.output.splitlines() if line.startswith("shifts ")]
+    listed = shifts.split("=", 1)[1].rsplit("  #", 1)[0]
+    assert json.loads(listed) == [
+        {"name": "A", "start": "08:00:00", "hours": 8.0,
+         "breaks": [{"start": "12:00:00", "minutes": 30.0}]}
+    ]  # fmt: skip
+    assert load(shifts=json.loads(listed)).calendar.shifts == load(file).calendar.shifts
