@@ -25,6 +25,7 @@ import uvicorn
 from sqlalchemy import Engine
 
 from castline import demo_history
+from castline.cli_text import say
 from castline.demo_model import ensure_models
 from castline.line.runtime import LineRuntime
 from castline.messaging import devices, jetstream
@@ -138,7 +139,7 @@ async def up(settings: Settings, options: UpOptions) -> dict[str, Any]:
         broker.start()
         broker.supervise(lost)
         if settings.uplink_url:
-            print(f"uplink: leaf node of {settings.uplink_url}, JetStream domain {settings.plant}")
+            print(say("up.uplink", uplink=settings.uplink_url, plant=settings.plant))
         nats_url = broker.url
     try:
         result = await _run(settings, options, engine, nats_url, broker, access, lost)
@@ -225,7 +226,7 @@ async def _run(
     report = await run_hall(_hall(settings, options, fleet), mqtt_url, stop_hall, access=access)
     watch_broker.cancel()
     watch_load.cancel()
-    print("stopping: the hall has stopped, the line finishes the parts in flight")
+    print(say("up.stopping"))
     await _drain(runtime, DRAIN_INTERRUPTED_S if interrupted.is_set() else DRAIN_S)
     stop_line.set()
     server.should_exit = True
@@ -290,7 +291,7 @@ async def _start_cells(
     waiting.cancel()
     if task.done():
         task.result()  # raises why it could not start (a port taken, ...)
-    print(f"robot cells: OPC UA {endpoint}")
+    print(say("up.cells", endpoint=endpoint))
     return task
 
 
@@ -324,7 +325,7 @@ async def _drain(runtime: LineRuntime, limit_s: float) -> None:
         if runtime.backlog == 0 and runtime.in_flight == 0:
             return
         await asyncio.sleep(0.1)
-    print(f"stopping with {runtime.backlog + runtime.in_flight} part(s) not yet decided")
+    print(say("up.undecided", n=runtime.backlog + runtime.in_flight))
 
 
 def _start_of_day() -> datetime:
@@ -334,17 +335,19 @@ def _start_of_day() -> datetime:
 
 
 def _announce(settings: Settings, mqtt_url: str, password: str | None) -> None:
+    """The lines a person starting castline needs, in the terminal's language (CASTLINE_LANG,
+    else the locale), flushed so a log file has them while castline runs."""
     url = f"http://{settings.http_host}:{settings.http_port}"
-    print(f"castline is up: dashboard {url}  (API docs {url}/docs, metrics {url}/metrics)")
-    tls = " over TLS" if settings.tls and not settings.nats_url else ""
-    print(f"devices: MQTT {mqtt_url}{tls}, topics castline/v1/{settings.plant}/<machine>/...")
+    said = [say("up.ready", url=url)]
+    tls = say("up.tls") if settings.tls and not settings.nats_url else ""
+    said.append(say("up.devices", mqtt=mqtt_url, tls=tls, plant=settings.plant))
     if not settings.nats_url:
-        print("  each machine logs in: `castline device add <machine>` prints its login")
+        said.append(say("up.device_login"))
     if password:
-        print(
-            f"first login: admin / {password}  (also in {settings.home / 'initial-admin-password'})"
-        )
-    print("Ctrl-C stops everything.")
+        path = settings.home / "initial-admin-password"
+        said.append(say("up.first_login", password=password, path=path))
+    said.append(say("up.ctrl_c"))
+    print("\n".join(said), flush=True)
 
 
 def run(settings: Settings, options: UpOptions) -> dict[str, Any]:

@@ -39,6 +39,32 @@ EN: dict[str, str] = {
     "db.empty": "(empty)",
     "broker.up": "plant {plant}: NATS {nats}, MQTT {mqtt}",
     "broker.uplink": "uplink: leaf node of {uplink}",
+    # castline up: what it says while it starts, runs and stops (app.py, demo_model.py)
+    "up.ready": "castline is up: dashboard {url}  (API docs {url}/docs, metrics {url}/metrics)",
+    "up.devices": "devices: MQTT {mqtt}{tls}, topics castline/v1/{plant}/<machine>/...",
+    "up.tls": " over TLS",
+    "up.device_login": "  each machine logs in: `castline device add <machine>` prints its login",
+    "up.first_login": "first login: admin / {password}  (also in {path})",
+    "up.ctrl_c": "Ctrl-C stops everything.",
+    "up.uplink": "uplink: leaf node of {uplink}, JetStream domain {plant}",
+    "up.cells": "robot cells: OPC UA {endpoint}",
+    "up.stopping": "stopping: the hall has stopped, the line finishes the parts in flight",
+    "up.undecided": "stopping with {n} part(s) not yet decided",
+    "train.real": "training the inspection model from the real photographs in {root} ...",
+    "train.synthetic": "no real photographs found (set CASTLINE_DATA); training on synthetic ones",
+    "train.expect": "training once, on first start: {good} good and {defective} defective "
+    "photos, about {expected} on this machine (measured now); progress below",
+    "train.took": "trained in {took}; next starts reuse the model",
+    "seconds": "{n:.0f} s",
+    "minutes": "{n:.0f} min",
+    "load.behind": "warning: the line cannot keep up ({seen}). Try castline up --machines "
+    "{machines_to} (now {machines}) or --speed {speed_to} (now {speed}), or add a line "
+    "worker: castline line run (on this or another computer)",
+    "load.backlog": "backlog {start} -> {end} parts in a minute",
+    "load.late": "{late} of {verdicts} parts ({share}) quarantined because the verdict "
+    "deadline passed",
+    "load.and": "; ",
+    "load.ok": "the line keeps up again",
 }
 
 ZH: dict[str, str] = {
@@ -58,6 +84,30 @@ ZH: dict[str, str] = {
     "db.empty": "（空）",
     "broker.up": "工厂 {plant}：NATS {nats}，MQTT {mqtt}",
     "broker.uplink": "上联：作为 {uplink} 的叶节点",
+    "up.ready": "castline 已启动：看板 {url}（API 文档 {url}/docs，监控指标 {url}/metrics）",
+    "up.devices": "设备：MQTT {mqtt}{tls}，主题 castline/v1/{plant}/<压铸机>/...",
+    "up.tls": "（TLS 加密）",
+    "up.device_login": "  每台压铸机需登录：`castline device add <压铸机>` 会打印其登录信息",
+    "up.first_login": "首次登录：admin / {password}（也保存在 {path}）",
+    "up.ctrl_c": "按 Ctrl-C 全部停止。",
+    "up.uplink": "上联：作为 {uplink} 的叶节点，JetStream 域 {plant}",
+    "up.cells": "机器人工作站：OPC UA {endpoint}",
+    "up.stopping": "正在停止：车间模拟已停止，产线正在处理在途铸件",
+    "up.undecided": "停止时仍有 {n} 个铸件未判定",
+    "train.real": "正在用 {root} 中的真实照片训练检测模型……",
+    "train.synthetic": "未找到真实照片（请设置 CASTLINE_DATA）；改用合成照片训练",
+    "train.expect": "首次启动需训练一次：{good} 张合格照片和 {defective} 张缺陷照片，"
+    "在本机约需 {expected}（刚刚实测）；进度见下方",
+    "train.took": "训练用时 {took}；以后启动将直接使用该模型",
+    "seconds": "{n:.0f} 秒",
+    "minutes": "{n:.0f} 分钟",
+    "load.behind": "警告：产线处理不过来（{seen}）。可尝试 castline up --machines "
+    "{machines_to}（当前 {machines}）或 --speed {speed_to}（当前 {speed}），或增加一个"
+    "产线工作进程：castline line run（在本机或另一台计算机上）",
+    "load.backlog": "一分钟内积压从 {start} 增至 {end} 个铸件",
+    "load.late": "{verdicts} 个铸件中有 {late} 个（{share}）因超过判定时限被隔离",
+    "load.and": "；",
+    "load.ok": "产线已恢复正常处理",
 }
 
 CATALOGUES: dict[Lang, Mapping[str, str]] = {"en": EN, "zh": ZH}

@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from tqdm import tqdm
 
 from castline import datasets
+from castline.cli_text import say
 from castline.settings import Settings
 from castline.sim.photos import DEFECT_CODES, encode_jpeg, render_casting
 from castline.sim.runner import views_of
@@ -64,7 +65,7 @@ def ensure_models(
     path = settings.models_dir / f"demo-{source}"
     if not (path / MANIFEST_FILE).exists():
         if root:
-            print(f"training the inspection model from the real photographs in {root} ...")
+            print(say("train.real", root=root), flush=True)
             # The simulator shows the "holdout" photos: the model must not learn them.
             good, defective = (
                 [
@@ -75,7 +76,7 @@ def ensure_models(
                 for kind in ("ok_front", "def_front")
             )
         else:
-            print("no real photographs found (set CASTLINE_DATA); training on synthetic ones")
+            print(say("train.synthetic"), flush=True)
             good, defective = synthetic_photos(settings.home / "synthetic")
         _train_saying_how_long(good, defective, path)
     model = InspectionModel.load(path)
@@ -111,15 +112,14 @@ def expected_training_s(good: Sequence[Path], defective: Sequence[Path], probes:
 def _train_saying_how_long(good: list[Path], defective: list[Path], path: Path) -> None:
     """Train, after saying how long it should take here; progress bars while it runs."""
     expected = expected_training_s(good, defective)
-    print(
-        f"training once, on first start: {len(good)} good and {len(defective)} defective "
-        f"photos, about {_minutes(expected)} on this machine (measured now); progress below",
-        flush=True,
+    said = say(
+        "train.expect", good=len(good), defective=len(defective), expected=_minutes(expected)
     )
+    print(said, flush=True)
     started = time.monotonic()
     train_model(good, path, defect_paths=defective, progress=True)
-    print(f"trained in {_minutes(time.monotonic() - started)}; next starts reuse the model")
+    print(say("train.took", took=_minutes(time.monotonic() - started)), flush=True)
 
 
 def _minutes(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+    return say("seconds", n=seconds) if seconds < 90 else say("minutes", n=seconds / 60)

@@ -27,11 +27,12 @@ ALLOWED: dict[str, set[str]] = {
     "analytics": BASE | {"store"},
     "sim": BASE | {"messaging"},
     "line": BASE | {"messaging", "store", "vision"},
-    "web": BASE | {"messaging", "store", "vision", "analytics"},
-    "demo_model": BASE | {"store", "vision", "sim"},
+    "web": BASE | {"messaging", "store", "vision", "analytics", "cli_text"},
+    "demo_model": BASE | {"store", "vision", "sim", "cli_text"},
     "demo_history": BASE | {"store", "analytics", "sim"},
     "app": BASE
     | {
+        "cli_text",
         "options",
         "messaging",
         "store",

@@ -7,7 +7,7 @@ import math
 
 from castline.analytics.maintenance import recommend
 from castline.domain.envelope import Breach, describe
-from castline.settings import Settings
+from castline.settings import load
 from castline.web import charts, die_words
 from castline.web.i18n import Translator
 
@@ -42,7 +42,7 @@ def test_die_advice_from_the_record_not_the_sentence() -> None:
 
 
 def test_chart_clocks_name_the_plant_zone_in_the_page_language() -> None:
-    settings = Settings()
+    settings = load()
     zh, en = charts.plant_words(ZH, settings), charts.plant_words(EN, settings)
     assert zh.time_axis == f"时间 ({settings.calendar.zone.key})" and zh.baseline == "基准期"
     assert en.time_axis == f"time ({settings.calendar.zone.key})"

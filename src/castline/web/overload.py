@@ -20,6 +20,7 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from castline.cli_text import say
 from castline.domain.verdict import Verdict
 from castline.messaging.backlog import BacklogWatch
 from castline.messaging.topics import Kind, parse
@@ -162,17 +163,18 @@ def advice(found: Overload, machines: int, speed: float) -> str:
     figures (the share of the load the line kept up with, at most two thirds)."""
     seen = []
     if found.growing:
-        seen.append(f"backlog {found.backlog_from} -> {found.backlog_to} parts in a minute")
+        seen.append(say("load.backlog", start=found.backlog_from, end=found.backlog_to))
     if found.late:
-        seen.append(
-            f"{found.late} of {found.verdicts} parts ({found.late_share:.0%}) quarantined "
-            "because the verdict deadline passed"
-        )
+        share = f"{found.late_share:.0%}"
+        seen.append(say("load.late", late=found.late, verdicts=found.verdicts, share=share))
     keep = min(2 / 3, 1 - found.late_share) if found.late else 2 / 3
-    return (
-        f"warning: the line cannot keep up ({'; '.join(seen)}). Try castline up --machines "
-        f"{max(1, int(machines * keep))} (now {machines}) or --speed {speed * keep:.3g} (now "
-        f"{speed:g}), or add a line worker: castline line run (on this or another computer)"
+    return say(
+        "load.behind",
+        seen=say("load.and").join(seen),
+        machines_to=max(1, int(machines * keep)),
+        machines=machines,
+        speed_to=f"{speed * keep:.3g}",
+        speed=f"{speed:g}",
     )
 
 
@@ -195,5 +197,5 @@ async def warn_while_overloaded(
             print(advice(found, machines, speed), flush=True)
             said_at = now
         elif found is None and said_at is not None:
-            print("the line keeps up again", flush=True)
+            print(say("load.ok"), flush=True)
             said_at = None
