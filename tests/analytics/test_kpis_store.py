@@ -24,6 +24,7 @@ def test_shift_kpis_from_the_store(engine: Engine) -> None:
     assert row["apt_s"] == pytest.approx(7 * 3600)
     assert row["setup_s"] == pytest.approx(1800)
     assert (row["pq"], row["gq"], row["sq"], row["gpq"]) == (10, 8, 2, 7)
+    assert row["trial_shots"] == 1  # not production, but reported apart
     assert row["failures"] == 1 and row["repair_s"] == pytest.approx(1800)
     assert row["availability"] == pytest.approx(7 / 8)
     assert row["effectiveness"] == pytest.approx(600 / 25200)

@@ -12,6 +12,7 @@ QUARANTINE parts not yet decided are neither. Trial shots are not production.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -161,7 +162,9 @@ def elements(
                 e.setup_s += s
             if state == MachineState.BREAKDOWN.value:
                 e.repair_s += s
-    made = shots[~shots["trial"].astype(bool)]
+    trial = shots["trial"].astype(bool)
+    _count_trials(out, shots[trial], edges)
+    made = shots[~trial]
     if made.empty:
         return out
     good, scrap, first_good = dispositions(made)
@@ -189,6 +192,19 @@ def elements(
         e.planned_run_s = float(row["planned"])
         e.escapes = int(row["escapes"])
     return out
+
+
+def _count_trials(
+    out: dict[tuple[str, int], Elements], trials: pd.DataFrame, edges: pd.DatetimeIndex
+) -> None:
+    """Trial shots per machine and period: not production (PQ), but a person asks how many."""
+    if trials.empty:
+        return
+    period = np.searchsorted(nanoseconds(edges), nanoseconds(trials["at"]), side="right") - 1
+    inside = (period >= 0) & (period < len(edges) - 1)
+    keys = zip(trials["machine"].to_numpy()[inside], period[inside], strict=True)
+    for (machine, p), n in Counter(keys).items():
+        out.setdefault((str(machine), int(p)), Elements()).trial_shots = n
 
 
 def _unit(machine: str, level: str, config: AnalyticsConfig, plant: str) -> str:

@@ -103,6 +103,7 @@ class Elements:
     repair_s: float = 0.0  # sum of TTR
     downtime_by: dict[str, float] = field(default_factory=dict)
     escapes: int = 0  # parts castline passed that a downstream station found NG
+    trial_shots: int = 0  # warm-up shots, scrap by rule: not in PQ, reported apart
 
     def __add__(self, other: Elements) -> Elements:
         downtime = dict(self.downtime_by)
@@ -121,6 +122,7 @@ class Elements:
             self.repair_s + other.repair_s,
             downtime,
             self.escapes + other.escapes,
+            self.trial_shots + other.trial_shots,
         )
 
     @property

@@ -115,7 +115,6 @@ class MachineTile(Out):
     image: str | None
     alarms_open: int
     envelope_breaches_today: int = 0  # shots outside their die's golden envelope
-    envelope_breaches_today: int = 0  # shots outside their die's golden envelope
 
 
 class LineStatus(Out):
@@ -300,6 +299,7 @@ class KpiRow(Out):
     mttr_s: float | None
     escapes: int = 0  # parts castline passed that a downstream station found NG
     escape_rate: float | None = None  # escapes / (good parts + escapes)
+    trial_shots: int = 0  # warm-up shots, scrap by rule: not in PQ, reported apart
     downtime_by: dict[str, float]
     defaults_used: list[str]  # inputs the KPIs rest on that the plant has not set
     suggested_planned_cycle_s: float | None  # median recorded cycle time
