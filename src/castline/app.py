@@ -33,6 +33,7 @@ from castline.messaging.broker import BrokerError, EmbeddedNats
 from castline.messaging.opcua_cell import CellServer
 from castline.options import mqtt_url as settings_mqtt_url
 from castline.settings import Settings
+from castline.sim.downstream import DownstreamConfig
 from castline.sim.fleet import FleetConfig, MachineModel, machine_id
 from castline.sim.link import MqttAccess
 from castline.sim.runner import CellReport, HallConfig, run_hall, views_of
@@ -48,6 +49,9 @@ from castline.web.live import Hub
 # --for (bounded, should the line be stuck); on Ctrl-C briefly, so castline stops in 5 s.
 DRAIN_S = 60.0
 DRAIN_INTERRUPTED_S = 1.5
+# The simulated X-ray tests 1 in 20 castings sent on, a simulated hour later: results come
+# in, a few of them escapes, for the KPIs and the part pages.
+UP_DOWNSTREAM = DownstreamConfig(rate=0.05)
 
 
 @dataclass
@@ -157,6 +161,7 @@ async def up(settings: Settings, options: UpOptions) -> dict[str, Any]:
 def _simulator_access(settings: Settings, options: UpOptions) -> MqttAccess:
     """A login per simulated machine (kept under home, reused on the next run)."""
     machines = FleetConfig(machines=settings.machines, seed=options.seed).machine_ids()
+    machines.append(UP_DOWNSTREAM.station)  # the simulated X-ray posts its results too
     registry = devices.provision(settings.home, settings.plant, machines)
     logins = {m: registry.device(settings.plant, m) for m in machines}
     return MqttAccess(logins, tls=settings.tls is not None, tls_ca=settings.tls_ca)
@@ -264,6 +269,7 @@ def _hall(settings: Settings, options: UpOptions, fleet: FleetConfig) -> HallCon
         start=_start_of_day(),
         views_of=views_of(settings.views_per_part),
         cavities_of=settings.cavities_per_die,
+        downstream=UP_DOWNSTREAM,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 
 import nats
@@ -13,6 +14,7 @@ from castline.line.runtime import LineRuntime
 from castline.messaging import jetstream
 from castline.messaging.broker import EmbeddedNats
 from castline.settings import Settings
+from castline.sim.downstream import DownstreamConfig
 from castline.sim.faults import Fault
 from castline.sim.fleet import FleetConfig
 from castline.sim.runner import HallConfig, run_hall, views_of
@@ -21,6 +23,8 @@ from castline.store.database import open_store
 from castline.store.repository import Store
 from castline.vision.model import InspectionModel
 from castline.vision.registry import ModelRegistry
+
+from .conftest import until
 
 
 async def test_faulty_hall_every_part_decided_once(
@@ -184,4 +188,60 @@ async def test_a_two_cavity_die_gives_two_verdicts_per_shot(
     cells = report.total
     assert cells.unknown_verdicts == 0 and report.invalid_verdicts == 0
     assert cells.parts > report.shots  # the cells handled two parts for each shot of that die
+    engine.dispose()
+
+
+async def test_the_x_ray_posts_results_later_and_escapes_count(
+    tmp_path: Path, broker: EmbeddedNats, synthetic_model: Path
+) -> None:
+    """The simulated X-ray tests every casting sent on, a while later in simulated time,
+    naming it by its code; each result joins its part, and the NG ones (porosity no photo
+    shows) count as castline's escapes."""
+    fleet = FleetConfig(machines=2, seed=8)
+    settings = Settings(home=tmp_path / "home", data=tmp_path / "no-data")
+    engine = open_store(settings.db_url)
+    model = InspectionModel.load(synthetic_model)
+    for die in die_codes(fleet):
+        ModelRegistry(engine).register(die, "front", synthetic_model, model.manifest, activate=True)
+    nc = await nats.connect(broker.url)
+    await jetstream.ensure_stream(nc.jetstream())
+    await nc.close()
+    runtime = LineRuntime(settings, engine, broker.url)
+    stop, ready = asyncio.Event(), asyncio.Event()
+    line = asyncio.create_task(runtime.run(stop, ready))
+    await ready.wait()
+    later = DownstreamConfig(rate=1.0, delay_s=240, hidden_rate=0.5)  # 2 s of wall time
+    hall = HallConfig(
+        plant="xr",
+        fleet=fleet,
+        speed=120,
+        duration_s=12,
+        image_size=128,
+        mark_parts=True,
+        downstream=later,
+    )
+    report = await run_hall(hall, broker.mqtt_url, asyncio.Event())
+    store = Store(engine)
+    try:
+        await until(lambda: len(store.downstream_results("xr")) >= report.downstream, 20)
+    finally:
+        stop.set()
+        await line
+
+    results = store.downstream_results("xr")
+    assert report.downstream >= 5 and len(results) == report.downstream
+    assert 0 < report.downstream_ng < report.downstream
+    assert store.downstream_results("xr", unmatched=True) == []  # every code named its part
+    assert {r["station"] for r in results} == {later.station}
+    with engine.connect() as conn:
+        shots = conn.execute(select(t.shots)).all()
+    cast = {(r.machine, r.shot_number): r.at for r in shots}
+    trial = {(r.machine, r.shot_number): r.trial for r in shots}
+    for r in results:
+        assert r["tested_at"] - cast[r["machine"], r["shot_number"]] >= timedelta(seconds=240)
+    # The cells sent on only parts castline passed: each NG is an escape (trials aside,
+    # which are never production).
+    ng = [(r["machine"], r["shot_number"]) for r in results if r["result"] == "NG"]
+    escapes = store.downstream_escapes("xr")
+    assert len(escapes) == len([k for k in ng if not trial[k]]) > 0
     engine.dispose()

@@ -82,6 +82,15 @@ Cavities = Annotated[
         "photographed and decided); repeat for several (adds to setting cavities_per_die)."
     ),
 ]
+DownstreamRate = Annotated[
+    float,
+    typer.Option(
+        min=0,
+        max=1,
+        help="Share of the castings sent on that a simulated X-ray station tests a simulated "
+        "hour later and posts a result for (defective ones NG: escapes); 0: no station.",
+    ),
+]
 DryRun = Annotated[
     bool, typer.Option("--dry-run", help="Print the hall that would run, then stop.")
 ]
@@ -105,10 +114,12 @@ def sim(
     truth_log: TruthLog = None,
     cooling_rack: CoolingRack = 0,
     cavities: Cavities = None,
+    downstream_rate: DownstreamRate = 0.0,
     dry_run: DryRun = False,
     config: ConfigOption = None,
 ) -> None:
     """Run the hall until the duration has passed or Ctrl-C, then print the robot cells' counts."""
+    from castline.sim.downstream import DownstreamConfig
     from castline.sim.fleet import FleetConfig
     from castline.sim.runner import HallConfig, views_of
 
@@ -134,6 +145,7 @@ def sim(
         cooling_rack=cooling_rack,
         views_of=views_of(settings.views_per_part),
         cavities_of=settings.cavities_per_die | _cavities(cavities),
+        downstream=DownstreamConfig(rate=downstream_rate),
     )
 
     if dry_run:
@@ -193,6 +205,8 @@ def _device_logins(settings: Settings, hall: HallConfig) -> MqttAccess:
     from castline.sim.link import MqttAccess
 
     machines = hall.fleet.machine_ids()
+    if hall.downstream.on:
+        machines.append(hall.downstream.station)  # the X-ray station logs in too
     known = set(devices.Registry.load(settings.home).accounts)
     registry = devices.provision(settings.home, settings.plant, machines)
     logins = {m: registry.device(settings.plant, m) for m in machines}

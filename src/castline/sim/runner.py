@@ -32,6 +32,7 @@ from castline.messaging.schema import (
 from castline.messaging.topics import Kind, output_topic, topic
 from castline.sim.camera import Camera
 from castline.sim.cell import Action, CellCounters, RobotCell
+from castline.sim.downstream import DownstreamConfig, Station, Test
 from castline.sim.faults import Fault, malformed, strike
 from castline.sim.fleet import Event, FleetConfig, Hall, ShotEvent, StateEvent
 from castline.sim.link import MachineLink, MqttAccess
@@ -82,6 +83,8 @@ class HallConfig:
     # Cavities of each die (one casting per cavity and shot, each photographed and decided
     # on its own); a die not named here: one.
     cavities_of: dict[str, int] = field(default_factory=dict)
+    # An X-ray station that tests some castings sent on, a simulated hour later (off: 0).
+    downstream: DownstreamConfig = field(default_factory=DownstreamConfig)
 
     def views(self, die: str) -> tuple[str, ...]:
         return self.views_of.get(die, (self.view,))
@@ -129,6 +132,8 @@ class CellReport:
     lag_p99_s: float = 0.0
     lag_max_s: float = 0.0
     simulated_s: float = 0.0
+    downstream: int = 0  # results the downstream station posted
+    downstream_ng: int = 0
 
     @property
     def total(self) -> CellCounters:
@@ -150,6 +155,8 @@ class CellReport:
             f"schedule lag p50 {self.lag_p50_s * 1000:.0f} ms, p99 {self.lag_p99_s * 1000:.0f} ms,"
             f" max {self.lag_max_s * 1000:.0f} ms",
         ]
+        if self.downstream:
+            lines.append(f"downstream results {self.downstream}, NG {self.downstream_ng}")
         if self.faults:
             lines.append(
                 "faults injected: " + ", ".join(f"{k} {v}" for k, v in self.faults.items())
@@ -185,6 +192,11 @@ class _Run:
             for m in self.machines
         }
         self.report = CellReport(cells={m: c.counters for m, c in self.cells.items()})
+        self.station = None
+        if config.downstream.on:  # a station logs in and posts like any device
+            self.station = Station(config.downstream, self.plant, config.fleet.seed)
+            name = config.downstream.station
+            self.links[name] = MachineLink(broker_url, self.plant, name, lambda _: None, access)
         self.publish = _Publications(config, self.start, self.links, self.rng, self.report)
         self.camera_stopped: Counter[str] = Counter()  # shots left without photographs
         self.servers = None
@@ -366,7 +378,13 @@ class _Run:
             self._publish_action(machine, done)
 
     def _publish_action(self, machine: str, done: Action) -> None:
-        self.publish.action(machine, done, self.sim_now())
+        now = self.sim_now()
+        self.publish.action(machine, done, now)
+        if self.station is not None:
+            marked = self.config.marked
+            code = data_matrix(machine, done.shot_number, done.cavity) if marked else None
+            if (test := self.station.test(machine, done, now, code)) is not None:
+                self.later(self.due(test.at), lambda: self.publish.downstream(test))
 
     # --- the end --------------------------------------------------------------------
     async def _close(self) -> None:
@@ -490,6 +508,11 @@ class _Publications:
         view: str | None = None,
     ) -> None:
         self.links[machine].publish(topic(self.plant, machine, kind, view), payload, retain)
+
+    def downstream(self, test: Test) -> None:
+        self.send(self.config.downstream.station, Kind.DOWNSTREAM, test.payload)
+        self.report.downstream += 1
+        self.report.downstream_ng += test.ng
 
     def action(self, machine: str, done: Action, ts: datetime) -> None:
         message = CellMessage(
