@@ -170,10 +170,19 @@ class PartType:
     good: Callable[[int], Sample]
 
 
+IMPELLER_RADIUS = 0.40  # of the photo's side: the disc every impeller photo's casting covers
+
+
 def real_impellers(paths: list[Path]) -> Callable[[int], Sample]:
+    """The real photos; the part is the impeller's disc (centred, its rim at 0.40-0.45 of
+    the side), not the scratched table in the corners: a scratch there is no defect."""
+
     def make(i: int) -> Sample:
         image = read_image(paths[i % len(paths)])
-        return Sample(image, np.ones(image.shape[:2], bool))  # the photo's edge is the border
+        h, w = image.shape[:2]
+        yy, xx = np.mgrid[0:h, 0:w]
+        disc = np.hypot(yy - (h - 1) / 2, xx - (w - 1) / 2) <= IMPELLER_RADIUS * min(h, w)
+        return Sample(image, disc)
 
     return make
 
@@ -190,7 +199,8 @@ def run_type(part: PartType, args: argparse.Namespace, tmp: Path, offset: int) -
         paths.append(folder / f"good_{i:04d}.png")
         Image.fromarray(part.good(i).image).save(paths[-1])
     started = time.perf_counter()
-    model = train_model(paths, tmp / f"{part.name}-model", progress=False, config=TrainConfig())
+    config = TrainConfig(part_mask=not args.no_part_mask)
+    model = train_model(paths, tmp / f"{part.name}-model", progress=False, config=config)
     seconds = time.perf_counter() - started
     rng = np.random.default_rng(7)
     maps, truths, groups, scores_ok, scores_ng = [], [], [], [], []
@@ -250,6 +260,7 @@ def run_type(part: PartType, args: argparse.Namespace, tmp: Path, offset: int) -
     line += f"inside {pro(is_place('inside')):.3f}; "
     line += ", ".join(f"{k} {pixel_auroc(is_kind(k)):.3f}" for k in KINDS)
     line += f"; memory {model.manifest['training']['alignment']['memory']}, "
+    line += f"part share {model.manifest['training']['part']['share_of_photo']}, "
     line += f"training {seconds:.1f} s"
     print(line, flush=True)
 
@@ -259,6 +270,7 @@ def main() -> None:
     parser.add_argument("--n-train", type=int, default=200)
     parser.add_argument("--n-test", type=int, default=60, help="good test photos per type")
     parser.add_argument("--n-defects", type=int, default=150, help="defect photos per type")
+    parser.add_argument("--no-part-mask", action="store_true", help="the whole photo counts")
     parser.add_argument("--types", nargs="+", default=["impeller", "flat", "elongated", "textured"])
     args = parser.parse_args()
     types = {

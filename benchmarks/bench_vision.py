@@ -94,7 +94,8 @@ def report(
         f"review {oof['review_rate']:.4f}; latency p50 {p50:.1f} ms p99 {p99:.1f} ms "
         f"(1 thread, 300x300; reference workload p99/p50 {reference_p99(200):.2f}); "
         f"memory {training['memory_cells']} cells x {training['memory_rows']} rows, "
-        f"alignment {training['alignment']}, input {model.manifest['input_size'][0]} px; "
+        f"alignment {training['alignment']}, part {training['part']}, "
+        f"input {model.manifest['input_size'][0]} px; "
         f"training {seconds:.1f} s "
         f"{model.manifest['metrics']['timings']}",
         flush=True,
@@ -109,6 +110,7 @@ def config_of(args: argparse.Namespace) -> TrainConfig:
         margin=args.margin,
         usual=args.usual,
         strides=tuple(args.strides),
+        part_mask=not args.no_part_mask,
         threads=1,
     )
 
@@ -123,6 +125,7 @@ def main() -> None:
     parser.add_argument("--strides", type=int, nargs="+", default=[8, 16])
     parser.add_argument("--usual", default="max", choices=["max", "mean"])
     parser.add_argument("--margin", type=float, default=0.0, help="blind band, share of side")
+    parser.add_argument("--no-part-mask", action="store_true", help="the whole photo counts")
     parser.add_argument("--labels", action="store_true", help="also train the head (all)")
     parser.add_argument("--latency-runs", type=int, default=300)
     args = parser.parse_args()

@@ -29,6 +29,16 @@ def _photos(folder: Path) -> list[Path]:
     return found
 
 
+CELL_HELP = (
+    "Side of a memory cell in patches; 0: one memory for the whole photo. "
+    "Default: chosen by how well the photos line up."
+)
+PART_MASK_HELP = (
+    "Inspect only the part (found from the good photos) and a margin around it, not the "
+    "table or belt; --no-part-mask: the whole photo."
+)
+
+
 @app.command()
 def train(
     good_dir: Annotated[Path, typer.Argument(help="Folder of good castings.")],
@@ -47,13 +57,7 @@ def train(
         int, typer.Option(help="Good photos kept back for your own check (default none).")
     ] = 0,
     folds: Annotated[int, typer.Option(help="Folds of the out-of-fold calibration.")] = 5,
-    cell: Annotated[
-        int | None,
-        typer.Option(
-            help="Side of a memory cell in patches; 0: one memory for the whole photo. "
-            "Default: chosen by how well the photos line up."
-        ),
-    ] = None,
+    cell: Annotated[int | None, typer.Option(help=CELL_HELP)] = None,
     target_frr: Annotated[float, typer.Option(help="False-reject rate for NG.")] = 0.02,
     target_escape: Annotated[
         float | None, typer.Option(help="Escape rate to meet where defects are given.")
@@ -61,6 +65,7 @@ def train(
     margin: Annotated[
         float, typer.Option(help="Share of each photo side left out of the score.")
     ] = 0.0,
+    part_mask: Annotated[bool, typer.Option(help=PART_MASK_HELP)] = True,
 ) -> None:
     """Learn a part's normal look from GOOD_DIR, calibrate, write a model folder."""
     from castline.vision.train import TrainConfig, train_model
@@ -74,6 +79,7 @@ def train(
         target_frr=target_frr,
         target_escape=target_escape,
         margin=margin,
+        part_mask=part_mask,
     )
     try:
         model = train_model(

@@ -172,7 +172,7 @@ def inspection_graph(
     distance = memory.build(g, patches, grid)
     smoothed = scorer.smoothed(g, distance, grid)
     amap = g.op("Mul", [scorer.anomaly_map(g, smoothed, grid), photo_mask(g, box, grid)])
-    anomaly = scorer.image_score(g, amap)
+    anomaly = scorer.image_score(g, amap, grid)
     descriptor = Scorer.descriptor(g, amap, anomaly, patches)
     score = head.build(g, descriptor) if head is not None else anomaly
 

@@ -164,6 +164,10 @@ class Scorer:
     # place. Maps are divided by it: a patch is judged against how far good parts usually
     # are there (busy background, lighting), so one noisy place does not decide.
     usual: np.ndarray | None = None
+    # [grid, grid]: 1 where the part lies (part.py), 0 on the background around it, which
+    # is not inspected; None: every place counts.
+    part: np.ndarray | None = None
+    top: int = 1  # patches whose mean is the image score (1: the map's maximum)
 
     def smoothed(self, g: GraphBuilder, distance: str, grid: int) -> str:
         """[P] -> smoothed [1, 1, grid, grid]."""
@@ -185,16 +189,21 @@ class Scorer:
         return g.op("Mul", [smoothed, g.const(weight[None, None], "weight")])
 
     def inside(self, grid: int) -> np.ndarray:
-        """1 for patches that count, 0 in the margin band."""
+        """1 for patches that count, 0 in the margin band and off the part."""
         mask = np.zeros((grid, grid), dtype=np.float32)
         m = min(round(self.margin * grid), (grid - 1) // 2)
         mask[m : grid - m, m : grid - m] = 1.0
-        return mask
+        return mask if self.part is None else mask * self.part
 
-    @staticmethod
-    def image_score(g: GraphBuilder, anomaly_map: str) -> str:
-        """The worst place on the part decides: max of the map, shape [1]."""
-        return g.op("Reshape", [g.op("ReduceMax", [anomaly_map], keepdims=0), g.ints([1])])
+    def image_score(self, g: GraphBuilder, anomaly_map: str, grid: int) -> str:
+        """The worst places on the part decide: the mean of the map's `top` highest
+        patches, shape [1]. A few patches rather than one: a single odd patch of a good
+        part (a glint) weighs less, while a defect covers several after the smoothing."""
+        if self.top <= 1:
+            return g.op("Reshape", [g.op("ReduceMax", [anomaly_map], keepdims=0), g.ints([1])])
+        flat = g.op("Reshape", [anomaly_map, g.ints([1, -1])])
+        worst, _ = g.op_multi("TopK", [flat, g.ints([min(self.top, grid * grid)])], 2, axis=1)
+        return g.op("Reshape", [g.op("ReduceMean", [worst], axes=[1], keepdims=0), g.ints([1])])
 
     @staticmethod
     def descriptor(g: GraphBuilder, anomaly_map: str, score: str, patches: str) -> str:

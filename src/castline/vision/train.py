@@ -25,7 +25,7 @@ import hashlib
 import json
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,7 @@ from castline.vision.images import read_image
 from castline.vision.memory import PatchMemory, Projection, Scorer, cell_windows, greedy_coreset
 from castline.vision.metrics import auroc
 from castline.vision.model import FORMAT_VERSION, METADATA_KEY, ONNX_FILE, InspectionModel, session
+from castline.vision.part import PartRegion, find_part
 
 NATIVE_SIZE = {"lite0": 224, "lite1": 240}  # the resolution each backbone was trained at
 CALIBRATION_FILE = "calibration.json"
@@ -84,6 +85,11 @@ class TrainConfig:
     usual: str = "max"  # what the maps are divided by, per place: "max" or "mean" (train.py)
     sigma: float = 1.0
     margin: float = 0.0  # share of each side left out of the image score
+    # Only the part and `part_margin` (share of the side) around it count, where the part
+    # sits in the same place in every photo (part.py); False: the whole photo counts.
+    part_mask: bool = True
+    part_margin: float = 0.02
+    top_patches: int = 10  # the image score is the mean of the map's highest patches
     target_frr: float = 0.02
     review_frr: float = 0.05
     target_escape: float | None = None
@@ -170,13 +176,22 @@ class Pools:
         return PatchMemory(np.stack(banks), self.cell, self.projection)
 
 
-def arrangement(photos: list[Photo], size: int, config: TrainConfig) -> Alignment:
-    """Per-cell or whole-photo memory: as configured, or measured on the photos."""
+def arrangement(
+    photos: list[Photo], size: int, config: TrainConfig
+) -> tuple[Alignment, PartRegion]:
+    """Per-cell or whole-photo memory (as configured, or measured on the photos), and
+    where the part lies (only where it sits in one place: the per-cell memory)."""
     grid = -(-size // GRID_STRIDE)
+    everywhere = PartRegion(None, 1.0, float("nan"), config.part_margin)
+    needed = config.cell is None or (config.cell != 0 and config.part_mask)
+    thumbs = [thumbnail(read_image(p.path)) for p in photos] if needed else []
     if config.cell is not None:
-        return Alignment(float("nan"), float("nan"), config.cell)
-    thumbs = [thumbnail(read_image(p.path)) for p in photos]
-    return choose(thumbs, config.auto_cell, config.reach, grid)
+        aligned = Alignment(float("nan"), float("nan"), config.cell)
+    else:
+        aligned = choose(thumbs, config.auto_cell, config.reach, grid)
+    if not (aligned.cell and config.part_mask):
+        return aligned, everywhere
+    return aligned, find_part(thumbs, grid, size, config.part_margin)
 
 
 def extract_pools(
@@ -313,13 +328,13 @@ def out_of_fold(
     photos: Photos,
     folds: int,
     config: TrainConfig,
+    plain: Scorer,
     progress: bool,
 ) -> OutOfFold:
     """Two passes over the folds: distance maps (-> usual distance), then scores."""
     fold = fold_of(len(photos.good), folds)
     bad_fold = fold_of(len(photos.defective), folds)
     memories = [pools.memory(np.flatnonzero(fold != f), config.seed) for f in range(folds)]
-    plain = Scorer(config.sigma, config.margin)
     maps: list[np.ndarray] = [np.empty(0)] * len(photos.good)
     for f, memory in enumerate(memories):
         model = InspectionModel(build(memory, plain).SerializeToString(), _placeholder())
@@ -333,7 +348,7 @@ def out_of_fold(
     # its photos would otherwise meet their own worst place.
     usuals = [usual_distance(stacked[fold != f], config.usual) for f in range(folds)]
     for f, memory in enumerate(memories):
-        scorer = Scorer(config.sigma, config.margin, usuals[f])
+        scorer = replace(plain, usual=usuals[f])
         model = InspectionModel(build(memory, scorer).SerializeToString(), _placeholder())
         _score_fold(model, photos.good, fold == f, anomaly, descriptors, progress)
         _score_fold(model, photos.defective, bad_fold == f, bad_anomaly, bad_descriptors, progress)
@@ -343,7 +358,8 @@ def out_of_fold(
     usual = np.mean(usuals, axis=0).astype(np.float32)
     smaller = None
     if folds >= 3:
-        smaller = _smaller(build, pools, photos, (fold, bad_fold), usuals, config, progress)
+        scorers = [replace(plain, usual=u) for u in usuals]
+        smaller = _smaller(build, pools, photos, (fold, bad_fold), scorers, config.seed, progress)
     return OutOfFold(
         fold,
         anomaly,
@@ -361,14 +377,14 @@ def _smaller(
     pools: Pools,
     photos: Photos,
     folds_of: tuple[np.ndarray, np.ndarray],
-    usuals: list[np.ndarray],
-    config: TrainConfig,
+    scorers: list[Scorer],
+    seed: int,
     progress: bool,
 ) -> Smaller:
     """Each fold scored again by a memory without the next fold as well (same usual
     distance): with the fold memories and the final one, three memory sizes."""
     fold, bad_fold = folds_of
-    folds = len(usuals)
+    folds = len(scorers)
     anomaly, descriptors = np.zeros(len(photos.good)), [np.empty(0)] * len(photos.good)
     bad_anomaly = np.zeros(len(photos.defective))
     bad_descriptors = [np.empty(0)] * len(photos.defective)
@@ -376,9 +392,8 @@ def _smaller(
     for f in range(folds):
         members = np.flatnonzero((fold != f) & (fold != (f + 1) % folds))
         small.append(len(members))
-        memory = pools.memory(members, config.seed)
-        scorer = Scorer(config.sigma, config.margin, usuals[f])
-        model = InspectionModel(build(memory, scorer).SerializeToString(), _placeholder())
+        memory = pools.memory(members, seed)
+        model = InspectionModel(build(memory, scorers[f]).SerializeToString(), _placeholder())
         _score_fold(model, photos.good, fold == f, anomaly, descriptors, progress)
         _score_fold(model, photos.defective, bad_fold == f, bad_anomaly, bad_descriptors, progress)
     near = float(np.mean([np.sum(fold != f) for f in range(folds)]))
@@ -462,10 +477,11 @@ def train_model(
     size = config.input_size or NATIVE_SIZE[backbone]
     _check_scoring(config)
     build = _graph_builder(net, size, config.border, config.strides)
-    aligned = arrangement(photos.good, size, config)
+    aligned, part = arrangement(photos.good, size, config)
+    plain = Scorer(config.sigma, config.margin, part=part.weights, top=config.top_patches)
     pools = extract_pools(net, size, photos.good, aligned.cell, config, progress)
     clock.lap("patches_s")
-    oof = out_of_fold(build, pools, photos, folds, config, progress)
+    oof = out_of_fold(build, pools, photos, folds, config, plain, progress)
     clock.lap("out_of_fold_s")
     memory = pools.memory(np.arange(len(photos.good)), config.seed)
     del pools
@@ -473,11 +489,12 @@ def train_model(
 
     fit = _fit(oof, photos, folds, config)
     thresholds = (fit.calibration.review, fit.calibration.ng)
-    final = build(memory, Scorer(config.sigma, config.margin, oof.usual), fit.head, thresholds)
+    final = build(memory, replace(plain, usual=oof.usual), fit.head, thresholds)
     metrics: dict[str, Any] = {"out_of_fold": _out_of_fold_metrics(fit, oof, folds)}
     clock.lap("calibration_s")
 
-    manifest = _manifest(backbone, size, config, photos, folds, memory, aligned, fit, metrics)
+    layout = _Layout(aligned, part)
+    manifest = _manifest(backbone, size, config, photos, folds, memory, layout, fit, metrics)
     entry = final.metadata_props.add()
     entry.key, entry.value = METADATA_KEY, json.dumps(manifest, sort_keys=True)
     model = InspectionModel(final.SerializeToString(), manifest, threads=config.threads)
@@ -593,6 +610,14 @@ def _holdout_metrics(calibration: Calibration, holdout: np.ndarray) -> dict[str,
     } | _rates(calibration, holdout)
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """Where things are in the photo: memory arrangement and the part's region."""
+
+    aligned: Alignment
+    part: PartRegion
+
+
 def _manifest(
     backbone: str,
     size: int,
@@ -600,7 +625,7 @@ def _manifest(
     photos: Photos,
     folds: int,
     memory: PatchMemory,
-    aligned: Alignment,
+    layout: _Layout,
     fit: _Fit,
     metrics: dict[str, Any],
 ) -> dict[str, Any]:
@@ -633,7 +658,8 @@ def _manifest(
             "conflicts_dropped": photos.conflicts,
             "memory_rows": int(memory.bank.shape[1]),
             "memory_cells": int(memory.bank.shape[0]),
-            "alignment": aligned.as_dict() | {"chosen": config.cell is None},
+            "alignment": layout.aligned.as_dict() | {"chosen": config.cell is None},
+            "part": layout.part.as_dict() | {"asked": config.part_mask},
             "config": asdict(config),
         },
         "metrics": metrics,
