@@ -332,6 +332,15 @@ EN: dict[str, str] = {
     "dies.col.scrap": "Scrap rate",
     # KPIs
     "kpi.title": "KPIs and benefit report",
+    "kpi.downstream": "Downstream stations · plant {plant} · last {days} days",
+    "kpi.downstream_none": "No downstream station (X-ray, leak test, machining) has posted a "
+    "result in this time.",
+    "kpi.downstream_line": "{results} results, {ng} of them NG.",
+    "kpi.unmatched": "{n} results name a part castline does not know: a wrong code or part "
+    "key, or a station posting another line's parts. They are kept and join their part if it "
+    "is recorded within 7 days.",
+    "kpi.unmatched_list": "List them",
+    "kpi.unmatched_none": "Every result joined its part.",
     "kpi.today": "Plant {plant} · today since {since} (ISO 22400)",
     "kpi.col.machine": "Machine",
     "kpi.col.oee": "OEE",
@@ -765,6 +774,13 @@ ZH: dict[str, str] = {
     "dies.col.ng": "不合格",
     "dies.col.scrap": "废品率",
     "kpi.title": "KPI 与效益报告",
+    "kpi.downstream": "后工序工位 · 工厂 {plant} · 近 {days} 天",
+    "kpi.downstream_none": "这段时间内后工序工位（X 射线探伤、气密性检测、机加工）没有上报结果。",
+    "kpi.downstream_line": "共 {results} 条结果，其中 {ng} 条不合格。",
+    "kpi.unmatched": "{n} 条结果对应的铸件 castline 不认识：二维码或铸件编号有误，或工位上报了"
+    "其他产线的铸件。这些结果会保留，若 7 天内记录到该铸件则自动关联。",
+    "kpi.unmatched_list": "查看列表",
+    "kpi.unmatched_none": "所有结果都已关联到铸件。",
     "kpi.today": "工厂 {plant} · 今天自 {since} 起（ISO 22400）",
     "kpi.col.machine": "压铸机",
     "kpi.col.oee": "OEE",
