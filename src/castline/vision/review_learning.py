@@ -27,10 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from castline.domain.verdict import Verdict
+from castline.store import tables as t
 from castline.store.blobs import BlobStore
 from castline.store.reads import reviewed_photos, rows
 from castline.vision.images import decode_image
@@ -75,16 +76,23 @@ class ReviewLearner:
         self.config = config
         self.registry = ModelRegistry(engine)
         self._tried: dict[tuple[str, str], float] = {}  # last update (or failure) per die/view
+        self._seen: int | None = -1  # the newest review at the last pass
+        self._waiting = False  # a die and view was passed over for `every_s` last time
 
     def step(self) -> list[Learnt]:
-        """Update every active model with enough new confirmations; returns what was made."""
+        """Update every active model with enough new confirmations; returns what was made.
+        Without a new review since the last pass (and none passed over), one small query."""
+        newest = self._newest_review()
+        if newest == self._seen and not self._waiting:
+            return []
+        self._seen, self._waiting = newest, False
         made = []
         for row in self.registry.all():
             key = (str(row["die"]), str(row["view"]))
-            if (
-                not row["active"]
-                or time.monotonic() - self._tried.get(key, -1e18) < self.config.every_s
-            ):
+            if not row["active"]:
+                continue
+            if time.monotonic() - self._tried.get(key, -1e18) < self.config.every_s:
+                self._waiting = True
                 continue
             try:
                 learnt = self._learn(row)
@@ -114,6 +122,10 @@ class ReviewLearner:
                 )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.config.poll_s)
+
+    def _newest_review(self) -> int | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.max(t.reviews.c.id))).scalar()
 
     def learnt_until(self, die: str, view: str) -> int:
         """The newest review any version of the die and view learnt from (0: none)."""
