@@ -125,3 +125,25 @@ def test_a_review_on_a_cavity_s_page_reviews_that_cavity(client: TestClient, pla
     assert reviewed is not None and reviewed["review"]["decision"] == "NG"
     cavity_1 = Store(plant[1].engine).part(PART.of_cavity(1))
     assert cavity_1 is not None and cavity_1["review"] is None
+
+
+def test_the_kpi_page_counts_results_no_part_owns(client: TestClient, plant: Seeded) -> None:
+    seeded = plant[1]
+    headers = as_user(seeded, "viewer")
+    quiet = client.get("/kpi", headers=headers).text
+    assert 'id="downstream-p1"' in quiet and "No downstream station" in quiet
+    seed_part(seeded)  # two results, both joined to their part
+    joined = client.get("/kpi", headers=headers).text
+    assert "2 results, 1 of them NG." in joined and "Every result joined its part." in joined
+    for code in ("NOBODY-1", "NOBODY-2"):
+        stranger = DownstreamResult("p1", "xray1", "xray", "NG", TESTED, PartRef(code))
+        assert downstream.record(seeded.engine, stranger, NOW, "test").part is None
+    html = client.get("/kpi", headers=headers).text
+    section = html.split('id="downstream-p1"')[1].split("</section>")[0]
+    assert "4 results, 3 of them NG." in section
+    assert "2 results name a part castline does not know" in section
+    assert "/api/v1/plants/p1/downstream?unmatched=true" in section
+    zh = client.get("/kpi", headers=headers | {"Accept-Language": "zh-CN"}).text
+    assert "2 条结果对应的铸件 castline 不认识" in zh
+    listed = client.get("/api/v1/plants/p1/downstream?unmatched=true", headers=headers).json()
+    assert sorted(r["ref"] for r in listed) == ["dmc:NOBODY-1", "dmc:NOBODY-2"]

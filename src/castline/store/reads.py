@@ -23,6 +23,7 @@ from sqlalchemy import (
     FromClause,
     Table,
     and_,
+    case,
     func,
     literal,
     or_,
@@ -307,6 +308,18 @@ def downstream_results(
     return query
 
 
+def downstream_counts(plant: str, since: datetime) -> Select[Any]:
+    """How many downstream results the plant received since `since`, how many NG, and how
+    many joined no part (a code or key castline does not know: watch for stations
+    posting wrong parts)."""
+    d = t.downstream_results
+    ng = func.sum(case((d.c.result == "NG", 1), else_=0))
+    unmatched = func.sum(case((d.c.matched_at.is_(None), 1), else_=0))
+    counts = select(func.count().label("results"))
+    counts = counts.add_columns(ng.label("ng"), unmatched.label("unmatched"))
+    return counts.where(d.c.plant == plant, d.c.received_at >= since)
+
+
 def downstream_escapes(
     plant: str, since: datetime | None = None, until: datetime | None = None
 ) -> Select[Any]:
@@ -518,6 +531,12 @@ class Reads:
     ) -> list[Row]:
         """A plant's downstream results, newest first (only unmatched ones if asked)."""
         return rows(self.engine, downstream_results(plant, unmatched).limit(limit))
+
+    def downstream_counts(self, plant: str, since: datetime) -> dict[str, int]:
+        """{"results", "ng", "unmatched"} of the results received since `since`."""
+        with self.engine.connect() as conn:
+            found = conn.execute(downstream_counts(plant, since)).one()._mapping
+        return {name: int(found[name] or 0) for name in ("results", "ng", "unmatched")}
 
     def downstream_escapes(
         self, plant: str, since: datetime | None = None, until: datetime | None = None

@@ -533,6 +533,7 @@ def kpi(
                 engine, plant["id"], now - timedelta(days=days), now, config.calendar
             ),
             "shifts": shift_report.today_and_yesterday(engine, plant["id"], config, now),
+            "downstream": Reads(engine).downstream_counts(plant["id"], now - timedelta(days=days)),
         }
         for plant in queries.plants(engine, scope(who))
     ]
