@@ -16,6 +16,7 @@ from typing import Any
 import nats
 from sqlalchemy import Engine, select
 
+from castline.domain.shot import PartKey
 from castline.line.intake import PHOTOS_AT_ONCE
 from castline.messaging import jetstream
 from castline.messaging.backlog import read_backlog
@@ -24,8 +25,8 @@ from castline.messaging.schema import ImageMessage, ShotMessage, StateMessage
 from castline.store import tables as t
 from castline.store.database import open_store
 from castline.store.repository import Store
-from tests.line.conftest import DIE, casting_jpeg
-from tests.line.test_runtime import activate
+from tests.line.conftest import DIE, casting_jpeg, until
+from tests.line.test_runtime import Line, activate, line  # noqa: F401 (the fixture)
 
 # Long enough for a loaded test machine, far shorter than the records' ack wait (10 s) that
 # photos had before they had their own consumer: a kill then quarantined its photos.
@@ -118,3 +119,20 @@ def test_a_killed_workers_photos_are_decided_by_the_other_in_time(
     assert held == [], f"parts held although only a worker died: {held}"
     assert Store(engine).count(t.verdicts) == PARTS
     engine.dispose()
+
+
+async def test_a_photo_ahead_of_its_shot_waits_for_the_die_rather_than_quarantine(
+    line: Line,  # noqa: F811 (the fixture imported above)
+) -> None:
+    """Photos and records come by different queues: a photo of a machine whose die no
+    message has named yet waits (within its deadline) for its shot to name it."""
+    line.device.machine = "m3"  # no state message named m3's die
+    line.device.image(7, casting_jpeg(7))
+    await asyncio.sleep(0.8)  # the shot's queue is behind
+    line.device.shot(7)
+    line.device.machine = "m1"
+    key = PartKey("p1", "m3", 7)
+    await until(lambda: line.store.verdict(key) is not None)
+    verdict = line.store.verdict(key) or {}
+    assert verdict["verdict"] != "QUARANTINE", verdict["reason"]
+    assert verdict["model_version"] == line.model.version

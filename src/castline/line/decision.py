@@ -8,6 +8,7 @@ worker of the group.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
@@ -23,6 +24,7 @@ from castline.messaging.schema import ImageMessage
 
 DIE_LOOKUPS = 11  # a photo before its shot record waits up to 10 x 30 ms for the part's die
 DIE_LOOKUP_WAIT_S = 0.03
+INSPECT_RESERVE_S = 0.5  # of the deadline, kept for inspection when waiting for a die
 
 RecordedDie = Callable[[PartKey], Awaitable[tuple[str, bool] | None]]
 Hold = Callable[[PartKey, str | None, Verdict, str], tuple[Verdict, str]]
@@ -127,7 +129,8 @@ class Decider:
         """Decide a part from its photo, within the deadline counted from `arrived`."""
         self.joiner.image(key, view, time.monotonic())
         remaining = self.deadline_s - (datetime.now(UTC) - arrived).total_seconds()
-        die, trial = await self._die_of(key)
+        die, trial = await self._die_of(key, time.monotonic() + remaining - INSPECT_RESERVE_S)
+        remaining = self.deadline_s - (datetime.now(UTC) - arrived).total_seconds()
         if trial:
             outcome = Outcome(Verdict.NG, "warm-up (trial) shot: scrapped by rule")
         else:
@@ -155,16 +158,21 @@ class Decider:
             reason = f"only {len(unjoined.views)} of {expected} views {window} ({came})"
         return part_verdict(quarantine(reason), None)
 
-    async def _die_of(self, key: PartKey) -> tuple[str | None, bool]:
+    async def _die_of(self, key: PartKey, wait_until: float) -> tuple[str | None, bool]:
         """The die that made the part, and whether it was a trial shot. In a group of
         workers another one may have the part's shot record, and may be recording it right
-        now: the record knows it a moment later."""
-        for attempt in range(DIE_LOOKUPS):
+        now: the record knows it a moment later. While no die of the machine is known at
+        all, the shot is waited for until `wait_until` (monotonic): shots and photos come
+        by different queues, and the shots' may be a little behind."""
+        for attempt in itertools.count():
             if self.joiner.has_shot(key):
                 break
             recorded = await self.recorded_die(key)
             if recorded is not None:
                 return recorded
-            if attempt < DIE_LOOKUPS - 1:
-                await asyncio.sleep(DIE_LOOKUP_WAIT_S)
+            if attempt >= DIE_LOOKUPS - 1 and (
+                self.joiner.die_of(key) is not None or time.monotonic() >= wait_until
+            ):
+                break
+            await asyncio.sleep(DIE_LOOKUP_WAIT_S)
         return self.joiner.die_of(key), self.joiner.is_trial(key)
