@@ -66,7 +66,8 @@ EMPTY_TABLES = """[...document.querySelectorAll('table')]
                && [...e.tBodies].every(b => b.rows.length === 0))
   .map(e => e.outerHTML.slice(0, 120))"""
 PROSE = """(() => { const b = document.body.cloneNode(true);
-  b.querySelectorAll('code, pre, script, style').forEach(e => e.remove()); return b.textContent; })()"""
+  b.querySelectorAll('code, pre, script, style').forEach(e => e.remove());
+  return b.textContent; })()"""
 ALARM_ORDER = """[...document.querySelectorAll('article.tile')]
   .map(e => [e.dataset.machine, Number(e.querySelector('[data-field=alarms]').innerText)])"""
 
@@ -151,6 +152,9 @@ def test_every_page_in_both_languages(watched: Any, server: Server, lang: str) -
         if lang == "zh":
             text = page.locator("body").inner_text()
             assert "Log out" not in text and "退出登录" in text, url
+        if name in ("downtime", "benefit", "kpi"):  # a section per plant, each named
+            headings = page.locator("h2").all_inner_texts()
+            assert any("p1" in h for h in headings) and any("p2" in h for h in headings), url
         if name == "overview":
             tiles = page.evaluate(ALARM_ORDER)
             flags = [alarms > 0 for _, alarms in tiles]

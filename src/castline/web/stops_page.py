@@ -99,7 +99,8 @@ def downtime_page(request: Request, who: Viewer, days: Days = 7) -> HTMLResponse
             }
         )
     classes = [c.value for c in StopClass]
-    return render(request, "downtime.html", plants=plants, days=days, classes=classes)
+    # not "plants": every page has that name for its navigation
+    return render(request, "downtime.html", reports=plants, days=days, classes=classes)
 
 
 @router.post("/downtime/{plant}/{machine}")
