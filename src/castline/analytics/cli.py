@@ -266,6 +266,8 @@ def report_rootcause(
             f"{', '.join(d['usual_causes']) or 'unknown'}; data confirms "
             f"{', '.join(d['confirmed']) or 'none'}"
         )
+    for c in result["cavities"]:  # scrap by cavity, for dies of several
+        typer.echo(f"scrap by cavity: {c['text']}")
     _write(out, "rootcause.json", json.dumps(result, indent=1, default=str))
 
 
