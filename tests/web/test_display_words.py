@@ -4,12 +4,23 @@ envelope breach, a die's maintenance advice, the words drawn into charts."""
 from __future__ import annotations
 
 import math
+import re
+from datetime import UTC, datetime, timedelta
 
+import numpy as np
+import pandas as pd
+import pytest
+
+from castline.analytics.benefit import assumptions
+from castline.analytics.benefit_measure import PeriodData
+from castline.analytics.benefit_plan import BenefitPlan
+from castline.analytics.config import AnalyticsConfig
 from castline.analytics.maintenance import recommend
 from castline.domain.envelope import Breach, describe
 from castline.settings import load
-from castline.web import charts, die_words
+from castline.web import benefit_words, charts, die_words
 from castline.web.i18n import Translator
+from castline.web.plant_time import PlantClock
 
 ZH, EN = Translator("zh"), Translator("en")
 
@@ -47,3 +58,35 @@ def test_chart_clocks_name_the_plant_zone_in_the_page_language() -> None:
     assert zh.time_axis == f"时间 ({settings.calendar.zone.key})" and zh.baseline == "基准期"
     assert en.time_axis == f"time ({settings.calendar.zone.key})"
     assert zh.parameter("melt_temp_c") == ZH.param("melt_temp_c") != "melt_temp_c"
+
+
+def period(since: datetime, labour: str, **facts: float) -> PeriodData:
+    one = np.ones(2)
+    edges = pd.date_range(since, periods=3, freq="D")
+    return PeriodData(
+        since, since + timedelta(days=2), edges, one, one, labour, one, one, one, one, one,
+        one, ["D1"], np.ones((2, 1)), np.zeros((2, 1)),
+        facts={"castings_with_truth": 12, "unclassified_h": 1.5, "alarms_with_cause": 0,
+               "decided_by_person": 40} | facts,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("with_causes", [True, False])
+def test_every_assumption_analytics_writes_is_said_in_chinese(with_causes: bool) -> None:
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    plan = BenefitPlan(start, start + timedelta(days=2), start + timedelta(days=2))
+    plan = plan.merged(resamples=200) if with_causes else plan
+    clock = PlantClock.of(load())
+    sources = ("logged", "declared plan", "castline decisions", "none")
+    for b_labour, c_labour in zip(sources, reversed(sources), strict=True):
+        b = period(start, b_labour)
+        c = period(start + timedelta(days=2), c_labour)
+        for sentence in assumptions(b, c, plan, AnalyticsConfig(), ["D1", "D2"], with_causes):
+            zh = benefit_words.say(ZH, sentence, clock.show)
+            assert zh != sentence and len(re.findall(r"[\u4e00-\u9fff]", zh)) > 8, sentence
+            assert not re.search(r"\b(the|of|and|baseline|comparison)\b", zh), zh
+            assert benefit_words.say(EN, sentence, clock.show) != sentence  # understood
+    said = benefit_words.say(
+        ZH, assumptions(b, c, plan, AnalyticsConfig(), [], False)[0], clock.show
+    )
+    assert "2026-11-01 08:00 CST" in said and "T00:00" not in said  # plant time

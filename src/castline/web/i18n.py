@@ -16,6 +16,7 @@ from starlette.requests import Request
 
 from castline.web import (
     alarm_words,
+    benefit_words,
     breach_words,
     chart_words,
     curve_words,
@@ -940,6 +941,8 @@ EN |= breach_words.EN  # a shot curve's envelope breach
 ZH |= breach_words.ZH
 EN |= die_words.EN  # a die's maintenance advice
 ZH |= die_words.ZH
+EN |= benefit_words.EN  # the benefit report's assumptions
+ZH |= benefit_words.ZH
 CATALOGUES: dict[Lang, Mapping[str, str]] = {"en": EN, "zh": ZH}
 
 

@@ -13,11 +13,12 @@ from pydantic import BaseModel, Field
 
 from castline.analytics import downtime
 from castline.domain.stops import StopClass
-from castline.web import actions, analytics, queries
+from castline.web import actions, analytics, benefit_words, queries
 from castline.web import schemas as out
 from castline.web.api import Operator, Viewer, run, scope
 from castline.web.pages import attempt, render, words
 from castline.web.params import MachineId, PlantId
+from castline.web.plant_time import PlantClock
 
 router = APIRouter()
 api = APIRouter(prefix="/api/v1", tags=["castline"])
@@ -133,4 +134,9 @@ def benefit_page(request: Request, who: Viewer) -> HTMLResponse:
         analytics.benefit(engine, plant["id"], config)
         for plant in queries.plants(engine, scope(who))
     ]
+    say, clock = words(request), PlantClock.of(request.app.state.settings)
+    for report in reports:  # in the page's language, times in plant time
+        report["assumptions"] = [
+            benefit_words.say(say, a, clock.show) for a in report["assumptions"]
+        ]
     return render(request, "benefit.html", reports=reports)
