@@ -33,6 +33,7 @@ from castline.store.blobs import BlobStore
 from castline.store.repository import PhotoRecord, Store
 from castline.vision.model import InspectionModel
 from castline.vision.registry import ModelRegistry
+from castline.vision.review_learning import LearnerConfig, ReviewLearner
 from castline.vision.train import TrainConfig, train_model
 from castline.vision.update import ReviewedPhoto, UpdateConfig, update_model
 from castline.web.app import create_app
@@ -201,3 +202,36 @@ def test_a_false_reject_reviewed_ok_becomes_the_lines_model_and_rolls_back(
     time.sleep(2.5)
     assert registry.active("D1", "front")["version"] == trained.version  # type: ignore[index]
     assert len(registry.versions("D1", "front")) == 2
+
+
+def test_the_loop_waits_for_enough_confirmations_and_learns_each_once(
+    quick: Quick, sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    database.upgrade(sqlite_engine)
+    store, blobs = Store(sqlite_engine), BlobStore(tmp_path / "blobs")
+    registry = ModelRegistry(sqlite_engine)
+    registry.register("D1", "front", quick.folder, quick.model.manifest, activate=True)
+    at = datetime.now(UTC)
+    for number in (1, 2):
+        key = _held_part(store, blobs, quick.model, number)
+        store.record_review(key, Verdict.OK, "ana", at, comment="good")
+    ok_part = PartKey("p1", "m1", 3)  # passed by castline and by the person: nothing to learn
+    store.record_shots([Shot(ok_part, "D1", at, {"melt_temp_c": 660.0})])
+    image = _jpeg(part(3))
+    store.record_part(
+        ok_part,
+        PartVerdict(Verdict.OK, at, "", 0.5, quick.model.version),
+        PhotoRecord("front", at, blobs.put(image), "image/png"),
+    )
+    store.record_review(ok_part, Verdict.OK, "ana", at)
+
+    def learner(min_new: int) -> ReviewLearner:
+        config = LearnerConfig(every_s=0, min_new=min_new)
+        return ReviewLearner(sqlite_engine, blobs, tmp_path / "models", config)
+
+    assert learner(3).step() == []  # two false rejects wait for a third
+    made = learner(2).step()
+    assert [(m.good, m.parent) for m in made] == [(2, quick.model.version)]
+    assert made[0].version.endswith(".r2")  # the last false reject read
+    assert learner(1).step() == []  # another process finds them learnt already
+    assert registry.active("D1", "front")["version"] == made[0].version  # type: ignore[index]

@@ -35,7 +35,7 @@ from castline.store import tables as t
 from castline.store.blobs import BlobStore
 from castline.store.reads import reviewed_photos, rows
 from castline.vision.images import decode_image
-from castline.vision.model import ModelError
+from castline.vision.model import MANIFEST_FILE, InspectionModel, ModelError
 from castline.vision.registry import ModelRegistry, RegistryError
 from castline.vision.update import ReviewedPhoto, UpdateConfig, UpdateError, update_model
 
@@ -150,15 +150,19 @@ class ReviewLearner:
         version = _version(str(root or active["version"]), last)
         out = self.models_dir / "reviewed" / die / view / _safe(version)
         out.parent.mkdir(parents=True, exist_ok=True)
-        model = update_model(
-            active["path"],
-            out,
-            photos,
-            confirmed,
-            version=version,
-            last_review=last,
-            config=self.config.update,
-        )
+        if (out / MANIFEST_FILE).is_file():  # made before, but the store was away to register it
+            model = InspectionModel.load(out)
+        else:
+            update = self.config.update
+            model = update_model(
+                active["path"],
+                out,
+                photos,
+                confirmed,
+                version=version,
+                last_review=last,
+                config=update,
+            )
         self.registry.register(die, view, out.resolve(), model.manifest, activate=True)
         return Learnt(die, view, version, str(active["version"]), len(photos), len(confirmed), out)
 
