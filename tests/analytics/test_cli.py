@@ -59,10 +59,12 @@ def test_import_then_reports(
             first_id,
             "--who",
             "ana",
+            "--cause",
+            "sensor",
             "--comment",
             "thermocouple",
         ],
     )
-    assert f"alarm {first_id} acknowledged" in acked.output
+    assert f"alarm {first_id} acknowledged: sensor" in acked.output
     cause = runner.invoke(app, ["report", "rootcause", "--plant", "kamp", "--days", "30"])
     assert cause.exit_code == 0 and "NG of 800 castings" in cause.output
