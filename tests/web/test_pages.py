@@ -87,7 +87,7 @@ def test_passing_a_held_part_on_the_page_asks_for_a_reason_and_a_second_yes(
 
 
 def test_a_refusal_is_said_in_the_page_language(client: TestClient, plant: Seeded) -> None:
-    zh = as_user(plant[1], "operator") | {"Accept-Language": "zh-CN"}
+    zh = as_user(plant[1], "operator") | {"Accept-Language": "zh-CN", "Accept": "text/html"}
     url = "/plants/p1/parts/m1/2/review"
     refused = client.post(url, data={"decision": "NG", "next": "/reviews"}, headers=zh)
     assert "未执行：判为不合格的铸件须选择缺陷类型。" in refused.text
@@ -99,3 +99,6 @@ def test_a_refusal_is_said_in_the_page_language(client: TestClient, plant: Seede
     assert "不是有效的铸件编号" in client.get("/parts?key=m1-2", headers=zh).text
     missing = client.get("/plants/p1/machines/m9", headers=zh)
     assert missing.status_code == 404 and "工厂 p1 没有压铸机 m9" in missing.text
+    model = plant[1].models["v3"]
+    denied = client.get(f"/models/{model}/promote", headers=zh)
+    assert denied.status_code == 403 and "此操作需要工程师或更高的角色。" in denied.text

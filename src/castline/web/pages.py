@@ -32,6 +32,7 @@ from castline.web import (
     page_context,
     pareto,
     queries,
+    refusal_words,
     review_page,
     shift_report,
 )
@@ -108,7 +109,8 @@ def clock(request: Request) -> PlantClock:
 
 
 def error_page(request: Request, status: int, message: str) -> HTMLResponse:
-    return render(request, "error.html", status=status, status_code=status, message=message)
+    said = refusal_words.page_error(words(request), message)  # access checks say English
+    return render(request, "error.html", status=status, status_code=status, message=said)
 
 
 def refusal(say: i18n.Translator, exc: actions.ActionError) -> str:

@@ -4,6 +4,31 @@ English message; a page says it in its language."""
 
 from __future__ import annotations
 
+import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from castline.web.i18n import Translator
+
+# What the access checks of web/auth.py and the router say, as an error page shows it.
+PAGE_ERRORS = (
+    ("needs_role", re.compile(r"this needs the (?P<role>\w+) role or higher")),
+    ("no_plant", re.compile(r"you have no access to plant '(?P<plant>[^']*)'")),
+    ("csrf", re.compile(r"CSRF token missing or wrong.*")),
+)
+
+
+def page_error(t: Translator, detail: str) -> str:
+    """An HTTP error's detail in `t`'s language; a detail no pattern knows as it is."""
+    for code, pattern in PAGE_ERRORS:
+        if (found := pattern.fullmatch(detail)) is not None:
+            fields = found.groupdict()
+            if "role" in fields:
+                fields["role"] = t(f"role.{fields['role']}")
+            return t(f"refusal.{code}", **fields)
+    return detail
+
+
 EN: dict[str, str] = {
     "refusal.no_part": "castline has no record of part {key}.",
     "refusal.no_machine": "Plant {plant} has no machine {machine}.",
@@ -30,6 +55,8 @@ EN: dict[str, str] = {
     "refusal.stop_zone": "Give the stop's start with its zone, as listed.",
     "refusal.stop_reason": "Say what happened (the reason).",
     "refusal.long_reason": "The reason is longer than 500 characters.",
+    "refusal.needs_role": "This needs the {role} role or higher.",
+    "refusal.csrf": "The form's security token is missing or wrong: reload the page and try again.",
 }
 
 ZH: dict[str, str] = {
@@ -58,4 +85,6 @@ ZH: dict[str, str] = {
     "refusal.stop_zone": "请按列表所示填写停机开始时间（含时区）。",
     "refusal.stop_reason": "请说明发生了什么（原因）。",
     "refusal.long_reason": "原因超过 500 个字符。",
+    "refusal.needs_role": "此操作需要{role}或更高的角色。",
+    "refusal.csrf": "表单的安全令牌缺失或有误：请刷新页面后重试。",
 }
