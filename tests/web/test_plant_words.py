@@ -153,3 +153,47 @@ def test_the_pages_colour_scale_is_the_one_the_line_draws() -> None:
     assert heat_legend.GRADIENT in css  # regenerate the .heat-bar line if the blend changes
     numbered = heat_legend.legend([], 0.8)
     assert numbered.full == pytest.approx(1.2) and numbered.regions == ()
+
+
+LIVE = [  # each live alarm form as the line and report spc store it, and its Chinese detail
+    (
+        {"subject": "set_points", "rule": "level_shift"},
+        "die D1 runs at a new level (die_temp_fixed_c 205.1 -> 115, melt_temp_c 662 -> 640): "
+        "a set-point change or a sustained fault; limits are learnt anew from the next 200 "
+        "shots",
+        "模具 D1 运行在新的水平：定模温度 205.1 → 115、铝液温度 662 → 640；控制限由之后 200 "
+        "模次重新计算",
+    ),
+    (
+        {"subject": "quarantine", "rule": "quarantine_rate"},
+        "35% of the last 50 parts of m1 held in QUARANTINE (limit 20%); latest: no casting "
+        "image within 30 s of the shot",
+        "m1 最近 50 个铸件中 35% 被隔离（上限 20%）；最近一件：压射后 30 秒内未收到铸件照片。"
+        "请人工检查铸件。",
+    ),
+    (
+        {"subject": "line", "rule": "backlog"},
+        "the line is behind: the oldest message waits 42 s (verdict deadline 5 s), 310 "
+        "waiting; parts go to QUARANTINE. Run fewer machines or a lower speed, or add line "
+        "workers.",
+        "产线落后：最早的消息已等待 42 秒（判定时限 5 秒），310 条待处理，铸件将被隔离",
+    ),
+    (
+        {"subject": "process", "rule": "out_of_control"},
+        "die 8722: 2 reading(s) out of control (die_temp_fixed_c, melt_temp_c): melt "
+        "temperature on m1/8722: one point beyond 3 sigma (4x, began about "
+        "2019-03-08T01:00:00+00:00, last 2019-03-08T02:00:00+00:00); centre 662.1 °C, "
+        "limits 640.2..684",
+        "模具 8722：2 项工艺参数失控（定模温度、铝液温度）",
+    ),
+]
+
+
+@pytest.mark.parametrize(("codes", "stored", "chinese"), LIVE)
+def test_live_alarms_say_their_figures_in_chinese(
+    codes: dict[str, str], stored: str, chinese: str
+) -> None:
+    said = alarm_text(Translator("zh"), codes | {"message": stored})
+    assert said.detail == chinese and said.stored == stored
+    assert any("\u4e00" <= c <= "\u9fff" for c in said.title)
+    assert alarm_text(Translator("en"), codes | {"message": stored}).detail == stored

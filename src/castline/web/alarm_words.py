@@ -10,6 +10,15 @@ EN = {
     "subject.quarantine": "Held parts",
     "subject.line": "Line",
     "subject.envelope": "Shot curve",
+    "alarm.step": "{name} {before} → {after}",
+    "alarm.list_sep": ", ",
+    "alarm.new_level_detail": "die {die} runs at a new level: {steps}; limits learnt anew "
+    "from the next {shots} shots",
+    "alarm.held_detail": "{share} of the last {window} parts of {machine} held (limit "
+    "{limit}); latest: {latest}",
+    "alarm.backlog_detail": "the oldest message has waited {oldest} s (verdict deadline "
+    "{deadline} s), {waiting} waiting: parts go to QUARANTINE",
+    "alarm.process_detail": "die {die}: {count} readings out of control ({names})",
     "alarms.cause": "cause",
     "alarms.choose_cause": "choose the cause",
     "alarms.cause_col": "Cause",
@@ -33,6 +42,15 @@ ZH = {
     "subject.quarantine": "隔离铸件",
     "subject.line": "产线",
     "subject.envelope": "压射曲线",
+    "alarm.step": "{name} {before} → {after}",
+    "alarm.list_sep": "、",
+    "alarm.new_level_detail": "模具 {die} 运行在新的水平：{steps}；控制限由之后 {shots} 模次"
+    "重新计算",
+    "alarm.held_detail": "{machine} 最近 {window} 个铸件中 {share} 被隔离（上限 {limit}）；"
+    "最近一件：{latest}",
+    "alarm.backlog_detail": "产线落后：最早的消息已等待 {oldest} 秒（判定时限 {deadline} 秒），"
+    "{waiting} 条待处理，铸件将被隔离",
+    "alarm.process_detail": "模具 {die}：{count} 项工艺参数失控（{names}）",
     "alarms.cause": "原因",
     "alarms.choose_cause": "选择原因",
     "alarms.cause_col": "原因",
