@@ -155,7 +155,10 @@ def test_every_page_in_both_languages(watched: Any, server: Server, lang: str) -
         if name in ("downtime", "benefit", "kpi"):  # a section per plant, each named
             headings = page.locator("h2").all_inner_texts()
             assert any("p1" in h for h in headings) and any("p2" in h for h in headings), url
-        if name == "overview":
+        if name == "overview":  # live.js rewrites the backlog line every 2 s, in its words
+            page.wait_for_timeout(2500)
+            backlog = page.locator("#line").inner_text()
+            assert ("本看板" in backlog) if lang == "zh" else ("runs without" in backlog), backlog
             tiles = page.evaluate(ALARM_ORDER)
             flags = [alarms > 0 for _, alarms in tiles]
             assert flags == sorted(flags, reverse=True), f"alarms not first: {tiles}"

@@ -92,6 +92,8 @@ EN: dict[str, str] = {
     "live.off": "reconnecting",
     # backlog line (also filled in by live.js)
     "line.unknown": "Inspection backlog unknown: {reason}",
+    "line.why.no_nats": "this dashboard runs without --nats",
+    "line.why.no_runtime": "no line runtime has started on this broker yet",
     "line.counts": "Inspection backlog: {waiting} waiting, {in_progress} in inspection",
     "line.oldest": ", oldest {oldest} s",
     "line.behind": " (over the {deadline} s verdict deadline: parts go to quarantine)",
@@ -554,6 +556,8 @@ ZH: dict[str, str] = {
     "live.on": "实时",
     "live.off": "重新连接中",
     "line.unknown": "检测积压未知：{reason}",
+    "line.why.no_nats": "本看板运行时未指定 --nats",
+    "line.why.no_runtime": "此消息服务器上尚未启动产线运行时",
     "line.counts": "检测积压：{waiting} 件等待，{in_progress} 件检测中",
     "line.oldest": "，最久 {oldest} 秒",
     "line.behind": "（超过 {deadline} 秒判定时限：铸件进入隔离）",

@@ -100,11 +100,18 @@ def remember_language(request: Request, response: Any) -> None:
         )
 
 
+# Why the backlog is unknown, as api.line_status says it, and its id (live.js: WHY).
+WHY = {
+    "this dashboard runs without --nats": "line.why.no_nats",
+    "no line runtime has started on this broker yet": "line.why.no_runtime",
+}
+
+
 def line_text(t: i18n.Translator, line: dict[str, Any], deadline_s: float) -> str:
     """The backlog sentence in the page's language (live.js rebuilds it the same way)."""
     if line.get("level") == "unknown" or "waiting" not in line:
         reason = str(line.get("text", "")).removeprefix("Inspection backlog unknown: ")
-        return t("line.unknown", reason=reason)
+        return t("line.unknown", reason=t(WHY[reason]) if reason in WHY else reason)
     text = t("line.counts", waiting=line["waiting"], in_progress=line["in_progress"])
     if line.get("oldest_s") is not None:
         text += t("line.oldest", oldest=f"{line['oldest_s']:.1f}")

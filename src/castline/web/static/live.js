@@ -12,9 +12,15 @@
   const stateWord = (code) => words[`state.${code}`] || code.replace("_", " ");
   const shotLabel = (n) => `#${Number(n).toLocaleString("en-US")}`;
   const deadline = line ? Number(line.dataset.deadline) : 0;
+  // Why the backlog is unknown, as the API says it, and its words (page_context.WHY).
+  const WHY = {
+    "this dashboard runs without --nats": "line.why.no_nats",
+    "no line runtime has started on this broker yet": "line.why.no_runtime",
+  };
   function lineText(status) {
     if (status.level === "unknown" || status.waiting === undefined) {
-      return say("line.unknown", { reason: status.text || "" });
+      const reason = (status.text || "").replace(/^Inspection backlog unknown: /, "");
+      return say("line.unknown", { reason: WHY[reason] ? say(WHY[reason]) : reason });
     }
     let text = say("line.counts", status);
     if (status.oldest_s !== null && status.oldest_s !== undefined) {
