@@ -150,8 +150,8 @@ def impeller_photos(args: argparse.Namespace, folder: Path) -> tuple[list[str], 
     train = [p for p in good if split_of(p.read_bytes()) == "train"][: max(args.n_train)]
     val_good = [p for p in good if split_of(p.read_bytes()) == "val"]
     val_bad = [p for p in bad if split_of(p.read_bytes()) == "val"]
-    if args.quick:  # else every val photo
-        val_good, val_bad = val_good[: args.n_good], val_bad[: args.n_defects]
+    if args.n_val:  # else every val photo
+        val_good, val_bad = val_good[: args.n_val], val_bad[: args.n_val]
     test = [TestPhoto(str(p), False, None, i < PIXEL_GOOD) for i, p in enumerate(val_good)]
     test += [TestPhoto(str(p), True, None, False) for p in val_bad]
     make = loc.real_impellers(val_good)
@@ -243,6 +243,9 @@ def latency_ms(
 def run_side(side: str, job_file: Path, out: Path, args: argparse.Namespace) -> dict:
     """One side in its own process on one core; its result with the scores and maps."""
     out.mkdir(parents=True, exist_ok=True)
+    if args.resume and (out / "result.json").exists():
+        print(f"  {side}: kept from an earlier run in {out}", flush=True)
+        return load_result(out)
     if side == "castline":
         command = [sys.executable, str(Path(__file__).resolve()), "--side", "castline"]
     else:
@@ -255,6 +258,10 @@ def run_side(side: str, job_file: Path, out: Path, args: argparse.Namespace) -> 
     done = subprocess.run(["taskset", "-c", args.core, *command], env=env)
     if done.returncode != 0:
         sys.exit(f"{side} side failed (exit {done.returncode}) on {job_file}")
+    return load_result(out)
+
+
+def load_result(out: Path) -> dict:
     result = json.loads((out / "result.json").read_text())
     with np.load(out / "maps.npz") as maps:
         result["maps"] = {k: maps[k] for k in maps.files}
@@ -370,6 +377,7 @@ def parse() -> argparse.Namespace:
         "--n-good", type=int, help="good test photos; default 60 synthetic, all val"
     )
     parser.add_argument("--n-defects", type=int, help="pasted defect photos, default 150")
+    parser.add_argument("--n-val", type=int, help="at most N val good and N val defective")
     parser.add_argument(
         "--coreset", type=float, default=0.01, help="anomalib's sampling ratio (its default 0.1)"
     )
@@ -378,11 +386,13 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--venv", type=Path, default=REPO / "var" / "anomalib-venv")
     parser.add_argument("--work", type=Path, help="keep photos and scores here (default: temp)")
     parser.add_argument("--setup-only", action="store_true")
+    parser.add_argument("--resume", action="store_true", help="keep sides already in --work")
     parser.add_argument("--side", choices=["castline"], help=argparse.SUPPRESS)
     parser.add_argument("--job", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     quick = {"n_train": [100], "n_train_synthetic": [100], "n_good": 40, "n_defects": 50}
+    quick["n_val"] = 50
     full = {"n_train": [100, 200, 400], "n_train_synthetic": [200], "n_good": 60}
     quick["latency_runs"], full["latency_runs"], full["n_defects"] = 100, 300, 150
     for key, value in (quick if args.quick else full).items():

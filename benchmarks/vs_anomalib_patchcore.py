@@ -83,6 +83,7 @@ def build(coreset: float, train: list[str]) -> PatchcoreModel:
     model = PatchcoreModel(layers=list(TAPS), backbone="resnet18", pre_trained=False)
     model.feature_extractor = LiteTaps()
     model.train()
+    model.feature_extractor.eval()  # as anomalib's training step: BatchNorm keeps its statistics
     with torch.no_grad():
         for start in range(0, len(train), BATCH):
             model(torch.cat([tensor_of(read(p)) for p in train[start : start + BATCH]]))
