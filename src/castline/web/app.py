@@ -25,7 +25,7 @@ from castline.settings import Settings
 from castline.store.blobs import BlobStore
 from castline.store.database import open_store
 from castline.vision.review_learning import LearnerConfig, ReviewLearner
-from castline.web import actions, api, curve_api, pages, risk_api, stops_page
+from castline.web import actions, api, curve_api, labour_page, pages, risk_api, stops_page
 from castline.web.analytics import OeeToday
 from castline.web.auth import SESSION_HOURS, Role, require, session_secret
 from castline.web.live import Hub, NatsFeed
@@ -97,12 +97,9 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     if metrics_registry is not None:
         app.mount(METRICS_PATH, make_asgi_app(metrics_registry))
-    app.include_router(api.router)
-    app.include_router(stops_page.api)
-    app.include_router(curve_api.api)
-    app.include_router(risk_api.api)
-    app.include_router(pages.router)
-    app.include_router(stops_page.router)
+    apis = (api.router, stops_page.api, labour_page.api, curve_api.api, risk_api.api)
+    for router in (*apis, pages.router, stops_page.router, labour_page.router):
+        app.include_router(router)
     _docs(app)
     app.add_exception_handler(HTTPException, _error)
     return app

@@ -473,6 +473,23 @@ EN: dict[str, str] = {
     "benefit.v.not_met": "not met",
     "benefit.v.inconclusive": "inconclusive",
     "benefit.v.no_data": "no data",
+    "labour.title": "Logged inspection hours",
+    "labour.note": "Person-hours of inspection worked, by plant day. Where any are logged "
+    "in a period, the labour target is measured on them.",
+    "labour.first_day": "first day",
+    "labour.last_day": "last day",
+    "labour.hours": "person-hours",
+    "labour.comment": "note (who, which station)",
+    "labour.save": "Log hours",
+    "labour.done": "{hours} inspection hours logged",
+    "labour.col.from": "From",
+    "labour.col.until": "Until",
+    "labour.col.by": "Logged by",
+    "labour.none": "No inspection hours logged yet.",
+    "refusal.labour_entry": "the entry is not valid (end after start, at most 31 days, "
+    "hours above 0 and at most 200 people for the whole stretch)",
+    "refusal.labour_overlap": "those days overlap hours logged before",
+    "refusal.labour_days": "give the days as 2026-11-30",
     "downtime.title": "Downtime",
     "downtime.note": (
         "Stops of the last {days} days by class; planned stops last. MTBF and MTTR count "
@@ -906,6 +923,22 @@ ZH: dict[str, str] = {
     "benefit.v.not_met": "未达成",
     "benefit.v.inconclusive": "尚无定论",
     "benefit.v.no_data": "无数据",
+    "labour.title": "已登记的检验工时",
+    "labour.note": "按工厂日登记的检验人工工时。某期间内有登记时，检验人工目标按登记工时计算。",
+    "labour.first_day": "起始日",
+    "labour.last_day": "结束日",
+    "labour.hours": "人工工时",
+    "labour.comment": "备注（谁、哪个工位）",
+    "labour.save": "登记工时",
+    "labour.done": "已登记 {hours} 小时检验工时",
+    "labour.col.from": "起",
+    "labour.col.until": "止",
+    "labour.col.by": "登记人",
+    "labour.none": "尚未登记检验工时。",
+    "refusal.labour_entry": "登记无效（结束须晚于开始，最长 31 天，工时大于 0 且不超过 200 人"
+    "全程工作）",
+    "refusal.labour_overlap": "这些日期与已登记的工时重叠",
+    "refusal.labour_days": "日期格式如 2026-11-30",
     "downtime.title": "停机",
     "downtime.note": (
         "最近 {days} 天的停机按类别列出，计划停机排在最后。MTBF 和 MTTR 只计故障。"

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
-from castline.analytics import downtime
+from castline.analytics import downtime, labour
 from castline.domain.stops import StopClass
 from castline.web import actions, analytics, benefit_words, queries
 from castline.web import schemas as out
@@ -135,7 +135,9 @@ def benefit_page(request: Request, who: Viewer) -> HTMLResponse:
         for plant in queries.plants(engine, scope(who))
     ]
     say, clock = words(request), PlantClock.of(request.app.state.settings)
+    since, until = datetime.now(UTC) - timedelta(days=90), datetime.now(UTC) + timedelta(days=1)
     for report in reports:  # in the page's language, times in plant time
+        report["labour"] = labour.entries(engine, report["plant"], since, until)[:10]
         report["assumptions"] = [
             benefit_words.say(say, a, clock.show) for a in report["assumptions"]
         ]
