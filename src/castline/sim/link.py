@@ -146,13 +146,15 @@ class LoopDriver:
         self.client, self.loop, self.host, self.port = client, loop, host, port
         self._ticking: asyncio.Task[None] | None = None
         self._stopped = False
-        client.on_socket_open = lambda _c, _u, sock: self._on_loop(self._watch, sock)
-        client.on_socket_close = lambda _c, _u, sock: self._on_loop(self._forget, sock)
+        # The descriptor is read where paho calls: done later on the loop, the socket may
+        # be closed by then.
+        client.on_socket_open = lambda _c, _u, sock: self._on_loop(self._watch, sock.fileno())
+        client.on_socket_close = lambda _c, _u, sock: self._on_loop(self._forget, sock.fileno())
         client.on_socket_register_write = lambda _c, _u, sock: self._on_loop(
-            self.loop.add_writer, sock, self._write
+            self.loop.add_writer, sock.fileno(), self._write
         )
         client.on_socket_unregister_write = lambda _c, _u, sock: self._on_loop(
-            self.loop.remove_writer, sock
+            self.loop.remove_writer, sock.fileno()
         )
 
     def start(self) -> None:
@@ -170,19 +172,19 @@ class LoopDriver:
                 try:
                     self.client.connect(self.host, self.port, keepalive=30)
                     wait = self.RECONNECT_S[0]
-                except OSError:
+                except Exception:  # refused, unreachable, TLS: tried again, later each time
                     await asyncio.sleep(wait)
                     wait = min(wait * 2, self.RECONNECT_S[1])
                     continue
             self.client.loop_misc()  # keepalive; notices a connection that went quiet
             await asyncio.sleep(1.0)
 
-    def _watch(self, sock: Any) -> None:
-        self.loop.add_reader(sock, self._read)
+    def _watch(self, fd: int) -> None:
+        self.loop.add_reader(fd, self._read)
 
-    def _forget(self, sock: Any) -> None:
-        self.loop.remove_reader(sock)
-        self.loop.remove_writer(sock)
+    def _forget(self, fd: int) -> None:
+        self.loop.remove_reader(fd)
+        self.loop.remove_writer(fd)
 
     def _read(self) -> None:
         self.client.loop_read()
