@@ -99,7 +99,7 @@ def seed(engine: Engine, settings: Settings) -> Plant:
             result = conn.execute(
                 insert(t.alarms).values(
                     plant=plant, machine=machine, die="D1", subject="melt_temp_c",
-                    rule="nelson_1", severity="warning", message="melt temperature beyond 3 sigma",
+                    rule="nelson1", severity="warning", message="melt temperature beyond 3 sigma",
                     dedup_key=f"{plant}/{machine}/melt", raised_at=NOW, last_seen_at=NOW, count=1,
                 )
             )  # fmt: skip

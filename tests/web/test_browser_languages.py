@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -94,11 +94,23 @@ def alarm_on_a_quiet_machine(server: Server) -> None:
     with engine.begin() as conn:
         conn.execute(
             insert(t.alarms).values(
-                plant="p1", machine="m3", die="D1", subject="melt_temp_c", rule="nelson_1",
+                plant="p1", machine="m3", die="D1", subject="melt_temp_c", rule="nelson1",
                 severity="warning", message="melt temperature beyond 3 sigma",
                 dedup_key="p1/m3/melt", raised_at=now, last_seen_at=now, count=1,
             )
         )  # fmt: skip
+
+
+def benefit_plan(server: Server) -> None:
+    """A declared [benefit] plan, so the benefit page shows its figures and assumptions."""
+    day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    at = [(day - timedelta(days=d)).strftime("%Y-%m-%dT%H:%M:%SZ") for d in (9, 2, 2)]
+    settings = server.app.state.settings
+    settings.analytics_file = settings.home / "analytics.toml"
+    settings.analytics_file.write_text(
+        f"[benefit]\nbaseline_since = {at[0]}\nbaseline_until = {at[1]}\nsince = {at[2]}\n"
+        "resamples = 200\n"
+    )
 
 
 def check(page: Any, lang: str, where: str) -> None:
@@ -134,6 +146,7 @@ def screenshot(page: Any, name: str, lang: str) -> None:
 def test_every_page_in_both_languages(watched: Any, server: Server, lang: str) -> None:
     page = watched
     alarm_on_a_quiet_machine(server)
+    benefit_plan(server)
     page.goto(f"/login?lang={lang}")
     check(page, lang, f"{lang} /login")
     screenshot(page, "login", lang)
@@ -155,6 +168,9 @@ def test_every_page_in_both_languages(watched: Any, server: Server, lang: str) -
         if name in ("downtime", "benefit", "kpi"):  # a section per plant, each named
             headings = page.locator("h2").all_inner_texts()
             assert any("p1" in h for h in headings) and any("p2" in h for h in headings), url
+        if name == "benefit":  # the declared plan's assumptions, said in the language
+            said = "各期间取自分析配置文件" if lang == "zh" else "Periods from the analytics file"
+            assert said in page.locator("body").inner_text()
         if name == "overview":  # live.js rewrites the backlog line every 2 s, in its words
             page.wait_for_timeout(2500)
             backlog = page.locator("#line").inner_text()

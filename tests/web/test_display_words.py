@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from castline.analytics.benefit import assumptions
+from castline.analytics.benefit import TARGETS, assumptions
 from castline.analytics.benefit_measure import PeriodData
 from castline.analytics.benefit_plan import BenefitPlan
 from castline.analytics.config import AnalyticsConfig
@@ -90,3 +90,10 @@ def test_every_assumption_analytics_writes_is_said_in_chinese(with_causes: bool)
         ZH, assumptions(b, c, plan, AnalyticsConfig(), [], False)[0], clock.show
     )
     assert "2026-11-01 08:00 CST" in said and "T00:00" not in said  # plant time
+
+
+def test_each_benefit_unit_in_chinese() -> None:
+    for target in TARGETS:
+        said = benefit_words.unit(ZH, target.metric, target.unit)
+        assert said != target.unit and re.search(r"[\u4e00-\u9fff]", said), target
+        assert benefit_words.unit(EN, target.metric, target.unit) == target.unit

@@ -107,6 +107,12 @@ def say(t: Translator, sentence: str, when: Callable[[datetime], str]) -> str:
     return sentence
 
 
+def unit(t: Translator, metric: str, written: str) -> str:
+    """A target's unit in `t`'s language (analytics.benefit.TARGETS), else as written."""
+    key = "benefit.u." + metric.replace(" ", "_")
+    return t(key) if t.has(key) else written
+
+
 EN: dict[str, str] = {
     "benefit.a.periods": "Periods from the {source}, fixed before this report: baseline "
     "{b0} to {b1}, comparison {c0} to {c1}{open}.",
@@ -137,6 +143,10 @@ EN: dict[str, str] = {
     "benefit.a.management_no_causes": "Management: handling time is the mean time to recovery "
     "of breakdowns; time to a named cause is left out: {ba} baseline and {ca} comparison "
     "alarms were acknowledged with a cause, and both periods need some to compare.",
+    "benefit.u.inspection_labour": "inspection h per 1,000 castings",
+    "benefit.u.downtime": "breakdown share of planned busy time",
+    "benefit.u.quality": "scrap + escapes per casting, die mix of the comparison",
+    "benefit.u.management_efficiency": "handling h per problem",
     "benefit.a.source.analytics_file": "analytics file",
     "benefit.a.source.command_line": "command line",
     "benefit.a.source_join": ", ",
@@ -170,6 +180,10 @@ ZH: dict[str, str] = {
     "以具名原因确认的平均时间（期间内发出并确认的报警）。",
     "benefit.a.management_no_causes": "管理效率：处理时间为故障的平均恢复时间；未计入确认原因"
     "的时间：基准期 {ba} 条、对比期 {ca} 条报警以具名原因确认，两期都需要有才能比较。",
+    "benefit.u.inspection_labour": "每千件铸件的检验工时（小时）",
+    "benefit.u.downtime": "故障停机占计划负荷时间的比例",
+    "benefit.u.quality": "每件铸件的废品 + 漏检（按对比期的模具构成）",
+    "benefit.u.management_efficiency": "每个问题的处理时间（小时）",
     "benefit.a.source.analytics_file": "分析配置文件",
     "benefit.a.source.command_line": "命令行",
     "benefit.a.source_join": "、",

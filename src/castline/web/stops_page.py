@@ -141,4 +141,6 @@ def benefit_page(request: Request, who: Viewer) -> HTMLResponse:
         report["assumptions"] = [
             benefit_words.say(say, a, clock.show) for a in report["assumptions"]
         ]
+        for row in report["rows"]:
+            row["unit"] = benefit_words.unit(say, row["metric"], row["unit"])
     return render(request, "benefit.html", reports=reports)
