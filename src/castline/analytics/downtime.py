@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, Row, select
 
 from castline.domain.kpi import mtbf, mttr
 from castline.domain.stops import StopClass, class_of_state
@@ -76,11 +77,7 @@ def segments(
     """The machines' states overlapping [since, until), each with its stop class."""
     with engine.connect() as conn:
         rows = conn.execute(reads.states(plant, machine, until=until)).fetchall()
-        c = t.stop_classes
-        given = select(c).where(c.c.plant == plant, c.c.started_at < until)
-        if machine:
-            given = given.where(c.c.machine == machine)
-        people = {(r.machine, _utc(r.started_at)): r for r in conn.execute(given)}
+        people = _given(conn, plant, until, machine)
     out: list[Segment] = []
     for i, row in enumerate(rows):
         nxt = rows[i + 1] if i + 1 < len(rows) and rows[i + 1].machine == row.machine else None
@@ -99,6 +96,25 @@ def segments(
         else:
             out.append(Segment(row.machine, start, end, row.state, row.reason or "", stop_class))
     return out
+
+
+def _given(conn: Connection, plant: str, until: datetime, machine: str | None) -> dict[Any, Row]:
+    """The classes people gave, by (machine, start of the stop)."""
+    c = t.stop_classes
+    given = select(c).where(c.c.plant == plant, c.c.started_at < until)
+    if machine:
+        given = given.where(c.c.machine == machine)
+    return {(r.machine, _utc(r.started_at)): r for r in conn.execute(given)}
+
+
+def classes_given(
+    engine: Engine, plant: str, until: datetime, machine: str | None = None
+) -> dict[tuple[str, datetime], StopClass]:
+    """A person's class of each stop they classified, by (machine, start, UTC): what the
+    KPIs count failures and repair time from, as the downtime page does."""
+    with engine.connect() as conn:
+        given = _given(conn, plant, until, machine)
+    return {key: StopClass(r.stop_class) for key, r in given.items()}
 
 
 def _utc(at: datetime) -> datetime:

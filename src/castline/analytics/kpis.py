@@ -21,11 +21,12 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from castline.analytics import queries
+from castline.analytics import downtime, queries
 from castline.analytics.config import DEFAULT_PLANNED_CYCLE_S, AnalyticsConfig
 from castline.domain.kpi import Elements, as_row
 from castline.domain.plant_calendar import Span
 from castline.domain.states import MachineState, TimeCategory
+from castline.domain.stops import StopClass, class_of_state
 
 PERIODS = ("shift", "day", "week", "total")
 LEVELS = ("machine", "line", "plant")
@@ -58,6 +59,7 @@ def _utc(at: datetime) -> datetime:
 _CATEGORY = {s.value: s.category for s in MachineState}
 _PRODUCING = [s.value for s in MachineState if s.category is TimeCategory.APT]
 UNPLANNED = "unplanned"  # standing in time the calendar plans no production: no loss
+FAILURES, REPAIR = "failures", "repair"  # per period beside the states: breakdowns begun, TTR
 
 
 def nanoseconds(times: pd.Series | pd.DatetimeIndex) -> np.ndarray:
@@ -95,14 +97,51 @@ def time_elements(
         totals = piece.groupby(["period", "state"])["s"].sum()
         for (p, name), total in zip(totals.index.tolist(), totals.tolist(), strict=True):
             out.setdefault((str(machine), int(p)), {})[str(name)] = float(total)
-        previous = np.empty_like(state)
-        previous[0], previous[1:] = "", state[:-1]
-        breakdown = MachineState.BREAKDOWN.value
-        began = (state == breakdown) & (previous != breakdown) & (at >= lo) & (at < hi)
+        broken = _broken(group)
+        repairing = broken[np.maximum(which, 0)] & known & (held != UNPLANNED)
+        fixes = pd.Series(seconds[repairing]).groupby(period[repairing]).sum()
+        for p, total in zip(fixes.index.tolist(), fixes.tolist(), strict=True):
+            out.setdefault((str(machine), int(p)), {})[REPAIR] = float(total)
+        previous = np.concatenate(([False], broken[:-1]))
+        began = broken & ~previous & (at >= lo) & (at < hi)
         for p in np.searchsorted(bounds, at[began], side="right") - 1:
             cell = out.setdefault((str(machine), int(p)), {})
-            cell["failures"] = cell.get("failures", 0.0) + 1
+            cell[FAILURES] = cell.get(FAILURES, 0.0) + 1
     return out
+
+
+def _broken(group: pd.DataFrame) -> np.ndarray:
+    """Per state change: a breakdown begins or goes on there (a person's class when given,
+    see `with_stop_classes`, else the machine's state)."""
+    if "breakdown" in group:
+        return np.asarray(group["breakdown"].to_numpy(), dtype=bool)
+    return np.asarray(group["state"].to_numpy() == MachineState.BREAKDOWN.value, dtype=bool)
+
+
+def with_stop_classes(
+    states: pd.DataFrame, given: dict[tuple[str, datetime], StopClass]
+) -> pd.DataFrame:
+    """The states with a `breakdown` column: the stop's class is a breakdown, by a
+    person's word where one classified it (`analytics.downtime`), else by the state; so
+    failures and repair time agree with the downtime page's MTBF and MTTR."""
+    people = {(m, pd.Timestamp(at).value): c for (m, at), c in given.items()}
+    out = states.copy()
+    rows = zip(
+        out["machine"].astype(str),
+        nanoseconds(out["at"]),
+        out["state"].astype(str),
+        out["reason"].fillna("").astype(str),
+        strict=True,
+    )
+    out["breakdown"] = [_breakdown(people.get((m, ns)), s, r) for m, ns, s, r in rows]
+    return out
+
+
+def _breakdown(person: StopClass | None, state: str, reason: str) -> bool:
+    own = class_of_state(state, reason)
+    if own is None:
+        return False  # running: there is no stop a person could classify
+    return (person or own) is StopClass.BREAKDOWN
 
 
 def found_downstream(shots: pd.DataFrame) -> np.ndarray:
@@ -147,8 +186,11 @@ def elements(
     for key, seconds in time_elements(states, edges, unplanned).items():
         e = out.setdefault(key, Elements())
         for state, s in seconds.items():
-            if state == "failures":
+            if state == FAILURES:
                 e.failures = int(s)
+                continue
+            if state == REPAIR:
+                e.repair_s += s
                 continue
             category = _CATEGORY.get(state)
             if category is None or category is TimeCategory.PDOT:
@@ -160,8 +202,6 @@ def elements(
                 e.downtime_by[state] = e.downtime_by.get(state, 0.0) + s
             if state == MachineState.SETUP.value:
                 e.setup_s += s
-            if state == MachineState.BREAKDOWN.value:
-                e.repair_s += s
     trial = shots["trial"].astype(bool)
     _count_trials(out, shots[trial], edges)
     made = shots[~trial]
@@ -298,6 +338,7 @@ def kpi_table(
         raise ValueError("the time range is empty: --until must be after --since")
     edges = period_edges(since, until, by, config)
     states = queries.states(engine, plant, machine, until=until)
+    states = with_stop_classes(states, downtime.classes_given(engine, plant, until, machine))
     shots = queries.shots(engine, plant, machine=machine, since=since, until=until)
     if level not in LEVELS:
         raise ValueError(f"level must be one of {', '.join(LEVELS)}, got {level!r}")
