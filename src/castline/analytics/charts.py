@@ -82,7 +82,6 @@ def control_chart_png(
 ) -> bytes:
     """The chart's points with each regime's centre line and limits, its baseline shaded,
     the spec limits, rule hits in red, dispersion below. All points unless `last`."""
-    p = BY_NAME[chart.parameter]
     n = chart.points.size
     first = 0 if last is None else max(0, n - last)
     x = chart.at[first:]
@@ -114,7 +113,7 @@ def control_chart_png(
     floor = float(np.nanmin(chart.points[first:]))
     top.plot(x[drift], np.full(int(drift.sum()), floor), "|", ms=4, color="#e90", label=words.drift)
     name = words.parameter(chart.parameter)
-    top.set_ylabel(f"{name} [{p.unit}]")
+    top.set_ylabel(f"{name} [{chart.shown_unit}]")
     top.set_title(title or words.title.format(kind=chart.kind, parameter=name))
     top.legend(loc="upper left", fontsize=8)
     bottom.plot(x, chart.dispersion[first:], lw=0.6, color="#555")

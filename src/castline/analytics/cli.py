@@ -232,6 +232,8 @@ def _chart_line(r: dict[str, Any], alarm_rules: Iterable[str]) -> str:
     shifts = f"; {len(r['regimes'])} regimes" if len(r["regimes"]) > 1 else ""
     misfit = f"; baseline does not fit: {r['misfit']}" if r["misfit"] else ""
     where = f"{r['machine']}/{r['die']} {r['parameter']}"
+    if r["unit"] == "source units":  # the source's unit is doubtful (domain.units)
+        where += " [source units]"
     return f"{where}: {index} {shown}{shifts}; {fired or 'in control'}{misfit}"
 
 
@@ -257,6 +259,8 @@ def report_rootcause(
     result = rootcause.report(engine, plant_id, machine, die, start, end, pooled=pooled)
     scope = "dies pooled" if pooled else "within each die"
     typer.echo(f"{result['ng']} NG of {result['shots']} castings with a known outcome ({scope})")
+    if result["unit_note"]:
+        typer.echo(f"note: {result['unit_note']}")
     for f in result["findings"]:
         mark = "" if f["significant"] else "  (not significant)"
         typer.echo(f"- {f['text']}{mark}")

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine, select
 from tqdm import tqdm
 
 from castline.analytics.export_file import UNDECODABLE, open_export
-from castline.analytics.mapping import Mapping
+from castline.analytics.mapping import Mapping, unit_notes
 from castline.domain.plant import Machine
 from castline.domain.states import MachineState
 from castline.domain.units import BY_NAME, NAMES
@@ -358,6 +358,7 @@ def import_shots(
             run.end()
     finally:
         bar.close()
+    report.notes += unit_notes(export.mapping, run.fast_shots)
     report.shots_added = store.count(t.shots, plant=plant) - before[t.shots]
     report.truths_added = store.count(t.truths, plant=plant) - before[t.truths]
     report.states_added = store.count(t.machine_states, plant=plant) - before[t.machine_states]
@@ -380,11 +381,14 @@ class _Run:
         self.mapping, self.report = mapping, report
         self.known: set[str] = set()
         self.last_seen: dict[str, _Seen] = {}
+        self.fast_shots: list[float] = []  # a sample, to judge the declared velocity unit
 
     def chunk(self, chunk: pd.DataFrame) -> None:
         chunk.columns = chunk.columns.str.strip()
         self.report.rows += len(chunk)
         frame = _timed(chunk, self.mapping, self.report)
+        if "fast_shot_velocity_mps" in frame and len(self.fast_shots) < 100_000:
+            self.fast_shots += frame["fast_shot_velocity_mps"].dropna().tolist()
         for machine, die in frame[["machine", "die"]].drop_duplicates().itertuples(index=False):
             if machine not in self.known:
                 self.store.ensure_machine(self.plant, Machine(machine))

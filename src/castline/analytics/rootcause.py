@@ -20,7 +20,14 @@ from sqlalchemy import Engine
 
 from castline.analytics import queries
 from castline.domain.defects import DefectCatalogue
-from castline.domain.units import BY_NAME, NAMES
+from castline.domain.units import (
+    BY_NAME,
+    NAMES,
+    SOURCE_UNITS,
+    VELOCITIES,
+    fast_shot_doubtful,
+    shown_unit,
+)
 
 Z95 = 1.959964
 
@@ -92,8 +99,10 @@ def worst_band(
     min_share: float = 0.05,
     max_share: float = 0.5,
     min_shots: int = 30,
+    unit: str | None = None,
 ) -> Finding | None:
     """The one-sided band of `parameter` with the most excess NG parts, or None.
+    `unit`: as the report shows it (default: the parameter's own).
 
     A band holds at most `max_share` of the shots: the cause is the unusual condition.
     """
@@ -113,7 +122,8 @@ def worst_band(
     ci_in, ci_out = wilson(inside_ng, inside_n), wilson(outside_ng, outside_n)
     ratio = r_in / r_out if r_out > 0 else math.inf
     p = BY_NAME.get(parameter)
-    label, unit = (p.label, p.unit) if p else (parameter, "")
+    label = p.label if p else parameter
+    unit = shown_unit(parameter, False) if unit is None else unit
     times = f"{ratio:.1f}x" if math.isfinite(ratio) else "far"
     text = (
         f"NG rate {times} higher when {label} {side} {_fmt(q)} {unit}".rstrip()
@@ -144,13 +154,34 @@ def rank(
     """Findings for the parameters of shots with a known outcome (`ng`), worst first."""
     known = frame[frame["ng"].notna()]
     ng = known["ng"].to_numpy(dtype=float)
+    doubtful = velocities_doubtful(known)
     found = []
     for name in parameters:
         if name in known:
-            f = worst_band(name, known[name].to_numpy(dtype=float), ng)
+            x = known[name].to_numpy(dtype=float)
+            f = worst_band(name, x, ng, unit=shown_unit(name, doubtful))
             if f is not None:
                 found.append(f if die is None else _of_die(f, die))
     return sorted(found, key=lambda f: (not f.significant, -f.excess_ng))
+
+
+def velocities_doubtful(frame: pd.DataFrame) -> bool:
+    """The fast shots of these shots are implausible for HPDC in m/s: their velocities
+    are shown in source units (`castline.domain.units`)."""
+    return fast_shot_doubtful(frame.get("fast_shot_velocity_mps")) is not None
+
+
+def unit_note(frame: pd.DataFrame) -> str | None:
+    """Said on the report when some die's velocities are in source units."""
+    dies = [
+        str(d) for d, shots in frame.groupby(frame["die"].astype(str)) if velocities_doubtful(shots)
+    ]
+    if not dies:
+        return None
+    return (
+        f"{', '.join(VELOCITIES)} in {SOURCE_UNITS} for die {', '.join(dies)}: the fast shots "
+        "are implausible for HPDC in m/s, so the source's unit is doubtful"
+    )
 
 
 def _of_die(f: Finding, die: str) -> Finding:
@@ -265,4 +296,5 @@ def report(
         "findings": [f.as_dict() for f in findings],
         "defects": defect_links(frame, findings),
         "cavities": [c.as_dict() for c in by_cavity(frame)],  # dies of several cavities
+        "unit_note": unit_note(frame),
     }

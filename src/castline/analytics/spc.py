@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 from castline.analytics import alarms, queries
 from castline.analytics.config import AnalyticsConfig
 from castline.domain import spc
-from castline.domain.units import BY_NAME, NAMES
+from castline.domain.units import BY_NAME, NAMES, fast_shot_doubtful, shown_unit
 
 CRITICAL_RULES = {"nelson1", "we1"}
 # Rules that raise alarms by default: a point beyond 3 sigma, the drift detectors, and a
@@ -78,6 +78,11 @@ class Chart:
     fired: dict[str, np.ndarray] = field(default_factory=dict)  # rule -> flags per point
     misfit: str | None = None  # why the limits do not describe the process, if so
     misfit_start: int = 0  # the first checked point of the regime they do not fit
+    unit: str = ""  # as shown, when not the parameter's own (SOURCE_UNITS: a doubtful unit)
+
+    @property
+    def shown_unit(self) -> str:
+        return self.unit or BY_NAME[self.parameter].unit
 
     @property
     def limits(self) -> spc.Limits:
@@ -110,7 +115,7 @@ class Chart:
         cpk_ok = self.capability.cpk is not None
         return {
             "parameter": self.parameter,
-            "unit": BY_NAME[self.parameter].unit,
+            "unit": self.shown_unit,
             "chart": self.kind,
             "points": int(self.points.size),
             "baseline_points": self.baseline_points,
@@ -290,24 +295,24 @@ def build_chart(
 
 
 def _message(chart: Chart, rule: str, where: str, info: dict[str, Any]) -> str:
-    p, lim = BY_NAME[chart.parameter], chart.limits
+    p, lim, unit = BY_NAME[chart.parameter], chart.limits, chart.shown_unit
     if rule == "level_shift":
         steps = [
             f"{chart.at[b.start].isoformat()}: {a.limits.center:.4g} -> {b.limits.center:.4g}"
             for a, b in zip(chart.regimes, chart.regimes[1:], strict=False)
         ]
-        return f"{p.label} on {where}: level shift ({p.unit}) at " + "; ".join(steps)
+        return f"{p.label} on {where}: level shift ({unit}) at " + "; ".join(steps)
     if rule == "drift":
         return (
             f"{p.label} on {where}: {info['meaning']} (began about {info['onset_at']}, "
-            f"last {info['last_at']}); centre {lim.center:.4g} {p.unit}"
+            f"last {info['last_at']}); centre {lim.center:.4g} {unit}"
         )
     if rule == "baseline_misfit":
         return f"{p.label} on {where}: the baseline does not fit: {chart.misfit}"
     return (
         f"{p.label} on {where}: {spc.RULE_TEXT[rule]} ({info['count']}x, began about "
         f"{info['onset_at']}, last {info['last_at']}); "
-        f"centre {lim.center:.4g} {p.unit}, limits {lim.lcl:.4g}..{lim.ucl:.4g}"
+        f"centre {lim.center:.4g} {unit}, limits {lim.lcl:.4g}..{lim.ucl:.4g}"
     )
 
 
@@ -352,7 +357,7 @@ def stored_chart(
     if frame.empty:
         raise LookupError(f"no shots of {plant}/{machine} in that range")
     spec = (config or AnalyticsConfig()).spec(die or str(frame["die"].iloc[-1]), parameter)
-    return build_chart(
+    chart = build_chart(
         parameter,
         pd.DatetimeIndex(frame["at"]),
         frame[parameter].to_numpy(dtype=float),
@@ -361,6 +366,9 @@ def stored_chart(
         lsl=spec.lsl,
         usl=spec.usl,
     )
+    fast = frame.get("fast_shot_velocity_mps")
+    chart.unit = shown_unit(parameter, fast_shot_doubtful(fast) is not None)
+    return chart
 
 
 def control_chart(
@@ -424,6 +432,7 @@ def monitor(
     findings: list[tuple[Chart, dict[str, Any], str]] = []
     for (m, d), group in frame.groupby(["machine", "die"], sort=True):
         at = pd.DatetimeIndex(group["at"])
+        doubtful = fast_shot_doubtful(group.get("fast_shot_velocity_mps")) is not None
         for name in parameters:
             values = group[name].to_numpy(dtype=float)
             if np.count_nonzero(~np.isnan(values)) < baseline_shots + subgroup:
@@ -438,6 +447,7 @@ def monitor(
                 lsl=spec.lsl,
                 usl=spec.usl,
             )
+            chart.unit = shown_unit(name, doubtful)
             summary = {"machine": m, "die": d, **chart.summary(), "alarms": []}
             findings += [
                 (chart, summary, rule) for rule in _process_findings(chart, summary, rules)

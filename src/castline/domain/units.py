@@ -6,6 +6,7 @@ plants add their own parameters by name (kept in `Shot.extra`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -50,3 +51,34 @@ PARAMETERS: tuple[Parameter, ...] = MACHINE_PARAMETERS + CURVE_PARAMETERS
 
 BY_NAME: dict[str, Parameter] = {p.name: p for p in PARAMETERS}
 NAMES: tuple[str, ...] = tuple(p.name for p in PARAMETERS)
+
+# Units as the source gives them. High-pressure die casting fills a die with a fast shot
+# of about 2-6 m/s; a source whose fast shots come out below 1 m/s (or above 12) in its
+# declared unit cannot mean that unit (KAMP documents mm/s, which gives 0.11 m/s). Its
+# velocities (slow and fast: one unit in a source) are then shown in "source units": the
+# stored figures, comparable with each other, not a physical speed. Nothing stored changes.
+SOURCE_UNITS = "source units"
+VELOCITIES: tuple[str, ...] = ("slow_shot_velocity_mps", "fast_shot_velocity_mps")
+HPDC_FAST_SHOT_MPS = (1.0, 12.0)
+
+
+def fast_shot_doubtful(fast_shots_mps: Iterable[float] | None) -> float | None:
+    """The median fast shot when it is implausible for HPDC (the unit is doubtful),
+    else None (plausible, or no readings)."""
+    if fast_shots_mps is None:
+        return None
+    readings = sorted(float(v) for v in fast_shots_mps if v == v)  # NaN: not measured
+    if not readings:
+        return None
+    median = readings[len(readings) // 2]
+    low, high = HPDC_FAST_SHOT_MPS
+    return None if low <= median <= high else median
+
+
+def shown_unit(name: str, doubtful: bool) -> str:
+    """A parameter's unit as a report shows it: its own, or SOURCE_UNITS for a velocity
+    when the fast shots beside it are implausible (`fast_shot_doubtful`)."""
+    if doubtful and name in VELOCITIES:
+        return SOURCE_UNITS
+    p = BY_NAME.get(name)
+    return p.unit if p else ""
