@@ -136,3 +136,22 @@ async def test_a_photo_ahead_of_its_shot_waits_for_the_die_rather_than_quarantin
     verdict = line.store.verdict(key) or {}
     assert verdict["verdict"] != "QUARANTINE", verdict["reason"]
     assert verdict["model_version"] == line.model.version
+
+
+async def test_a_trial_shot_photo_ahead_of_its_shot_is_still_scrapped_by_rule(
+    line: Line,  # noqa: F811 (the fixture imported above)
+) -> None:
+    """The die is known (mounted), but only the shot says it was a warm-up shot: a photo
+    that comes first waits for it, and the part is NG by rule whatever its photo shows."""
+    line.device.state()  # the machine's die is named: no wait for a die
+    line.device.image(41, casting_jpeg(1))
+    await asyncio.sleep(0.6)  # the shots' queue is behind
+    trial = ShotMessage(
+        plant="p1", machine="m1", shot_number=41, die=DIE, ts=datetime.now(UTC),
+        params={"melt_temp_c": 680.0}, trial=True,
+    )  # fmt: skip
+    line.device.send("shot", trial.to_json())
+    key = PartKey("p1", "m1", 41)
+    await until(lambda: line.store.verdict(key) is not None)
+    verdict = line.store.verdict(key) or {}
+    assert verdict["verdict"] == "NG" and "trial" in verdict["reason"], verdict

@@ -8,7 +8,6 @@ worker of the group.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
@@ -22,9 +21,9 @@ from castline.line.join import Joiner, Unjoined, UnknownPart
 from castline.messaging import limits
 from castline.messaging.schema import ImageMessage
 
-DIE_LOOKUPS = 11  # a photo before its shot record waits up to 10 x 30 ms for the part's die
-DIE_LOOKUP_WAIT_S = 0.03
-INSPECT_RESERVE_S = 0.5  # of the deadline, kept for inspection when waiting for a die
+DIE_LOOKUP_WAIT_S = 0.03  # between looks for a shot that has not come yet
+MARK_WAIT_S = 0.3  # for a code's shot, when the photo's deadline is not known
+INSPECT_RESERVE_S = 0.5  # of the deadline, kept for inspection when waiting for a shot
 
 RecordedDie = Callable[[PartKey], Awaitable[tuple[str, bool] | None]]
 Hold = Callable[[PartKey, str | None, Verdict, str], tuple[Verdict, str]]
@@ -81,12 +80,17 @@ class Decider:
         """A shot that was dead-lettered makes no part: nothing is decided for it."""
         self.joiner.forget(key, [key.of_cavity(c) for c in range(1, cavities + 1)])
 
-    async def part_of(self, photo: ImageMessage) -> PartKey:
+    async def part_of(self, photo: ImageMessage, arrived: datetime | None = None) -> PartKey:
         """The part a photo shows. The data-matrix code the camera read wins over the
         shot number it gives (a cooling rack reorders castings between the machine and the
-        camera); a code no shot names falls back to the shot number, if there is one."""
+        camera); a code no shot names falls back to the shot number, if there is one. The
+        code's shot is waited for within the photo's deadline (less the inspection's
+        reserve) when `arrived` is given, else for a moment."""
+        wait_until = time.monotonic() + (
+            MARK_WAIT_S if arrived is None else self._shot_wait_s(arrived)
+        )
         if photo.data_matrix is not None:
-            found = await self._marked(photo.plant, photo.machine, photo.data_matrix)
+            found = await self._marked(photo.plant, photo.machine, photo.data_matrix, wait_until)
             if found is not None:
                 return found
         key = photo.part()
@@ -95,20 +99,30 @@ class Decider:
                 f"data-matrix code {limits.clip(photo.data_matrix or '', 40)!r} names no "
                 f"shot of {photo.plant}/{photo.machine}, and the photo gives no shot number"
             )
+        if arrived is not None:
+            await self._die_of(key, wait_until)  # its shot may name its mark
         return self.joiner.with_mark(key)
 
-    async def _marked(self, plant: str, machine: str, code: str) -> PartKey | None:
+    async def _marked(
+        self, plant: str, machine: str, code: str, wait_until: float
+    ) -> PartKey | None:
         """The part a code marks: this worker's recent shots, else the record (another
         worker of the group may be recording the shot right now)."""
-        for attempt in range(DIE_LOOKUPS):
+        while True:
             found = self.joiner.marked(plant, code)
             if found is None and self.recorded_mark is not None:
                 found = await self.recorded_mark(plant, machine, code)
-            if found is not None:
+            if found is not None or time.monotonic() >= wait_until:
                 return found
-            if attempt < DIE_LOOKUPS - 1:
-                await asyncio.sleep(DIE_LOOKUP_WAIT_S)
-        return None
+            await asyncio.sleep(DIE_LOOKUP_WAIT_S)
+
+    def _shot_wait_s(self, arrived: datetime) -> float:
+        """How long a photo may still wait for its shot: until half its deadline has
+        passed (and never into the inspection's reserve). A worker that died holding the
+        shot gives it back only after the records' ack wait; the photo must not wait for
+        that, and then is judged by itself."""
+        elapsed = (datetime.now(UTC) - arrived).total_seconds()
+        return min(self.deadline_s / 2, self.deadline_s - INSPECT_RESERVE_S) - elapsed
 
     def views_expected(self, key: PartKey) -> int:
         return self.joiner.views_expected(key)
@@ -128,8 +142,7 @@ class Decider:
     async def photo(self, key: PartKey, view: str, data: bytes, arrived: datetime) -> Decision:
         """Decide a part from its photo, within the deadline counted from `arrived`."""
         self.joiner.image(key, view, time.monotonic())
-        remaining = self.deadline_s - (datetime.now(UTC) - arrived).total_seconds()
-        die, trial = await self._die_of(key, time.monotonic() + remaining - INSPECT_RESERVE_S)
+        die, trial = await self._die_of(key, time.monotonic() + self._shot_wait_s(arrived))
         remaining = self.deadline_s - (datetime.now(UTC) - arrived).total_seconds()
         if trial:
             outcome = Outcome(Verdict.NG, "warm-up (trial) shot: scrapped by rule")
@@ -159,20 +172,18 @@ class Decider:
         return part_verdict(quarantine(reason), None)
 
     async def _die_of(self, key: PartKey, wait_until: float) -> tuple[str | None, bool]:
-        """The die that made the part, and whether it was a trial shot. In a group of
-        workers another one may have the part's shot record, and may be recording it right
-        now: the record knows it a moment later. While no die of the machine is known at
-        all, the shot is waited for until `wait_until` (monotonic): shots and photos come
-        by different queues, and the shots' may be a little behind."""
-        for attempt in itertools.count():
-            if self.joiner.has_shot(key):
-                break
+        """The die that made the part, and whether it was a trial shot: from the part's
+        own shot record, waited for until `wait_until` (monotonic). Shots and photos come
+        by different queues and the shots' may be behind; a photo judged before its shot
+        would miss what only the shot says (a trial shot is scrap by rule, whatever its
+        photo shows). In a group of workers another one may have the shot, and may be
+        recording it right now: the record knows it a moment later. A shot that never
+        comes leaves the die mounted on the machine, and no trial flag."""
+        while not self.joiner.has_shot(key):
             recorded = await self.recorded_die(key)
             if recorded is not None:
                 return recorded
-            if attempt >= DIE_LOOKUPS - 1 and (
-                self.joiner.die_of(key) is not None or time.monotonic() >= wait_until
-            ):
+            if time.monotonic() >= wait_until:
                 break
             await asyncio.sleep(DIE_LOOKUP_WAIT_S)
         return self.joiner.die_of(key), self.joiner.is_trial(key)

@@ -54,7 +54,7 @@ class Joiner:
         self._part_die: OrderedDict[PartKey, str] = OrderedDict()  # recent shots' dies
         self._marked: OrderedDict[tuple[str, str], PartKey] = OrderedDict()  # (plant, code)
         self._code: dict[PartKey, str] = {}  # the mark of each recent marked part
-        self._trial: set[PartKey] = set()
+        self._trial: set[PartKey] = set()  # recent parts of trial shots (as long as their die)
 
     def shot(
         self,
@@ -78,7 +78,7 @@ class Joiner:
     def _remember(self, part: PartKey, die: str) -> None:
         self._part_die[part] = die
         if len(self._part_die) > RECENT_PARTS:
-            self._part_die.popitem(last=False)
+            self._trial.discard(self._part_die.popitem(last=False)[0])
         if part.data_matrix is not None:
             self._marked[(part.plant, part.data_matrix)] = part
             self._code[part] = part.data_matrix
@@ -128,8 +128,7 @@ class Joiner:
     def _settle(self, key: PartKey) -> None:
         pending = self._pending[key]
         if pending.shot and len(pending.views) >= self.views_expected(key):
-            del self._pending[key]
-            self._trial.discard(key)
+            del self._pending[key]  # its trial flag stays: the photo's decision reads it
 
     def expire(self, now: float) -> list[Unjoined]:
         """Parts whose window closed with something missing; forgotten after this."""
@@ -142,7 +141,6 @@ class Joiner:
                     missing = "view" if views else "image"
                 out.append(Unjoined(key, missing, views))
                 del self._pending[key]
-                self._trial.discard(key)
         return out
 
     def __len__(self) -> int:

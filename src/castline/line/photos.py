@@ -40,7 +40,7 @@ class PartPhotos:
         self.output = output
 
     async def take(self, message: ImageMessage, delivery: Delivery) -> None:
-        key = await self.decider.part_of(message)  # UnknownPart: dead-lettered
+        key = await self.decider.part_of(message, delivery.arrived)  # UnknownPart: dead letter
         data = message.image_bytes()
         photo = Photo(message.view, message.ts, data, message.content_type)
         told = await self.output.told(key, look_in_record=delivery.redelivered)
