@@ -139,7 +139,8 @@ def screenshot(page: Any, name: str, lang: str) -> None:
     if os.environ.get("CASTLINE_DOC_SCREENSHOTS") == "1":
         path = DOCS_IMG / f"web-{name}-{lang}.png"
         page.screenshot(path=str(path))  # the first screen: what a person sees on opening
-        Image.open(path).convert("RGB").quantize(64).save(path, optimize=True)
+        colours = Image.open(path).convert("RGB").quantize(64, method=Image.Quantize.FASTOCTREE)
+        colours.save(path, optimize=True)
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
