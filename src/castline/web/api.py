@@ -205,7 +205,9 @@ def trend_png(
     chart = optional(spc.control_chart, engine, plant, machine, name, last=1, config=config)
     limits = {k: chart[k] for k in ("lcl", "center", "ucl")} if chart else None
     t = charts.words(i18n.of_request(request))
-    label = f"{t.param(name)}, {BY_NAME[name].unit}"
+    unit = chart["unit"] if chart else BY_NAME[name].unit  # "source units" if doubtful
+    said = i18n.Translator(i18n.of_request(request))
+    label = f"{t.param(name)}, {said(f'unit.{unit}') if said.has(f'unit.{unit}') else unit}"
     return png(charts.trend(series, label, limits, t=t))
 
 

@@ -473,6 +473,7 @@ EN: dict[str, str] = {
     "benefit.v.not_met": "not met",
     "benefit.v.inconclusive": "inconclusive",
     "benefit.v.no_data": "no data",
+    "unit.source units": "source units",
     "labour.title": "Logged inspection hours",
     "labour.note": "Person-hours of inspection worked, by plant day. Where any are logged "
     "in a period, the labour target is measured on them.",
@@ -923,6 +924,7 @@ ZH: dict[str, str] = {
     "benefit.v.not_met": "未达成",
     "benefit.v.inconclusive": "尚无定论",
     "benefit.v.no_data": "无数据",
+    "unit.source units": "源数据单位",
     "labour.title": "已登记的检验工时",
     "labour.note": "按工厂日登记的检验人工工时。某期间内有登记时，检验人工目标按登记工时计算。",
     "labour.first_day": "起始日",

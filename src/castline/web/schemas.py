@@ -264,6 +264,16 @@ class DefectLink(Out):
     confirmed: list[str]
 
 
+class CavityScrap(Out):
+    die: str
+    cavity: int
+    parts: int
+    ng: int
+    rate: float
+    ci: tuple[float, float]
+    text: str
+
+
 class RootCause(Out):
     shots: int
     ng: int
@@ -271,6 +281,8 @@ class RootCause(Out):
     dies: list[str]
     findings: list[Finding]
     defects: list[DefectLink]
+    cavities: list[CavityScrap]  # dies of several cavities: scrap rate per cavity
+    unit_note: str | None  # velocities shown in source units, and why
 
 
 class KpiRow(Out):
