@@ -153,7 +153,7 @@ def valid_values(seeded: Plant) -> dict[str, str]:
         "plant": "p1", "machine": "m1", "shot_number": "1", "digest": seeded.image_p1,
         "alarm_id": str(seeded.alarm_p1), "model_id": str(seeded.models["v3"]),
         "username": "viewer", "parameter": "melt_temp_c", "die": "D1", "view": "front",
-        "key": "p1/m1/1", "by": "shift",
+        "key": "p1/m1/1", "by": "shift", "train_until": "2026-01-01T00:00:00+00:00",
     }  # fmt: skip
 
 
