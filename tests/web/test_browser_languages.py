@@ -181,3 +181,15 @@ def test_every_page_in_both_languages(watched: Any, server: Server, lang: str) -
             assert flags == sorted(flags, reverse=True), f"alarms not first: {tiles}"
             assert {"m1", "m3"} == {m for m, alarms in tiles if alarms}, tiles
         screenshot(page, name, lang)
+    # Passing a part castline judged NG asks first: the confirmation page, then a refusal.
+    page.goto(f"/plants/p1/parts/m1/3?lang={lang}")
+    page.click("button[name=decision][value=OK]")
+    page.wait_for_load_state("load")
+    check(page, lang, f"{lang} override confirmation")
+    screenshot(page, "override", lang)
+    page.goto(f"/plants/p1/parts/m1/2?lang={lang}")
+    page.click("button[name=decision][value=NG]")  # no defect type named
+    page.wait_for_load_state("load")
+    check(page, lang, f"{lang} refusal")
+    refusal = "判为不合格的铸件须选择缺陷类型" if lang == "zh" else "Name the defect type"
+    assert refusal in page.locator("body").inner_text()
