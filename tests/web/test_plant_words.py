@@ -197,3 +197,15 @@ def test_live_alarms_say_their_figures_in_chinese(
     assert said.detail == chinese and said.stored == stored
     assert any("\u4e00" <= c <= "\u9fff" for c in said.title)
     assert alarm_text(Translator("en"), codes | {"message": stored}).detail == stored
+
+
+def test_a_velocity_in_source_units_keeps_its_figures_in_chinese() -> None:
+    alarm = {
+        "subject": "fast_shot_velocity_mps",
+        "rule": "nelson1",
+        "message": "fast shot (second phase) velocity on die-8917/8917: one point beyond 3 "
+        "sigma (4x, began about 2019-03-08T01:00:00+00:00, last 2019-03-08T02:00:00+00:00); "
+        "centre 0.1121 source units, limits 0.1043..0.12",
+    }
+    said = alarm_text(Translator("zh"), alarm)
+    assert said.detail == "中心线 0.1121 源数据单位，控制限 0.1043 – 0.12"

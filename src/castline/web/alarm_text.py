@@ -18,7 +18,9 @@ from typing import Any
 from castline.web.i18n import Translator
 
 _N = r"-?[\d.]+(?:e[+-]?\d+)?%?"
-_SPC = re.compile(rf"centre (?P<center>{_N}) (?P<unit>\S+), limits (?P<lcl>{_N})\.\.(?P<ucl>{_N})$")
+_SPC = re.compile(
+    rf"centre (?P<center>{_N}) (?P<unit>[^,]+), limits (?P<lcl>{_N})\.\.(?P<ucl>{_N})$"
+)
 _LEVEL = re.compile(rf"level shift \((?P<unit>[^)]+)\) at .*: (?P<before>{_N}) -> (?P<after>{_N})$")
 _RISK = re.compile(
     rf"predicted scrap risk (?P<risk>{_N}) over the last (?P<shots>\d+) shots, "
@@ -62,6 +64,12 @@ def _same(t: Translator, fields: dict[str, str]) -> dict[str, str]:
     return fields
 
 
+def _unit(t: Translator, fields: dict[str, str]) -> dict[str, str]:
+    """A unit said in words ("source units": the source's unit is doubtful)."""
+    key = f"unit.{fields['unit']}"
+    return fields | {"unit": t(key)} if t.has(key) else fields
+
+
 Shape = Callable[[Translator, dict[str, str]], dict[str, str]]
 # Stored message forms (report spc, live SPC, the line's watches, scrap risk) and how
 # their figures are said again: names of readings and verdict reasons in the language too.
@@ -70,8 +78,8 @@ _DETAILS: tuple[tuple[str, re.Pattern[str], Shape], ...] = (
     ("alarm.held_detail", _HELD, _latest),
     ("alarm.backlog_detail", _BACKLOG, _same),
     ("alarm.new_level_detail", _NEW_LEVEL, _steps),
-    ("alarm.spc_detail", _SPC, _same),
-    ("alarm.level_detail", _LEVEL, _same),
+    ("alarm.spc_detail", _SPC, _unit),
+    ("alarm.level_detail", _LEVEL, _unit),
     ("alarm.risk_detail", _RISK, _same),
 )
 
