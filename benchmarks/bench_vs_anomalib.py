@@ -19,9 +19,15 @@ strides 8 and 16). So the comparison is of the methods on one backbone: anomalib
 neighbourhood pooling, coreset, nearest-neighbour scoring and smoothing against
 castline's letterbox, cell memories, out-of-fold calibration and graph.
 
-    .venv/bin/python benchmarks/bench_vs_anomalib.py --quick      # a few minutes
-    .venv/bin/python benchmarks/bench_vs_anomalib.py              # about half an hour
     .venv/bin/python benchmarks/bench_vs_anomalib.py --setup-only # just the venv
+    .venv/bin/python benchmarks/bench_vs_anomalib.py --quick      # 100 photos, small tests
+    .venv/bin/python benchmarks/bench_vs_anomalib.py              # 100/200/400, all of val
+    .venv/bin/python benchmarks/bench_vs_anomalib.py --parts impeller --n-train 400 \
+        --n-val 200 --n-defects 60 --work var/bvsa --resume        # keep finished sides
+
+Cost on a 2-core machine other work loads: each side of a 100-photo row takes 5-10
+minutes; anomalib's coreset from 400 photos (409,600 patches, 4,096 greedy steps over all
+of them) takes well over an hour there, the full run several hours.
 """
 
 from __future__ import annotations
