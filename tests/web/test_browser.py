@@ -140,10 +140,10 @@ def test_operator_watches_live_reviews_a_part_and_acknowledges_an_alarm(
     page.wait_for_url("**/plants/p1/parts/m1/4")
     assert page.locator("svg.photo-large rect.region").count() == 1
     assert "702.00" in page.locator("table.parameters").inner_text()
-    page.uncheck("#heat")  # page.js, not inline code, hides the heat map
-    expect(page.locator("#overlay")).to_be_hidden()
-    page.check("#heat")
-    expect(page.locator("#overlay")).to_be_visible()
+    page.uncheck("#heat-1")  # page.js, not inline code, hides the first view's heat map
+    expect(page.locator("#overlay-1")).to_be_hidden()
+    page.check("#heat-1")
+    expect(page.locator("#overlay-1")).to_be_visible()
     shot(page, "3-part")
 
     page.select_option("select[name=defect_type]", "cold_shut")
