@@ -34,6 +34,7 @@ from typing import IO, Literal
 from castline.settings import TlsFiles
 
 log = logging.getLogger(__name__)
+RELOAD_WAIT_S = 5.0  # for a running server to say it took new users
 
 MAX_PAYLOAD = 8 * 1024 * 1024  # camera images travel as messages
 BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0)  # wait before each restart of a dead server
@@ -517,5 +518,22 @@ def signal_reload(store_dir: Path, authorization: str) -> int | None:
         write_private(store_dir / AUTH_FILE, authorization + "\n")
     pid = _server_pid(store_dir)
     if pid is not None:
+        server_log = store_dir / "nats.log"
+        seen = server_log.stat().st_size if server_log.exists() else 0
         os.kill(pid, signal.SIGHUP)
+        _await_reload(server_log, seen)
     return pid
+
+
+def _await_reload(server_log: Path, offset: int, timeout_s: float = RELOAD_WAIT_S) -> bool:
+    """Whether the server says it reloaded (in its log, after `offset`) within the timeout:
+    SIGHUP only asks, and a device told "added" must be able to log in at once."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server_log.exists():
+            with server_log.open("rb") as fh:
+                fh.seek(offset)
+                if b"Reloaded" in fh.read():
+                    return True
+        time.sleep(0.05)
+    return False
