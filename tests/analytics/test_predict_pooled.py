@@ -115,7 +115,8 @@ def test_scrap_risk_alarm_when_risk_outruns_recent_inspection(sqlite_engine: Eng
     # A hot episode the model learns from, a quiet spell, then the melt runs hot again.
     n = 1000
     record(sqlite_engine, die_shots("8412", n, 700, episodes(n, (300, 400), (800, n)), seed=6))
-    result = predict.watch_scrap_risk(sqlite_engine, "p1", "8412", START + timedelta(minutes=800))
+    watch = predict.scrap_risk(sqlite_engine, "p1", "8412", START + timedelta(minutes=800))
+    result = predict.raise_risk_alarms(sqlite_engine, "p1", watch)
     assert result["shots_scored"] == 200 and result["rises"]
     first = datetime.fromisoformat(result["rises"][0])
     assert first - START < timedelta(minutes=900)  # within 100 shots of the rise

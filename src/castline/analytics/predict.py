@@ -280,21 +280,6 @@ def _subset(scored: ShotRisk, mask: np.ndarray) -> ShotRisk:
     return ShotRisk(scored.risk[mask], scored.out_of_window[mask], scored.rule[mask])
 
 
-def watch_scrap_risk(
-    engine: Engine,
-    plant: str,
-    die: str,
-    train_until: datetime,
-    until: datetime | None = None,
-    *,
-    window: int = 50,
-    factor: float = 2.0,
-) -> dict[str, Any]:
-    """`scrap_risk`, with a `scrap_risk` alarm raised at each rise."""
-    watch = scrap_risk(engine, plant, die, train_until, until, window=window, factor=factor)
-    return raise_risk_alarms(engine, plant, watch, window)
-
-
 def raise_risk_alarms(
     engine: Engine, plant: str, watch: ScrapRiskWatch, window: int = 50
 ) -> dict[str, Any]:
