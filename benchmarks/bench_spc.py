@@ -75,5 +75,6 @@ def main() -> None:
             if "fixed half" in part:
                 print(f"    8722 fixed half ({a['rule']}): {part.split(': ', 1)[-1][:110]}")
 
+
 if __name__ == "__main__":
     main()
