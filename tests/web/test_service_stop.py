@@ -32,8 +32,8 @@ def test_sigint_to_the_group_stops_the_owner_first_and_the_broker_after(tmp_path
         broker = EmbeddedNats(Path({str(tmp_path / "nats")!r}), port={port}, mqtt_port=None)
         broker.start()
         broker.supervise()
-        print(broker.pid, flush=True)
-        try:
+        try:  # before the pid is told: the test's SIGINT may come right after it
+            print(broker.pid, flush=True)
             while True:
                 time.sleep(0.05)
         except KeyboardInterrupt:
