@@ -308,10 +308,12 @@ class _Run:
         # The cell expects the part from now on, even if its shot record comes late (after
         # a cooling rack: from when it leaves the rack).
         cavities = self.config.cavities(event.die)
+        # A warm-up (trial) casting is scrap by rule: the chute is right for it.
+        scrap = event.truth.defective or event.trial
         if not self.config.cooling_rack:
             for cavity in range(1, cavities + 1):
                 cell = self.cells[event.machine]
-                cell.expect(event.shot_number, event.truth.defective, deadline, cavity)
+                cell.expect(event.shot_number, scrap, deadline, cavity)
 
         def publish_shot() -> None:
             self._lags.append(self.loop.time() - shot_at)
@@ -349,7 +351,7 @@ class _Run:
             part, cavity = leaving[0], leaving[1]
             deadline = self.loop.time() + self.config.verdict_deadline_s
             cell = self.cells[part.machine]
-            cell.expect(part.shot_number, part.truth.defective, deadline, cavity)
+            cell.expect(part.shot_number, part.truth.defective or part.trial, deadline, cavity)
             self.publish.photo(leaving, self.sim_now(), by_code=True)
 
     def _publish_state(self, event: StateEvent) -> None:
