@@ -102,3 +102,16 @@ def test_a_refusal_is_said_in_the_page_language(client: TestClient, plant: Seede
     model = plant[1].models["v3"]
     denied = client.get(f"/models/{model}/promote", headers=zh)
     assert denied.status_code == 403 and "此操作需要工程师或更高的角色。" in denied.text
+
+
+def test_an_unknown_address_is_a_page_for_people_and_json_for_programs(
+    client: TestClient, plant: Seeded
+) -> None:
+    viewer = as_user(plant[1], "viewer") | {"Accept": "text/html"}
+    page = client.get("/no-such-page", headers=viewer)
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert "<nav" in page.text or "<main" in page.text  # the site's page, not bare JSON
+    api = client.get("/api/v1/no-such-thing", headers=as_user(plant[1], "viewer"))
+    assert api.status_code == 404 and api.json() == {"detail": "Not Found"}
+    anonymous = client.get("/no-such-page", headers={"Accept": "text/html"})
+    assert anonymous.status_code in (303, 404)

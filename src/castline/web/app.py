@@ -10,12 +10,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry, make_asgi_app
 from sqlalchemy import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from castline import __version__
@@ -101,7 +102,7 @@ def create_app(
     for router in (*apis, pages.router, stops_page.router, labour_page.router):
         app.include_router(router)
     _docs(app)
-    app.add_exception_handler(HTTPException, _error)
+    app.add_exception_handler(StarletteHTTPException, _error)  # unknown routes too
     return app
 
 
@@ -196,7 +197,7 @@ def _schema_name(schema: dict[str, Any]) -> str:
 
 async def _error(request: Request, exc: Exception) -> Response:
     """The API answers JSON; a page sends the browser to the login or shows the error."""
-    assert isinstance(exc, HTTPException)
+    assert isinstance(exc, StarletteHTTPException)
     if request.url.path.startswith("/api/"):
         return await http_exception_handler(request, exc)
     if exc.status_code == 401:
