@@ -49,8 +49,8 @@ def latency(model: InspectionModel, photos: list[np.ndarray], runs: int) -> tupl
     return float(np.percentile(times, 50)), float(np.percentile(times, 99))
 
 
-def reference_p99(runs: int) -> float:
-    """p99 of a fixed numpy workload: how much of a tail is the machine, not the model."""
+def reference_ratio(runs: int) -> float:
+    """p99/p50 of a fixed numpy workload: how much of a tail is the machine, not the model."""
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=(256, 256)), rng.normal(size=(256, 256))
     times = []
@@ -92,7 +92,7 @@ def report(
         f"{reviewed / len(ok):.4f} [{rv_lo:.3f}, {rv_hi:.3f}], NG passed as OK "
         f"{escaped / len(ng):.4f}; out of fold: false reject {oof['false_reject_rate']:.4f}, "
         f"review {oof['review_rate']:.4f}; latency p50 {p50:.1f} ms p99 {p99:.1f} ms "
-        f"(1 thread, 300x300; reference workload p99/p50 {reference_p99(200):.2f}); "
+        f"(1 thread, 300x300; reference workload p99/p50 {reference_ratio(200):.2f}); "
         f"memory {training['memory_cells']} cells x {training['memory_rows']} rows, "
         f"alignment {training['alignment']}, part {training['part']}, "
         f"input {model.manifest['input_size'][0]} px; "

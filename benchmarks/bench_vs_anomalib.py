@@ -50,6 +50,7 @@ import numpy as np
 from PIL import Image
 
 import bench_localisation as loc
+from bench_vision import reference_ratio
 from castline.datasets import casting_root, images, split_of
 from castline.vision.images import read_image
 from castline.vision.metrics import auroc, escape_at_frr
@@ -184,19 +185,6 @@ def synthetic_photos(
 
 
 # ---------------------------------------------------------------- castline's side
-
-
-def reference_ratio(runs: int) -> float:
-    """p99/p50 of a fixed numpy workload: how much of a tail is the machine, not the model."""
-    rng = np.random.default_rng(0)
-    a, b = rng.normal(size=(256, 256)), rng.normal(size=(256, 256))
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        for _ in range(8):
-            a = np.tanh(a @ b)
-        times.append((time.perf_counter() - started) * 1000)
-    return float(np.percentile(times, 99) / np.percentile(times, 50))
 
 
 def castline_side(job: Job, out: Path) -> None:

@@ -100,7 +100,8 @@ def score(model: PatchcoreModel, photo: np.ndarray) -> tuple[float, np.ndarray]:
 
 
 def reference_ratio(runs: int) -> float:
-    """The same fixed numpy workload as castline's side: the machine's own tail."""
+    """The fixed numpy workload of bench_vision.reference_ratio (this file runs where
+    castline is not installed): the machine's own tail."""
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=(256, 256)), rng.normal(size=(256, 256))
     times = []
