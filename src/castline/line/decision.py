@@ -8,6 +8,7 @@ worker of the group.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
@@ -22,6 +23,7 @@ from castline.messaging import limits
 from castline.messaging.schema import ImageMessage
 
 DIE_LOOKUP_WAIT_S = 0.03  # between looks for a shot that has not come yet
+RECORD_EVERY = 5  # looks in memory per look in the record (a query): 150 ms apart
 MARK_WAIT_S = 0.3  # for a code's shot, when the photo's deadline is not known
 INSPECT_RESERVE_S = 0.5  # of the deadline, kept for inspection when waiting for a shot
 
@@ -108,13 +110,16 @@ class Decider:
     ) -> PartKey | None:
         """The part a code marks: this worker's recent shots, else the record (another
         worker of the group may be recording the shot right now)."""
-        while True:
+        for look in itertools.count():
             found = self.joiner.marked(plant, code)
-            if found is None and self.recorded_mark is not None:
+            last = time.monotonic() >= wait_until
+            asks = look % RECORD_EVERY == 0 or last
+            if found is None and asks and self.recorded_mark is not None:
                 found = await self.recorded_mark(plant, machine, code)
-            if found is not None or time.monotonic() >= wait_until:
-                return found
+            if found is not None or last:
+                break
             await asyncio.sleep(DIE_LOOKUP_WAIT_S)
+        return found
 
     def _shot_wait_s(self, arrived: datetime) -> float:
         """How long a photo may still wait for its shot: until half its deadline has
@@ -179,11 +184,15 @@ class Decider:
         photo shows). In a group of workers another one may have the shot, and may be
         recording it right now: the record knows it a moment later. A shot that never
         comes leaves the die mounted on the machine, and no trial flag."""
-        while not self.joiner.has_shot(key):
-            recorded = await self.recorded_die(key)
-            if recorded is not None:
-                return recorded
-            if time.monotonic() >= wait_until:
+        for look in itertools.count():
+            if self.joiner.has_shot(key):
+                break
+            last = time.monotonic() >= wait_until
+            if look % RECORD_EVERY == 0 or last:  # the record is asked less often than memory
+                recorded = await self.recorded_die(key)
+                if recorded is not None:
+                    return recorded
+            if last:
                 break
             await asyncio.sleep(DIE_LOOKUP_WAIT_S)
         return self.joiner.die_of(key), self.joiner.is_trial(key)
