@@ -49,6 +49,8 @@ EN: dict[str, str] = {
     "up.uplink": "uplink: leaf node of {uplink}, JetStream domain {plant}",
     "up.cells": "robot cells: OPC UA {endpoint}",
     "up.stopping": "stopping: the hall has stopped, the line finishes the parts in flight",
+    "import.interrupted": "interrupted: the rows above are saved; run the same command again "
+    "to import the rest (rows already there are skipped)",
     "up.undecided": "stopping with {n} part(s) not yet decided",
     "train.real": "training the inspection model from the real photographs in {root} ...",
     "train.synthetic": "no real photographs found (set CASTLINE_DATA); training on synthetic ones",
@@ -93,6 +95,8 @@ ZH: dict[str, str] = {
     "up.uplink": "上联：作为 {uplink} 的叶节点，JetStream 域 {plant}",
     "up.cells": "机器人工作站：OPC UA {endpoint}",
     "up.stopping": "正在停止：车间模拟已停止，产线正在处理在途铸件",
+    "import.interrupted": "已中断：以上各行已保存；再次运行同一命令即可导入其余部分"
+    "（已导入的行会跳过）",
     "up.undecided": "停止时仍有 {n} 个铸件未判定",
     "train.real": "正在用 {root} 中的真实照片训练检测模型……",
     "train.synthetic": "未找到真实照片（请设置 CASTLINE_DATA）；改用合成照片训练",

@@ -146,3 +146,7 @@ def test_the_cli_says_what_is_wrong_without_a_traceback(
         app, ["import", "shots", str(path), "--encoding", "klingon"], env=env
     )
     assert result.exit_code == 2 and "unknown encoding" in result.output
+    chinese = CliRunner().invoke(
+        app, ["import", "shots", str(path)], env=env | {"CASTLINE_LANG": "zh"}
+    )
+    assert chinese.exit_code == 2 and chinese.output.startswith("错误：")

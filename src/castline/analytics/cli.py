@@ -543,6 +543,7 @@ def import_shots(
     """Import historical shots; running it again on the same file adds nothing."""
     from castline.analytics import importer, mapping
     from castline.analytics.export_file import ExportError
+    from castline.cli_text import say
 
     try:
         chosen = mapping.get(mapping_name)
@@ -554,14 +555,10 @@ def import_shots(
             engine, csv, chosen, plant_id, encoding=encoding, limit=limit
         )
     except ExportError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(say("error", message=str(exc)), err=True)
         raise typer.Exit(2) from None
     for line in report.lines():
         typer.echo(line)
     if report.interrupted:
-        typer.echo(
-            "interrupted: the rows above are saved; run the same command again to import "
-            "the rest (rows already there are skipped)",
-            err=True,
-        )
+        typer.echo(say("import.interrupted"), err=True)
         raise typer.Exit(130)
