@@ -46,7 +46,7 @@ from castline.vision.calibration import (
     threshold_for_frr,
 )
 from castline.vision.graph import GRID_STRIDE, STRIDES, Head, features_graph, inspection_graph
-from castline.vision.head import fit_head
+from castline.vision.head import fit_head, keep_training_descriptors
 from castline.vision.images import read_image
 from castline.vision.memory import PatchMemory, Projection, Scorer, cell_windows, greedy_coreset
 from castline.vision.metrics import auroc
@@ -505,6 +505,7 @@ def train_model(
     metrics["timings"] = clock.laps
     # The holdout figures and times reach manifest.json, not the graph's copy of it.
     folder = model.save(out)
+    keep_training_descriptors(folder, oof)  # what a review-loop head refit starts from
     records = _records(photos, oof, fit.good_scores, fit.bad_scores, holdout)
     (folder / CALIBRATION_FILE).write_text(json.dumps({"images": records}, indent=1))
     return model
