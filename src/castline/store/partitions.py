@@ -1,0 +1,200 @@
+"""Time partitions of the record's large tables on PostgreSQL (migration 0012).
+
+`shots` and `machine_states` are partitioned by range of `at` (native declarative
+partitioning): partitions of whole months (`history_partition_months`, aligned to
+January), made ahead of time by `ensure_partitions` (every `open_store` and the line's
+hourly duty), and a DEFAULT partition that takes any row no partition covers, so a shot
+from a far past or future clock is stored, never refused. A partition made for rows
+already in the default one takes them over in the same transaction.
+
+Retention drops whole partitions (`drop_history`): no row-by-row delete of millions of
+shots. SQLite stays one unpartitioned table per fact; there these functions do nothing
+but the row deletes of `drop_history`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, Engine, and_, select, text
+
+from castline.store import tables as t
+
+PARTITIONED = ("shots", "machine_states")
+AHEAD_MONTHS = 3  # partitions exist this far ahead of now, so the line never waits on DDL
+# Rows about a shot's part in tables not partitioned: retention deletes them with the shot.
+PART_TABLES = ("verdicts", "images", "reviews", "truths", "part_marks", "shot_curves")
+
+_BOUND = re.compile(r"FROM \('([^']+)'\) TO \('([^']+)'\)")
+
+
+@dataclass(frozen=True, slots=True)
+class Partition:
+    table: str
+    name: str
+    start: datetime
+    end: datetime
+
+
+def is_partitioned(conn: Connection, table: str = "shots") -> bool:
+    """True where `table` is a partitioned PostgreSQL table (migration 0012 ran there)."""
+    if conn.dialect.name != "postgresql":
+        return False
+    kind = conn.execute(
+        text("SELECT relkind FROM pg_class WHERE oid = to_regclass(:t)"), {"t": table}
+    ).scalar()
+    return kind == "p"
+
+
+def period_start(at: datetime, months: int = 1) -> datetime:
+    """The first instant of the partition period holding `at` (UTC, aligned to January)."""
+    at = at.astimezone(UTC)
+    month0 = (at.month - 1) // months * months
+    return datetime(at.year, month0 + 1, 1, tzinfo=UTC)
+
+
+def add_months(at: datetime, months: int) -> datetime:
+    """The first instant (UTC) of the month `months` after the month of `at`."""
+    at = at.astimezone(UTC)
+    index = at.year * 12 + at.month - 1 + months
+    return datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC)
+
+
+def partitions(conn: Connection, table: str) -> list[Partition]:
+    """The range partitions of `table`, oldest first (the default partition is not one)."""
+    conn.execute(text("SET LOCAL TIME ZONE 'UTC'"))  # bounds are printed in the session zone
+    found = conn.execute(
+        text(
+            "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i "
+            "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = to_regclass(:t)"
+        ),
+        {"t": table},
+    )
+    out = []
+    for name, bound in found:
+        match = _BOUND.search(bound or "")
+        if match:  # not the DEFAULT partition
+            start, end = (datetime.fromisoformat(x).astimezone(UTC) for x in match.groups())
+            out.append(Partition(table, name, start, end))
+    return sorted(out, key=lambda p: p.start)
+
+
+def ensure_partitions(
+    engine: Engine, now: datetime | None = None, months: int = 1, ahead: int = AHEAD_MONTHS
+) -> list[str]:
+    """Create the partitions of the current period and of `ahead` months after it, where
+    missing; return the names created. Nothing on SQLite or an unpartitioned database."""
+    now = now or datetime.now(UTC)
+    created = []
+    with engine.begin() as conn:
+        if not is_partitioned(conn):
+            return []
+        start = period_start(now, months)
+        while start <= add_months(now, ahead):
+            end = add_months(start, months)
+            for table in PARTITIONED:
+                if create_partition(conn, table, start, end):
+                    created.append(f"{table}_p{start:%Y%m%d}")
+            start = end
+    return created
+
+
+def create_partition(conn: Connection, table: str, start: datetime, end: datetime) -> bool:
+    """Create `table`'s partition for [start, end) unless one overlaps it (a period
+    made earlier, perhaps of another length); rows of that range waiting in the default
+    partition move into it. True if created."""
+    if any(p.start < end and start < p.end for p in partitions(conn, table)):
+        return False
+    name, default = f"{table}_p{start:%Y%m%d}", f"{table}_default"
+    bounds = {"a": start, "b": end}
+    in_range = "at >= :a AND at < :b"
+    waiting = conn.execute(
+        text(f'SELECT EXISTS (SELECT 1 FROM "{default}" WHERE {in_range})'), bounds
+    ).scalar()
+    if waiting:  # PostgreSQL refuses a partition whose rows sit in the default one
+        conn.execute(text(f'CREATE TEMP TABLE "_moving" (LIKE "{table}") ON COMMIT DROP'))
+        conn.execute(
+            text(
+                f'WITH gone AS (DELETE FROM "{default}" WHERE {in_range} RETURNING *) '
+                'INSERT INTO "_moving" SELECT * FROM gone'
+            ),
+            bounds,
+        )
+    conn.execute(
+        text(
+            f'CREATE TABLE "{name}" PARTITION OF "{table}" '
+            f"FOR VALUES FROM ('{start.isoformat()}') TO ('{end.isoformat()}')"
+        )
+    )
+    if waiting:
+        conn.execute(text(f'INSERT INTO "{table}" SELECT * FROM "_moving"'))
+        conn.execute(text('DROP TABLE "_moving"'))
+    return True
+
+
+def drop_history(engine: Engine, before: datetime) -> dict[str, int]:
+    """Delete the history older than `before`. PostgreSQL: whole partitions that end by
+    then, with the rows about their parts in the tables not partitioned, and older rows
+    of the default partitions (a partition holding `before` stays whole: retention goes
+    by partitions there). SQLite: the older rows. Returns {"partitions", "shots",
+    "states"}: partitions dropped, shots and machine states deleted."""
+    out = {"partitions": 0, "shots": 0, "states": 0}
+    with engine.begin() as conn:
+        partitioned = is_partitioned(conn)
+        if partitioned:
+            for table in PARTITIONED:
+                for p in partitions(conn, table):
+                    if p.end <= before:
+                        out["shots" if table == "shots" else "states"] += _drop(conn, p)
+                        out["partitions"] += 1
+        if partitioned:
+            out["shots"] += _delete_default(conn, "shots", before)
+            out["states"] += _delete_default(conn, "machine_states", before)
+        else:
+            out["shots"], out["states"] = _delete_rows(conn, before)
+    return out
+
+
+_SAME_PART = "WHERE x.plant = s.plant AND x.machine = s.machine AND x.shot_number = s.shot_number"
+
+
+def _drop(conn: Connection, p: Partition) -> int:
+    if p.table == "shots":
+        for table in PART_TABLES:
+            conn.execute(text(f'DELETE FROM "{table}" x USING "{p.name}" s {_SAME_PART}'))
+    n = int(conn.execute(text(f'SELECT count(*) FROM "{p.name}"')).scalar_one())
+    conn.execute(text(f'DROP TABLE "{p.name}"'))
+    return n
+
+
+def _delete_default(conn: Connection, table: str, before: datetime) -> int:
+    """Rows older than `before` in the default partition (clocks far off), with the rows
+    about their parts where they are shots."""
+    default = f"{table}_default"
+    if table == "shots":
+        for other in PART_TABLES:
+            conn.execute(
+                text(
+                    f'DELETE FROM "{other}" x USING (SELECT plant, machine, shot_number '
+                    f'FROM "{default}" WHERE at < :b) s {_SAME_PART}'
+                ),
+                {"b": before},
+            )
+    return conn.execute(text(f'DELETE FROM "{default}" WHERE at < :b'), {"b": before}).rowcount
+
+
+def _delete_rows(conn: Connection, before: datetime) -> tuple[int, int]:
+    """SQLite: shots and states older than `before`, with the rows about their parts."""
+    s, ms = t.shots, t.machine_states
+    for name in PART_TABLES:
+        other = t.metadata.tables[name]
+        same = and_(
+            s.c.plant == other.c.plant,
+            s.c.machine == other.c.machine,
+            s.c.shot_number == other.c.shot_number,
+        )
+        conn.execute(other.delete().where(select(s.c.id).where(same, s.c.at < before).exists()))
+    states = conn.execute(ms.delete().where(ms.c.at < before)).rowcount
+    return conn.execute(s.delete().where(s.c.at < before)).rowcount, states
