@@ -25,7 +25,7 @@ from castline.analytics.trace_cli import trace
 from castline.cli_text import language, say, translated
 from castline.line.cli import app as line_app
 from castline.line.envelope_cli import app as envelope_app
-from castline.messaging.cli import hub
+from castline.messaging.cli import hub_app
 from castline.messaging.device_cli import device_app
 from castline.options import (
     ConfigOption,
@@ -143,7 +143,7 @@ app.add_typer(sim_app, name="sim")
 app.add_typer(line_app, name="line")
 app.add_typer(envelope_app, name="envelope")
 app.add_typer(device_app, name="device")
-app.command("hub")(hub)
+app.add_typer(hub_app, name="hub")
 app.add_typer(report_app, name="report")
 app.add_typer(import_app, name="import")
 app.command("trace")(trace)

@@ -67,6 +67,69 @@ EN: dict[str, str] = {
     "deadline passed",
     "load.and": "; ",
     "load.ok": "the line keeps up again",
+    # castline hub and its subcommands (messaging/cli.py)
+    "hub.lag": "{plant}: {lag} messages behind, last heard {heard}{photos}{error}",
+    "hub.never": "never",
+    "hub.ago": "{s:.1f} s ago",
+    "hub.with_photos": ", photos copied",
+    "hub.and_photos": " and photos",
+    "hub.source_error": ", error: {error}",
+    "hub.added": "{plant}: added; the hub copies its records and verdicts{photos} from now on",
+    "hub.already": "{plant}: the hub copies it already (see `castline hub plants`)",
+    "hub.removed": "{plant}: removed; what the hub copied of it stays, and adding it again "
+    "resumes after that",
+    "hub.on_off": "photos {state}? say on or off",
+    "hub.photos_on": "{plant}: photos copied from now on, after the last one the hub holds",
+    "hub.photos_off": "{plant}: photos no longer copied; records and verdicts go on",
+    "hub.unchanged": "{plant}: already so, nothing changed",
+    "hub.none": "the hub copies no plants yet: castline hub add-plant PLANT",
+    "hub.bad_plant": "plant id {plant} must be 1 to 64 letters, digits, '_' or '-', and not "
+    "'hub' (the hub's own JetStream domain)",
+    "hub.bad_url": "--hub {url}: give the hub's NATS URL, nats://HOST:PORT (or tls://...)",
+    "hub.unknown_plant": "the hub does not copy plant '{plant}' (see `castline hub plants`)",
+    "hub.no_central": "the server at {url} holds no central stream: is it a `castline hub`?",
+    "hub.legacy": "the hub copies all of {plant} through one source made before photos were "
+    "optional; leaving photos out would copy its records again",
+    "hub.unreachable": "cannot reach the hub at {url} ({detail}); is `castline hub` running "
+    "there, and --hub its client URL?",
+    # castline vision update (vision/cli.py)
+    "vupdate.where": "name the model to update: a model folder (MODEL), or --die and --view "
+    "for the active one of a die and camera view, not both",
+    "vupdate.nothing": "nothing to learn from: give --ok DIR (photos confirmed good) and/or "
+    "--ng DIR (confirmed defects), or --reviews with --die and --view",
+    "vupdate.reviews_and_dirs": "--reviews learns from the reviews in the database: give it "
+    "without --ok and --ng (or fold the folders in with a second command)",
+    "vupdate.out_needed": "give --out NEW_FOLDER: the new version is written there, the "
+    "model given stays as it is",
+    "vupdate.out_with_die": "--out is for a model folder; with --die and --view the new "
+    "version goes into the models folder of the settings and is registered",
+    "vupdate.out_exists": "{path} exists already: choose a new folder for the new version",
+    "vupdate.not_folder": "{path} is not a folder of photos",
+    "vupdate.no_photos": "{path} holds no .jpeg/.jpg/.png/.bmp photos",
+    "vupdate.unreadable": "{path} is not a photo castline can read ({detail})",
+    "vupdate.conflict": "{n} photo(s) are in both --ok and --ng (same content): a photo is "
+    "good or defective, not both; remove them from one of the folders",
+    "vupdate.defect_type": "--defect-type must be 1 to 40 characters, got {n}",
+    "vupdate.no_active": "{die}/{view} has no active model: register one with `castline "
+    "vision register MODEL --die {die} --view {view} --activate`",
+    "vupdate.no_head_data": "{path} has no head_descriptors.npz (trained before castline "
+    "kept what a head refit needs): --ng cannot teach it; retrain it with `castline vision "
+    "train GOOD_DIR --defects DIR`",
+    "vupdate.failed": "the model was not updated: {detail}",
+    "vupdate.no_reviews": "{die}/{view}: no reviews wait to be learnt (photos castline held "
+    "and a person passed, or parts a person confirmed NG) since the active version {version}",
+    "vupdate.made": "{version} -> {path}: {good} good photo(s) into the memory, {defects} "
+    "defect(s) into the head",
+    "vupdate.head": "  supervised head {how}: NG threshold {ng:.4g}, false reject {frr:.1%} "
+    "(cross-fitted on {n} training photos), escape {escape} on {defects} defects",
+    "vupdate.head_created": "created",
+    "vupdate.head_refitted": "refitted",
+    "vupdate.pending": "  {n} confirmed defect(s) kept; a first head is made once {need} are "
+    "confirmed: until then the score stays the anomaly score",
+    "vupdate.registered": "{die}/{view}: registered {version}{active}",
+    "vupdate.active": " (active)",
+    "vupdate.activate_hint": "  the line keeps its model until you run: castline vision "
+    "activate --die {die} --view {view} {version}",
 }
 
 ZH: dict[str, str] = {
@@ -112,6 +175,65 @@ ZH: dict[str, str] = {
     "load.late": "{verdicts} 个铸件中有 {late} 个（{share}）因超过判定时限被隔离",
     "load.and": "；",
     "load.ok": "产线已恢复正常处理",
+    "hub.lag": "{plant}：落后 {lag} 条消息，上次联系 {heard}{photos}{error}",
+    "hub.never": "从未",
+    "hub.ago": "{s:.1f} 秒前",
+    "hub.with_photos": "，复制照片",
+    "hub.and_photos": "和照片",
+    "hub.source_error": "，错误：{error}",
+    "hub.added": "{plant}：已添加；中心站从现在起复制其记录、判定结果{photos}",
+    "hub.already": "{plant}：中心站已在复制该工厂（见 `castline hub plants`）",
+    "hub.removed": "{plant}：已移除；已复制的内容保留，再次添加时从其后继续",
+    "hub.on_off": "照片 {state}？请写 on 或 off",
+    "hub.photos_on": "{plant}：从现在起复制照片，从中心站已有的最后一张之后开始",
+    "hub.photos_off": "{plant}：不再复制照片；记录和判定结果照常复制",
+    "hub.unchanged": "{plant}：已是如此，没有改动",
+    "hub.none": "中心站尚未复制任何工厂：castline hub add-plant 工厂",
+    "hub.bad_plant": "工厂 id {plant} 须为 1 到 64 个字母、数字、'_' 或 '-'，且不能是 "
+    "'hub'（中心站自己的 JetStream 域）",
+    "hub.bad_url": "--hub {url}：请给出中心站的 NATS 地址 nats://主机:端口（或 tls://...）",
+    "hub.unknown_plant": "中心站没有复制工厂 '{plant}'（见 `castline hub plants`）",
+    "hub.no_central": "{url} 上的服务器没有中心流：它是 `castline hub` 吗？",
+    "hub.legacy": "中心站通过一个在照片可选之前建立的源复制 {plant} 的全部消息；"
+    "不复制照片将导致其记录被再次复制",
+    "hub.unreachable": "无法连接 {url} 上的中心站（{detail}）；`castline hub` 是否在运行，"
+    "--hub 是否为其客户端地址？",
+    "vupdate.where": "请指明要更新的模型：模型文件夹（MODEL），或用 --die 和 --view "
+    "指定某模具和相机视角的当前模型，二者只能选一",
+    "vupdate.nothing": "没有可学习的内容：请给出 --ok DIR（确认合格的照片）和/或 "
+    "--ng DIR（确认的缺陷），或与 --die、--view 一起使用 --reviews",
+    "vupdate.reviews_and_dirs": "--reviews 从数据库中的复核结果学习：请不要同时给出 --ok 和 "
+    "--ng（文件夹可用另一条命令加入）",
+    "vupdate.out_needed": "请给出 --out 新文件夹：新版本写入该处，原模型保持不变",
+    "vupdate.out_with_die": "--out 仅用于模型文件夹；使用 --die 和 --view 时，新版本写入设置中的"
+    "模型文件夹并登记",
+    "vupdate.out_exists": "{path} 已存在：请为新版本选择一个新文件夹",
+    "vupdate.not_folder": "{path} 不是照片文件夹",
+    "vupdate.no_photos": "{path} 中没有 .jpeg/.jpg/.png/.bmp 照片",
+    "vupdate.unreadable": "{path} 不是 castline 能读取的照片（{detail}）",
+    "vupdate.conflict": "有 {n} 张照片同时出现在 --ok 和 --ng 中（内容相同）：一张照片要么合格"
+    "要么有缺陷；请从其中一个文件夹删除",
+    "vupdate.defect_type": "--defect-type 须为 1 到 40 个字符，实际为 {n} 个",
+    "vupdate.no_active": "{die}/{view} 没有当前模型：请用 `castline vision register MODEL "
+    "--die {die} --view {view} --activate` 登记一个",
+    "vupdate.no_head_data": "{path} 中没有 head_descriptors.npz（在 castline 保存监督头重新拟合"
+    "所需数据之前训练）：--ng 无法用于该模型；请用 `castline vision train GOOD_DIR --defects "
+    "DIR` 重新训练",
+    "vupdate.failed": "模型未更新：{detail}",
+    "vupdate.no_reviews": "{die}/{view}：自当前版本 {version} 以来没有待学习的复核结果"
+    "（castline 拦下而人工放行的照片，或人工确认为 NG 的铸件）",
+    "vupdate.made": "{version} -> {path}：{good} 张合格照片加入记忆库，{defects} 张缺陷照片"
+    "加入监督头",
+    "vupdate.head": "  监督头已{how}：NG 阈值 {ng:.4g}，误判率 {frr:.1%}（在 {n} 张训练照片上"
+    "交叉拟合），{defects} 个缺陷中漏检率 {escape}",
+    "vupdate.head_created": "创建",
+    "vupdate.head_refitted": "重新拟合",
+    "vupdate.pending": "  已保存 {n} 个确认的缺陷；确认满 {need} 个后才创建第一个监督头："
+    "在此之前评分仍为异常分数",
+    "vupdate.registered": "{die}/{view}：已登记 {version}{active}",
+    "vupdate.active": "（当前模型）",
+    "vupdate.activate_hint": "  产线继续使用原模型，直到运行：castline vision activate --die "
+    "{die} --view {view} {version}",
 }
 
 CATALOGUES: dict[Lang, Mapping[str, str]] = {"en": EN, "zh": ZH}
