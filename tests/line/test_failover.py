@@ -1,5 +1,5 @@
-"""Fast failover: a worker killed with photos in flight hands them on within a second, and
-the other worker decides every one of them in time (none held for the kill alone)."""
+"""Fast failover: a worker killed with photos or records in flight hands them on within a
+second, and the other worker decides every part in time (none held for the kill alone)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import nats
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, insert, select
 
 from castline.domain.shot import PartKey
 from castline.line.intake import PHOTOS_AT_ONCE
@@ -32,6 +33,7 @@ from tests.line.test_runtime import Line, activate, line  # noqa: F401 (the fixt
 # photos had before they had their own consumer: a kill then quarantined its photos.
 DEADLINE_S = 4.0
 PARTS = 40
+HELD = 12  # shots a worker is killed holding
 
 
 async def play(url: str, workers: list[subprocess.Popen[bytes]]) -> dict[int, set[str]]:
@@ -118,6 +120,125 @@ def test_a_killed_workers_photos_are_decided_by_the_other_in_time(
         ).all()
     assert held == [], f"parts held although only a worker died: {held}"
     assert Store(engine).count(t.verdicts) == PARTS
+    engine.dispose()
+
+
+def _workers(tmp_path: Path, url: str, nats_url: str) -> Callable[[], subprocess.Popen[bytes]]:
+    env = os.environ | {
+        "CASTLINE_HOME": str(tmp_path / "home"),
+        "CASTLINE_DATABASE_URL": url,
+        "CASTLINE_VERDICT_DEADLINE_S": str(DEADLINE_S),
+        # The second worker may take a minute to start on a loaded machine: the stuck one
+        # must not settle the shots as photo-less meanwhile.
+        "CASTLINE_JOIN_WINDOW_S": "600",
+    }
+    command = [sys.executable, "-m", "castline.cli", "line", "run", "--nats", nats_url]
+    return lambda: subprocess.Popen(command, env=env)
+
+
+def _hold(conn: Connection, shots: list[ShotMessage]) -> None:
+    """Rows of the same shots, written and not committed: a worker's batch of them waits on
+    these (the natural key) until this transaction ends, as on a stalled database."""
+    conn.execute(
+        insert(t.shots),
+        [dict(plant=s.plant, machine=s.machine, shot_number=s.shot_number, die=s.die, at=s.ts,
+              trial=True, extra={}) for s in shots],
+    )  # fmt: skip
+
+
+async def _pulling(js: Any, workers: int) -> None:
+    for _ in range(900):  # a worker that starts on a loaded machine takes its time
+        if (await read_backlog(js, jetstream.LINE_CONSUMER)).idle_pulls >= workers:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{workers} workers never waited for records")
+
+
+async def take_over_shots(
+    url: str, engine: Engine, start: Callable[[], subprocess.Popen[bytes]]
+) -> tuple[dict[int, set[str]], list[subprocess.Popen[bytes]], dict[str, int]]:
+    """Worker A takes the shots of machine m2 and is stuck writing them; worker B starts
+    after, so it never saw them (nor any die of m2). A is killed; the photos come."""
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    told: dict[int, set[str]] = {}
+
+    async def on_verdict(msg: Any) -> None:
+        body = json.loads(msg.data)
+        told.setdefault(int(body["shot_number"]), set()).add(body["verdict"])
+
+    await nc.subscribe("castline.out.v1.p1.m2.verdict", cb=on_verdict)
+    workers = [start()]
+    await _pulling(js, 1)
+    # Warm-up shots: only the shot says so, and the part is then NG by rule whatever its
+    # photo shows. A photo decided without its own shot would be inspected instead.
+    shots = [ShotMessage(plant="p1", machine="m2", shot_number=n, die=DIE, ts=_now(), trial=True)
+             for n in range(1, HELD + 1)]  # fmt: skip
+    with engine.connect() as blocker:
+        blocker.begin()
+        await asyncio.to_thread(_hold, blocker, shots)
+        for shot in shots:
+            await js.publish("castline.v1.p1.m2.shot", shot.to_json())
+        for _ in range(300):
+            info = await js.consumer_info(jetstream.STREAM, jetstream.LINE_CONSUMER)
+            if info.num_ack_pending == HELD:
+                break
+            await asyncio.sleep(0.1)
+        workers.append(start())  # seconds to start: many times the records' ack wait
+        await _pulling(js, 2)
+        info = await js.consumer_info(jetstream.STREAM, jetstream.LINE_CONSUMER)
+        kept = {"held": info.num_ack_pending or 0, "redelivered": info.num_redelivered or 0}
+        workers[0].send_signal(signal.SIGKILL)
+        await asyncio.to_thread(workers[0].wait)
+        blocker.rollback()
+    subject = "castline.v1.p1.m2.image.front"
+    photos = [ImageMessage.of("p1", "m2", s.shot_number, "front", _now(), casting_jpeg(n))
+              for n, s in enumerate(shots)]  # fmt: skip
+    await asyncio.gather(*(js.publish(subject, p.to_json()) for p in photos))
+    for _ in range(600):
+        if len(told) == HELD:
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(1.0)  # a second verdict for a part would show now
+    await nc.close()
+    return told, workers, kept
+
+
+def test_a_killed_workers_shots_are_recorded_by_the_other_and_their_parts_decided(
+    tmp_path: Path, broker: EmbeddedNats, synthetic_model: Path, pg_engine: Engine
+) -> None:
+    """The shots a killed worker held come back within the records' ack wait (1 s), in
+    time for their photos: each part is decided with its own shot, none is held for want
+    of its die. While the worker lived
+    and was slow (its batch waiting on the database), it kept its shots: said in progress,
+    none was handed on."""
+    url = pg_engine.url.render_as_string(hide_password=False)
+    engine = open_store(url)
+    activate(engine, synthetic_model)
+    asyncio.run(queues(broker.url))
+    workers: list[subprocess.Popen[bytes]] = []
+    try:
+        told, workers, kept = asyncio.run(
+            take_over_shots(broker.url, engine, _workers(tmp_path, url, broker.url))
+        )
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGTERM)
+            worker.wait(timeout=30)
+    assert kept == {"held": HELD, "redelivered": 0}, "a slow worker lost its shots"
+    assert sorted(told) == list(range(1, HELD + 1)), "every part is told a verdict"
+    assert all(len(v) == 1 for v in told.values()), "and only one"
+    with engine.connect() as conn:
+        verdicts = conn.execute(
+            select(t.verdicts.c.shot_number, t.verdicts.c.verdict, t.verdicts.c.reason)
+        ).all()
+    held = [(n, reason) for n, verdict, reason in verdicts if verdict == "QUARANTINE"]
+    assert held == [], f"parts held although only a worker died: {held}"
+    unshot = [(n, reason) for n, verdict, reason in verdicts if "trial" not in reason]
+    assert unshot == [], f"parts decided without their own shot: {unshot}"
+    store = Store(engine)
+    assert len(verdicts) == store.count(t.shots) == store.count(t.images) == HELD
     engine.dispose()
 
 

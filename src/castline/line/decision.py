@@ -101,8 +101,8 @@ class Decider:
                 f"data-matrix code {limits.clip(photo.data_matrix or '', 40)!r} names no "
                 f"shot of {photo.plant}/{photo.machine}, and the photo gives no shot number"
             )
-        if arrived is not None:
-            await self._die_of(key, wait_until)  # its shot may name its mark
+        if arrived is not None:  # its shot may name its mark
+            await self._die_of(key, time.monotonic() + self._shot_wait_s(arrived, key))
         return self.joiner.with_mark(key)
 
     async def _marked(
@@ -121,13 +121,17 @@ class Decider:
             await asyncio.sleep(DIE_LOOKUP_WAIT_S)
         return found
 
-    def _shot_wait_s(self, arrived: datetime) -> float:
+    def _shot_wait_s(self, arrived: datetime, key: PartKey | None = None) -> float:
         """How long a photo may still wait for its shot: until half its deadline has
-        passed (and never into the inspection's reserve). A worker that died holding the
-        shot gives it back only after the records' ack wait; the photo must not wait for
-        that, and then is judged by itself."""
+        passed (and never into the inspection's reserve), and, while no die is known for
+        `key` at all, up to the reserve: without the shot it could only be held. A worker
+        that died holding the shot gives it back after the records' ack wait (1 s), as it
+        gives back the photo: the shot of a die not known here comes in time."""
         elapsed = (datetime.now(UTC) - arrived).total_seconds()
-        return min(self.deadline_s / 2, self.deadline_s - INSPECT_RESERVE_S) - elapsed
+        until = self.deadline_s - INSPECT_RESERVE_S
+        if key is None or self.joiner.die_of(key) is not None:
+            until = min(self.deadline_s / 2, until)
+        return until - elapsed
 
     def views_expected(self, key: PartKey) -> int:
         return self.joiner.views_expected(key)
@@ -147,7 +151,8 @@ class Decider:
     async def photo(self, key: PartKey, view: str, data: bytes, arrived: datetime) -> Decision:
         """Decide a part from its photo, within the deadline counted from `arrived`."""
         self.joiner.image(key, view, time.monotonic())
-        die, trial = await self._die_of(key, time.monotonic() + self._shot_wait_s(arrived))
+        wait_s = self._shot_wait_s(arrived, key)
+        die, trial = await self._die_of(key, time.monotonic() + wait_s)
         remaining = self.deadline_s - (datetime.now(UTC) - arrived).total_seconds()
         if trial:
             outcome = Outcome(Verdict.NG, "warm-up (trial) shot: scrapped by rule")

@@ -11,7 +11,6 @@ each time, and never counts towards dead-lettering.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from asyncio import FIRST_COMPLETED
@@ -27,6 +26,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import NoStreamResponseError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from castline.line.heartbeat import Heartbeat
 from castline.line.join import UnknownPart
 from castline.line.metrics import LineMetrics
 from castline.messaging import jetstream, parking
@@ -55,7 +55,6 @@ STORE_PROBE_S = 1.0
 FETCH_RECORDS = 512
 WRITES_AT_ONCE = 3
 PHOTOS_AT_ONCE = 8
-HEARTBEAT_S = 0.3  # a message being handled says so this often (photos' ack wait is 1 s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +143,7 @@ class Intake:
         self.backlog = 0  # the consumer's messages not yet done, all workers together
         self.in_flight: set[asyncio.Task[None]] = set()  # photos (and downstream) being handled
         self._held: dict[asyncio.Task[None], Msg] = {}
+        self.heartbeat = Heartbeat()  # photos being decided, record batches being written
 
     async def run(
         self, stop: asyncio.Event, sub: Any, drain_s: float, photos: Any | None = None
@@ -153,7 +153,7 @@ class Intake:
         deciding. Without `photos`, photos come one at a time from `sub`. On stop, what was
         fetched but not started is given back at once."""
         deciding = asyncio.create_task(self._photos(stop, photos)) if photos else None
-        beating = asyncio.create_task(_heartbeat(self._held))
+        beating = asyncio.create_task(self.heartbeat.run())
         try:
             await self._records(stop, sub, skip_photos=photos is not None)
         finally:
@@ -182,6 +182,8 @@ class Intake:
                     records.append(msg)
             if records:
                 writing.append(asyncio.create_task(self._write(*self._noted(records))))
+                self.heartbeat.hold(writing[-1], records)  # a dead worker's: back in 1 s
+                writing[-1].add_done_callback(self.heartbeat.release)
             while len(writing) >= WRITES_AT_ONCE or (writing and writing[0].done()):
                 await writing.pop(0)
         await asyncio.gather(*writing)
@@ -205,11 +207,13 @@ class Intake:
         task = asyncio.create_task(self.take(msg))
         self.in_flight.add(task)
         self._held[task] = msg
+        self.heartbeat.hold(task, [msg])
         task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self.in_flight.discard(task)
         self._held.pop(task, None)
+        self.heartbeat.release(task)
 
     async def _drain(self, drain_s: float) -> None:
         """Let the photos being decided finish; what does not finish in time is given back."""
@@ -380,16 +384,6 @@ async def _ack(msg: Msg) -> None:
         await msg.ack()
     except Exception as exc:  # the broker is away: redelivered, and written again as a no-op
         log.debug("ack of %s failed: %s", msg.subject, exc)
-
-
-async def _heartbeat(held: dict[asyncio.Task[None], Msg]) -> None:
-    """Say of every message being handled that it is in progress, so a slow decision (a
-    loaded machine, a database that answers slowly) is not taken for a dead worker."""
-    while True:
-        await asyncio.sleep(HEARTBEAT_S)
-        for msg in list(held.values()):
-            with contextlib.suppress(Exception):  # acknowledged meanwhile, or broker away
-                await msg.in_progress()
 
 
 async def _give_back(msgs: list[Msg]) -> None:

@@ -28,7 +28,10 @@ STREAM = "CASTLINE"
 # and the central site; the line consumes only the first.
 SUBJECTS = ["castline.v1.>", "castline.out.v1.>"]
 LINE_CONSUMER = "line"
-ACK_WAIT_S = 10.0  # a worker that died hands its records on after this
+# A worker that died hands its records on after this: a photo waits for its shot within
+# its deadline (2 s), so the shot must come back as fast as the photo does. A live worker
+# says of records it is still writing that they are in progress (line/heartbeat.py).
+ACK_WAIT_S = 1.0
 # Photos have a consumer of their own: a verdict is due 2 s after the photo came, so a dead
 # worker's photos must come back well before that. A worker holds only the photos it is
 # deciding and says so (in progress) while it does; nothing waits behind a batch of records.
@@ -122,9 +125,14 @@ async def ensure_line_consumer(js: JetStreamContext, plant: str | None = None) -
         filter_subject=subject,
     )
     try:
-        await js.consumer_info(STREAM, name)
+        info = await js.consumer_info(STREAM, name)
     except NotFoundError:
         await js.add_consumer(STREAM, config)
+        return name
+    if info.config.ack_wait != ACK_WAIT_S:
+        # Made by an older castline (10 s). The ack wait is one of the settings JetStream
+        # lets a durable consumer change in place; everything else is kept as it is.
+        await js.add_consumer(STREAM, replace(info.config, ack_wait=ACK_WAIT_S))
     return name
 
 
