@@ -1,16 +1,24 @@
-"""Replay of the review loop on the real casting photographs: do false rejects fall?
+"""Replay of the review loop on the real casting photographs: do false rejects and
+escapes fall?
 
 A model learns from the first N good photos of the "train" split (`train_model`, as
 `castline vision train` would). The good photos of the "val" split, which training never
 sees, then come down the line in their content-hash order (`--unseen-train`: first the
 train split's good photos beyond the N, which training did not see either: a longer
-stream). Of the first half, every
-photo the model holds (NG or REVIEW) is "reviewed" as OK, a batch at a time, and each
-batch updates the model (`vision/update.py`: the photos into the memory, thresholds
-kept), as the review loop does in the dashboard. The second half is then scored by the
-model before and after the updates: false-reject (NG) and review rates, with 95 %
-intervals. The defective val photos are scored by both models too: the share of defects
-passed as OK must not rise much. Prints one JSON line; pin it to one core (`taskset -c 1`).
+stream). Of the first half, every photo the model holds (NG or REVIEW) is "reviewed" as
+OK, a batch at a time, and each batch updates the model (`vision/update.py`: the photos
+into the memory, thresholds kept), as the review loop does in the dashboard.
+
+Then the defective "val" photos come down the line, also in content-hash order. Of their
+first half, every photo the current model does not reject (passed as OK, or sent to
+REVIEW) is "reviewed" as NG, a batch at a time, and each batch updates the model: the
+confirmed defects teach the supervised head (`vision/head.py`: created once
+`MIN_DEFECTS` are confirmed, then refitted; thresholds from its cross-fit over the
+training folds). The second halves, which no update learnt from, are scored by the
+trained model, after the good reviews and after the defect reviews: false-reject (NG)
+and review rates of the good photos, escape (defects passed as OK) and held share of the
+defective ones, with 95 % intervals. Prints one JSON line; pin it to one core
+(`taskset -c 1`).
 
     .venv/bin/python benchmarks/bench_review_loop.py --n-train 100 --batch 20
     .venv/bin/python benchmarks/bench_review_loop.py --n-train 100 --batch 100 --unseen-train
@@ -63,30 +71,57 @@ def rates(found: list[Verdict]) -> dict[str, object]:
 
 
 def replay(
-    trained: Path, folder: Path, first: list[np.ndarray], batch: int, config: UpdateConfig
-) -> tuple[InspectionModel, int, float]:
-    """Review the held photos of `first` as OK, `batch` parts at a time, updating the
-    model after each batch that held any; returns the last model, photos learnt, seconds."""
+    trained: Path,
+    folder: Path,
+    first: list[np.ndarray],
+    batch: int,
+    config: UpdateConfig,
+    decision: Verdict = Verdict.OK,
+) -> tuple[Path, int, float]:
+    """Review `first`, `batch` parts at a time, updating the model after each batch with
+    any to learn: as OK the photos the model held (false rejects), as NG those it did
+    not reject (escapes and defects sent to review). Returns the last model's folder,
+    photos learnt and seconds spent updating."""
     learnt, spent = 0, 0.0
     source, model = trained, InspectionModel.load(trained, threads=1)
     for start in range(0, len(first), batch):
         chunk = first[start : start + batch]
-        held = [
-            p for p, v in zip(chunk, verdicts(model, chunk), strict=True) if v is not Verdict.OK
-        ]
-        if not held:
+        found = verdicts(model, chunk)
+        if decision is Verdict.OK:
+            picked = [p for p, v in zip(chunk, found, strict=True) if v is not Verdict.OK]
+        else:
+            picked = [p for p, v in zip(chunk, found, strict=True) if v is not Verdict.NG]
+        if not picked:
             continue
         reviewed = [
-            ReviewedPhoto(p, hashlib.sha256(p.tobytes()).hexdigest(), review=start + i)
-            for i, p in enumerate(held)
+            ReviewedPhoto(
+                p,
+                hashlib.sha256(p.tobytes()).hexdigest(),
+                review=start + i,
+                defect_type=None if decision is Verdict.OK else "defect",
+            )
+            for i, p in enumerate(picked)
         ]
+        good, defects = (reviewed, []) if decision is Verdict.OK else ([], reviewed)
         began = time.perf_counter()
-        out = folder / f"v{start}"
-        model = update_model(source, out, reviewed, config=config)
+        out = folder / f"{decision.value.lower()}{start}"
+        model = update_model(source, out, good, defects, config=config)
         source = out
         spent += time.perf_counter() - began
-        learnt += len(held)
-    return model, learnt, spent
+        learnt += len(picked)
+    return source, learnt, spent
+
+
+def defect_rates(found: list[Verdict]) -> dict[str, object]:
+    n = len(found)
+    passed = sum(v is Verdict.OK for v in found)
+    held = sum(v is not Verdict.NG for v in found)
+    return {
+        "n": n,
+        "escape": passed / n,
+        "escape_interval": rate_interval(passed, n),
+        "not_rejected": held / n,
+    }
 
 
 def main() -> None:
@@ -115,24 +150,29 @@ def main() -> None:
         unseen = train_split[args.n_train :] + unseen
     val_ok = [read_image(p) for p in unseen]
     val_ng = [read_image(p) for p in in_split(images(root / "def_front"), "val")]
-    half = len(val_ok) // 2
+    half, bad_half = len(val_ok) // 2, len(val_ng) // 2
     first, second = val_ok[:half], val_ok[half:]
+    bad_first, bad_second = val_ng[:bad_half], val_ng[bad_half:]
     folder = Path(tempfile.mkdtemp(prefix="review-loop-"))
     try:
         trained = args.model or folder / "trained"
         began = time.perf_counter()
-        if (trained / "manifest.json").is_file():
-            model = InspectionModel.load(trained, threads=1)
-        else:
-            model = train_model(train, trained, progress=False, config=TrainConfig(threads=1))
+        if not (trained / "manifest.json").is_file():
+            train_model(train, trained, progress=False, config=TrainConfig(threads=1))
         trained_s = time.perf_counter() - began
-        before = rates(verdicts(model, second))
-        escaped_before = np.mean([v is Verdict.OK for v in verdicts(model, val_ng)])
         config = UpdateConfig(growth=args.growth, coverage=args.coverage)
-        updated, learnt, update_s = replay(trained, folder, first, args.batch, config)
-        after = rates(verdicts(updated, second))
-        escaped_after = np.mean([v is Verdict.OK for v in verdicts(updated, val_ng)])
-        memory = updated.manifest.get("training", {}).get("memory_rows")
+        good_done, learnt, update_s = replay(trained, folder, first, args.batch, config)
+        bad_done, confirmed, defect_s = replay(
+            good_done, folder, bad_first, args.batch, config, Verdict.NG
+        )
+        stages = {"trained": trained, "after_good_reviews": good_done}
+        stages["after_defect_reviews"] = bad_done
+        models = {name: InspectionModel.load(path, threads=1) for name, path in stages.items()}
+        good_rates = {name: rates(verdicts(m, second)) for name, m in models.items()}
+        bad_rates = {name: defect_rates(verdicts(m, bad_second)) for name, m in models.items()}
+        last = models["after_defect_reviews"].manifest
+        memory = last.get("training", {}).get("memory_rows")
+        head = last.get("learnt_from_reviews", {}).get("head")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     print(
@@ -143,16 +183,17 @@ def main() -> None:
                 "growth": args.growth,
                 "coverage": args.coverage,
                 "reviewed_as_ok": learnt,
+                "reviewed_as_ng": confirmed,
                 "stream": "train beyond n_train + val" if args.unseen_train else "val",
                 "first_half": len(first),
-                "second_half_before": before,
-                "second_half_after": after,
-                "defects_passed_before": float(escaped_before),
-                "defects_passed_after": float(escaped_after),
-                "n_defective": len(val_ng),
+                "defects_first_half": len(bad_first),
+                "good_second_half": good_rates,
+                "defective_second_half": bad_rates,
                 "memory_rows_after": memory,
+                "head_after": head,
                 "train_s": round(trained_s, 1),
                 "update_s_total": round(update_s, 2),
+                "defect_update_s_total": round(defect_s, 2),
             }
         )
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -220,3 +220,249 @@ def list_models(config: ConfigOption = None) -> None:
         auroc = row["metrics"].get("out_of_fold", {}).get("image_auroc")
         shown = f"  out-of-fold AUROC {auroc:.4f}" if isinstance(auroc, float) else ""
         typer.echo(f"{mark} {row['die']}/{row['view']}  {row['version']}{shown}  {row['path']}")
+
+
+UPDATE_MODEL_HELP = "Model folder to update (or --die and --view for a registered one)."
+DEFECT_TYPE_LENGTH = 40  # as the store keeps a review's defect type
+
+
+@app.command()
+def update(
+    model_path: Annotated[Path | None, typer.Argument(help=UPDATE_MODEL_HELP)] = None,
+    ok: Annotated[
+        Path | None, typer.Option("--ok", help="Folder of photos confirmed good (false rejects).")
+    ] = None,
+    ng: Annotated[
+        Path | None, typer.Option("--ng", help="Folder of photos confirmed defective.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="New model folder (with MODEL).")
+    ] = None,
+    die: Annotated[str | None, typer.Option("--die", help="Die of a registered model.")] = None,
+    view: Annotated[str | None, typer.Option("--view", help="Camera view of it.")] = None,
+    reviews: Annotated[
+        bool, typer.Option("--reviews", help="Learn the reviews waiting in the database now.")
+    ] = False,
+    defect_type: Annotated[
+        str, typer.Option("--defect-type", help="Defect type of the --ng photos.")
+    ] = "defect",
+    activate: Annotated[
+        bool, typer.Option("--activate", help="Make the new version the line's model.")
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Fold confirmed photos into a model without training from scratch: good ones into
+    its memory, defects into its supervised head (a new version; the old one stays)."""
+    from castline.cli_text import say, translated
+
+    def fail(message_id: str, **fields: Any) -> typer.Exit:
+        if "detail" in fields:  # raised in English below: in the user's language
+            fields["detail"] = translated(str(fields["detail"]))
+        typer.echo(say("error", message=say(message_id, **fields)), err=True)
+        return typer.Exit(2)
+
+    registered = die is not None or view is not None
+    if (model_path is not None) == registered or (registered and (die is None or view is None)):
+        raise fail("vupdate.where")
+    if reviews and (ok is not None or ng is not None):
+        raise fail("vupdate.reviews_and_dirs")
+    if reviews and not registered:
+        raise fail("vupdate.nothing")
+    if not reviews and ok is None and ng is None:
+        raise fail("vupdate.nothing")
+    if not 1 <= len(defect_type) <= DEFECT_TYPE_LENGTH:
+        raise fail("vupdate.defect_type", n=len(defect_type))
+    if registered and out is not None:
+        raise fail("vupdate.out_with_die")
+    if model_path is not None:
+        if out is None:
+            raise fail("vupdate.out_needed")
+        if out.exists():
+            raise fail("vupdate.out_exists", path=out)
+    assert (die is None) == (view is None)
+    if reviews:
+        assert die is not None and view is not None
+        _update_from_reviews(die, view, config, fail)
+        return
+    good = _confirmed(ok, None, fail)
+    defects = _confirmed(ng, defect_type, fail)
+    both = {p.digest for p in good} & {p.digest for p in defects}
+    if both:
+        raise fail("vupdate.conflict", n=len(both))
+    if model_path is not None and out is not None:
+        _update_folder(model_path, out, good, defects, fail)
+        return
+    assert die is not None and view is not None
+    _update_registered(die, view, good, defects, activate, config, fail)
+
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from castline.vision.model import InspectionModel
+    from castline.vision.update import ReviewedPhoto
+
+    Fail = Callable[..., typer.Exit]
+
+
+def _confirmed(folder: Path | None, defect_type: str | None, fail: Fail) -> list[ReviewedPhoto]:
+    """The photos of a folder, each once (by content), as confirmed photos."""
+    import hashlib
+
+    from castline.datasets import images
+    from castline.vision.images import decode_image
+    from castline.vision.update import ReviewedPhoto
+
+    if folder is None:
+        return []
+    if not folder.is_dir():
+        raise fail("vupdate.not_folder", path=folder)
+    paths = images(folder)
+    if not paths:
+        raise fail("vupdate.no_photos", path=folder)
+    photos: dict[str, ReviewedPhoto] = {}
+    for path in paths:
+        data = path.read_bytes()
+        try:
+            image = decode_image(data)
+        except ValueError as exc:
+            detail = str(exc).split(":")[0]  # the decoder's own words add nothing
+            raise fail("vupdate.unreadable", path=path, detail=detail) from None
+        digest = hashlib.sha256(data).hexdigest()
+        photos.setdefault(digest, ReviewedPhoto(image, digest, path.name, None, "", defect_type))
+    return list(photos.values())
+
+
+def _need_head_data(path: Path, defects: Sequence[ReviewedPhoto], fail: Fail) -> None:
+    from castline.vision.head import HEAD_DATA_FILE
+
+    if defects and not (path / HEAD_DATA_FILE).is_file():
+        raise fail("vupdate.no_head_data", path=path)
+
+
+def _update_folder(
+    source: Path,
+    out: Path,
+    good: list[ReviewedPhoto],
+    defects: list[ReviewedPhoto],
+    fail: Fail,
+) -> None:
+    from castline.vision.model import InspectionModel, ModelError
+    from castline.vision.update import UpdateError, update_model
+
+    try:
+        InspectionModel.load(source)  # a clear word on a missing or foreign model first
+        _need_head_data(source, defects, fail)
+        model = update_model(source, out, good, defects)
+    except (ModelError, UpdateError) as exc:
+        raise fail("vupdate.failed", detail=exc) from None
+    _say_made(model, out)
+
+
+def _update_registered(
+    die: str,
+    view: str,
+    good: list[ReviewedPhoto],
+    defects: list[ReviewedPhoto],
+    activate: bool,
+    config: Path | None,
+    fail: Fail,
+) -> None:
+    from datetime import UTC, datetime
+
+    from castline.cli_text import say
+    from castline.vision.model import ModelError
+    from castline.vision.update import UpdateError, update_model
+
+    registry = _registry(config)
+    active = registry.active(die, view)
+    if active is None:
+        raise fail("vupdate.no_active", die=die, view=view)
+    source = Path(str(active["path"]))
+    _need_head_data(source, defects, fail)
+    created = datetime.now(UTC)
+    root = (active["manifest"] or {}).get("learnt_from_reviews", {}).get("root")
+    version = f"{root or active['version']}.h{created:%Y%m%dT%H%M%S}"[-80:]
+    out = settings_or_exit(config).models_dir / "reviewed" / die / view / version
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        model = update_model(source, out, good, defects, version=version)
+    except (ModelError, UpdateError) as exc:
+        raise fail("vupdate.failed", detail=exc) from None
+    _say_made(model, out)
+    registry.register(die, view, out.resolve(), model.manifest, activate=activate)
+    mark = say("vupdate.active") if activate else ""
+    typer.echo(say("vupdate.registered", die=die, view=view, version=version, active=mark))
+    if not activate:
+        typer.echo(say("vupdate.activate_hint", die=die, view=view, version=version))
+
+
+def _update_from_reviews(die: str, view: str, config: Path | None, fail: Fail) -> None:
+    """One pass of the review loop for a die and view, now (it activates, as the loop)."""
+    from castline.cli_text import say
+    from castline.store.blobs import BlobStore
+    from castline.store.database import open_store
+    from castline.vision.model import InspectionModel, ModelError
+    from castline.vision.registry import RegistryError
+    from castline.vision.review_learning import LearnerConfig, ReviewLearner
+    from castline.vision.update import UpdateError
+
+    settings = settings_or_exit(config)
+    engine = open_store(settings.db_url)
+    blobs = BlobStore(settings.blobs)
+    learner = ReviewLearner(engine, blobs, settings.models_dir, LearnerConfig(every_s=0))
+    active = learner.registry.active(die, view)
+    if active is None:
+        raise fail("vupdate.no_active", die=die, view=view)
+    try:
+        learnt = learner.learn_now(die, view)
+    except (ModelError, UpdateError, RegistryError) as exc:
+        raise fail("vupdate.failed", detail=exc) from None
+    if learnt is None:
+        raise fail("vupdate.no_reviews", die=die, view=view, version=active["version"])
+    _say_made(InspectionModel.load(learnt.path), learnt.path)
+    typer.echo(
+        say(
+            "vupdate.registered",
+            die=die,
+            view=view,
+            version=learnt.version,
+            active=say("vupdate.active"),
+        )
+    )
+
+
+def _say_made(model: InspectionModel, out: Path) -> None:
+    from castline.cli_text import say
+    from castline.vision.head import MIN_DEFECTS
+
+    learnt = model.manifest.get("learnt_from_reviews", {})
+    typer.echo(
+        say(
+            "vupdate.made",
+            version=model.version,
+            path=out,
+            good=learnt.get("good_added", 0),
+            defects=learnt.get("defects_added", 0),
+        )
+    )
+    head, done = learnt.get("head"), learnt.get("head_update")
+    if done in ("created", "refitted") and head is not None:
+        calibration = head["calibration"]
+        escape = calibration.get("escape_rate")
+        typer.echo(
+            say(
+                "vupdate.head",
+                how=say(f"vupdate.head_{done}"),
+                ng=calibration["ng"],
+                frr=calibration["false_reject_rate"],
+                n=head["good"],
+                escape="-" if escape is None else f"{escape:.1%}",
+                defects=head["defects"],
+            )
+        )
+    elif done == "pending":
+        from castline.vision.head import HeadData
+
+        kept = HeadData.load(out)
+        typer.echo(say("vupdate.pending", n=0 if kept is None else len(kept.bad), need=MIN_DEFECTS))

@@ -6,8 +6,15 @@ castline held (its view judged NG or REVIEW) that a person confirmed OK is a fal
 reject: once `min_new` of them wait, and the die and view was not updated in the last
 `every_s`, `vision.update.update_model` adds them to the active model's memory and the
 new version is registered and activated. The line picks it up as it picks up any
-activation (`line/inspection.py` asks the registry every few seconds). Confirmed defects
-of the same span are listed in the new version's manifest.
+activation (`line/inspection.py` asks the registry every few seconds).
+
+A part a person confirmed NG (naming the defect) teaches the supervised head: its photo
+of this view, where castline held this view or the part has no other photo (a part with
+several views says nothing of which one shows the defect). A model with a head is
+updated for one confirmed defect; a model trained on good photos only once
+`head.MIN_DEFECTS` are kept (those confirmed wait in the store, or in the head data of a
+version made for good photos meanwhile). The head is refitted with the kept training
+descriptors, its thresholds cross-fitted (`vision/update.py`, `vision/head.py`).
 
 A rollback is a person's word: the reviews the rolled-back version learnt are not learnt
 again; newer reviews go on top of whatever version is active. Two processes running the
@@ -34,6 +41,7 @@ from castline.domain.verdict import Verdict
 from castline.store import tables as t
 from castline.store.blobs import BlobStore
 from castline.store.reads import reviewed_photos, rows
+from castline.vision.head import MIN_DEFECTS, HeadData, HeadError
 from castline.vision.images import decode_image
 from castline.vision.model import MANIFEST_FILE, InspectionModel, ModelError
 from castline.vision.registry import ModelRegistry, RegistryError
@@ -60,8 +68,9 @@ class Learnt:
     version: str
     parent: str
     good: int  # photos added to the memory
-    defects: int  # confirmed defects listed
+    defects: int  # confirmed defects learnt (or listed, where the head cannot learn)
     path: Path
+    head: bool = False  # the supervised head was refitted (or created)
 
 
 class ReviewLearner:
@@ -123,6 +132,14 @@ class ReviewLearner:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.config.poll_s)
 
+    def learn_now(self, die: str, view: str) -> Learnt | None:
+        """One update of the die and view's active model from the reviews waiting, now
+        (`castline vision update --reviews`); None where none wait."""
+        active = self.registry.active(die, view)
+        if active is None:
+            raise RegistryError(f"{die}/{view} has no active model")
+        return self._learn(active)
+
     def _newest_review(self) -> int | None:
         with self.engine.connect() as conn:
             return conn.execute(select(func.max(t.reviews.c.id))).scalar()
@@ -138,14 +155,20 @@ class ReviewLearner:
     def _learn(self, active: dict[str, Any]) -> Learnt | None:
         die, view = str(active["die"]), str(active["view"])
         after = self.learnt_until(die, view)
-        most = self.config.max_photos
-        good = rows(self.engine, reviewed_photos(die, view, Verdict.OK, after, most))
-        if len(good) < self.config.min_new:
+        good, defects = self._confirmed(die, view, after)
+        path = Path(str(active["path"]))
+        data = _head_data(path)
+        if data is None:
+            defects = []  # nothing to refit from: listed with good photos only (update.py)
+        headed = (active["manifest"] or {}).get("score") == "head"
+        enough_defects = bool(defects) and (
+            headed or (data is not None and len(data.bad) + len(defects) >= MIN_DEFECTS)
+        )
+        if len(good) < self.config.min_new and not enough_defects:
             return None
-        last = int(good[-1]["id"])
-        defects = rows(self.engine, reviewed_photos(die, view, Verdict.NG, after, most))
+        last = max(int(r["id"]) for r in [*good, *defects])
         photos = self._photos(good)
-        confirmed = self._photos([r for r in defects if int(r["id"]) <= last])
+        confirmed = self._photos(defects)
         root = (active["manifest"] or {}).get("learnt_from_reviews", {}).get("root")
         version = _version(str(root or active["version"]), last)
         out = self.models_dir / "reviewed" / die / view / _safe(version)
@@ -153,18 +176,51 @@ class ReviewLearner:
         if (out / MANIFEST_FILE).is_file():  # made before, but the store was away to register it
             model = InspectionModel.load(out)
         else:
-            update = self.config.update
             model = update_model(
-                active["path"],
+                path,
                 out,
                 photos,
                 confirmed,
                 version=version,
                 last_review=last,
-                config=update,
+                config=self.config.update,
             )
         self.registry.register(die, view, out.resolve(), model.manifest, activate=True)
-        return Learnt(die, view, version, str(active["version"]), len(photos), len(confirmed), out)
+        head = "head" in model.manifest.get("learnt_from_reviews", {}) and bool(confirmed)
+        return Learnt(
+            die, view, version, str(active["version"]), len(photos), len(confirmed), out, head
+        )
+
+    def _confirmed(
+        self, die: str, view: str, after: int
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The false rejects and confirmed defects after review `after`, oldest first, at
+        most `max_photos` of each; where one kind was cut, the other stops at the same
+        review, so the next update starts where this one ends and none is skipped."""
+        most = self.config.max_photos
+        good = rows(self.engine, reviewed_photos(die, view, Verdict.OK, after, most))
+        bad = rows(self.engine, reviewed_photos(die, view, Verdict.NG, after, most))
+        full = [int(found[-1]["id"]) for found in (good, bad) if len(found) >= most]
+        if full:
+            cut = min(full)
+            good = [r for r in good if int(r["id"]) <= cut]
+            bad = [r for r in bad if int(r["id"]) <= cut]
+        return good, [r for r in bad if self._on_this_view(r)]
+
+    def _on_this_view(self, review: dict[str, Any]) -> bool:
+        """A part confirmed NG shows its defect on this view if castline held this view,
+        or if this is the part's only photo. A part with several views that castline
+        passed (or held for another view) does not say which view shows the defect: its
+        photo here may be a good one, and it is not learnt as a defect."""
+        if review["decided"] in (Verdict.NG.value, Verdict.REVIEW.value):
+            return True
+        same = [
+            t.images.c[name] == review[name]
+            for name in ("plant", "machine", "shot_number", "cavity")
+        ]
+        with self.engine.connect() as conn:
+            views = conn.execute(select(func.count()).select_from(t.images).where(*same)).scalar()
+        return views == 1
 
     def _photos(self, found: list[dict[str, Any]]) -> list[ReviewedPhoto]:
         """The reviewed photos whose image is still in the blob store."""
@@ -182,6 +238,15 @@ class ReviewLearner:
                 )
             )
         return photos
+
+
+def _head_data(path: Path) -> HeadData | None:
+    """What the active model's head is refitted from; None where it has nothing."""
+    try:
+        return HeadData.load(path) if path.is_dir() else None
+    except HeadError as exc:
+        log.warning("review loop: %s", exc)
+        return None
 
 
 def _version(root: str, last_review: int) -> str:

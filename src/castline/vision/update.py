@@ -15,14 +15,21 @@ instead, `update_model` takes an existing model and
    it): beyond that, the most redundant rows (those nearest to another row) give way;
 4. writes a new model folder whose manifest says which reviewed photos were added.
 
-The thresholds, the usual distance per place and the supervised head are kept as
-calibrated out of fold at training. A memory with more rows only ever gives a photo a
-lower or equal nearest-neighbour distance, so the update can only move photos towards
-OK, mostly those that look like the reviewed ones; recalibrating on the reviewed photos
-alone would set thresholds on a handful of hand-picked photos, and the training photos
-are not part of the model folder. Confirmed defects are recorded in the manifest (for the
-next training with `--defects`), not fitted: a head refitted on a few photos without the
-training descriptors would lose its cross-fitted calibration.
+A memory with more rows only ever gives a photo a lower or equal nearest-neighbour
+distance, so adding good photos can only move photos towards OK, mostly those that look
+like the reviewed ones; the thresholds, the usual distance per place and the head are kept
+as calibrated out of fold at training (recalibrating on the reviewed photos alone would
+set thresholds on a handful of hand-picked photos).
+
+Confirmed defects teach the supervised head (`head.py`). The model folder keeps the
+head's training descriptors (`head_descriptors.npz`, written by training); each defect's
+descriptor comes from the graph as it stands after the good photos went in, joins the
+kept ones, and the head is refitted, cross-fitted over the training folds: the REVIEW
+and NG thresholds hold the false-reject targets on the training photos' probabilities
+from heads that never saw them. A model trained on good photos only gets a head once
+`head.MIN_DEFECTS` confirmed defects are kept (fewer are kept, waiting). A model folder
+without the file (trained before it existed) lists its confirmed defects and keeps its
+head.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ import json
 import math
 import shutil
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,6 +49,7 @@ from onnx import TensorProto, helper, numpy_helper
 from threadpoolctl import threadpool_limits
 
 from castline.vision.graph import GRID_STRIDE
+from castline.vision.head import MIN_DEFECTS, HeadData, HeadError, has_head, refit_head, set_head
 from castline.vision.memory import cell_windows
 from castline.vision.model import METADATA_KEY, InspectionModel, session
 
@@ -127,6 +135,7 @@ class Seen:
 
     scores: list[float]
     windows: list[list[np.ndarray]]  # [photo][cell] -> [rows, d]
+    descriptors: np.ndarray  # [photo, K]: what the supervised head reads
 
 
 def look(model: InspectionModel, photos: Sequence[np.ndarray], threads: int | None = 1) -> Seen:
@@ -134,12 +143,13 @@ def look(model: InspectionModel, photos: Sequence[np.ndarray], threads: int | No
     runner, rows_name = probe(model, threads)
     size = int(model.manifest["input_size"][0])
     grid = -(-size // GRID_STRIDE)
-    scores, windows = [], []
+    scores, windows, descriptors = [], [], []
     for image in photos:
-        score, rows = runner.run(["score", rows_name], {"image": image})
+        score, rows, descriptor = runner.run(["score", rows_name, "descriptor"], {"image": image})
         scores.append(float(score[0]))
         windows.append(_per_cell(rows, grid, _reach(model.manifest)))
-    return Seen(scores, windows)
+        descriptors.append(descriptor[0])
+    return Seen(scores, windows, np.asarray(descriptors, dtype=np.float32))
 
 
 def _reach(manifest: dict[str, Any]) -> int:
@@ -236,12 +246,14 @@ def grown_bank(
     return stacked.astype(np.float32), added, dropped
 
 
-def with_memory(model: InspectionModel, bank: np.ndarray, manifest: dict[str, Any]) -> bytes:
-    """The model's graph with `bank` as its memory and `manifest` in its metadata."""
-    proto = onnx.load_from_string(model.graph)
+def set_memory(proto: onnx.ModelProto, bank: np.ndarray) -> None:
+    """`bank` [cells, rows, d] as the graph's memory (its two initializers)."""
     bank_name, squares_name, _ = memory_of(proto)
     _replace(proto, bank_name, -2.0 * bank.transpose(0, 2, 1))
     _replace(proto, squares_name, (bank * bank).sum(axis=2)[:, None, :])
+
+
+def _with_manifest(proto: onnx.ModelProto, manifest: dict[str, Any]) -> bytes:
     for entry in proto.metadata_props:
         if entry.key == METADATA_KEY:
             entry.value = json.dumps(manifest, sort_keys=True)
@@ -260,10 +272,10 @@ def update_model(
     config: UpdateConfig | None = None,
 ) -> InspectionModel:
     """A new model folder at `out`: the model at `source` with the reviewed good photos
-    in its memory; thresholds and head as calibrated at training (module docstring)."""
+    in its memory and the confirmed defects in its head (module docstring)."""
     config = config or UpdateConfig()
-    if not good:
-        raise UpdateError("no photos reviewed as good to learn from")
+    if not good and not defects:
+        raise UpdateError("no reviewed photos to learn from")
     # Distances between memory rows are matrix products: on one core, as the photos are
     # scored, so the update never takes the cores the line inspects on.
     with threadpool_limits(limits=config.threads):
@@ -280,29 +292,112 @@ def _update(
     config: UpdateConfig,
 ) -> InspectionModel:
     parent = InspectionModel.load(source, threads=config.threads)
+    data = _head_data(source)
+    if not good and data is None:
+        raise UpdateError(_NO_HEAD_DATA)
     proto = onnx.load_from_string(parent.graph)
-    bank_name, _, _ = memory_of(proto)
-    bank = -0.5 * _initializer(proto, bank_name).transpose(0, 2, 1)
-    base_rows = _trained_rows(parent.manifest, bank.shape[1])
-    seen = look(parent, [p.image for p in good], config.threads)
-    new_bank, added, dropped = grown_bank(bank, seen.windows, config, base_rows)
+    seen = look(parent, [p.image for p in good], config.threads) if good else None
     created = datetime.now(UTC)
-    manifest = _manifest(parent, created, version, good, defects, seen.scores)
+    manifest = _manifest(parent, created, version, good, defects, seen.scores if seen else [])
+    learnt = manifest["learnt_from_reviews"]
     if last_review is not None:  # reviews read up to here, also those that added nothing
-        manifest["learnt_from_reviews"]["last_review"] = last_review
+        learnt["last_review"] = last_review
     manifest["training"] = dict(parent.manifest.get("training", {}))
-    manifest["training"]["memory_rows"] = int(new_bank.shape[1])
-    manifest["learnt_from_reviews"]["trained_rows"] = base_rows
-    model = InspectionModel(
-        with_memory(parent, new_bank, manifest), manifest, threads=config.threads
-    )
-    after = [float(model.run(p.image)["score"][0]) for p in good]
-    manifest["learnt_from_reviews"]["memory"] = asdict(
-        Added(added, dropped, int(bank.shape[1]), int(new_bank.shape[1]), seen.scores, after)
-    )
+    learnt["trained_rows"] = _trained_rows(parent.manifest, _bank(proto).shape[1])
+    added = _learn_good(proto, seen, config, learnt["trained_rows"]) if seen else None
+    if added is not None:
+        manifest["training"]["memory_rows"] = added.rows_after
+    if data is not None:
+        described = seen.descriptors if seen else np.empty((0, data.good.shape[1]))
+        data = _learn_defects(proto, manifest, data, described, defects, config.threads)
+    model = InspectionModel(_with_manifest(proto, manifest), manifest, threads=config.threads)
+    if added is not None:
+        after = [float(model.run(p.image)["score"][0]) for p in good]
+        learnt["memory"] = asdict(replace(added, scores_after=after))
     model.manifest = manifest  # the figures measured after the graph was written
-    _save(model, source, out)
+    _save(model, source, out, data)
     return model
+
+
+_NO_HEAD_DATA = (
+    "the model folder has no head_descriptors.npz (trained before castline kept what a "
+    "head refit needs): confirmed defects cannot teach it; retrain it with "
+    "`castline vision train GOOD_DIR --defects DIR`"
+)
+
+
+def _head_data(source: Path) -> HeadData | None:
+    try:
+        return HeadData.load(source) if source.is_dir() else None
+    except HeadError as exc:
+        raise UpdateError(str(exc)) from None
+
+
+def _bank(proto: onnx.ModelProto) -> np.ndarray:
+    """The memory [cells, rows, d] the graph compares patches with."""
+    bank_name, _, _ = memory_of(proto)
+    return -0.5 * _initializer(proto, bank_name).transpose(0, 2, 1)
+
+
+def _learn_good(proto: onnx.ModelProto, seen: Seen, config: UpdateConfig, base_rows: int) -> Added:
+    """The reviewed good photos' new rows into the graph's memory."""
+    bank = _bank(proto)
+    new_bank, added, dropped = grown_bank(bank, seen.windows, config, base_rows)
+    set_memory(proto, new_bank)
+    return Added(added, dropped, int(bank.shape[1]), int(new_bank.shape[1]), seen.scores, [])
+
+
+def _learn_defects(
+    proto: onnx.ModelProto,
+    manifest: dict[str, Any],
+    data: HeadData,
+    good: np.ndarray,
+    defects: Sequence[ReviewedPhoto],
+    threads: int | None,
+) -> HeadData:
+    """Confirmed defects (and good photos) into the head data; the head refitted, or
+    created once `MIN_DEFECTS` wait, with thresholds from its cross-fit."""
+    learnt = manifest["learnt_from_reviews"]
+    if defects:
+        # Described by the graph as it now is (its memory grown by this update's photos).
+        current = InspectionModel(proto.SerializeToString(), manifest, threads=threads)
+        found = np.asarray([current.run(p.image)["descriptor"][0] for p in defects])
+        data = data.with_confirmed(found, good)
+    else:
+        data = data.with_confirmed(np.empty((0, data.good.shape[1])), good)
+    headed = has_head(proto)
+    if not defects:
+        learnt["defects_note"] = "no confirmed defects: the head is kept"
+        learnt["head_update"] = "kept"
+        return data
+    if not headed and len(data.bad) < MIN_DEFECTS:
+        learnt["defects_note"] = (
+            f"{len(data.bad)} confirmed defects kept; a first head needs {MIN_DEFECTS}: "
+            "the score stays the anomaly score"
+        )
+        learnt["head_update"] = "pending"
+        return data
+    asked = manifest["training"].get("config", {})
+    try:
+        refit = refit_head(
+            data,
+            target_frr=float(asked.get("target_frr", 0.02)),
+            review_frr=float(asked.get("review_frr", 0.05)),
+            target_escape=asked.get("target_escape"),
+        )
+        set_head(proto, refit.head, (refit.calibration.review, refit.calibration.ng))
+    except HeadError as exc:
+        raise UpdateError(str(exc)) from None
+    manifest["thresholds"] = manifest["thresholds"] | {
+        "review": refit.calibration.review,
+        "ng": refit.calibration.ng,
+    }
+    manifest["score"] = "head"
+    learnt["head"] = refit.as_dict() | {"created": not headed}
+    learnt["thresholds"] = "set for the head refitted on confirmed defects (head.refit_head)"
+    learnt["defects_note"] = "created the supervised head" if not headed else "refitted the head"
+    learnt["head_update"] = "refitted" if headed else "created"
+    return data
 
 
 def _trained_rows(manifest: dict[str, Any], width: int) -> int:
@@ -329,14 +424,21 @@ def _manifest(
         "parent": parent.version,
         "root": root,
         "updated": created.isoformat(),
-        "thresholds": "kept from the parent (calibrated out of fold at training)",
+        "thresholds": "kept from the parent",
         "good_added": len(good),
         "good_total": int(before.get("good_total", 0)) + len(good),
+        "defects_added": len(defects),
+        "defects_total": int(before.get("defects_total", 0)) + len(defects),
         "last_review": max(reviews, default=before.get("last_review")),
         "photos": [_listed(p, s) for p, s in zip(good, scores, strict=True)][:KEPT_PHOTOS],
         "defects_confirmed": [_listed(p, None) for p in defects][:KEPT_PHOTOS],
-        "defects_note": "recorded for the next training with --defects; the head is kept",
+        "defects_note": _NO_HEAD_DATA + "; they are listed here" if defects else "",
+        # what became of the head: kept, pending (too few defects), created, refitted;
+        # listed: defects only listed, the folder has nothing to refit from
+        "head_update": "listed" if defects else "kept",
     }
+    if "head" in before:  # the last refit's figures stay until the next one
+        learnt["head"] = before["head"]
     return parent.manifest | {
         "version": version or f"{root}.u{created:%Y%m%dT%H%M%S}",
         "created": created.isoformat(),
@@ -352,12 +454,14 @@ def _listed(photo: ReviewedPhoto, score: float | None) -> dict[str, Any]:
     return entry
 
 
-def _save(model: InspectionModel, source: Path, out: Path) -> None:
+def _save(model: InspectionModel, source: Path, out: Path, data: HeadData | None) -> None:
     """Write the folder next to its final place, then move it there in one step: a
     half-written model is never found, and of two processes updating at once one wins."""
     partial = out.with_name(f".{out.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     model.save(partial)
+    if data is not None:
+        data.save(partial)
     calibration = source / "calibration.json" if source.is_dir() else None
     if calibration is not None and calibration.is_file():
         shutil.copy2(calibration, partial / calibration.name)  # the training photos' audit
