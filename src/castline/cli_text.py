@@ -119,7 +119,7 @@ EN: dict[str, str] = {
     "vupdate.no_reviews": "{die}/{view}: no reviews wait to be learnt (photos castline held "
     "and a person passed, or parts a person confirmed NG) since the active version {version}",
     "vupdate.made": "{version} -> {path}: {good} good photo(s) into the memory, {defects} "
-    "defect(s) into the head",
+    "confirmed defect(s) for the head",
     "vupdate.head": "  supervised head {how}: NG threshold {ng:.4g}, false reject {frr:.1%} "
     "(cross-fitted on {n} training photos), escape {escape} on {defects} defects",
     "vupdate.head_created": "created",
@@ -222,8 +222,8 @@ ZH: dict[str, str] = {
     "vupdate.failed": "模型未更新：{detail}",
     "vupdate.no_reviews": "{die}/{view}：自当前版本 {version} 以来没有待学习的复核结果"
     "（castline 拦下而人工放行的照片，或人工确认为 NG 的铸件）",
-    "vupdate.made": "{version} -> {path}：{good} 张合格照片加入记忆库，{defects} 张缺陷照片"
-    "加入监督头",
+    "vupdate.made": "{version} -> {path}：{good} 张合格照片加入记忆库，{defects} 张确认的缺陷"
+    "照片用于监督头",
     "vupdate.head": "  监督头已{how}：NG 阈值 {ng:.4g}，误判率 {frr:.1%}（在 {n} 张训练照片上"
     "交叉拟合），{defects} 个缺陷中漏检率 {escape}",
     "vupdate.head_created": "创建",
