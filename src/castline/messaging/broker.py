@@ -425,8 +425,13 @@ def _leafnodes(server: EmbeddedNats) -> str:
         else ""
     )
     urls = ", ".join(f'"{url}"' for url in s.leaf_remotes)
+    # castline's own subjects stay on their side of the uplink: the hub copies a plant's
+    # stream through its JetStream API, so a plant's live traffic (photos too) never
+    # crosses, and no plant's stream stores what another plant or the hub publishes.
+    deny = '      deny_imports: ["castline.>"]\n      deny_exports: ["castline.>"]\n'
     remote = (
-        f"    {{\n      urls: [{urls}]\n{_tls_block(s.tls, '      ', verify_only=True)}    }}\n"
+        f"    {{\n      urls: [{urls}]\n{deny}"
+        f"{_tls_block(s.tls, '      ', verify_only=True)}    }}\n"
     )
     # reconnect quickly: a plant's buffer starts flowing as soon as the uplink is back
     remotes = f"  reconnect: 1\n  remotes: [\n{remote}  ]\n" if urls else ""

@@ -229,6 +229,8 @@ async def set_photos(nc: NATS, plant: str, on: bool) -> bool:
                 "were optional; leaving photos out would copy its records again"
             )
         kept = [s for s in sources if _source_part(s) != "photos"]
+        if on and len(kept) < len(sources):
+            return sources  # as the server has them: nothing to change
         return kept + ([photos_source(plant)] if on else [])
 
     return await _change_plant(nc, plant, change)
