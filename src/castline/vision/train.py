@@ -52,6 +52,7 @@ from castline.vision.memory import PatchMemory, Projection, Scorer, cell_windows
 from castline.vision.metrics import auroc
 from castline.vision.model import FORMAT_VERSION, METADATA_KEY, ONNX_FILE, InspectionModel, session
 from castline.vision.part import PartRegion, find_part
+from castline.vision.quantize import quantised_for
 
 NATIVE_SIZE = {"lite0": 224, "lite1": 240}  # the resolution each backbone was trained at
 CALIBRATION_FILE = "calibration.json"
@@ -90,6 +91,9 @@ class TrainConfig:
     part_mask: bool = True
     part_margin: float = 0.02
     top_patches: int = 10  # the image score is the mean of the map's highest patches
+    # The backbone's convolutions in int8, activation ranges from the training photos
+    # (quantize.py): faster; the model file carries the int8 backbone.
+    quantize: bool = False
     target_frr: float = 0.02
     review_frr: float = 0.05
     target_escape: float | None = None
@@ -476,6 +480,8 @@ def train_model(
     net = EfficientNetLite.load(backbone)
     size = config.input_size or NATIVE_SIZE[backbone]
     _check_scoring(config)
+    if config.quantize:  # int8 convolutions from here on, for every score (quantize.py)
+        net = quantised_for(net, size, config.border, config.strides, [p.path for p in photos.good])
     build = _graph_builder(net, size, config.border, config.strides)
     aligned, part = arrangement(photos.good, size, config)
     plain = Scorer(config.sigma, config.margin, part=part.weights, top=config.top_patches)

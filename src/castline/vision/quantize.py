@@ -1,0 +1,188 @@
+"""An int8 backbone: the same EfficientNet-Lite, its convolutions in 8-bit integers.
+
+Training may quantise the backbone once, before anything else looks at a photo: static
+QDQ quantisation (ONNX Runtime's quantiser) with per-channel int8 weights and uint8
+activations whose ranges are measured on the model's own training photos. The quantised
+backbone then takes the float one's place everywhere: the patches the memory learns
+from, the out-of-fold scores the thresholds are set on and the final model file all come
+from it, so there is still one inference path and the file decides.
+
+Only the convolutions, their ReLU6 (absorbed into the activations' range) and the
+residual additions are quantised. Everything after the backbone stays float: the patch
+pooling, the projection, the nearest-neighbour distances to the memory (a squared
+distance is a small difference of large numbers, which 8 bits would drown) and the
+heat map.
+
+ONNX Runtime runs the QDQ pairs as fused integer convolutions; on x86 they are fastest
+with VNNI (AVX512-VNNI or AVX-VNNI). On an x86 CPU without VNNI, ONNX Runtime's uint8 x
+int8 kernels may saturate intermediate sums: train without quantisation there
+(`--no-quantize`), or train on the machine the line runs on.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import helper
+
+from castline.vision.backbone import EfficientNetLite
+from castline.vision.graph import IMAGE_INPUT, preprocess
+from castline.vision.graph_builder import FLOAT, GraphBuilder
+
+CALIBRATION_PHOTOS = 32  # training photos whose activations set the uint8 ranges
+INPUT = "x"  # the fragment's input: the normalised, bordered model input [1, 3, S, S]
+PREFIX = "int8_"  # names of the fragment inside a larger graph
+
+
+class QuantisedBackbone(EfficientNetLite):
+    """An EfficientNet-Lite whose `build` splices a quantised fragment (normalised input ->
+    feature maps) into the graph in place of the float convolutions; names, channels and
+    block structure are the float network's."""
+
+    def __init__(
+        self, net: EfficientNetLite, fragment: onnx.ModelProto, size: int, strides: Sequence[int]
+    ) -> None:
+        super().__init__(net.state, net.name)
+        self.fragment = fragment  # input INPUT, one output map per stride in `strides`
+        self.size = size  # side of the input it was built for, border included
+        self.strides = tuple(strides)
+
+    def build(self, g: GraphBuilder, x: str, size: int, strides: tuple[int, ...]) -> list[str]:
+        """Splice the fragment into `g` with `x` as its input; the maps at `strides`."""
+        if size != self.size or tuple(strides) != self.strides:
+            raise ValueError(
+                f"the int8 backbone was built for {self.size} px at strides {self.strides}, "
+                f"not {size} px at {tuple(strides)}"
+            )
+        prefix = g.fresh(PREFIX) + "/"
+
+        def renamed(name: str) -> str:
+            if not name:
+                return name  # an omitted optional input
+            return x if name == INPUT else prefix + name
+
+        for tensor in self.fragment.graph.initializer:
+            copy = onnx.TensorProto()
+            copy.CopyFrom(tensor)
+            copy.name = renamed(tensor.name)
+            g.initializers.append(copy)
+        for node in self.fragment.graph.node:
+            copy = onnx.NodeProto()
+            copy.CopyFrom(node)
+            copy.name = prefix + (node.name or node.output[0])
+            copy.input[:] = [renamed(n) for n in node.input]
+            copy.output[:] = [renamed(n) for n in node.output]
+            g.nodes.append(copy)
+        return [renamed(o.name) for o in self.fragment.graph.output]
+
+
+def backbone_fragment(net: EfficientNetLite, size: int, strides: tuple[int, ...]) -> Any:
+    """The float backbone alone as a model: INPUT [1, 3, size, size] -> map_<stride>."""
+    g = GraphBuilder()
+    maps = net.build(g, INPUT, size, strides)
+    outputs = []
+    for stride, name in zip(strides, maps, strict=True):
+        g.rename(name, f"map_{stride}")
+        outputs.append((f"map_{stride}", FLOAT, [1, net.channels_at(stride), None, None]))
+    source = helper.make_tensor_value_info(INPUT, FLOAT, [1, 3, size, size])
+    return g.model([source], outputs, f"castline-backbone-{net.name}")
+
+
+def input_graph(size: int, border: int) -> onnx.ModelProto:
+    """Photo -> the backbone's input as the inspection graph makes it (letterboxed,
+    normalised, mirrored border): what the activation ranges are measured on."""
+    g = GraphBuilder()
+    x, _ = preprocess(g, size)
+    if border:
+        x = g.op("Pad", [x, g.ints([0, 0, border, border, 0, 0, border, border])], mode="reflect")
+    g.rename(x, INPUT)
+    side = size + 2 * border
+    return g.model([IMAGE_INPUT], [(INPUT, FLOAT, [1, 3, side, side])], "castline-input")
+
+
+def network_inputs(photos: Sequence[np.ndarray], size: int, border: int) -> list[np.ndarray]:
+    """The backbone's input for each uint8 RGB photo."""
+    import onnxruntime as ort
+
+    prepare = ort.InferenceSession(
+        input_graph(size, border).SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+    return [prepare.run([INPUT], {"image": photo})[0] for photo in photos]
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """The quantiser advises on the root logger at WARNING (pre-processing that this
+    graph does not need); keep it off the user's terminal while it runs."""
+    before = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(before)
+
+
+class _Inputs:
+    """Calibration data for ONNX Runtime's quantiser: one model input per photo."""
+
+    def __init__(self, inputs: Sequence[np.ndarray]) -> None:
+        self._left = iter(inputs)
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        x = next(self._left, None)
+        return None if x is None else {INPUT: x}
+
+
+def quantise(
+    net: EfficientNetLite, size: int, strides: tuple[int, ...], inputs: Sequence[np.ndarray]
+) -> QuantisedBackbone:
+    """The backbone with int8 convolutions, activation ranges from `inputs` (normalised
+    model inputs [1, 3, size, size] of training photos, border included)."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    if not inputs:
+        raise ValueError("quantising the backbone needs at least one training photo")
+    reader = type("Reader", (_Inputs, CalibrationDataReader), {})(inputs)
+    with tempfile.TemporaryDirectory(prefix="castline-int8-") as tmp, _quiet():
+        # From a file: given a ModelProto, the quantiser moves its arrays out of it.
+        source, out = Path(tmp) / "backbone.onnx", Path(tmp) / "backbone-int8.onnx"
+        onnx.save(backbone_fragment(net, size, strides), source)
+        quantize_static(
+            source,
+            out,
+            reader,
+            quant_format=QuantFormat.QDQ,
+            op_types_to_quantize=["Conv", "Clip", "Add"],
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method=CalibrationMethod.MinMax,
+            extra_options={"CalibTensorRangeSymmetric": False},
+        )
+        fragment = onnx.load(out)
+    return QuantisedBackbone(net, fragment, size, strides)
+
+
+def quantised_for(
+    net: EfficientNetLite, size: int, border: int, strides: Sequence[int], photos: Sequence[Path]
+) -> QuantisedBackbone:
+    """The int8 backbone for a model of `size` px with a `border`, its activation ranges
+    measured on the first `CALIBRATION_PHOTOS` of the training photos."""
+    from castline.vision.images import read_image
+
+    images = [read_image(p) for p in photos[:CALIBRATION_PHOTOS]]
+    inputs = network_inputs(images, size, border)
+    return quantise(net, size + 2 * border, tuple(strides), inputs)
