@@ -1,12 +1,16 @@
 """Edge to cloud: what a plant buffers while its uplink is cut, and how fast the hub catches up.
 
     .venv/bin/python benchmarks/bench_uplink.py [--cut 30] [--rate 200] [--no-resume]
+        [--with-photos] [--photo-px 128]
 
 A hub (JetStream domain "hub", stream CASTLINE_CENTRAL) and a plant (domain "plant")
-connected as a leaf node through a TCP proxy on loopback. The plant publishes parts (a
-shot record and a synthetic casting photograph of about 4 KB each) at `--rate` parts per
-second the whole time. The proxy is closed for `--cut` seconds, then reopened; the clock
-runs until the central stream holds everything the plant had when the uplink came back.
+connected as a leaf node through a TCP proxy on loopback that counts the bytes it carries.
+The plant publishes parts (a shot record, a synthetic casting photograph of `--photo-px`
+pixels a side, and the line's verdict) at `--rate` parts per second the whole time. The
+hub copies the records and verdicts, and the photos only with `--with-photos`. The proxy
+is closed for `--cut` seconds, then reopened; the clock runs until the central stream holds
+everything of the plant's that travels, up to what it had when the uplink came back. Then
+the producer stops and the uplink's bytes per part are counted over the whole run.
 """
 
 from __future__ import annotations
@@ -24,28 +28,83 @@ import nats
 import numpy as np
 from nats.aio.client import Client as NATS
 
+from castline.domain.verdict import Verdict
 from castline.messaging import jetstream, uplink
 from castline.messaging.broker import EmbeddedNats, free_port
-from castline.messaging.schema import ImageMessage, ShotMessage
+from castline.messaging.schema import ImageMessage, Region, ShotMessage, VerdictMessage
 from castline.sim.photos import encode_jpeg, render_casting
 from castline.testing.link_proxy import LinkProxy
 
 PLANT = "plant"
 
 
-async def produce(nc: NATS, rate: float, stop: asyncio.Event) -> None:
-    """Parts at a steady rate, as a plant's machines and cameras would send them."""
+class CountingProxy(LinkProxy):
+    """The cuttable link, counting the bytes that go from the plant up to the hub."""
+
+    def __init__(self, target_port: int) -> None:
+        super().__init__(target_port)
+        self.up_bytes = 0
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        self._writers += [writer, up_writer]
+        pipes = asyncio.gather(self._pipe(reader, up_writer, True), self._pipe(up_reader, writer))
+        self._pipes.add(pipes)
+        await pipes
+        self._pipes.discard(pipes)
+
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, up: bool = False
+    ) -> None:
+        try:
+            while data := await reader.read(65536):
+                self.up_bytes += len(data) if up else 0
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+
+class Produced:
+    """The plant sequence of each message published, and whether it is a photo."""
+
+    def __init__(self) -> None:
+        self.photos: list[bool] = []  # index: plant sequence - 1
+        self.parts = 0
+        self.sizes = {"shot": 0, "image": 0, "verdict": 0}
+
+    def travelling(self, up_to: int, with_photos: bool) -> int:
+        """How many of the plant's first `up_to` messages the hub copies."""
+        seen = self.photos[:up_to]
+        return len(seen) if with_photos else seen.count(False)
+
+
+async def produce(nc: NATS, rate: float, stop: asyncio.Event, px: int, log: Produced) -> None:
+    """Parts at a steady rate, as a plant's machines, cameras and line would send them."""
     js = nc.jetstream()
     rng = np.random.default_rng(1)
-    photos = [encode_jpeg(render_casting(rng, None, 128)[0]) for _ in range(10)]
+    photos = [encode_jpeg(render_casting(rng, None, px)[0]) for _ in range(10)]
     start, n = time.monotonic(), 0
     while not stop.is_set():
-        now = datetime.now(UTC)
-        shot = ShotMessage(plant=PLANT, machine=f"m{n % 9}", shot_number=n, die="D1", ts=now)
-        image = ImageMessage.of(PLANT, f"m{n % 9}", n, "front", now, photos[n % len(photos)])
-        await js.publish(f"castline.v1.{PLANT}.m{n % 9}.shot", shot.to_json())
-        await js.publish(f"castline.v1.{PLANT}.m{n % 9}.image.front", image.to_json())
+        now, machine = datetime.now(UTC), f"m{n % 9}"
+        shot = ShotMessage(plant=PLANT, machine=machine, shot_number=n, die="D1", ts=now)
+        image = ImageMessage.of(PLANT, machine, n, "front", now, photos[n % len(photos)])
+        region = Region(x=10, y=12, w=20, h=16, area_px=240, score=0.7)
+        verdict = VerdictMessage(plant=PLANT, machine=machine, shot_number=n, verdict=Verdict.NG,
+                                 decided_at=now, score=0.71, reason="front: score 0.71",
+                                 model_version="v1", latency_ms=40.0, regions=[region])  # fmt: skip
+        for kind, subject, body in (
+            ("shot", f"castline.v1.{PLANT}.{machine}.shot", shot.to_json()),
+            ("image", f"castline.v1.{PLANT}.{machine}.image.front", image.to_json()),
+            ("verdict", f"castline.out.v1.{PLANT}.{machine}.verdict", verdict.to_json()),
+        ):
+            ack = await js.publish(subject, body)
+            log.photos += [False] * (ack.seq - len(log.photos) - 1) + [kind == "image"]
+            log.sizes[kind] = len(body)
         n += 1
+        log.parts = n
         await asyncio.sleep(max(0.0, start + n / rate - time.monotonic()))
 
 
@@ -63,9 +122,9 @@ async def watch(hc: NATS, stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), uplink.WATCH_S)
 
 
-async def main(cut_s: float, rate: float, resume: bool) -> None:
+async def main(cut_s: float, rate: float, resume: bool, with_photos: bool, px: int) -> None:
     folder = Path(tempfile.mkdtemp(prefix="bench-uplink-"))
-    proxy = LinkProxy(free_port())
+    proxy = CountingProxy(free_port())
     advertise = f"127.0.0.1:{proxy.port}"  # reconnects go through the proxy too
     hub = EmbeddedNats(folder / "hub", free_port(), None, name="hub", domain="hub",
                        leaf_port=proxy.target_port, leaf_advertise=advertise)  # fmt: skip
@@ -77,9 +136,9 @@ async def main(cut_s: float, rate: float, resume: bool) -> None:
     plant.start()
     pc, hc = await nats.connect(plant.url), await nats.connect(hub.url)
     await jetstream.ensure_stream(pc.jetstream())
-    await uplink.ensure_central(hc, [PLANT])
-    stop = asyncio.Event()
-    producer = asyncio.create_task(produce(pc, rate, stop))
+    await uplink.ensure_central(hc, [PLANT], [PLANT] if with_photos else [])
+    stop, log = asyncio.Event(), Produced()
+    producer = asyncio.create_task(produce(pc, rate, stop, px, log))
     watcher = asyncio.create_task(watch(hc, stop) if resume else stop.wait())
     try:
         await asyncio.sleep(3)  # connected: the hub keeps up live
@@ -89,12 +148,27 @@ async def main(cut_s: float, rate: float, resume: bool) -> None:
         back_at, back_bytes = await last_seq(pc, jetstream.STREAM)
         print(f"uplink cut {cut_s:.0f} s at {rate:.0f} parts/s: the plant's stream took "
               f"{back_at - cut_at} messages ({(back_bytes - cut_bytes) / 1e6:.1f} MB) "
-              f"meanwhile")  # fmt: skip
+              f"meanwhile; photos {'copied' if with_photos else 'kept at the plant'}")  # fmt: skip
         central_before, _ = await last_seq(hc, uplink.CENTRAL_STREAM)
         print(f"central stream during the cut: {central_before} messages; lag as the hub "
               f"sees it: {(await uplink.plant_lags(hc))[0].line()}")  # fmt: skip
+        reopened_bytes = proxy.up_bytes
         await proxy.open()
-        await catch_up(hc, back_at, back_at - central_before)
+        target = log.travelling(back_at, with_photos)
+        await catch_up(hc, target, target - central_before)
+        moved = proxy.up_bytes - reopened_bytes
+        parts = (back_at - cut_at) / 3
+        print(f"catch-up moved {moved / 1e6:.1f} MB up the link, about "
+              f"{moved / parts / 1e3:.2f} KB per part buffered ({parts:.0f} parts; "
+              f"live parts meanwhile included)")  # fmt: skip
+        stop.set()
+        await asyncio.gather(producer, watcher)
+        total, _ = await last_seq(pc, jetstream.STREAM)
+        await catch_up(hc, log.travelling(total, with_photos), 0, quiet=True)
+        sizes = ", ".join(f"{kind} {size / 1e3:.2f} KB" for kind, size in log.sizes.items())
+        print(f"whole run: {log.parts} parts ({sizes} a message), {proxy.up_bytes / 1e6:.1f} MB "
+              f"up the link: {proxy.up_bytes / log.parts / 1e3:.2f} KB per part "
+              f"{'with' if with_photos else 'without'} photos")  # fmt: skip
     finally:
         stop.set()
         await asyncio.gather(producer, watcher)
@@ -106,8 +180,10 @@ async def main(cut_s: float, rate: float, resume: bool) -> None:
         shutil.rmtree(folder)  # the buffered messages: hundreds of MB after a long cut
 
 
-async def catch_up(hc: NATS, target: int, missing: int, timeout: float = 600.0) -> None:
-    """Time until the central stream holds all `target` messages of the plant."""
+async def catch_up(
+    hc: NATS, target: int, missing: int, timeout: float = 600.0, quiet: bool = False
+) -> None:
+    """Time until the central stream holds `target` messages of the plant."""
     start = time.monotonic()
     first = None
     js = hc.jetstream()
@@ -116,6 +192,8 @@ async def catch_up(hc: NATS, target: int, missing: int, timeout: float = 600.0) 
         count = (await js.stream_info(uplink.CENTRAL_STREAM)).state.messages
         if first is None and count > base:
             first = time.monotonic() - start
+        if count >= target and quiet:
+            return
         if count >= target:
             took = time.monotonic() - start
             flow = took - (first or 0.0)
@@ -134,5 +212,7 @@ if __name__ == "__main__":
     parser.add_argument(
         "--no-resume", action="store_true", help="leave stalled sources to the server's retry"
     )
+    parser.add_argument("--with-photos", action="store_true", help="the hub copies photos too")
+    parser.add_argument("--photo-px", type=int, default=128, help="photo width and height")
     args = parser.parse_args()
-    asyncio.run(main(args.cut, args.rate, not args.no_resume))
+    asyncio.run(main(args.cut, args.rate, not args.no_resume, args.with_photos, args.photo_px))
