@@ -24,7 +24,9 @@ T = TypeVar("T")
 DEFAULT_HUB = "nats://127.0.0.1:24222"
 
 hub_app = typer.Typer(
-    help="The central site: copies the plants' streams (records and verdicts; photos if asked).",
+    help="Run the central hub, which copies each plant's records and verdicts (photos only "
+    "if asked); plants connect with `castline up --uplink nats://HOST:LEAF_PORT`. The "
+    "commands below change the plants of a running hub.",
     invoke_without_command=True,
 )
 
