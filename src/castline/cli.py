@@ -137,7 +137,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # help texts name TOML tables like [castline]: print them as written
 )
-db_app = typer.Typer(help="The system of record: schema migrations.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="The system of record: schema migrations, history partitions and retention.",
+    no_args_is_help=True,
+)
 app.add_typer(db_app, name="db")
 app.add_typer(sim_app, name="sim")
 app.add_typer(line_app, name="line")
@@ -275,6 +278,36 @@ def db_current(config: ConfigOption = None) -> None:
 
     settings = settings_or_exit(config)
     typer.echo(database.current(database.connect(settings.db_url)) or say("db.empty"))
+
+
+@db_app.command("history")
+def db_history(
+    days: Annotated[
+        float | None,
+        typer.Option(min=0, help="keep this many days; default: the setting shot_retention_days"),
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Make the partitions of the coming months and drop shots, machine states and their
+    parts older than the retention, by whole partitions on PostgreSQL (0: keep all)."""
+    from castline.store import database, partitions
+
+    settings = settings_or_exit(config)
+    keep = settings.shot_retention_days if days is None else days
+    engine = database.open_store(settings.db_url)
+    gone = partitions.keep_history(engine, settings.history_partition_months, keep)
+    if keep <= 0:
+        typer.echo(say("db.history_kept"))
+    else:
+        typer.echo(
+            say(
+                "db.history_dropped",
+                days=f"{keep:g}",
+                partitions=gone["partitions"],
+                shots=gone["shots"],
+                states=gone["states"],
+            )
+        )
 
 
 def main() -> None:

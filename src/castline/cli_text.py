@@ -37,6 +37,9 @@ EN: dict[str, str] = {
     # summaries
     "db.at": "{url}: at {revision}",
     "db.empty": "(empty)",
+    "db.history_kept": "partitions ahead made; shot_retention_days is 0: the history is kept",
+    "db.history_dropped": "older than {days} days: {partitions} partition(s) dropped, "
+    "{shots} shot(s) and {states} machine state(s) deleted",
     "broker.up": "plant {plant}: NATS {nats}, MQTT {mqtt}",
     "broker.uplink": "uplink: leaf node of {uplink}",
     # castline up: what it says while it starts, runs and stops (app.py, demo_model.py)
@@ -147,6 +150,9 @@ ZH: dict[str, str] = {
     "bug": "{kind}：{detail}（可能是程序缺陷：请运行 `castline --traceback ...` 并报告输出）",
     "db.at": "{url}：当前版本 {revision}",
     "db.empty": "（空）",
+    "db.history_kept": "已创建后续分区；shot_retention_days 为 0：历史数据全部保留",
+    "db.history_dropped": "早于 {days} 天：已删除 {partitions} 个分区、{shots} 条压铸记录和 "
+    "{states} 条设备状态",
     "broker.up": "工厂 {plant}：NATS {nats}，MQTT {mqtt}",
     "broker.uplink": "上联：作为 {uplink} 的叶节点",
     "up.ready": "castline 已启动：看板 {url}（API 文档 {url}/docs，监控指标 {url}/metrics）",

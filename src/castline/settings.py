@@ -161,6 +161,16 @@ class Settings(BaseSettings):
     curve_retention_days: float = Field(
         90.0, gt=0, le=36_500, description="shot curves kept this long (features stay)"
     )
+    shot_retention_days: float = Field(
+        0.0,
+        ge=0,
+        le=36_500,
+        description="shots, machine states and their parts kept this long, dropped by whole"
+        " partitions (PostgreSQL: months); 0: kept forever",
+    )
+    history_partition_months: int = Field(
+        1, ge=1, le=12, description="PostgreSQL: months of shots and states in one partition"
+    )
     envelope_learn_shots: int = Field(
         100, ge=20, le=5000, description="good shots with curves before a die's envelope is learnt"
     )

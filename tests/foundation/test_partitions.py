@@ -5,16 +5,22 @@ SQLite stays one table per fact."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, func, select, text
+from typer.testing import CliRunner
 
+from castline.analytics import queries as aq
+from castline.cli import app
 from castline.domain.shot import PartKey, Shot
 from castline.domain.states import MachineState
 from castline.domain.verdict import Verdict
-from castline.store import database, partitions
+from castline.store import database, partitions, reads
 from castline.store import tables as t
 from castline.store.facts import Facts, StateFact, record_facts
 from castline.store.repository import Store
+from castline.web import queries
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -138,3 +144,60 @@ def test_sqlite_stays_unpartitioned(sqlite_engine: Engine) -> None:
     assert "UNIQUE (plant, machine, shot_number)" in str(found)
     with sqlite_engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(t.shots)).scalar_one() == 0
+
+
+def test_history_command_drops_by_the_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'castline.db'}"
+    monkeypatch.setenv("CASTLINE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CASTLINE_DATABASE_URL", url)
+    monkeypatch.setenv("CASTLINE_LANG", "en")
+    engine = database.open_store(url)
+    Store(engine).record_shots([shot(1, NOW - timedelta(days=50)), shot(2, NOW)])
+    kept = CliRunner().invoke(app, ["db", "history"])  # the default: keep everything
+    assert kept.exit_code == 0, kept.output
+    assert "kept" in kept.output and Store(engine).count(t.shots) == 2
+    monkeypatch.setenv("CASTLINE_SHOT_RETENTION_DAYS", "30")
+    dropped = CliRunner().invoke(app, ["db", "history"])
+    assert dropped.exit_code == 0, dropped.output
+    assert "older than 30 days" in dropped.output and "1 shot(s)" in dropped.output
+    assert set(shot_times(engine)) == {2}
+    monkeypatch.setenv("CASTLINE_LANG", "zh")
+    assert "早于 30 天" in CliRunner().invoke(app, ["db", "history"]).output
+
+
+def test_newest_reads_by_index_agree_with_the_record(engine: Engine) -> None:
+    """The overview's per-machine reads (newest state, highest shot number, machines and
+    plants from the facts) found by index probes, on both databases."""
+    database.upgrade(engine)
+    store = Store(engine)
+    store.record_shots(
+        [shot(n, NOW - timedelta(minutes=n), machine=m, plant=p)
+         for p in ("p1", "p2") for m in ("m1", "m2", "m3") for n in range(1, 6)]
+    )  # fmt: skip
+    states = [
+        StateFact("p1", m, state, NOW - timedelta(hours=h))
+        for m in ("m1", "m4")
+        for h, state in ((30, MachineState.IDLE), (2, MachineState.RUNNING))
+    ]
+    record_facts(engine, Facts(states=states))
+    assert [r["id"] for r in reads.rows(engine, reads.known_plants())] == ["p1", "p2"]
+    machines = [r["id"] for r in reads.rows(engine, reads.known_machines("p1"))]
+    assert machines == ["m1", "m2", "m3", "m4"]  # m4: known from its states only
+    newest = {r["machine"]: r for r in reads.rows(engine, reads.latest_states("p1"))}
+    assert {m: r["state"] for m, r in newest.items()} == {"m1": "running", "m4": "running"}
+    earlier = reads.rows(engine, reads.latest_states("p1", before=NOW - timedelta(hours=3)))
+    assert {r["machine"]: r["state"] for r in earlier} == {"m1": "idle", "m4": "idle"}
+    top = reads.newest_part(t.shots, "p2")
+    found = reads.rows(engine, select(top.c.machine, top.c.shot_number))
+    assert sorted((r["machine"], r["shot_number"]) for r in found) == [
+        ("m1", 5), ("m2", 5), ("m3", 5)
+    ]  # fmt: skip
+    tiles = queries.machine_tiles(engine, "p1", NOW - timedelta(days=1))
+    assert {tile["machine"]: tile["state"] for tile in tiles}["m4"] == "running"
+    # the KPIs' states of a window: those in it, and the one in force at its start
+    window = aq.states(engine, "p1", until=NOW, since=NOW - timedelta(hours=3))
+    assert list(zip(window["machine"], window["state"], strict=True)) == [
+        ("m1", "idle"), ("m1", "running"), ("m4", "idle"), ("m4", "running")
+    ]  # fmt: skip

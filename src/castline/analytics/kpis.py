@@ -29,6 +29,7 @@ from castline.domain.states import MachineState, TimeCategory
 from castline.domain.stops import StopClass, class_of_state
 
 PERIODS = ("shift", "day", "week", "total")
+_USED = ("cycle_time_s",)  # the one process parameter the KPIs read (planned cycle notes)
 LEVELS = ("machine", "line", "plant")
 
 
@@ -266,7 +267,11 @@ def planned_cycle_notes(
     period = np.searchsorted(nanoseconds(edges), nanoseconds(made["at"]), side="right") - 1
     frame = pd.DataFrame(
         {
-            "unit": [_unit(str(m), level, config, plant) for m in made["machine"]],
+            "unit": made["machine"]
+            .map(  # once a machine: a month has 100,000s of shots
+                {m: _unit(str(m), level, config, plant) for m in made["machine"].unique()}
+            )
+            .to_numpy(),
             "period": period,
             "die": made["die"].astype(str).to_numpy(),
             "cycle": made["cycle_time_s"].to_numpy(dtype=float),
@@ -337,9 +342,11 @@ def kpi_table(
     if until <= since:
         raise ValueError("the time range is empty: --until must be after --since")
     edges = period_edges(since, until, by, config)
-    states = queries.states(engine, plant, machine, until=until)
+    states = queries.states(engine, plant, machine, until=until, since=since)
     states = with_stop_classes(states, downtime.classes_given(engine, plant, until, machine))
-    shots = queries.shots(engine, plant, machine=machine, since=since, until=until)
+    shots = queries.shots(
+        engine, plant, machine=machine, since=since, until=until, parameters=_USED
+    )
     if level not in LEVELS:
         raise ValueError(f"level must be one of {', '.join(LEVELS)}, got {level!r}")
     notes = planned_cycle_notes(shots, edges, level, config, plant)

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine, func, select, union_all
 from sqlalchemy.sql import Select
 
 from castline.domain.units import NAMES
@@ -17,9 +18,9 @@ from castline.store.reads import PartFilter
 
 
 def _frame(engine: Engine, query: Select[Any]) -> pd.DataFrame:
-    with engine.connect() as conn:
-        rows = conn.execute(query).fetchall()
-    frame = pd.DataFrame(rows, columns=list(query.selected_columns.keys()))
+    with engine.connect() as conn:  # plain tuples: pandas looks at each Row object slowly
+        rows = [tuple(row) for row in conn.execute(query).all()]
+    frame = pd.DataFrame.from_records(rows, columns=list(query.selected_columns.keys()))
     if "at" in frame:
         frame["at"] = pd.to_datetime(frame["at"], utc=True)
     return frame
@@ -33,21 +34,23 @@ def shots(
     die: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    parameters: Sequence[str] = NAMES,
 ) -> pd.DataFrame:
     """Shots in time order with their verdict, review and truth, one row per casting
     (`cavity`: 1 to the die's cavities; a shot without a verdict is one row, cavity 1).
 
     Adds `ng`: 1.0 defective, 0.0 good, NaN unknown, from the best evidence there is
     (ground truth, else a downstream station's NG, else a person's review, else the
-    automatic OK/NG verdict).
+    automatic OK/NG verdict). `parameters`: the process parameters to read (a month of a
+    plant is 100,000s of rows: read only what is used).
     """
     s = t.shots
-    columns = (*reads.SHOT_FACTS, *(s.c[name] for name in NAMES), *reads.OUTCOME)
+    columns = (*reads.SHOT_FACTS, *(s.c[name] for name in parameters), *reads.OUTCOME)
     columns += (reads.downstream_outcome(), func.coalesce(t.verdicts.c.cavity, 1).label("cavity"))
     where = PartFilter(plant, machine=machine, die=die, since=since, until=until)
     query = reads.parts(*columns, where=where).order_by(s.c.machine, s.c.at, s.c.shot_number)
     frame = _frame(engine, query)
-    for name in NAMES:
+    for name in parameters:
         frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)
     frame["ng"] = outcome(frame)
     return frame
@@ -66,12 +69,25 @@ def outcome(frame: pd.DataFrame) -> pd.Series:
 
 
 def states(
-    engine: Engine, plant: str, machine: str | None = None, until: datetime | None = None
+    engine: Engine,
+    plant: str,
+    machine: str | None = None,
+    until: datetime | None = None,
+    since: datetime | None = None,
 ) -> pd.DataFrame:
-    """Machine state changes in time order (all of them before `until`: a state lasts)."""
+    """Machine state changes in time order before `until`; with `since`, those from
+    `since` on and, of each machine, the one in force at `since` (a state lasts), not a
+    year of older ones."""
     m = t.machine_states
-    query = reads.states(plant, machine, until=until)
-    return _frame(engine, query.with_only_columns(m.c.machine, m.c.state, m.c.at, m.c.reason))
+    columns = (m.c.machine, m.c.state, m.c.at, m.c.reason)
+    query = reads.states(plant, machine, since=since, until=until).with_only_columns(*columns)
+    if since is None:
+        return _frame(engine, query)
+    in_force = reads.latest_states(plant, before=since).with_only_columns(*columns)
+    if machine:
+        in_force = in_force.where(m.c.machine == machine)
+    both = union_all(query.order_by(None), in_force).subquery()
+    return _frame(engine, select(both).order_by(both.c.machine, both.c.at))
 
 
 def dies(engine: Engine, plant: str | None = None) -> pd.DataFrame:

@@ -42,8 +42,10 @@ class CurveCheck:
         action_of: Callable[[str], EnvelopeAction],
         sink: AlarmSink | None = None,
         refresh_s: float = 10.0,
+        history: Callable[[], Any] | None = None,
     ) -> None:
         self.envelopes = envelopes
+        self.history = history  # the history's duty (partitions ahead, retention), hourly too
         self.learn_shots = learn_shots
         self.retention = timedelta(days=retention_days)
         self.action_of = action_of
@@ -145,6 +147,8 @@ class CurveCheck:
                 await db(self.refresh)
                 if loop.time() - pruned_at >= PRUNE_EVERY_S:
                     gone = await db(self.prune)
+                    if self.history is not None:
+                        await db(self.history)
                     pruned_at = loop.time()
                     if gone:
                         log.info("deleted %d shot curves older than %s", gone, self.retention)

@@ -15,6 +15,7 @@ import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any, TypeVar
 
 import nats
@@ -52,6 +53,7 @@ from castline.messaging.topics import Kind
 from castline.settings import Settings
 from castline.store.blobs import BlobStore
 from castline.store.envelopes import Envelopes
+from castline.store.partitions import keep_history
 from castline.store.repository import Store
 
 log = logging.getLogger(__name__)
@@ -93,6 +95,12 @@ class LineRuntime:
             settings.envelope_learn_shots,
             settings.curve_retention_days,
             settings.envelope_action_of,
+            history=partial(
+                keep_history,
+                engine,
+                settings.history_partition_months,
+                settings.shot_retention_days,
+            ),
         )
         self.decider.hold = self.curves.hold
         self.alarms = LineAlarms(engine, self._db, plant or settings.plant, self.deadline_s)

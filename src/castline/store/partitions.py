@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, Engine, and_, select, text
 
@@ -198,3 +198,15 @@ def _delete_rows(conn: Connection, before: datetime) -> tuple[int, int]:
         conn.execute(other.delete().where(select(s.c.id).where(same, s.c.at < before).exists()))
     states = conn.execute(ms.delete().where(ms.c.at < before)).rowcount
     return conn.execute(s.delete().where(s.c.at < before)).rowcount, states
+
+
+def keep_history(
+    engine: Engine, months: int, retention_days: float, now: datetime | None = None
+) -> dict[str, int]:
+    """The periodic duty of the history: partitions ahead made, and, with a retention
+    (`shot_retention_days` > 0), what is older dropped (`drop_history`)."""
+    now = now or datetime.now(UTC)
+    ensure_partitions(engine, now, months)
+    if retention_days <= 0:
+        return {"partitions": 0, "shots": 0, "states": 0}
+    return drop_history(engine, now - timedelta(days=retention_days))

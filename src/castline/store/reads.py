@@ -158,29 +158,60 @@ def states(
     return query
 
 
-def latest_states(plant: str) -> Select[Any]:
-    """The newest state of each machine of a plant."""
+def latest_states(plant: str, before: datetime | None = None) -> Select[Any]:
+    """The newest state of each machine of a plant (of those before `before`): per
+    machine, its newest time by index, not a ranking of all the plant's states, which
+    grow by the year."""
     m = t.machine_states
-    rank = func.row_number().over(partition_by=m.c.machine, order_by=m.c.at.desc())
-    ranked = select(m, rank.label("rank")).where(m.c.plant == plant).subquery()
-    return select(ranked).where(ranked.c.rank == 1)
+    machines = distinct(m.c.machine, m.c.plant == plant).subquery()
+    newest = select(func.max(m.c.at)).where(m.c.plant == plant, m.c.machine == machines.c.value)
+    if before is not None:
+        newest = newest.where(m.c.at < before)
+    at = newest.correlate(machines).scalar_subquery()
+    found = _once(select(machines.c.value.label("machine"), at.label("at")))
+    on = and_(m.c.plant == plant, m.c.machine == found.c.machine, m.c.at == found.c.at)
+    # the oldest of those times bounds the search: older partitions are not read at all
+    oldest = select(func.min(found.c.at)).scalar_subquery()
+    return select(m).join(found, on).where(m.c.at >= oldest)
 
 
 def newest_part(table: Table, plant: str) -> Any:
     """Subquery: the row of each machine's highest shot number (the machine's counter),
-    found through the unique (plant, machine, shot_number) index."""
-    newest = (
-        select(table.c.machine, func.max(table.c.shot_number).label("shot_number"))
-        .where(table.c.plant == plant)
-        .group_by(table.c.machine)
-        .subquery()
+    each found by its own probe of the (plant, machine, shot_number) index: a grouping
+    over the plant's rows would read every shot it ever made."""
+    machines = distinct(table.c.machine, table.c.plant == plant).subquery()
+    highest = (
+        select(func.max(table.c.shot_number))
+        .where(table.c.plant == plant, table.c.machine == machines.c.value)
+        .correlate(machines)
+        .scalar_subquery()
     )
+    newest = _once(select(machines.c.value.label("machine"), highest.label("shot_number")))
     on = and_(
         table.c.plant == plant,
         table.c.machine == newest.c.machine,
         table.c.shot_number == newest.c.shot_number,
     )
     return select(table).join(newest, on).subquery()
+
+
+def _once(query: Select[Any]) -> Any:
+    """The query as a table computed once: PostgreSQL would otherwise push its correlated
+    subqueries into the join and run them again for every partition of the other side."""
+    return query.cte().prefix_with("MATERIALIZED", dialect="postgresql")
+
+
+def distinct(column: Any, *where: ColumnElement[bool]) -> Select[Any]:
+    """The distinct values of an indexed column (as `value`), found by skipping through
+    the index from one value to the next (a recursive query): as many index probes as
+    there are values, where `SELECT DISTINCT` reads every row. `where` may only fix the
+    columns before `column` in the index."""
+    first = select(func.min(column).label("value")).where(*where)
+    found = first.cte(recursive=True)
+    after = select(func.min(column)).where(*where, column > found.c.value)
+    following = select(after.correlate(found).scalar_subquery()).where(found.c.value.is_not(None))
+    found = found.union_all(following)
+    return select(found.c.value).where(found.c.value.is_not(None))
 
 
 def verdict_counts(
@@ -213,7 +244,7 @@ def known_plants() -> Select[Any]:
     """Plants from the master data and from the facts (a line may record shots and
     states of a plant nobody registered), with their names."""
     p, st = t.plants, t.machine_states
-    known = union(select(p.c.id), select(_s.c.plant), select(st.c.plant)).subquery()
+    known = union(select(p.c.id), distinct(_s.c.plant), distinct(st.c.plant)).subquery()
     return (
         select(known.c.id, func.coalesce(p.c.name, known.c.id).label("name"))
         .select_from(known.outerjoin(p, p.c.id == known.c.id))
@@ -226,8 +257,8 @@ def known_machines(plant: str) -> Select[Any]:
     m, st = t.machines, t.machine_states
     known = union(
         select(m.c.id).where(m.c.plant == plant),
-        select(_s.c.machine).where(_s.c.plant == plant),
-        select(st.c.machine).where(st.c.plant == plant),
+        distinct(_s.c.machine, _s.c.plant == plant),
+        distinct(st.c.machine, st.c.plant == plant),
     ).subquery()
     return (
         select(known.c.id, func.coalesce(m.c.name, known.c.id).label("name"))

@@ -122,8 +122,12 @@ shots = Table(
     # if the curve left it, where (None with a version: inside).
     Column("envelope_version", Integer),
     Column("envelope_breach", String(200)),
+    # PostgreSQL (migration 0012): partitioned by month of `at`, so this key there is
+    # (plant, machine, shot_number, at) and the trigger `shot_once` keeps a second record
+    # of a shot number at another time out; the primary key there is (id, at).
     UniqueConstraint("plant", "machine", "shot_number"),
     Index("ix_shots_machine_at", "plant", "machine", "at"),
+    Index("ix_shots_plant_at", "plant", "at"),  # a plant's newest shots (migration 0012)
     Index("ix_shots_die_at", "die", "at"),
     Index("ix_shots_data_matrix", "data_matrix"),  # a photo or station names a part by it
 )
@@ -242,6 +246,7 @@ truths = Table(  # ground truth (simulator, or a plant's later audit), for evalu
     Column("cause", Text, nullable=False, default=""),
 )
 
+# Partitioned by month of `at` on PostgreSQL (migration 0012; its key holds `at` already).
 machine_states = Table(
     "machine_states",
     metadata,

@@ -37,6 +37,8 @@ SHOTS: tuple[str, str, str, dict[str, str]] = (
         "ix_shots_data_matrix": "data_matrix",
     },
 )
+# A plant's newest shots across its machines (the part list): new in 0012, on both.
+PLANT_AT = ("ix_shots_plant_at", "plant, at")
 STATES: tuple[str, str, str, dict[str, str]] = (
     "machine_states",
     "uq_machine_states_plant",
@@ -59,9 +61,11 @@ END $$
 
 def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
+        op.create_index(PLANT_AT[0], "shots", ["plant", "at"])
         return
     for table, unique, key, indexes in (SHOTS, STATES):
         _partition(table, unique, key, indexes)
+    op.execute(f"CREATE INDEX {PLANT_AT[0]} ON shots ({PLANT_AT[1]})")
     op.execute(ONCE)
     op.execute(
         "CREATE TRIGGER shot_once BEFORE INSERT ON shots "
@@ -110,6 +114,7 @@ def _periods(first: datetime | None, last: datetime | None) -> list[tuple[dateti
 
 
 def downgrade() -> None:
+    op.drop_index(PLANT_AT[0], table_name="shots")
     if op.get_bind().dialect.name != "postgresql":
         return
     op.execute("DROP TRIGGER shot_once ON shots")
