@@ -31,6 +31,7 @@ from castline.store import database
 from castline.store import tables as t
 from castline.store.blobs import BlobStore
 from castline.store.repository import PhotoRecord, Store
+from castline.vision.head import MIN_DEFECTS
 from castline.vision.model import InspectionModel
 from castline.vision.registry import ModelRegistry
 from castline.vision.review_learning import LearnerConfig, ReviewLearner
@@ -235,3 +236,43 @@ def test_the_loop_waits_for_enough_confirmations_and_learns_each_once(
     assert made[0].version.endswith(".r2")  # the last false reject read
     assert learner(1).step() == []  # another process finds them learnt already
     assert registry.active("D1", "front")["version"] == made[0].version  # type: ignore[index]
+
+
+def test_confirmed_defects_wait_for_a_first_head_and_teach_it_only_this_views_photos(
+    quick: Quick, sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    database.upgrade(sqlite_engine)
+    store, blobs = Store(sqlite_engine), BlobStore(tmp_path / "blobs")
+    registry = ModelRegistry(sqlite_engine)
+    registry.register("D1", "front", quick.folder, quick.model.manifest, activate=True)
+    at = datetime.now(UTC)
+
+    def confirmed_ng(number: int, views: dict[str, Verdict]) -> None:
+        """A part whose views castline judged so; a person then says NG (cold shut)."""
+        key = PartKey("p1", "m1", number)
+        store.record_shots([Shot(key, "D1", at, {"melt_temp_c": 660.0})])
+        worst = Verdict.NG if Verdict.NG in views.values() else max(views.values())
+        told = PartVerdict(worst, at, "", 0.5, quick.model.version)
+        for view, verdict in views.items():
+            photo = blobs.put(_jpeg(part(600 + number, pit=(64, 26, 3))))
+            store.record_part(key, told, PhotoRecord(view, at, photo, "image/png", verdict=verdict))
+        assert store.record_review(key, Verdict.NG, "ana", at, "cold_shut")
+
+    for number in range(1, MIN_DEFECTS):  # passed by castline: escapes
+        confirmed_ng(number, {"front": Verdict.OK})
+    # Two views, held for the back one: the front photo need not show the defect.
+    confirmed_ng(MIN_DEFECTS, {"front": Verdict.OK, "back": Verdict.NG})
+    learner = ReviewLearner(
+        sqlite_engine, blobs, tmp_path / "models", LearnerConfig(every_s=0, min_new=1)
+    )
+    assert learner.step() == []  # 9 on this view: a good-only model waits for 10
+    confirmed_ng(MIN_DEFECTS + 1, {"front": Verdict.REVIEW})
+    made = learner.step()
+    assert [(m.good, m.defects, m.head) for m in made] == [(0, MIN_DEFECTS, True)]
+    headed = InspectionModel.load(made[0].path)
+    learnt = headed.manifest["learnt_from_reviews"]
+    parts = {p["part"] for p in learnt["defects_confirmed"]}
+    assert f"p1/m1/{MIN_DEFECTS}/1" not in parts and len(parts) == MIN_DEFECTS
+    assert headed.manifest["score"] == "head" and learnt["last_review"] == MIN_DEFECTS + 1
+    assert registry.active("D1", "front")["version"] == made[0].version  # type: ignore[index]
+    assert learner.step() == []  # learnt once
