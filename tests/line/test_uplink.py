@@ -223,20 +223,21 @@ async def test_hub_crash_and_restart_loses_and_repeats_nothing(tmp_path: Path) -
         js = pc.jetstream()
         await jetstream.ensure_stream(js)
         hc = await nats.connect(hub.url)
-        await uplink.ensure_central(hc, ["p1"])
+        await uplink.ensure_central(hc, ["p1"], photos=["p1"])  # two sources: each resumes
+        kinds = ("shot", "image.front", "state")
         for n in range(200):
-            await js.publish(f"castline.v1.p1.m{n % 3}.shot", b"%d" % n)
+            await js.publish(f"castline.v1.p1.m1.{kinds[n % 3]}", b"%d" % n)
         await hc.close()
         hub.stop(kill=True)  # the central site dies mid-copy
         for n in range(200, 500):
-            await js.publish(f"castline.v1.p1.m{n % 3}.shot", b"%d" % n)
+            await js.publish(f"castline.v1.p1.m1.{kinds[n % 3]}", b"%d" % n)
         hub.start()
         hc = await nats.connect(hub.url)
         # the restarted hub may back off before it retries the plant: the hub's watch
         # re-attaches the source as soon as the plant answers
         await until_reachable(hc, "p1")
         assert await uplink.resume_stalled(hc) in ([], ["p1"])
-        assert await assert_exact_copy(pc, hc, timeout=20) == 500
+        assert await assert_exact_copy(pc, hc, timeout=20, photos=True) == 500
         await hc.close()
     finally:
         await pc.close()
