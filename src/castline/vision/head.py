@@ -90,7 +90,7 @@ class HeadData:
     bad: np.ndarray  # training defects (out of fold), then confirmed ones
     bad_fold: np.ndarray
     bad_confirmed: np.ndarray  # bool per defect: confirmed by a person after training
-    reviewed_good: np.ndarray  # photos confirmed good after training: fit only
+    reviewed_good: np.ndarray  # photos confirmed good after training: fit and calibrate
     good_smaller: np.ndarray | None = None  # `good` from memories one fold smaller
     sizes: np.ndarray | None = None  # photos in those memories (calibration.grown)
 
@@ -217,37 +217,46 @@ class Refit:
             "calibration": self.calibration.as_dict(),
             "false_reject_rate_interval": self.false_reject_interval,
             "review_rate_interval": self.review_interval,
-            "how": "cross-fitted over the training folds: each training photo's probability "
-            "comes from a head fitted without its fold; thresholds from those probabilities "
-            "(carried to the final memory's size where the smaller memories were kept)",
+            "how": "cross-fitted over the training folds: each good photo's probability "
+            "(training photos and those confirmed good since) comes from a head fitted "
+            "without its fold; thresholds from those probabilities (the training photos' "
+            "carried to the final memory's size where the smaller memories were kept)",
         }
 
 
 def refit_head(
     data: HeadData, *, target_frr: float, review_frr: float, target_escape: float | None
 ) -> Refit:
-    """The head on all descriptors; thresholds for the false-reject target on the
-    training good photos' cross-fitted probabilities."""
+    """The head on all descriptors; thresholds for the false-reject targets on the
+    cross-fitted probabilities of the good photos: the training ones and those people
+    confirmed good since (each scored by a head fitted without its fold)."""
     if len(data.bad) < data.folds:
         raise HeadError(f"{len(data.bad)} defects: a head needs at least {data.folds}")
+    reviewed_fold = np.arange(len(data.reviewed_good)) % data.folds
     good_p = np.zeros(len(data.good))
     small_p = np.zeros(len(data.good))
+    reviewed_p = np.zeros(len(data.reviewed_good))
     bad_p = np.zeros(len(data.bad))
     for f in range(data.folds):
         inside, bad_inside = data.good_fold != f, data.bad_fold != f
         if not bad_inside.any():
             raise HeadError(f"fold {f} alone holds every defect: confirm more defects")
-        head = fit_head(
-            np.concatenate([data.good[inside], data.reviewed_good]), data.bad[bad_inside]
-        )
+        reviewed_inside = reviewed_fold != f
+        good = np.concatenate([data.good[inside], data.reviewed_good[reviewed_inside]])
+        head = fit_head(good, data.bad[bad_inside])
         good_p[~inside] = head.probability(data.good[~inside])
         if data.good_smaller is not None:
             small_p[~inside] = head.probability(data.good_smaller[~inside])
+        reviewed_p[~reviewed_inside] = head.probability(data.reviewed_good[~reviewed_inside])
         bad_p[~bad_inside] = head.probability(data.bad[~bad_inside])
-    good = good_p
+    trained = good_p
     if data.good_smaller is not None and data.sizes is not None:
         sizes = (float(data.sizes[0]), float(data.sizes[1]), float(data.sizes[2]))
-        good = grown(good_p, small_p, sizes)  # as the final, larger memory would score them
+        trained = grown(good_p, small_p, sizes)  # as the final, larger memory would score them
+    # The photos confirmed good were chosen because castline held them, the hardest good
+    # looks: among the calibration photos they can only raise the thresholds (fewer false
+    # rejects, a few more defects to review), never make the target look met when it is not.
+    good = np.concatenate([trained, reviewed_p])
     calibration = calibrate(
         good, bad_p, target_frr=target_frr, review_frr=review_frr, target_escape=target_escape
     )
@@ -261,7 +270,7 @@ def refit_head(
         reviewed_good=len(data.reviewed_good),
         defects=len(data.bad),
         confirmed_defects=int(data.bad_confirmed.sum()),
-        auroc=auroc(good_p, bad_p),
+        auroc=auroc(good, bad_p),
         false_reject_interval=rate_interval(rejected, len(good)),
         review_interval=rate_interval(reviewed, len(good)),
     )
