@@ -124,7 +124,7 @@ EN: dict[str, str] = {
     "vupdate.made": "{version} -> {path}: {good} good photo(s) into the memory, {defects} "
     "confirmed defect(s) for the head",
     "vupdate.head": "  supervised head {how}: NG threshold {ng:.4g}, false reject {frr:.1%} "
-    "(cross-fitted on {n} training photos), escape {escape} on {defects} defects",
+    "(cross-fitted on {n} good photos), escape {escape} on {defects} defects",
     "vupdate.head_created": "created",
     "vupdate.head_refitted": "refitted",
     "vupdate.pending": "  {n} confirmed defect(s) kept; a first head is made once {need} are "
@@ -230,7 +230,7 @@ ZH: dict[str, str] = {
     "（castline 拦下而人工放行的照片，或人工确认为 NG 的铸件）",
     "vupdate.made": "{version} -> {path}：{good} 张合格照片加入记忆库，{defects} 张确认的缺陷"
     "照片用于监督头",
-    "vupdate.head": "  监督头已{how}：NG 阈值 {ng:.4g}，误判率 {frr:.1%}（在 {n} 张训练照片上"
+    "vupdate.head": "  监督头已{how}：NG 阈值 {ng:.4g}，误判率 {frr:.1%}（在 {n} 张合格照片上"
     "交叉拟合），{defects} 个缺陷中漏检率 {escape}",
     "vupdate.head_created": "创建",
     "vupdate.head_refitted": "重新拟合",

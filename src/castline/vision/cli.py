@@ -456,7 +456,7 @@ def _say_made(model: InspectionModel, out: Path) -> None:
                 how=say(f"vupdate.head_{done}"),
                 ng=calibration["ng"],
                 frr=calibration["false_reject_rate"],
-                n=head["good"],
+                n=head["good"] + head.get("reviewed_good", 0),
                 escape="-" if escape is None else f"{escape:.1%}",
                 defects=head["defects"],
             )
