@@ -216,6 +216,7 @@ async def test_hub_commands_say_each_mistake_in_one_line(tmp_path: Path) -> None
             ("photos", "p1", "yes", "--hub", hub.url): (2, "error: photos yes? say on or off"),
             ("photos", "p9", "on", "--hub", hub.url): (2, "error: the hub does not copy"),
             ("plants", "--hub", hub.url): (1, "error: the server at"),  # no central stream
+            ("add-plant", "p1", "--hub", hub.url): (1, "error: the server at"),  # not made
             ("plants", "--hub", f"nats://127.0.0.1:{free_port()}"): (1, "error: cannot reach"),
         }
         for args, (code, start) in cases.items():

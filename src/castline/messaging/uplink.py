@@ -198,11 +198,15 @@ async def copied_plants(nc: NATS) -> dict[str, set[Part]]:
     return plants
 
 
-async def add_plant(nc: NATS, plant: str, photos: bool = False) -> bool:
+async def add_plant(nc: NATS, plant: str, photos: bool = False, create: bool = False) -> bool:
     """Start copying `plant` (and its photos, if asked); False if it was copied already.
     The hub's watch reads the sources from the stream, so a running hub copies the plant
-    at once, without a restart."""
-    known = check_plant(plant) in await copied_plants(nc)
+    at once, without a restart. Without `create`, a server with no central stream (not a
+    hub: a plant's, say) is refused rather than made one."""
+    check_plant(plant)
+    if not create and await _config(nc) is None:
+        raise NotFoundError(description=f"no stream {CENTRAL_STREAM}")
+    known = plant in await copied_plants(nc)
     await ensure_central(nc, [plant], [plant] if photos else [])
     return not known
 
