@@ -82,7 +82,8 @@ EN: dict[str, str] = {
     "hub.removed": "{plant}: removed; what the hub copied of it stays, and adding it again "
     "resumes after that",
     "hub.on_off": "photos {state}? say on or off",
-    "hub.photos_on": "{plant}: photos copied from now on, after the last one the hub holds",
+    "hub.photos_on": "{plant}: photos copied now: those the plant still keeps after the last "
+    "one the hub holds, then each new one",
     "hub.photos_off": "{plant}: photos no longer copied; records and verdicts go on",
     "hub.unchanged": "{plant}: already so, nothing changed",
     "hub.none": "the hub copies no plants yet: castline hub add-plant PLANT",
@@ -191,7 +192,8 @@ ZH: dict[str, str] = {
     "hub.already": "{plant}：中心站已在复制该工厂（见 `castline hub plants`）",
     "hub.removed": "{plant}：已移除；已复制的内容保留，再次添加时从其后继续",
     "hub.on_off": "照片 {state}？请写 on 或 off",
-    "hub.photos_on": "{plant}：从现在起复制照片，从中心站已有的最后一张之后开始",
+    "hub.photos_on": "{plant}：开始复制照片：先复制工厂仍保存的、中心站最后一张之后的照片，"
+    "再复制每张新照片",
     "hub.photos_off": "{plant}：不再复制照片；记录和判定结果照常复制",
     "hub.unchanged": "{plant}：已是如此，没有改动",
     "hub.none": "中心站尚未复制任何工厂：castline hub add-plant 工厂",

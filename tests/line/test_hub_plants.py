@@ -135,7 +135,7 @@ async def test_plant_added_to_a_running_hub_is_copied_at_once(tmp_path: Path) ->
         assert lines[1].startswith("pb: 0 messages behind") and "photos" not in lines[1]
 
         on = await castline("hub", "photos", "pb", "on", "--hub", url, home=home)
-        assert on.returncode == 0 and "photos copied from now on" in on.stdout
+        assert on.returncode == 0 and "photos copied now" in on.stdout
         assert await assert_plant_copied(bc, hc, "pb", photos=True) == 140
         assert await assert_plant_copied(ac, hc, "pa", photos=True) == 140
         await hc.close()
