@@ -94,6 +94,7 @@ class Observed:
     first_verdict_at: dict[tuple[str, int], float] = field(default_factory=dict)
     backlog: list[tuple[float, int, float | None]] = field(default_factory=list)
     publish_retries: int = 0
+    mqtt_disconnects: int = 0  # machines' MQTT connections lost during the load
 
 
 # --- the plant ------------------------------------------------------------------------------
@@ -330,6 +331,7 @@ async def run_load(
     await watcher
     await nc.close()
     if links is not None:
+        seen.mqtt_disconnects = sum(link.disconnects for link in links.values())
         await asyncio.gather(*(asyncio.to_thread(link.close) for link in links.values()))
     return seen, sent, load_s, workers
 
@@ -373,22 +375,44 @@ def check(engine: Engine, seen: Observed, sent: int) -> dict[str, Any]:
     }
 
 
-def held_by_fault(engine: Engine, seen: Observed, drill: Drill) -> dict[str, int]:
-    """QUARANTINE parts by when their photo was sent: during a fault (or the 10 s after it),
-    or outside every fault."""
+AFTER_S = 10.0  # a fault's window: from its start to this long after its end
+
+
+def window_of(drill: Drill, at: float | None) -> str:
+    """The fault whose window a part was sent in, else "outside faults"."""
+    return next((f for f, s, e in drill.schedule() if at is not None and s <= at <= e + AFTER_S),
+                "outside faults")  # fmt: skip
+
+
+def held_by_fault(engine: Engine, seen: Observed, drill: Drill) -> dict[str, Any]:
+    """Per window (each fault's, and outside every fault), by when the part's photo was
+    sent: parts sent, QUARANTINE, why (numbers masked), and parts lost whole (no shot
+    record). A fault held parts of its own only where its window holds more, or for other
+    reasons, than the same time outside the faults."""
     with engine.connect() as conn:
         held = conn.execute(
-            select(t.verdicts.c.machine, t.verdicts.c.shot_number)
+            select(t.verdicts.c.machine, t.verdicts.c.shot_number, t.verdicts.c.reason)
             .where(t.verdicts.c.verdict == "QUARANTINE")
         ).all()  # fmt: skip
-    counts: Counter[str] = Counter()
-    for machine, shot_number in held:
-        sent = seen.published_at.get((machine, int(shot_number)))
-        at = None if sent is None else sent - seen.t0
-        window = next((f for f, s, e in drill.schedule() if at is not None and s <= at <= e + 10),
-                      "outside faults")  # fmt: skip
-        counts[window] += 1
-    return dict(counts)
+        recorded = set(conn.execute(select(t.shots.c.machine, t.shots.c.shot_number)).all())
+    windows: dict[str, dict[str, Any]] = {}
+
+    def window(key: tuple[str, int]) -> dict[str, Any]:
+        sent = seen.published_at.get(key)
+        name = window_of(drill, None if sent is None else sent - seen.t0)
+        return windows.setdefault(name, {"sent": 0, "held": 0, "because": Counter(), "lost": 0})
+
+    for key in seen.published_at:
+        window(key)["sent"] += 1
+        window(key)["lost"] += (key[0], key[1]) not in recorded
+    for machine, shot_number, reason in held:
+        counts = window((machine, int(shot_number)))
+        counts["held"] += 1
+        counts["because"][re.sub(r"[0-9.]+", "N", reason)] += 1
+    for counts in windows.values():
+        counts["held_per_100"] = round(100 * counts["held"] / max(counts["sent"], 1), 1)
+        counts["because"] = dict(counts["because"].most_common(6))
+    return windows
 
 
 def latency(seen: Observed, drill: Drill) -> dict[str, float]:
@@ -396,7 +420,7 @@ def latency(seen: Observed, drill: Drill) -> dict[str, float]:
     after it) and the others."""
     quiet: list[float] = []
     faulty: list[float] = []
-    windows = [(s, e + 10.0) for _f, s, e in drill.schedule()]
+    windows = [(s, e + AFTER_S) for _f, s, e in drill.schedule()]
     for key, sent_at in seen.published_at.items():
         got = seen.first_verdict_at.get(key)
         if got is None:
@@ -483,6 +507,7 @@ def drill_once(
         },
         "check": check(engine, seen, sent),
         "quarantined_by_fault": held_by_fault(engine, seen, drill),
+        "mqtt_disconnects": seen.mqtt_disconnects,
     }
     engine.dispose()
     return result

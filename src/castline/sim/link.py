@@ -62,6 +62,7 @@ class MachineLink:
         self.verdicts = output_topic(plant, machine)
         self.connected = threading.Event()
         self.ever_connected = False
+        self.disconnects = 0  # connections lost after being made (what it sent is resent)
         self.refused: str | None = None
         self._on_verdict = on_verdict
         self.client = mqtt.Client(
@@ -128,6 +129,8 @@ class MachineLink:
         self.connected.set()
 
     def _disconnected(self, _c: mqtt.Client, _u: Any, _f: Any, _r: Any, _p: Any) -> None:
+        if self.connected.is_set():
+            self.disconnects += 1
         self.connected.clear()
 
     def _message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
