@@ -112,7 +112,7 @@ def main() -> None:
         p50, p99 = np.percentile(values, 50), np.percentile(values, 99)
         print(
             f"{name}: p50 {p50:.1f} ms, p99 {p99:.1f} ms (p99/p50 {p99 / p50:.2f}; "
-            f"reference p99 {r99:.2f} ms)"
+            f"reference p99 {r99:.2f} ms; p50 in reference p50s {p50 / r50:.2f})"
         )
     print(f"reference workload: p50 {r50:.2f} ms, p99 {r99:.2f} ms (p99/p50 {r99 / r50:.2f})")
     print(f"peak memory (maxrss) with {len(models)} graphs loaded: {loaded_mb:.0f} MB")

@@ -33,6 +33,10 @@ CELL_HELP = (
     "Side of a memory cell in patches; 0: one memory for the whole photo. "
     "Default: chosen by how well the photos line up."
 )
+QUANTIZE_HELP = (
+    "Run the backbone's convolutions in int8 (ranges measured on the good photos): "
+    "faster; the model file carries it. For lines on x86 CPUs with VNNI, or ARM."
+)
 PART_MASK_HELP = (
     "Inspect only the part (found from the good photos) and a margin around it, not the "
     "table or belt; --no-part-mask: the whole photo."
@@ -66,6 +70,7 @@ def train(
         float, typer.Option(help="Share of each photo side left out of the score.")
     ] = 0.0,
     part_mask: Annotated[bool, typer.Option(help=PART_MASK_HELP)] = True,
+    quantize: Annotated[bool, typer.Option(help=QUANTIZE_HELP)] = False,
 ) -> None:
     """Learn a part's normal look from GOOD_DIR, calibrate, write a model folder."""
     from castline.vision.train import TrainConfig, train_model
@@ -80,6 +85,7 @@ def train(
         target_escape=target_escape,
         margin=margin,
         part_mask=part_mask,
+        quantize=quantize,
     )
     try:
         model = train_model(
