@@ -21,6 +21,7 @@ from sqlalchemy import (
     ColumnElement,
     Engine,
     FromClause,
+    String,
     Table,
     and_,
     case,
@@ -29,6 +30,7 @@ from sqlalchemy import (
     or_,
     select,
     union,
+    union_all,
 )
 from sqlalchemy.sql import Select
 
@@ -158,41 +160,54 @@ def states(
     return query
 
 
-def latest_states(plant: str, before: datetime | None = None) -> Select[Any]:
+def latest_states(
+    plant: str, before: datetime | None = None, machines: Sequence[str] | None = None
+) -> Select[Any]:
     """The newest state of each machine of a plant (of those before `before`): per
     machine, its newest time by index, not a ranking of all the plant's states, which
-    grow by the year."""
+    grow by the year. `machines`: the plant's machines where the caller knows them
+    already (else found in the states)."""
     m = t.machine_states
-    machines = distinct(m.c.machine, m.c.plant == plant).subquery()
-    newest = select(func.max(m.c.at)).where(m.c.plant == plant, m.c.machine == machines.c.value)
+    each = _machines(m, plant, machines)
+    newest = select(func.max(m.c.at)).where(m.c.plant == plant, m.c.machine == each.c.value)
     if before is not None:
         newest = newest.where(m.c.at < before)
-    at = newest.correlate(machines).scalar_subquery()
-    found = _once(select(machines.c.value.label("machine"), at.label("at")))
+    at = newest.correlate(each).scalar_subquery()
+    found = _once(select(each.c.value.label("machine"), at.label("at")))
     on = and_(m.c.plant == plant, m.c.machine == found.c.machine, m.c.at == found.c.at)
     # the oldest of those times bounds the search: older partitions are not read at all
     oldest = select(func.min(found.c.at)).scalar_subquery()
     return select(m).join(found, on).where(m.c.at >= oldest)
 
 
-def newest_part(table: Table, plant: str) -> Any:
+def newest_part(table: Table, plant: str, machines: Sequence[str] | None = None) -> Any:
     """Subquery: the row of each machine's highest shot number (the machine's counter),
     each found by its own probe of the (plant, machine, shot_number) index: a grouping
-    over the plant's rows would read every shot it ever made."""
-    machines = distinct(table.c.machine, table.c.plant == plant).subquery()
+    over the plant's rows would read every shot it ever made. `machines` as in
+    `latest_states`."""
+    each = _machines(table, plant, machines)
     highest = (
         select(func.max(table.c.shot_number))
-        .where(table.c.plant == plant, table.c.machine == machines.c.value)
-        .correlate(machines)
+        .where(table.c.plant == plant, table.c.machine == each.c.value)
+        .correlate(each)
         .scalar_subquery()
     )
-    newest = _once(select(machines.c.value.label("machine"), highest.label("shot_number")))
+    newest = _once(select(each.c.value.label("machine"), highest.label("shot_number")))
     on = and_(
         table.c.plant == plant,
         table.c.machine == newest.c.machine,
         table.c.shot_number == newest.c.shot_number,
     )
     return select(table).join(newest, on).subquery()
+
+
+def _machines(table: Table, plant: str, machines: Sequence[str] | None) -> Any:
+    """The machines of the plant as a one-column (`value`) table: those given, else the
+    table's own (a skip scan)."""
+    if machines is None:
+        return distinct(table.c.machine, table.c.plant == plant).subquery()
+    given = [select(literal(m, String).label("value")) for m in machines]
+    return union_all(*given).subquery() if len(given) > 1 else given[0].subquery()
 
 
 def _once(query: Select[Any]) -> Any:

@@ -126,8 +126,9 @@ shots = Table(
     # (plant, machine, shot_number, at) and the trigger `shot_once` keeps a second record
     # of a shot number at another time out; the primary key there is (id, at).
     UniqueConstraint("plant", "machine", "shot_number"),
-    Index("ix_shots_machine_at", "plant", "machine", "at"),
-    Index("ix_shots_plant_at", "plant", "at"),  # a plant's newest shots (migration 0012)
+    # the part lists' order, newest first: a machine's, a plant's (migration 0012)
+    Index("ix_shots_machine_at", "plant", "machine", "at", "shot_number"),
+    Index("ix_shots_plant_at", "plant", "at", "shot_number"),
     Index("ix_shots_die_at", "die", "at"),
     Index("ix_shots_data_matrix", "data_matrix"),  # a photo or station names a part by it
 )

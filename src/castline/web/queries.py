@@ -61,8 +61,10 @@ class _TileFigures:
 
 
 def _tile_figures(conn: Connection, plant: str, since: datetime) -> _TileFigures:
-    last_shot = reads.newest_part(t.shots, plant)
-    last = reads.newest_part(t.verdicts, plant)
+    machines = list(conn.execute(reads.known_machines(plant)))
+    ids = [m.id for m in machines] or [""]  # found once, probed by each query below
+    last_shot = reads.newest_part(t.shots, plant, ids)
+    last = reads.newest_part(t.verdicts, plant, ids)
     newest = select(last_shot.c.machine, last_shot.c.shot_number, last_shot.c.die)
     decided = select(
         last.c.machine, last.c.shot_number, last.c.verdict, last.c.score,
@@ -78,8 +80,8 @@ def _tile_figures(conn: Connection, plant: str, since: datetime) -> _TileFigures
     for machine, verdict, n in conn.execute(reads.verdict_counts(plant, since)):
         counts.setdefault(machine, {})[verdict] = int(n)
     return _TileFigures(
-        machines=list(conn.execute(reads.known_machines(plant))),
-        states={r.machine: r for r in conn.execute(reads.latest_states(plant))},
+        machines=machines,
+        states={r.machine: r for r in conn.execute(reads.latest_states(plant, machines=ids))},
         shots={r.machine: r for r in conn.execute(newest)},
         lasts={r.machine: r for r in conn.execute(decided)},
         shots_today={m: int(n) for m, n in conn.execute(reads.shot_counts(plant, since))},

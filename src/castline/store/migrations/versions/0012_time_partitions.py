@@ -37,8 +37,12 @@ SHOTS: tuple[str, str, str, dict[str, str]] = (
         "ix_shots_data_matrix": "data_matrix",
     },
 )
-# A plant's newest shots across its machines (the part list): new in 0012, on both.
-PLANT_AT = ("ix_shots_plant_at", "plant, at")
+# The part lists' order is (at, shot_number), newest first: indexes in that order let a
+# list of the newest read a few rows of each partition, not sort a plant's year. New in
+# 0012 on both databases: a plant's newest shots, and a machine's (which replaces the
+# index by (plant, machine, at); `_partition` makes it with these columns).
+PLANT_AT = ("ix_shots_plant_at", "plant, at, shot_number")
+MACHINE_AT = ("ix_shots_machine_at", "plant, machine, at, shot_number")
 STATES: tuple[str, str, str, dict[str, str]] = (
     "machine_states",
     "uq_machine_states_plant",
@@ -61,7 +65,9 @@ END $$
 
 def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
-        op.create_index(PLANT_AT[0], "shots", ["plant", "at"])
+        op.create_index(PLANT_AT[0], "shots", PLANT_AT[1].split(", "))
+        op.drop_index(MACHINE_AT[0], table_name="shots")
+        op.create_index(MACHINE_AT[0], "shots", MACHINE_AT[1].split(", "))
         return
     for table, unique, key, indexes in (SHOTS, STATES):
         _partition(table, unique, key, indexes)
@@ -94,6 +100,7 @@ def _partition(table: str, unique: str, key: str, indexes: dict[str, str]) -> No
     with_time = key if key.endswith(", at") else f"{key}, at"  # the partition key is in it
     op.execute(f"ALTER TABLE {table} ADD CONSTRAINT {unique} UNIQUE ({with_time})")
     for name, columns in indexes.items():
+        columns = MACHINE_AT[1] if name == MACHINE_AT[0] else columns
         op.execute(f"CREATE INDEX {name} ON {table} ({columns})")
 
 
@@ -116,6 +123,8 @@ def _periods(first: datetime | None, last: datetime | None) -> list[tuple[dateti
 def downgrade() -> None:
     op.drop_index(PLANT_AT[0], table_name="shots")
     if op.get_bind().dialect.name != "postgresql":
+        op.drop_index(MACHINE_AT[0], table_name="shots")
+        op.create_index(MACHINE_AT[0], "shots", ["plant", "machine", "at"])
         return
     op.execute("DROP TRIGGER shot_once ON shots")
     op.execute("DROP FUNCTION castline_shot_once()")
