@@ -6,9 +6,12 @@ N shot records (12 process parameters each, no photos) are queued in a fresh emb
 NATS; then, in the same run, (1) the raw JetStream rate: one consumer pulls and acks them
 all without doing anything else, and (2) for each worker count, `castline line run`
 processes on a fresh PostgreSQL database record them all (timed from the first rows
-recorded: worker start-up is left out). Printed: each rate, and the ratio to the raw rate
-of the same run. With --pin each worker gets a core of its own (taskset). The machines are
-set up without cameras (setting machines_without_camera): their shots are recorded only.
+recorded: worker start-up is left out). Both pull and acknowledge the same way, in
+batches of the worker's size (`castline.messaging.pull`). Printed: each rate, and the
+ratio to the raw rate of the same run. With --pin each worker gets a core of its own
+(taskset). The machines are set up without cameras (setting machines_without_camera):
+their shots are recorded only. Databases are dropped at the end, on SIGTERM too, and
+those a killed run left are dropped at the start.
 With two or more worker counts, the scaling of each against the first is printed too.
 """
 
@@ -18,6 +21,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -30,7 +34,8 @@ import nats
 from sqlalchemy import create_engine, text
 
 from castline.domain.units import NAMES
-from castline.messaging import jetstream
+from castline.line.intake import FETCH_RECORDS
+from castline.messaging import jetstream, pull
 from castline.messaging.broker import EmbeddedNats, free_port
 from castline.messaging.schema import ShotMessage
 from castline.store import database
@@ -38,6 +43,8 @@ from castline.store import tables as t
 from castline.store.repository import Store
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+PREFIX = "castline_rec_"
+CREATED: set[str] = set()
 MACHINES = 100
 
 
@@ -67,18 +74,21 @@ async def queue(url: str, shots: int) -> None:
 
 
 async def raw_rate(url: str, shots: int) -> float:
-    """Pull and ack every queued message with a consumer of its own: the ceiling."""
+    """Pull and ack every queued message with a consumer of its own: the ceiling. Pulled
+    and acknowledged exactly as the worker does (`messaging/pull.py`, batches of
+    FETCH_RECORDS), so the ratio compares the work, not two ways of fetching."""
     nc = await nats.connect(url)
     js = nc.jetstream()
     sub = await js.pull_subscribe("castline.v1.>", durable=f"raw{uuid.uuid4().hex[:6]}")
     started, done = time.perf_counter(), 0
     while done < shots:
         try:
-            batch = await sub.fetch(256, timeout=1)
+            batch = await pull.fetch(sub, FETCH_RECORDS, timeout=1)
         except (nats.errors.TimeoutError, TimeoutError):
             continue
-        await asyncio.gather(*(m.ack() for m in batch))
+        await pull.ack_all(batch)
         done += len(batch)
+    await nc.flush()  # the last acks are out before the clock stops
     rate = shots / (time.perf_counter() - started)
     await nc.close()
     return rate
@@ -86,10 +96,11 @@ async def raw_rate(url: str, shots: int) -> float:
 
 def fresh_database() -> tuple[str, str]:
     admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    name = f"castline_rec_{uuid.uuid4().hex[:10]}"
+    name = f"{PREFIX}{uuid.uuid4().hex[:10]}"
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
+    CREATED.add(name)  # dropped at exit, whatever ends the run
     url = make_url(name)
     database.upgrade(database.connect(url))
     return name, url
@@ -104,6 +115,29 @@ def drop(name: str) -> None:
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+    CREATED.discard(name)
+
+
+def drop_stale() -> None:
+    """Databases of an earlier run that was killed outright (SIGKILL leaves no time to
+    clean up): those of this benchmark that nobody is connected to."""
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        names = conn.execute(
+            text(
+                "SELECT datname FROM pg_database WHERE datname LIKE :prefix AND datname NOT IN "
+                "(SELECT datname FROM pg_stat_activity WHERE datname IS NOT NULL)"
+            ),
+            {"prefix": PREFIX.replace("_", r"\_") + "%"},
+        ).scalars()
+        for name in list(names):
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            print(f"dropped {name}, left by an earlier run", flush=True)
+    admin.dispose()
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds through every `finally`: databases dropped
 
 
 def workers_rate(nats_url: str, shots: int, workers: int, pin: bool, home: Path) -> float:
@@ -141,7 +175,11 @@ def workers_rate(nats_url: str, shots: int, workers: int, pin: bool, home: Path)
         for proc in procs:
             proc.terminate()
         for proc in procs:
-            proc.wait(20)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
         store.engine.dispose()
         drop(name)
 
@@ -152,6 +190,17 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1])
     parser.add_argument("--pin", action="store_true")
     args = parser.parse_args()
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _exit_on_signal)
+    drop_stale()
+    try:
+        run(args)
+    finally:
+        for name in list(CREATED):
+            drop(name)
+
+
+def run(args: argparse.Namespace) -> None:
     results: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for workers in args.workers:

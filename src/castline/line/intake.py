@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 from asyncio import FIRST_COMPLETED
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,7 +30,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from castline.line.heartbeat import Heartbeat
 from castline.line.join import UnknownPart
 from castline.line.metrics import LineMetrics
-from castline.messaging import jetstream, parking
+from castline.messaging import jetstream, parking, pull
 from castline.messaging.schema import (
     ImageMessage,
     InvalidImage,
@@ -225,16 +226,18 @@ class Intake:
     def _noted(self, msgs: list[Msg]) -> tuple[list[tuple[Msg, Message]], list[tuple[Msg, str]]]:
         """Valid records, told to the batch handler at once (before any photo of the batch
         is looked at), and the invalid ones with the reason, each for a dead letter."""
-        valid, invalid = [], []
+        valid, invalid, kinds = [], [], Counter[str]()
         for msg in msgs:
             try:
                 route, message = decode_input(msg.subject, msg.data)
             except InvalidMessage as exc:  # decoded once: the reason goes with it
                 invalid.append((msg, exc.reason))
                 continue
-            self.metrics.messages.labels(route.kind.value).inc()
+            kinds[route.kind.value] += 1
             self.batch.note(message)
             valid.append((msg, message))
+        for kind, count in kinds.items():  # counted once a batch, not once a message
+            self.metrics.messages.labels(kind).inc(count)
         return valid, invalid
 
     async def _write(
@@ -260,8 +263,7 @@ class Intake:
             log.warning("batch of %d records failed (%r): one at a time", len(records), exc)
             await asyncio.gather(*(self.take(msg) for msg, _ in records))
             return
-        for msg, _ in records:  # a plain loop: a task per acknowledgement costs more than it
-            await _ack(msg)
+        await pull.ack_all([msg for msg, _ in records])  # into the client's buffer, no task each
 
     async def watch_backlog(self, stop: asyncio.Event, sub: Any) -> None:
         while not stop.is_set():
@@ -276,8 +278,7 @@ class Intake:
     @staticmethod
     async def _fetch(sub: Any, size: int) -> list[Msg]:
         try:
-            batch: list[Msg] = await sub.fetch(batch=size, timeout=0.5)
-            return batch
+            return await pull.fetch(sub, size, timeout=0.5)  # no timer a message
         except (NatsTimeout, TimeoutError):  # nothing waiting
             return []
         except Exception as exc:
