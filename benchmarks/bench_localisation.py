@@ -199,7 +199,7 @@ def run_type(part: PartType, args: argparse.Namespace, tmp: Path, offset: int) -
         paths.append(folder / f"good_{i:04d}.png")
         Image.fromarray(part.good(i).image).save(paths[-1])
     started = time.perf_counter()
-    config = TrainConfig(part_mask=not args.no_part_mask)
+    config = TrainConfig(part_mask=not args.no_part_mask, register=args.register)
     model = train_model(paths, tmp / f"{part.name}-model", progress=False, config=config)
     seconds = time.perf_counter() - started
     rng = np.random.default_rng(7)
@@ -261,6 +261,7 @@ def run_type(part: PartType, args: argparse.Namespace, tmp: Path, offset: int) -
     line += ", ".join(f"{k} {pixel_auroc(is_kind(k)):.3f}" for k in KINDS)
     line += f"; memory {model.manifest['training']['alignment']['memory']}, "
     line += f"part share {model.manifest['training']['part']['share_of_photo']}, "
+    line += f"registration {model.manifest['training']['registration']}, "
     line += f"training {seconds:.1f} s"
     print(line, flush=True)
 
@@ -271,6 +272,7 @@ def main() -> None:
     parser.add_argument("--n-test", type=int, default=60, help="good test photos per type")
     parser.add_argument("--n-defects", type=int, default=150, help="defect photos per type")
     parser.add_argument("--no-part-mask", action="store_true", help="the whole photo counts")
+    parser.add_argument("--register", action="store_true", help="photos moved onto a template")
     parser.add_argument("--types", nargs="+", default=["impeller", "flat", "elongated", "textured"])
     args = parser.parse_args()
     types = {

@@ -95,6 +95,7 @@ def report(
         f"(1 thread, 300x300; reference workload p99/p50 {reference_ratio(200):.2f}); "
         f"memory {training['memory_cells']} cells x {training['memory_rows']} rows, "
         f"alignment {training['alignment']}, part {training['part']}, "
+        f"registration {training.get('registration')}, "
         f"input {model.manifest['input_size'][0]} px; "
         f"training {seconds:.1f} s "
         f"{model.manifest['metrics']['timings']}",
@@ -111,6 +112,7 @@ def config_of(args: argparse.Namespace) -> TrainConfig:
         usual=args.usual,
         strides=tuple(args.strides),
         part_mask=not args.no_part_mask,
+        register=args.register,
         threads=1,
     )
 
@@ -126,6 +128,7 @@ def main() -> None:
     parser.add_argument("--usual", default="max", choices=["max", "mean"])
     parser.add_argument("--margin", type=float, default=0.0, help="blind band, share of side")
     parser.add_argument("--no-part-mask", action="store_true", help="the whole photo counts")
+    parser.add_argument("--register", action="store_true", help="photos moved onto a template")
     parser.add_argument("--labels", action="store_true", help="also train the head (all)")
     parser.add_argument("--latency-runs", type=int, default=300)
     args = parser.parse_args()

@@ -29,6 +29,7 @@ from castline.vision.backbone import INPUT_MEAN, INPUT_STD, EfficientNetLite
 from castline.vision.graph_builder import FLOAT, INT64, UINT8, GraphBuilder
 from castline.vision.memory import PatchMemory, Scorer
 from castline.vision.patches import PatchMaker
+from castline.vision.register import Registration
 
 STRIDES = (8, 16)  # feature maps the patches are made of, by default
 GRID_STRIDE = 8  # one patch per 8 x 8 input pixels
@@ -124,15 +125,26 @@ def photo_mask(g: GraphBuilder, box: Letterbox, grid: int) -> str:
 
 
 def _patch_grid(
-    g: GraphBuilder, net: EfficientNetLite, size: int, border: int, strides: tuple[int, ...]
-) -> tuple[str, int, Letterbox]:
+    g: GraphBuilder,
+    net: EfficientNetLite,
+    size: int,
+    border: int,
+    strides: tuple[int, ...],
+    register: Registration | None = None,
+) -> tuple[str, int, Letterbox, str | None]:
     """Patch descriptors [1, D, grid, grid] of the letterboxed photo.
 
     The network sees the photo with `border` px of its own mirror image around it and the
     border's features are cut off after the neighbourhood pooling: patches at the photo's
     edge are described from real-looking surroundings, not from the network's zero padding.
+    With `register`, the input is first moved onto the template (register.py) by the
+    shift returned; the box stays where the photo lies in the input before the move.
     """
     x, box = preprocess(g, size)
+    shift = None
+    if register is not None:
+        shift = register.shift(g, x)
+        x = register.move(g, x, shift, size, "reflect")
     if border:
         x = g.op("Pad", [x, g.ints([0, 0, border, border, 0, 0, border, border])], mode="reflect")
     maps = net.build(g, x, size + 2 * border, strides)
@@ -140,15 +152,19 @@ def _patch_grid(
     channels = [net.channels_at(s) for s in strides]
     crops = [border // s for s in strides]
     factors = [s // GRID_STRIDE if s >= GRID_STRIDE else -(GRID_STRIDE // s) for s in strides]
-    return PatchMaker().build(g, maps, channels, grid, crops, factors), grid, box
+    return PatchMaker().build(g, maps, channels, grid, crops, factors), grid, box, shift
 
 
 def features_graph(
-    net: EfficientNetLite, size: int, border: int = 0, strides: tuple[int, ...] = STRIDES
+    net: EfficientNetLite,
+    size: int,
+    border: int = 0,
+    strides: tuple[int, ...] = STRIDES,
+    register: Registration | None = None,
 ) -> onnx.ModelProto:
     """Image -> patch descriptor rows [P, D]: what the memory bank is made of."""
     g = GraphBuilder()
-    patches, _, _ = _patch_grid(g, net, size, border, strides)
+    patches, _, _, _ = _patch_grid(g, net, size, border, strides, register)
     g.rename(PatchMaker.rows(g, patches), "patches")
     dim = sum(net.channels_at(s) for s in strides)
     return g.model([IMAGE_INPUT], [("patches", FLOAT, ["P", dim])], f"castline-features-{net.name}")
@@ -165,18 +181,25 @@ def inspection_graph(
     border: int = 0,
     strides: tuple[int, ...] = STRIDES,
     metadata: dict[str, str] | None = None,
+    register: Registration | None = None,
 ) -> onnx.ModelProto:
     """The full decision graph (see the module docstring for its outputs)."""
     g = GraphBuilder()
-    patches, grid, box = _patch_grid(g, net, size, border, strides)
+    patches, grid, box, shift = _patch_grid(g, net, size, border, strides, register)
     distance = memory.build(g, patches, grid)
     smoothed = scorer.smoothed(g, distance, grid)
-    amap = g.op("Mul", [scorer.anomaly_map(g, smoothed, grid), photo_mask(g, box, grid)])
+    on_photo = box
+    if shift is not None:  # the photo moved with the input
+        dy, dx = (g.op("Slice", [shift, g.ints([i]), g.ints([i + 1])]) for i in (0, 1))
+        on_photo = Letterbox(
+            g.op("Sub", [box.top, dy]), g.op("Sub", [box.left, dx]), box.height, box.width
+        )
+    amap = g.op("Mul", [scorer.anomaly_map(g, smoothed, grid), photo_mask(g, on_photo, grid)])
     anomaly = scorer.image_score(g, amap, grid)
     descriptor = Scorer.descriptor(g, amap, anomaly, patches)
     score = head.build(g, descriptor) if head is not None else anomaly
 
-    _heat_map(g, amap, box, size)
+    _heat_map(g, amap, box, size, register, shift)
     _verdict(g, score, thresholds)
     g.rename(score, "score")
     g.rename(anomaly, "anomaly")
@@ -193,9 +216,16 @@ def inspection_graph(
     return g.model([IMAGE_INPUT], outputs, f"castline-inspection-{net.name}", metadata)
 
 
-def _heat_map(g: GraphBuilder, amap: str, box: Letterbox, size: int) -> None:
-    """Output `heatmap`: to the input's pixels, the photo's part cut out, then to the
-    photo's size."""
+def _heat_map(
+    g: GraphBuilder,
+    amap: str,
+    box: Letterbox,
+    size: int,
+    register: Registration | None = None,
+    shift: str | None = None,
+) -> None:
+    """Output `heatmap`: to the input's pixels (moved back where the input was
+    registered), the photo's part cut out, then to the photo's size."""
     image_hw = g.op("Slice", [g.op("Shape", ["image"]), g.ints([0]), g.ints([2])])
     heat = g.op(
         "Resize",
@@ -203,6 +233,8 @@ def _heat_map(g: GraphBuilder, amap: str, box: Letterbox, size: int) -> None:
         mode="linear",
         coordinate_transformation_mode="half_pixel",
     )
+    if register is not None and shift is not None:
+        heat = register.move(g, heat, shift, size, "constant")
     starts = g.op("Concat", [box.top, box.left], axis=0)
     ends = g.op("Add", [starts, g.op("Concat", [box.height, box.width], axis=0)])
     heat = g.op("Slice", [heat, starts, ends, g.ints([2, 3])])

@@ -45,7 +45,16 @@ from castline.vision.calibration import (
     rate_interval,
     threshold_for_frr,
 )
-from castline.vision.graph import GRID_STRIDE, STRIDES, Head, features_graph, inspection_graph
+from castline.vision.graph import (
+    GRID_STRIDE,
+    IMAGE_INPUT,
+    STRIDES,
+    Head,
+    features_graph,
+    inspection_graph,
+    preprocess,
+)
+from castline.vision.graph_builder import FLOAT, GraphBuilder
 from castline.vision.head import fit_head, keep_training_descriptors
 from castline.vision.images import read_image
 from castline.vision.memory import PatchMemory, Projection, Scorer, cell_windows, greedy_coreset
@@ -53,6 +62,7 @@ from castline.vision.metrics import auroc
 from castline.vision.model import FORMAT_VERSION, METADATA_KEY, ONNX_FILE, InspectionModel, session
 from castline.vision.part import PartRegion, find_part
 from castline.vision.quantize import quantised_for
+from castline.vision.register import Registration, fit, spread, thumb
 
 NATIVE_SIZE = {"lite0": 224, "lite1": 240}  # the resolution each backbone was trained at
 CALIBRATION_FILE = "calibration.json"
@@ -90,6 +100,9 @@ class TrainConfig:
     # sits in the same place in every photo (part.py); False: the whole photo counts.
     part_mask: bool = True
     part_margin: float = 0.02
+    # Move each photo onto the good photos' typical placement inside the graph before
+    # scoring (register.py); only with a per-cell memory, where placement matters.
+    register: bool = False
     top_patches: int = 10  # the image score is the mean of the map's highest patches
     # The backbone's convolutions in int8, activation ranges from the training photos
     # (quantize.py): faster; the model file carries the int8 backbone.
@@ -182,9 +195,10 @@ class Pools:
 
 def arrangement(
     photos: list[Photo], size: int, config: TrainConfig
-) -> tuple[Alignment, PartRegion]:
-    """Per-cell or whole-photo memory (as configured, or measured on the photos), and
-    where the part lies (only where it sits in one place: the per-cell memory)."""
+) -> tuple[Alignment, PartRegion, Registration | None, np.ndarray]:
+    """Per-cell or whole-photo memory (as configured, or measured on the photos), the
+    registration (per-cell memory, when asked) with each photo's shift, and where the
+    part lies (only where it sits in one place: the per-cell memory)."""
     grid = -(-size // GRID_STRIDE)
     everywhere = PartRegion(None, 1.0, float("nan"), config.part_margin)
     needed = config.cell is None or (config.cell != 0 and config.part_mask)
@@ -193,9 +207,37 @@ def arrangement(
         aligned = Alignment(float("nan"), float("nan"), config.cell)
     else:
         aligned = choose(thumbs, config.auto_cell, config.reach, grid)
+    registration, shifts = None, np.zeros((0, 2), dtype=np.int64)
+    if aligned.cell and config.register:
+        registration, shifts = fit(_input_thumbs(photos, size, config.threads), size)
+        if thumbs:  # the part's region is found in the template's frame
+            thumbs = [_moved_thumb(t, s, size) for t, s in zip(thumbs, shifts, strict=True)]
     if not (aligned.cell and config.part_mask):
-        return aligned, everywhere
-    return aligned, find_part(thumbs, grid, size, config.part_margin)
+        return aligned, everywhere, registration, shifts
+    return aligned, find_part(thumbs, grid, size, config.part_margin), registration, shifts
+
+
+def _input_thumbs(photos: list[Photo], size: int, threads: int | None) -> list[np.ndarray]:
+    """The grey thumbnails the graph registers with (register.thumb of the input)."""
+    g = GraphBuilder()
+    x, _ = preprocess(g, size)
+    g.rename(thumb(g, x), "thumb")
+    graph = g.model([IMAGE_INPUT], [("thumb", FLOAT, [1, 1, "t", "t"])], "castline-thumb")
+    small = session(graph.SerializeToString(), threads)
+    return [small.run(["thumb"], {"image": read_image(p.path)})[0][0, 0] for p in photos]
+
+
+def _moved_thumb(image: np.ndarray, shift: np.ndarray, size: int) -> np.ndarray:
+    """A 64 px thumbnail (align.thumbnail) moved onto the template, as the graph moves
+    the input: for the part's region in the template's frame."""
+    dy, dx = (round(float(v) * image.shape[0] / size) for v in shift)
+    reach = max(abs(dy), abs(dx))
+    if not reach:
+        return image
+    padded = np.pad(image, reach, mode="reflect")
+    return padded[
+        reach + dy : reach + dy + image.shape[0], reach + dx : reach + dx + image.shape[1]
+    ]
 
 
 def extract_pools(
@@ -205,13 +247,14 @@ def extract_pools(
     cell_side: int,
     config: TrainConfig,
     progress: bool,
+    registration: Registration | None = None,
 ) -> Pools:
     """Patch descriptors of every photo (and its placed copies), per cell, reduced."""
     grid = -(-size // GRID_STRIDE)
     cell = cell_side or grid
     windows = cell_windows(grid, cell, config.reach if cell_side else 0)
     max_rows = config.max_rows if cell_side else config.whole_max_rows
-    graph = features_graph(net, size, config.border, config.strides)
+    graph = features_graph(net, size, config.border, config.strides, registration)
     features = session(graph.SerializeToString(), config.threads)
     rng = np.random.default_rng(config.seed)
     # Keep a random share of each view's rows so the pools never exceed max_rows:
@@ -304,7 +347,11 @@ class Smaller:
 
 
 def _graph_builder(
-    net: EfficientNetLite, size: int, border: int, strides: tuple[int, ...]
+    net: EfficientNetLite,
+    size: int,
+    border: int,
+    strides: tuple[int, ...],
+    registration: Registration | None = None,
 ) -> Any:  # a closure; typed loosely to keep the call sites short
     def build(
         memory: PatchMemory,
@@ -321,6 +368,7 @@ def _graph_builder(
             head=head,
             border=border,
             strides=strides,
+            register=registration,
         )
 
     return build
@@ -482,10 +530,10 @@ def train_model(
     _check_scoring(config)
     if config.quantize:  # int8 convolutions from here on, for every score (quantize.py)
         net = quantised_for(net, size, config.border, config.strides, [p.path for p in photos.good])
-    build = _graph_builder(net, size, config.border, config.strides)
-    aligned, part = arrangement(photos.good, size, config)
+    aligned, part, registration, shifts = arrangement(photos.good, size, config)
+    build = _graph_builder(net, size, config.border, config.strides, registration)
     plain = Scorer(config.sigma, config.margin, part=part.weights, top=config.top_patches)
-    pools = extract_pools(net, size, photos.good, aligned.cell, config, progress)
+    pools = extract_pools(net, size, photos.good, aligned.cell, config, progress, registration)
     clock.lap("patches_s")
     oof = out_of_fold(build, pools, photos, folds, config, plain, progress)
     clock.lap("out_of_fold_s")
@@ -499,7 +547,7 @@ def train_model(
     metrics: dict[str, Any] = {"out_of_fold": _out_of_fold_metrics(fit, oof, folds)}
     clock.lap("calibration_s")
 
-    layout = _Layout(aligned, part)
+    layout = _Layout(aligned, part, spread(shifts, size) if registration else None)
     manifest = _manifest(backbone, size, config, photos, folds, memory, layout, fit, metrics)
     entry = final.metadata_props.add()
     entry.key, entry.value = METADATA_KEY, json.dumps(manifest, sort_keys=True)
@@ -623,6 +671,7 @@ class _Layout:
 
     aligned: Alignment
     part: PartRegion
+    registration: dict[str, float] | None  # how far photos were moved; None: not registered
 
 
 def _manifest(
@@ -667,6 +716,7 @@ def _manifest(
             "memory_cells": int(memory.bank.shape[0]),
             "alignment": layout.aligned.as_dict() | {"chosen": config.cell is None},
             "part": layout.part.as_dict() | {"asked": config.part_mask},
+            "registration": layout.registration,
             "config": asdict(config),
         },
         "metrics": metrics,
