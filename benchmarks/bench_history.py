@@ -129,7 +129,8 @@ def _drop_indexes(conn: Any) -> list[str]:
         ).all()
         for name, definition in found:
             conn.execute(text(f'DROP INDEX "{name}"'))
-            saved.append(definition)
+            # "ON ONLY" would make the parent's index alone, and none on the partitions
+            saved.append(definition.replace(" ON ONLY ", " ON "))
     return saved
 
 
