@@ -16,6 +16,7 @@ from castline.vision.graph_builder import GraphBuilder
 from castline.vision.model import ONNX_FILE, InspectionModel, session
 from castline.vision.quantize import network_inputs, quantise
 from castline.vision.train import CALIBRATION_FILE, TrainConfig, train_model
+from castline.vision.update import ReviewedPhoto, update_model
 
 from .conftest import write_parts
 from .synthetic import part
@@ -68,3 +69,10 @@ def test_a_quantised_model_decides_through_its_own_int8_graph(tmp_path: Path) ->
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         if digest in held:
             assert loaded.inspect_bytes(path.read_bytes()).score == held[digest]
+    # The review loop adds rows to the memory of the same int8 graph.
+    turned = part(777, angle=90.0)
+    reviewed = ReviewedPhoto(turned, hashlib.sha256(turned.tobytes()).hexdigest())
+    updated = update_model(tmp_path / "model", tmp_path / "updated", [reviewed])
+    graph = onnx.load(tmp_path / "updated" / ONNX_FILE)
+    assert any(n.op_type == "QuantizeLinear" for n in graph.graph.node)
+    assert updated.inspect(turned).score <= loaded.inspect(turned).score
