@@ -192,6 +192,7 @@ def learnt_from_reviews(engine: Engine, learnt: Learnt) -> None:
     """The review loop made and activated a version: audited like a person's promotion."""
     detail = {"version": learnt.version, "from": learnt.parent, "photos": learnt.good}
     detail["defects_listed"] = learnt.defects
+    detail["head_refitted"] = learnt.head  # confirmed defects refitted (or made) the head
     target = f"{learnt.die}/{learnt.view}"
     plants = queries.die_plants(engine, learnt.die)
     audit(engine, "castline", "model.learn", target, detail, plants)
