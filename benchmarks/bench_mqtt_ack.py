@@ -86,13 +86,16 @@ def run(restart_leader: bool, clients: int, seconds: float) -> dict[str, Any]:
             leader = asyncio.run(replicated_stream(url))
             victim = next(n for n in nodes if (n.name == leader) == restart_leader)
             up = [n for n in nodes if n is not victim]
-            sent = publish(up, clients, seconds, victim)
-            time.sleep(8.0)  # resends after a reconnect, the restarted node's catch-up
+            sent, links = publish(up, clients, seconds, victim)
+            time.sleep(8.0)  # the last PUBACKs, resends after a reconnect, the catch-up
             kept = asyncio.run(stored(url))
+            acked = {body for body, info in sent if acknowledged(info)}
+            for client in links:
+                client.loop_stop()
+                client.disconnect()
         finally:
             for node in nodes:
                 node.stop()
-    acked = {body for body, info in sent if acknowledged(info)}
     return {
         "restarted": "stream leader" if restart_leader else "a follower",
         "sent": len(sent),
@@ -104,7 +107,7 @@ def run(restart_leader: bool, clients: int, seconds: float) -> dict[str, Any]:
 
 def publish(
     up: list[EmbeddedNats], clients: int, seconds: float, victim: EmbeddedNats
-) -> list[tuple[str, mqtt.MQTTMessageInfo]]:
+) -> tuple[list[tuple[str, mqtt.MQTTMessageInfo]], list[mqtt.Client]]:
     links = []
     for c in range(clients):
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"ack{c}")
@@ -125,11 +128,7 @@ def publish(
         time.sleep(0.02)
     if restarting is not None:
         restarting.join()
-    time.sleep(4.0)  # the last PUBACKs
-    for client in links:
-        client.loop_stop()
-        client.disconnect()
-    return sent
+    return sent, links
 
 
 def main() -> None:
