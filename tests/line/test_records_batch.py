@@ -24,6 +24,7 @@ from castline.messaging.schema import ShotMessage
 from castline.settings import Settings
 from castline.store import database
 from castline.store import tables as t
+from castline.store.bulk import BULK_MIN_ROWS, copy_insert_ignore
 from castline.store.repository import Store
 from tests.conftest import PG_ADMIN_URL
 
@@ -195,3 +196,13 @@ async def test_a_fetch_takes_what_is_waiting_in_batches_and_times_out_when_nothi
     with pytest.raises(nats.errors.TimeoutError):
         await pull.fetch(sub, 512, timeout=0.5)
     await nc.close()
+
+
+def test_a_copied_batch_counts_only_the_rows_it_added(pg_engine: Engine) -> None:
+    database.upgrade(pg_engine)
+    rows = [{"id": f"p{i}", "name": f"plant {i}"} for i in range(BULK_MIN_ROWS + 50)]
+    with pg_engine.begin() as conn:
+        assert copy_insert_ignore(conn, t.plants, rows[:BULK_MIN_ROWS]) == BULK_MIN_ROWS
+    with pg_engine.begin() as conn:  # the last half again, and 50 new: only those are added
+        assert copy_insert_ignore(conn, t.plants, rows[BULK_MIN_ROWS // 2 :]) == 50
+    assert Store(pg_engine).count(t.plants) == BULK_MIN_ROWS + 50

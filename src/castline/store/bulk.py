@@ -22,7 +22,6 @@ def copy_insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, 
     json_columns = {c for c in columns if isinstance(table.c[c].type, JSON)}
     staging = f"_load_{table.name}"
     names = ", ".join(f'"{c}"' for c in columns)
-    key = next(iter(table.primary_key.columns)).name
     raw: Any = conn.connection.dbapi_connection  # psycopg 3: COPY is its own API
     with raw.cursor() as cursor:
         cursor.execute(
@@ -33,9 +32,9 @@ def copy_insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, 
             _write_rows(copy, rows, columns, json_columns, _time_columns(table, columns))
         cursor.execute(
             f'INSERT INTO "{table.name}" ({names}) SELECT {names} FROM "{staging}" '
-            f'ON CONFLICT DO NOTHING RETURNING "{key}"'
+            "ON CONFLICT DO NOTHING"
         )
-        added = len(cursor.fetchall())
+        added = max(cursor.rowcount, 0)  # one statement: exact, without sending back its keys
         cursor.execute(f'TRUNCATE "{staging}"')
     return added
 
