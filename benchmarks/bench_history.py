@@ -96,6 +96,7 @@ def load(engine: Engine, plants: int, per_machine: int) -> None:
         print(f"  month {month + 1}/12 loaded ({last * plants * MACHINES:,} shots)", flush=True)
     with engine.begin() as conn:
         _states(conn, plants)
+        conn.execute(text("INSERT INTO shot_keys SELECT plant, machine, shot_number FROM shots"))
         conn.execute(text("ALTER TABLE shots ENABLE TRIGGER shot_once"))
     with engine.begin() as conn:
         conn.execute(text("SET LOCAL maintenance_work_mem = '1GB'"))

@@ -26,6 +26,7 @@ PARTITIONED = ("shots", "machine_states")
 AHEAD_MONTHS = 3  # partitions exist this far ahead of now, so the line never waits on DDL
 # Rows about a shot's part in tables not partitioned: retention deletes them with the shot.
 PART_TABLES = ("verdicts", "images", "reviews", "truths", "part_marks", "shot_curves")
+KEYS = "shot_keys"  # PostgreSQL: the shot numbers recorded (migration 0012)
 
 _BOUND = re.compile(r"FROM \('([^']+)'\) TO \('([^']+)'\)")
 
@@ -129,6 +130,8 @@ def create_partition(conn: Connection, table: str, start: datetime, end: datetim
         )
     )
     if waiting:
+        if table == "shots":  # their shot numbers are taken: free them to move the rows
+            conn.execute(text(f'DELETE FROM shot_keys x USING "_moving" s {_SAME_PART}'))
         conn.execute(text(f'INSERT INTO "{table}" SELECT * FROM "_moving"'))
         conn.execute(text('DROP TABLE "_moving"'))
     return True
@@ -162,7 +165,7 @@ _SAME_PART = "WHERE x.plant = s.plant AND x.machine = s.machine AND x.shot_numbe
 
 def _drop(conn: Connection, p: Partition) -> int:
     if p.table == "shots":
-        for table in PART_TABLES:
+        for table in (*PART_TABLES, KEYS):
             conn.execute(text(f'DELETE FROM "{table}" x USING "{p.name}" s {_SAME_PART}'))
     n = int(conn.execute(text(f'SELECT count(*) FROM "{p.name}"')).scalar_one())
     conn.execute(text(f'DROP TABLE "{p.name}"'))
@@ -174,7 +177,7 @@ def _delete_default(conn: Connection, table: str, before: datetime) -> int:
     about their parts where they are shots."""
     default = f"{table}_default"
     if table == "shots":
-        for other in PART_TABLES:
+        for other in (*PART_TABLES, KEYS):
             conn.execute(
                 text(
                     f'DELETE FROM "{other}" x USING (SELECT plant, machine, shot_number '
