@@ -268,23 +268,9 @@ def update(
         return typer.Exit(2)
 
     registered = die is not None or view is not None
-    if (model_path is not None) == registered or (registered and (die is None or view is None)):
-        raise fail("vupdate.where")
-    if reviews and (ok is not None or ng is not None):
-        raise fail("vupdate.reviews_and_dirs")
-    if reviews and not registered:
-        raise fail("vupdate.nothing")
-    if not reviews and ok is None and ng is None:
-        raise fail("vupdate.nothing")
-    if not 1 <= len(defect_type) <= DEFECT_TYPE_LENGTH:
-        raise fail("vupdate.defect_type", n=len(defect_type))
-    if registered and out is not None:
-        raise fail("vupdate.out_with_die")
-    if model_path is not None:
-        if out is None:
-            raise fail("vupdate.out_needed")
-        if out.exists():
-            raise fail("vupdate.out_exists", path=out)
+    refusal = _update_refusal(model_path, out, registered, die, view, reviews, ok, ng, defect_type)
+    if refusal is not None:
+        raise fail(refusal[0], **refusal[1])
     assert (die is None) == (view is None)
     if reviews:
         assert die is not None and view is not None
@@ -300,6 +286,35 @@ def update(
         return
     assert die is not None and view is not None
     _update_registered(die, view, good, defects, activate, config, fail)
+
+
+def _update_refusal(
+    model_path: Path | None,
+    out: Path | None,
+    registered: bool,
+    die: str | None,
+    view: str | None,
+    reviews: bool,
+    ok: Path | None,
+    ng: Path | None,
+    defect_type: str,
+) -> tuple[str, dict[str, Any]] | None:
+    """Why `vision update`'s arguments do not make one clear request, if they do not."""
+    if (model_path is not None) == registered or (registered and (die is None or view is None)):
+        return "vupdate.where", {}
+    if reviews and (ok is not None or ng is not None):
+        return "vupdate.reviews_and_dirs", {}
+    if (reviews and not registered) or (not reviews and ok is None and ng is None):
+        return "vupdate.nothing", {}
+    if not 1 <= len(defect_type) <= DEFECT_TYPE_LENGTH:
+        return "vupdate.defect_type", {"n": len(defect_type)}
+    if registered and out is not None:
+        return "vupdate.out_with_die", {}
+    if model_path is not None and out is None:
+        return "vupdate.out_needed", {}
+    if model_path is not None and out is not None and out.exists():
+        return "vupdate.out_exists", {"path": out}
+    return None
 
 
 if TYPE_CHECKING:
