@@ -60,6 +60,21 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+def _curve_check(settings: Settings, engine: Engine) -> CurveCheck:
+    """Curves against their die's envelope; its hourly duty also keeps the history's
+    partitions made ahead and the retention."""
+    history = partial(
+        keep_history, engine, settings.history_partition_months, settings.shot_retention_days
+    )
+    return CurveCheck(
+        Envelopes(engine),
+        settings.envelope_learn_shots,
+        settings.curve_retention_days,
+        settings.envelope_action_of,
+        history=history,
+    )
+
+
 class LineRuntime:
     def __init__(
         self,
@@ -90,18 +105,7 @@ class LineRuntime:
             self._recorded_die,
         )
         self.decider.recorded_mark = recorded_mark(self.store, self._db)
-        self.curves = CurveCheck(
-            Envelopes(engine),
-            settings.envelope_learn_shots,
-            settings.curve_retention_days,
-            settings.envelope_action_of,
-            history=partial(
-                keep_history,
-                engine,
-                settings.history_partition_months,
-                settings.shot_retention_days,
-            ),
-        )
+        self.curves = _curve_check(settings, engine)
         self.decider.hold = self.curves.hold
         self.alarms = LineAlarms(engine, self._db, plant or settings.plant, self.deadline_s)
         self.curves.sink = self.alarms  # envelope breaches are alarms too
