@@ -12,6 +12,7 @@ import pytest
 
 from castline.domain.verdict import Thresholds, Verdict, decide
 from castline.vision.evaluate import evaluate
+from castline.vision.head import HEAD_DATA_FILE
 from castline.vision.images import read_image
 from castline.vision.model import InspectionModel, ModelError
 from castline.vision.overlay import overlay_png
@@ -119,7 +120,9 @@ def test_save_and_load_round_trip_folder_and_single_file(tiny: Trained, tmp_path
 
 def test_no_pickle_in_the_artifact(tiny: Trained) -> None:
     files = {p.name for p in tiny.folder.iterdir()}
-    assert files == {"manifest.json", "model.onnx", CALIBRATION_FILE}
+    assert files == {"manifest.json", "model.onnx", CALIBRATION_FILE, HEAD_DATA_FILE}
+    with np.load(tiny.folder / HEAD_DATA_FILE, allow_pickle=False) as kept:  # arrays only
+        assert all(kept[name].dtype != object for name in kept.files)
     graph = onnx.load(str(tiny.folder / "model.onnx"))
     assert {o.name for o in graph.graph.output} >= {"score", "verdict", "heatmap"}
 
