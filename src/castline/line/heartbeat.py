@@ -29,6 +29,10 @@ class Heartbeat:
     def hold(self, owner: Hashable, msgs: Sequence[Msg]) -> None:
         self._held[owner] = (msgs, time.monotonic())
 
+    def held(self, owner: Hashable) -> Sequence[Msg]:
+        """The messages `owner` holds (none once released)."""
+        return self._held.get(owner, ((), 0.0))[0]
+
     def release(self, owner: Hashable) -> None:
         self._held.pop(owner, None)
 

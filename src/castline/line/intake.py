@@ -143,7 +143,6 @@ class Intake:
         self.dead_letters = 0
         self.backlog = 0  # the consumer's messages not yet done, all workers together
         self.in_flight: set[asyncio.Task[None]] = set()  # photos (and downstream) being handled
-        self._held: dict[asyncio.Task[None], Msg] = {}
         self.heartbeat = Heartbeat()  # photos being decided, record batches being written
 
     async def run(
@@ -207,13 +206,11 @@ class Intake:
     def _start(self, msg: Msg) -> None:
         task = asyncio.create_task(self.take(msg))
         self.in_flight.add(task)
-        self._held[task] = msg
         self.heartbeat.hold(task, [msg])
         task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self.in_flight.discard(task)
-        self._held.pop(task, None)
         self.heartbeat.release(task)
 
     async def _drain(self, drain_s: float) -> None:
@@ -221,7 +218,7 @@ class Intake:
         if not self.in_flight:
             return
         _, late = await asyncio.wait(self.in_flight, timeout=drain_s)
-        await _give_back([self._held[task] for task in late if task in self._held])
+        await _give_back([msg for task in late for msg in self.heartbeat.held(task)])
 
     def _noted(self, msgs: list[Msg]) -> tuple[list[tuple[Msg, Message]], list[tuple[Msg, str]]]:
         """Valid records, told to the batch handler at once (before any photo of the batch
