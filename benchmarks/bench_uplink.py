@@ -31,6 +31,7 @@ from nats.aio.client import Client as NATS
 from castline.domain.verdict import Verdict
 from castline.messaging import jetstream, uplink
 from castline.messaging.broker import EmbeddedNats, free_port
+from castline.messaging.cli import lag_line
 from castline.messaging.schema import ImageMessage, Region, ShotMessage, VerdictMessage
 from castline.sim.photos import encode_jpeg, render_casting
 from castline.testing.link_proxy import LinkProxy
@@ -151,7 +152,7 @@ async def main(cut_s: float, rate: float, resume: bool, with_photos: bool, px: i
               f"meanwhile; photos {'copied' if with_photos else 'kept at the plant'}")  # fmt: skip
         central_before, _ = await last_seq(hc, uplink.CENTRAL_STREAM)
         print(f"central stream during the cut: {central_before} messages; lag as the hub "
-              f"sees it: {(await uplink.plant_lags(hc))[0].line()}")  # fmt: skip
+              f"sees it: {lag_line((await uplink.plant_lags(hc))[0])}")  # fmt: skip
         reopened_bytes = proxy.up_bytes
         await proxy.open()
         target = log.travelling(back_at, with_photos)

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 from urllib.parse import urlsplit
 
 import typer
@@ -20,8 +20,12 @@ import typer
 from castline.cli_text import say
 from castline.options import ConfigOption, settings_or_exit
 
+if TYPE_CHECKING:
+    from castline.messaging.uplink import PlantLag
+
 T = TypeVar("T")
-DEFAULT_HUB = "nats://127.0.0.1:24222"
+HUB_PORT = 24222
+DEFAULT_HUB = f"nats://127.0.0.1:{HUB_PORT}"  # where `castline hub` listens by default
 
 hub_app = typer.Typer(
     help="Run the central hub, which copies each plant's records and verdicts (photos only "
@@ -47,7 +51,7 @@ def hub(
         typer.Option("--with-photos", help="plant id whose photos are copied too (repeat)"),
     ] = None,
     host: Annotated[str, typer.Option(help="address to listen on (0.0.0.0: all)")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="NATS client port of the hub")] = 24222,
+    port: Annotated[int, typer.Option(help="NATS client port of the hub")] = HUB_PORT,
     leaf_port: Annotated[int, typer.Option(help="leafnode port the plants connect to")] = 17422,
     every: Annotated[float, typer.Option(help="seconds between lag reports")] = 10.0,
     seconds: Annotated[float | None, typer.Option("--for", help="run this long, then stop")] = None,
@@ -120,14 +124,15 @@ async def _watch(
             if loop.time() - reported >= every:
                 reported = loop.time()
                 for lag in await uplink.plant_lags(nc):
-                    typer.echo(_lag_line(lag))
+                    typer.echo(lag_line(lag))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), min(every, uplink.WATCH_S))
     finally:
         await nc.close()
 
 
-def _lag_line(lag: Any) -> str:
+def lag_line(lag: PlantLag) -> str:
+    """One plant's copy as a person reads it, in their language."""
     heard = say("hub.never") if lag.last_heard_s is None else say("hub.ago", s=lag.last_heard_s)
     return say(
         "hub.lag",
@@ -194,7 +199,7 @@ def plants(hub_url: HubOption = DEFAULT_HUB, config: ConfigOption = None) -> Non
 
     lags = _on_hub(hub_url, config, uplink.plant_lags)
     for lag in lags:
-        typer.echo(_lag_line(lag))
+        typer.echo(lag_line(lag))
     if not lags:
         typer.echo(say("hub.none"))
 

@@ -66,14 +66,6 @@ class PlantLag:
     error: str | None = None  # why the hub cannot source the plant, if it says so
     photos: bool = False  # whether the hub copies the plant's photos too
 
-    def line(self) -> str:
-        heard = "never" if self.last_heard_s is None else f"{self.last_heard_s:.1f} s ago"
-        return (
-            f"{self.plant}: {self.lag} messages behind, last heard {heard}"
-            + (", photos copied" if self.photos else "")
-            + (f", error: {self.error}" if self.error else "")
-        )
-
 
 def check_plant(plant: str) -> str:
     """A plant id that can be a JetStream domain of its own; ValueError says why not."""
