@@ -393,6 +393,7 @@ def _update_registered(
 
     from castline.cli_text import say
     from castline.vision.model import ModelError
+    from castline.vision.review_learning import reviewed_version
     from castline.vision.update import UpdateError, update_model
 
     registry = _registry(config)
@@ -401,11 +402,8 @@ def _update_registered(
         raise fail("vupdate.no_active", die=die, view=view)
     source = Path(str(active["path"]))
     _need_head_data(source, defects, fail)
-    created = datetime.now(UTC)
-    root = (active["manifest"] or {}).get("learnt_from_reviews", {}).get("root")
-    version = f"{root or active['version']}.h{created:%Y%m%dT%H%M%S}"[-80:]
-    out = settings_or_exit(config).models_dir / "reviewed" / die / view / version
-    out.parent.mkdir(parents=True, exist_ok=True)
+    made = f".h{datetime.now(UTC):%Y%m%dT%H%M%S}"  # by hand: named by when
+    version, out = reviewed_version(settings_or_exit(config).models_dir, die, view, active, made)
     try:
         model = update_model(source, out, good, defects, version=version)
     except (ModelError, UpdateError) as exc:

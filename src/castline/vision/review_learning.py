@@ -29,7 +29,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -169,10 +169,7 @@ class ReviewLearner:
         last = max(int(r["id"]) for r in [*good, *defects])
         photos = self._photos(good)
         confirmed = self._photos(defects)
-        root = (active["manifest"] or {}).get("learnt_from_reviews", {}).get("root")
-        version = _version(str(root or active["version"]), last)
-        out = self.models_dir / "reviewed" / die / view / _safe(version)
-        out.parent.mkdir(parents=True, exist_ok=True)
+        version, out = reviewed_version(self.models_dir, die, view, active, f".r{last}")
         if (out / MANIFEST_FILE).is_file():  # made before, but the store was away to register it
             model = InspectionModel.load(out)
         else:
@@ -249,11 +246,14 @@ def _head_data(path: Path) -> HeadData | None:
         return None
 
 
-def _version(root: str, last_review: int) -> str:
-    """The same on every process that would make it: the registry keeps only one."""
-    tail = f".r{last_review}"
-    return root[: 80 - len(tail)] + tail
-
-
-def _safe(version: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", version)
+def reviewed_version(
+    models_dir: Path, die: str, view: str, active: Mapping[str, Any], tail: str
+) -> tuple[str, Path]:
+    """A version learnt from reviews of the active one, named after the version trained
+    from photos (its root) and `tail`, and its folder (made). The loop's tail is its last
+    review, the same on every process that would make it: the registry keeps only one."""
+    root = str((active["manifest"] or {}).get("learnt_from_reviews", {}).get("root") or "")
+    version = (root or str(active["version"]))[: 80 - len(tail)] + tail
+    out = models_dir / "reviewed" / die / view / re.sub(r"[^A-Za-z0-9._-]", "_", version)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return version, out
