@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
+import nats
 import pytest
 from sqlalchemy import func, select
 
 from castline.line.runtime import LineRuntime
 from castline.messaging.broker import EmbeddedNats
+from castline.messaging.schema import ShotMessage
 from castline.settings import Settings
 from castline.store import database
 from castline.store import tables as t
@@ -86,4 +89,92 @@ async def test_database_restart_mid_run_loses_and_duplicates_nothing(
     assert store.count(t.shots) == 30 and store.count(t.images) == 30
     assert store.count(t.dead_letters) == 0, "an outage is not the message's fault"
     assert runtime.verdict_counts.total() == 30, "a part was counted twice"
+    engine.dispose()
+
+
+async def _queue_records(url: str, machines: int, shots: int) -> int:
+    """Shot records of machines without a camera, straight into JetStream: the backlog
+    a hall builds up while the database is away."""
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    sent = []
+    for n in range(shots):
+        machine = f"rec-{n % machines}"
+        shot = ShotMessage(
+            plant="p1",
+            machine=machine,
+            shot_number=1 + n // machines,
+            die="D-REC",
+            ts=datetime.now(UTC),
+            params={"melt_temp_c": 680.0},
+        )
+        sent.append(js.publish(f"castline.v1.p1.{machine}.shot", shot.to_json()))
+        if len(sent) >= 500:
+            await asyncio.gather(*sent)
+            sent.clear()
+    await asyncio.gather(*sent)
+    await nc.close()
+    return shots
+
+
+async def test_after_an_outage_fresh_photos_are_decided_before_the_backlog(
+    tmp_path: Path, broker: EmbeddedNats, synthetic_model: Path, drill_pg: DrillPostgres
+) -> None:
+    """Thousands of records wait while the database is away; when it is back, the parts
+    made then are told their verdicts within the deadline, while the backlog is still being
+    written: photos have their own queue and never wait behind records."""
+    settings = Settings(
+        home=tmp_path / "home",
+        join_window_s=3.0,
+        verdict_deadline_s=2.0,
+        machines_without_camera=("p1/rec-*",),
+    )
+    engine = database.open_store(drill_pg.url)
+    activate(engine, synthetic_model)
+    runtime = LineRuntime(settings, engine, broker.url)
+    stop, ready = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(runtime.run(stop, ready))
+    await asyncio.wait_for(ready.wait(), 15)
+    assert broker.mqtt_port is not None
+    device = Device(broker.mqtt_port)
+    device.state()
+    store = Store(engine)
+    backlog = 8000
+
+    def send(parts: range) -> None:
+        for n in parts:
+            device.shot(n)
+            device.image(n, casting_jpeg(n))
+
+    try:
+        send(range(1, 4))
+        await until(lambda: store.count(t.verdicts) == 3)
+        await asyncio.to_thread(drill_pg.stop)
+        await _queue_records(broker.url, 20, backlog)
+        await until(lambda: runtime.health.down_since is not None, timeout=15)
+        await asyncio.to_thread(drill_pg.start)
+        await asyncio.to_thread(send, range(4, 14))  # the first parts after the outage
+        told = await asyncio.to_thread(device.wait_verdicts, set(range(4, 14)), 30)
+        recorded_when_told = store.count(t.shots)
+        await until(lambda: store.count(t.shots) == backlog + 13, timeout=120)
+        await until(lambda: store.count(t.verdicts) == 13, timeout=30)
+    finally:
+        device.close()
+        stop.set()
+        await asyncio.wait_for(task, 30)
+    assert all("deadline" not in str(v["reason"]) for v in told.values()), told
+    assert all(v["verdict"] != "QUARANTINE" for v in told.values()), told
+    print(f"shots recorded when the fresh parts were told: {recorded_when_told} of {backlog + 13}")
+    with engine.connect() as conn:
+        per_shot = (
+            conn.execute(
+                select(func.count())
+                .select_from(t.shots)
+                .group_by(t.shots.c.machine, t.shots.c.shot_number)
+            )
+            .scalars()
+            .all()
+        )
+    assert set(per_shot) == {1}, "a shot was recorded twice"
+    assert store.count(t.dead_letters) == 0
     engine.dispose()
