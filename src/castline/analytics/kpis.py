@@ -12,7 +12,6 @@ QUARANTINE parts not yet decided are neither. Trial shots are not production.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +20,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from castline.analytics import downtime, queries
+from castline.analytics import downtime, hourly, queries
 from castline.analytics.config import DEFAULT_PLANNED_CYCLE_S, AnalyticsConfig
 from castline.domain.kpi import Elements, as_row
 from castline.domain.plant_calendar import Span
@@ -29,8 +28,8 @@ from castline.domain.states import MachineState, TimeCategory
 from castline.domain.stops import StopClass, class_of_state
 
 PERIODS = ("shift", "day", "week", "total")
-_USED = ("cycle_time_s",)  # the one process parameter the KPIs read (planned cycle notes)
 LEVELS = ("machine", "line", "plant")
+COUNTS = ("castings", "good", "scrap", "first_good", "escapes", "trials")
 
 
 def period_edges(
@@ -177,11 +176,12 @@ def escapes(shots: pd.DataFrame) -> np.ndarray:
 
 def elements(
     states: pd.DataFrame,
-    shots: pd.DataFrame,
+    counts: pd.DataFrame,
     edges: pd.DatetimeIndex,
     config: AnalyticsConfig,
 ) -> dict[tuple[str, int], Elements]:
-    """The ISO 22400 elements of every machine in every period."""
+    """The ISO 22400 elements of every machine in every period; quantities from the
+    castings' counts (`casting_counts`, or the stored hours of `analytics.hourly`)."""
     out: dict[tuple[str, int], Elements] = {}
     unplanned = config.calendar.unplanned(edges[0].to_pydatetime(), edges[-1].to_pydatetime())
     for key, seconds in time_elements(states, edges, unplanned).items():
@@ -203,49 +203,55 @@ def elements(
                 e.downtime_by[state] = e.downtime_by.get(state, 0.0) + s
             if state == MachineState.SETUP.value:
                 e.setup_s += s
-    trial = shots["trial"].astype(bool)
-    _count_trials(out, shots[trial], edges)
-    made = shots[~trial]
-    if made.empty:
-        return out
-    good, scrap, first_good = dispositions(made)
-    at = nanoseconds(made["at"])
-    period = np.searchsorted(nanoseconds(edges), at, side="right") - 1
-    inside = (period >= 0) & (period < len(edges) - 1)
-    dies = made["die"].astype(str)
-    pri = dies.map({d: config.pri_s(d) for d in dies.unique()}).to_numpy(dtype=float)
-    table = pd.DataFrame(
-        {
-            "machine": made["machine"].to_numpy()[inside],
-            "period": period[inside],
-            "pq": 1,
-            "gq": good[inside],
-            "sq": scrap[inside],
-            "gpq": first_good[inside],
-            "escapes": escapes(made)[inside],
-            "planned": pri[inside],
-        }
-    )
-    sums = table.groupby(["machine", "period"], as_index=False).sum()
-    for row in sums.to_dict("records"):
-        e = out.setdefault((str(row["machine"]), int(row["period"])), Elements())
-        e.pq, e.gq, e.sq, e.gpq = int(row["pq"]), int(row["gq"]), int(row["sq"]), int(row["gpq"])
-        e.planned_run_s = float(row["planned"])
-        e.escapes = int(row["escapes"])
+    _add_counts(out, counts, config)
     return out
 
 
-def _count_trials(
-    out: dict[tuple[str, int], Elements], trials: pd.DataFrame, edges: pd.DatetimeIndex
+def _add_counts(
+    out: dict[tuple[str, int], Elements], counts: pd.DataFrame, config: AnalyticsConfig
 ) -> None:
-    """Trial shots per machine and period: not production (PQ), but a person asks how many."""
-    if trials.empty:
+    """The quantities of `casting_counts` (per machine, period and die) into the elements;
+    the planned run time is each die's castings times its planned cycle."""
+    if counts.empty:
         return
-    period = np.searchsorted(nanoseconds(edges), nanoseconds(trials["at"]), side="right") - 1
-    inside = (period >= 0) & (period < len(edges) - 1)
-    keys = zip(trials["machine"].to_numpy()[inside], period[inside], strict=True)
-    for (machine, p), n in Counter(keys).items():
-        out.setdefault((str(machine), int(p)), Elements()).trial_shots = n
+    pri = counts["die"].map({d: config.pri_s(d) for d in counts["die"].unique()})
+    frame = counts.assign(planned=counts["castings"] * pri.to_numpy(dtype=float))
+    sums = frame.groupby(["machine", "period"], as_index=False)[
+        ["castings", "good", "scrap", "first_good", "escapes", "trials", "planned"]
+    ].sum()
+    for row in sums.to_dict("records"):
+        e = out.setdefault((str(row["machine"]), int(row["period"])), Elements())
+        e.trial_shots = int(row["trials"])
+        if row["castings"] == 0:
+            continue
+        e.pq, e.gq, e.sq = int(row["castings"]), int(row["good"]), int(row["scrap"])
+        e.gpq, e.escapes = int(row["first_good"]), int(row["escapes"])
+        e.planned_run_s = float(row["planned"])
+
+
+def casting_counts(shots: pd.DataFrame, edges: pd.DatetimeIndex) -> pd.DataFrame:
+    """Per machine, period and die: castings (not trials), good, scrap, good at the first
+    decision, escapes and trial castings, from the part join's rows (one per casting).
+    `analytics.hourly` counts the same in SQL and keeps it per hour."""
+    period = np.searchsorted(nanoseconds(edges), nanoseconds(shots["at"]), side="right") - 1
+    trial = shots["trial"].astype(bool).to_numpy()
+    good, scrap, first_good = dispositions(shots)
+    frame = pd.DataFrame(
+        {
+            "machine": shots["machine"].astype(str).to_numpy(),
+            "period": period,
+            "die": shots["die"].astype(str).to_numpy(),
+            "castings": ~trial,
+            "good": good & ~trial,
+            "scrap": scrap & ~trial,
+            "first_good": first_good & ~trial,
+            "escapes": escapes(shots) & ~trial,
+            "trials": trial,
+        }
+    )
+    frame = frame[(frame["period"] >= 0) & (frame["period"] < len(edges) - 1)]
+    keys = ["machine", "period", "die"]
+    return frame.groupby(keys, as_index=False).sum().astype({c: int for c in COUNTS})
 
 
 def _unit(machine: str, level: str, config: AnalyticsConfig, plant: str) -> str:
@@ -260,8 +266,9 @@ def planned_cycle_notes(
     plant: str,
 ) -> dict[tuple[str, int], tuple[list[str], float | None]]:
     """Per unit and period: the defaults the effectiveness rests on (said in words) and
-    the median recorded cycle time, a figure to set the planned cycle time from."""
-    made = shots[~shots["trial"].astype(bool)]
+    the median recorded cycle time of its shots (not trials: `queries.cycle_times`), a
+    figure to set the planned cycle time from."""
+    made = shots
     if made.empty:
         return {}
     period = np.searchsorted(nanoseconds(edges), nanoseconds(made["at"]), side="right") - 1
@@ -336,21 +343,29 @@ def kpi_table(
     level: str = "machine",
     machine: str | None = None,
     config: AnalyticsConfig | None = None,
+    from_shots: bool = False,
 ) -> list[dict[str, Any]]:
-    """KPIs from the store: one row per unit (machine, line or plant) and period."""
+    """KPIs from the store: one row per unit (machine, line or plant) and period.
+    Quantities from the stored hours (`analytics.hourly`) and the shots of the rest;
+    `from_shots`: every shot of the range instead (the reference the hours must equal)."""
     config = config or AnalyticsConfig()
     if until <= since:
         raise ValueError("the time range is empty: --until must be after --since")
     edges = period_edges(since, until, by, config)
     states = queries.states(engine, plant, machine, until=until, since=since)
     states = with_stop_classes(states, downtime.classes_given(engine, plant, until, machine))
-    shots = queries.shots(
-        engine, plant, machine=machine, since=since, until=until, parameters=_USED
-    )
     if level not in LEVELS:
         raise ValueError(f"level must be one of {', '.join(LEVELS)}, got {level!r}")
-    notes = planned_cycle_notes(shots, edges, level, config, plant)
-    rows = rollup(elements(states, shots, edges, config), edges, level, config, plant, notes)
+    if from_shots:
+        shots = queries.shots(
+            engine, plant, machine=machine, since=since, until=until, parameters=()
+        )
+        counts = casting_counts(shots, edges)
+    else:
+        counts = hourly.read_counts(engine, plant, edges, machine)
+    cycles = queries.cycle_times(engine, plant, since, until, machine)
+    notes = planned_cycle_notes(cycles, edges, level, config, plant)
+    rows = rollup(elements(states, counts, edges, config), edges, level, config, plant, notes)
     if by == "shift":  # the calendar's name of each shift; None between shifts
         for row in rows:
             running = config.calendar.shift_at(datetime.fromisoformat(row["period_start"]))

@@ -472,3 +472,30 @@ chart_baselines = Table(
     Column("limits", JSON, nullable=False),
     Column("learnt_at", Ts, nullable=False),
 )
+
+# Per machine, hour (UTC) and die: how the castings of the shots cast in that hour were
+# decided (migration 0013). The KPIs of closed hours read these rows, not the shots;
+# `analytics/hourly.py` makes them from the part join and makes them again where facts
+# come late. `rollup_marks` holds how far it has gone (hours, ids of each source).
+shot_hours = Table(
+    "shot_hours",
+    metadata,
+    Column("plant", Id, primary_key=True),
+    Column("machine", Id, primary_key=True),
+    Column("hour", Ts, primary_key=True),
+    Column("die", Id, primary_key=True),
+    Column("castings", Integer, nullable=False),  # production: castings of non-trial shots
+    Column("good", Integer, nullable=False),
+    Column("scrap", Integer, nullable=False),
+    Column("first_good", Integer, nullable=False),
+    Column("escapes", Integer, nullable=False),
+    Column("trials", Integer, nullable=False),  # castings of trial shots
+    Index("ix_shot_hours_plant_hour", "plant", "hour"),
+)
+
+rollup_marks = Table(
+    "rollup_marks",
+    metadata,
+    Column("name", Id, primary_key=True),
+    Column("mark", BigInteger, nullable=False),
+)
