@@ -29,6 +29,11 @@ class GraphBuilder:
         self.initializers.append(numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
         return name
 
+    def named(self, value: Any, name: str, dtype: Any = np.float32) -> str:
+        """A constant under a stable name, for arrays found again in a saved graph."""
+        self.initializers.append(numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
+        return name
+
     def ints(self, values: Sequence[int], hint: str = "i") -> str:
         return self.const(np.asarray(values, dtype=np.int64), hint, np.int64)
 

@@ -48,12 +48,11 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 from threadpoolctl import threadpool_limits
 
-from castline.vision.graph import GRID_STRIDE
+from castline.vision.graph import GRID_STRIDE, MEMORY_BANK, MEMORY_ROWS
 from castline.vision.head import MIN_DEFECTS, HeadData, HeadError, has_head, refit_head, set_head
 from castline.vision.memory import cell_windows
 from castline.vision.model import METADATA_KEY, InspectionModel, session
 
-ROWS_OUTPUT = "memory_query_rows"  # the exposed patch rows of the probe graph
 KEPT_PHOTOS = 200  # reviewed photos listed per manifest (the count covers all)
 
 
@@ -92,17 +91,18 @@ class Added:
     scores_after: list[float]
 
 
-def memory_of(proto: onnx.ModelProto) -> tuple[str, str, str]:
-    """Names of the memory's two initializers (-2 M^T, |M|^2) and of the rows compared."""
-    names = [i.name for i in proto.graph.initializer]
-    bank = [n for n in names if n.startswith("memory_t_")]
-    squares = [n for n in names if n.startswith("memory_sq_")]
-    if len(bank) != 1 or len(squares) != 1:
-        raise UpdateError("the model's graph has no single patch memory to add rows to")
-    for node in proto.graph.node:
-        if node.op_type == "MatMul" and node.input[1] == bank[0]:
-            return bank[0], squares[0], node.input[0]
-    raise UpdateError("the model's graph does not compare patches with its memory")
+def memory_of(proto: onnx.ModelProto) -> str:
+    """The memory's initializer (graph.MEMORY_BANK, [cells, rows, d]), checked to be the
+    single bank the graph compares its patch rows (graph.MEMORY_ROWS) with."""
+    banks = [i for i in proto.graph.initializer if i.name == MEMORY_BANK]
+    if len(banks) != 1 or len(banks[0].dims) != 3:
+        raise UpdateError(
+            "the model's graph has no single patch memory to add rows to (a model trained "
+            "before 2026-12-01?): retrain it with `castline vision train`"
+        )
+    if not any(MEMORY_ROWS in node.output for node in proto.graph.node):
+        raise UpdateError("the model's graph does not compare patches with its memory")
+    return MEMORY_BANK
 
 
 def _initializer(proto: onnx.ModelProto, name: str) -> np.ndarray:
@@ -123,9 +123,9 @@ def _replace(proto: onnx.ModelProto, name: str, value: np.ndarray) -> None:
 def probe(model: InspectionModel, threads: int | None = 1) -> Any:
     """The model's graph with the patch rows it compares with the memory as an output."""
     proto = onnx.load_from_string(model.graph)
-    _, _, rows = memory_of(proto)
-    proto.graph.output.append(helper.make_tensor_value_info(rows, TensorProto.FLOAT, None))
-    return session(proto.SerializeToString(), threads), rows
+    memory_of(proto)
+    proto.graph.output.append(helper.make_tensor_value_info(MEMORY_ROWS, TensorProto.FLOAT, None))
+    return session(proto.SerializeToString(), threads), MEMORY_ROWS
 
 
 @dataclass(frozen=True)
@@ -157,8 +157,9 @@ def _reach(manifest: dict[str, Any]) -> int:
     return int(config.get("reach", 1))
 
 
-def _per_cell(rows: np.ndarray, grid: int, reach: int) -> list[np.ndarray]:
-    """[cells, c*c, d] rows as the graph cuts them -> per cell, the rows of its window."""
+def _per_cell(columns: np.ndarray, grid: int, reach: int) -> list[np.ndarray]:
+    """[cells, d, c*c] as the graph cuts them -> per cell, the rows [n, d] of its window."""
+    rows = columns.transpose(0, 2, 1)
     cells, per, dim = rows.shape
     n, c = math.isqrt(cells), math.isqrt(per)
     side = n * c
@@ -247,10 +248,8 @@ def grown_bank(
 
 
 def set_memory(proto: onnx.ModelProto, bank: np.ndarray) -> None:
-    """`bank` [cells, rows, d] as the graph's memory (its two initializers)."""
-    bank_name, squares_name, _ = memory_of(proto)
-    _replace(proto, bank_name, -2.0 * bank.transpose(0, 2, 1))
-    _replace(proto, squares_name, (bank * bank).sum(axis=2)[:, None, :])
+    """`bank` [cells, rows, d] as the graph's memory (the graph derives the rest)."""
+    _replace(proto, memory_of(proto), bank)
 
 
 def _with_manifest(proto: onnx.ModelProto, manifest: dict[str, Any]) -> bytes:
@@ -335,8 +334,7 @@ def _head_data(source: Path) -> HeadData | None:
 
 def _bank(proto: onnx.ModelProto) -> np.ndarray:
     """The memory [cells, rows, d] the graph compares patches with."""
-    bank_name, _, _ = memory_of(proto)
-    return -0.5 * _initializer(proto, bank_name).transpose(0, 2, 1)
+    return _initializer(proto, memory_of(proto))
 
 
 def _learn_good(proto: onnx.ModelProto, seen: Seen, config: UpdateConfig, base_rows: int) -> Added:
