@@ -304,6 +304,10 @@ def recovery_s(seen: Observed, end: float, until: float) -> float | None:
     return None
 
 
+async def expected(_error: Exception) -> None:
+    """The drill's own connection is cut when its node restarts: that is the drill."""
+
+
 # --- the run --------------------------------------------------------------------------------
 
 
@@ -311,7 +315,7 @@ async def run_load(
     drill: Drill, url: str, nodes: list[EmbeddedNats], pg: DrillPostgres, spawn: Any, engine: Engine
 ) -> tuple[Observed, int, float, list[Any]]:
     workers = [spawn(i) for i in range(drill.workers)]
-    nc = await nats.connect(servers=url.split(","), max_reconnect_attempts=-1)
+    nc = await nats.connect(servers=url.split(","), max_reconnect_attempts=-1, error_cb=expected)
     await workers_ready(nc, drill.workers)
     links = await connect_machines(drill, nodes) if drill.mqtt else None
     seen = Observed()

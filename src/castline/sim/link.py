@@ -202,5 +202,5 @@ class LoopDriver:
             running = None
         if running is self.loop:
             fn(*args)
-        else:
+        elif not self.loop.is_closed():  # a client collected after its loop: nothing to undo
             self.loop.call_soon_threadsafe(fn, *args)
