@@ -10,11 +10,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, func, select
 
-from castline.analytics import hourly, kpis
+from castline.analytics import kpis
 from castline.analytics.config import AnalyticsConfig
 from castline.domain.plant_calendar import PlantCalendar, ShiftPlan
 from castline.domain.states import MachineState
-from castline.store import database
+from castline.store import database, rollups
 from castline.store import tables as t
 from castline.store.repository import insert_ignore
 
@@ -116,7 +116,7 @@ def test_kpis_from_hours_equal_kpis_from_shots(engine: Engine) -> None:
     rng = random.Random(18)
     n = _record(engine, rng, 0, (0, HOURS))
     _states(engine)
-    written = hourly.keep_rollups(engine, START + timedelta(hours=40, minutes=20))
+    written = rollups.keep_rollups(engine, START + timedelta(hours=40, minutes=20))
     assert written > 0
     h = t.shot_hours.c
     with engine.connect() as conn:
@@ -133,13 +133,13 @@ def test_kpis_from_hours_equal_kpis_from_shots(engine: Engine) -> None:
                 for k in range(1, 60)]  # fmt: skip
         conn.execute(t.reviews.delete().where(t.reviews.c.shot_number < 60))
         insert_ignore(conn, t.reviews, late)
-    hourly.keep_rollups(engine, START + timedelta(hours=41, minutes=5))
+    rollups.keep_rollups(engine, START + timedelta(hours=41, minutes=5))
     _same(engine)
 
     # idempotent: making every hour again changes nothing
     with engine.connect() as conn:
         before = sorted(tuple(r) for r in conn.execute(select(t.shot_hours)))
-    hourly.roll_up(engine, None, START, START + timedelta(hours=41))
+    rollups.roll_up(engine, None, START, START + timedelta(hours=41))
     with engine.connect() as conn:
         assert sorted(tuple(r) for r in conn.execute(select(t.shot_hours))) == before
 
@@ -156,7 +156,7 @@ def test_without_a_roll_up_the_kpis_read_the_shots(sqlite_engine: Engine) -> Non
 def test_the_kpis_read_the_stored_hours(sqlite_engine: Engine) -> None:
     database.upgrade(sqlite_engine)
     _record(sqlite_engine, random.Random(2), 0, (0, 6))
-    hourly.keep_rollups(sqlite_engine, START + timedelta(hours=6))
+    rollups.keep_rollups(sqlite_engine, START + timedelta(hours=6))
     h = t.shot_hours
     with sqlite_engine.begin() as conn:  # a stored hour told wrong shows in the KPIs
         conn.execute(h.update().where(h.c.hour == START + timedelta(hours=2)).values(castings=999))

@@ -1,238 +1,31 @@
-"""How the castings of each machine, hour and die were decided (`shot_hours`), so the
-KPIs of a month read a few thousand rows, not the month's shots.
+"""The counts of castings per KPI period, from the hourly counts the store keeps
+(`castline.store.rollups`, `shot_hours`) and the shots of the rest.
 
-One SQL aggregation (`casting_counts`) gives, per machine, time bucket and die, the
-castings and their dispositions exactly as `kpis.dispositions` and `kpis.escapes` define
-them on the part join (a person's review, else the verdict, else the truth; a downstream
-NG is scrap). The hourly duty (`keep_rollups`) stores it per UTC hour for closed hours
-and makes an hour again when facts about its parts come late: shots, verdicts, reviews
-and downstream results recorded since the last run are found by their ids (with a margin
-below the last id seen, for transactions that committed out of order) and downstream
-results by when they were matched. Making an hour again is idempotent (delete, insert).
-A truth imported later for a part with no verdict is not seen: `roll_up` the range again.
-
-`read_counts` gives the same counts per KPI period: the stored hours that lie wholly
-inside one period and before the rolled mark, plus the raw rows of the rest (the open
-hour, hours cut by a period's edge).
+`read_counts` takes the stored hours that lie wholly inside one period and before the
+rolled mark, and the shots of the rest (the open hour, hours before the first roll-up,
+hours a period's edge cuts: a plant whose shifts begin on the half hour), counted by the
+same SQL. So the month's KPIs read a few thousand rows whatever the shots.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import (
-    Connection,
-    Engine,
-    and_,
-    case,
-    false,
-    func,
-    literal,
-    not_,
-    or_,
-    select,
-)
-from sqlalchemy.sql import ColumnElement, Select
+from sqlalchemy import Connection, Engine, and_, case, literal, or_, select
 
-from castline.domain.verdict import Verdict
-from castline.store import reads
 from castline.store import tables as t
-
-HOUR = timedelta(hours=1)
-COUNTS = ("castings", "good", "scrap", "first_good", "escapes", "trials")
-SOURCES = ("shots", "verdicts", "reviews", "downstream_results")  # late facts, by id
-ID_MARGIN = 10_000  # ids below the last seen looked at again (out-of-order commits)
-CHUNK = timedelta(days=7)  # hours made in one statement on the first run
-_HOURS, _MATCHED = "hours", "downstream_matched"  # marks: epoch seconds
-
-
-def floor_hour(at: datetime) -> datetime:
-    at = at.astimezone(UTC)
-    return at.replace(minute=0, second=0, microsecond=0)
-
-
-def _hour_of(conn: Connection) -> Any:
-    """The UTC hour of a shot's time, as SQL (read back through `_as_time`)."""
-    if conn.dialect.name == "postgresql":
-        return func.date_trunc("hour", t.shots.c.at, "UTC")
-    return func.strftime("%Y-%m-%d %H:00:00", t.shots.c.at)
-
-
-def _as_time(value: Any) -> datetime:
-    if isinstance(value, str):
-        return datetime.fromisoformat(value).replace(tzinfo=UTC)
-    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _dispositions() -> dict[str, ColumnElement[Any]]:
-    """Per casting of the part join, as booleans: the same rules as `kpis.dispositions`."""
-    v, r, tr = t.verdicts.c, t.reviews.c, t.truths.c
-    ok, ng = Verdict.OK.value, Verdict.NG.value
-    reviewed = r.decision.is_not(None)
-    late = func.coalesce(reads.downstream_outcome().element == ng, false())
-    known = tr.defective.is_not(None)
-    first_ok = case(
-        (v.verdict.is_not(None), v.verdict == ok), else_=and_(known, not_(tr.defective))
-    )
-    first_ng = case((v.verdict.is_not(None), v.verdict == ng), else_=and_(known, tr.defective))
-    passed = case((reviewed, r.decision == ok), else_=func.coalesce(v.verdict == ok, false()))
-    return {
-        "good": and_(case((reviewed, r.decision == ok), else_=first_ok), not_(late)),
-        "scrap": or_(case((reviewed, r.decision == ng), else_=first_ng), late),
-        "first_good": and_(first_ok, not_(reviewed), not_(late)),
-        "escapes": and_(passed, late),
-    }
-
-
-def casting_counts(bucket: Any, plant: str, where: Sequence[ColumnElement[bool]]) -> Select[Any]:
-    """(machine, bucket, die, castings, good, scrap, first_good, escapes, trials) of the
-    plant's shots that `where` selects, a casting a row of the part join."""
-    s = t.shots.c
-    flags = _dispositions()
-    inner = reads.parts(
-        s.machine, bucket.label("bucket"), s.die, s.trial,
-        *(case((flag, 1), else_=0).label(name) for name, flag in flags.items()),
-        where=reads.PartFilter(plant),
-    ).where(*where).subquery()  # fmt: skip
-    made = not_(inner.c.trial)
-    one = literal(1)
-    sums = [func.sum(case((made, one), else_=0)).label("castings")]
-    sums += [func.sum(case((made, inner.c[name]), else_=0)).label(name) for name in flags]
-    sums += [func.sum(case((made, 0), else_=one)).label("trials")]
-    keys = (inner.c.machine, inner.c.bucket, inner.c.die)
-    return select(*keys, *sums).group_by(*keys)
-
-
-# --- the store of hours, kept by the line's hourly duty ---
-
-
-def roll_up(engine: Engine, plant: str | None, start: datetime, end: datetime) -> int:
-    """Make the hours [start, end) again (of one plant, or of all): delete, then insert
-    the counts of their shots. Returns the rows written."""
-    start, end = floor_hour(start), floor_hour(end)
-    written = 0
-    with engine.begin() as conn:
-        for each in [plant] if plant else _plants(conn, start, end):
-            span = [t.shots.c.at >= start, t.shots.c.at < end]
-            written += _write(
-                conn, each, span, [t.shot_hours.c.hour >= start, t.shot_hours.c.hour < end]
-            )
-    return written
-
-
-def _plants(conn: Connection, start: datetime, end: datetime) -> list[str]:
-    s = t.shots.c
-    found = reads.distinct(s.plant)  # a skip scan: the plants, not their shots
-    plants = [str(p) for p in conn.execute(found).scalars()]
-    stored = select(t.shot_hours.c.plant).where(
-        t.shot_hours.c.hour >= start, t.shot_hours.c.hour < end
-    )
-    return sorted(set(plants) | {str(p) for p in conn.execute(stored.distinct()).scalars()})
-
-
-def _write(conn: Connection, plant: str, shots_where: list[Any], hours_where: list[Any]) -> int:
-    h = t.shot_hours
-    conn.execute(h.delete().where(h.c.plant == plant, *hours_where))
-    query = casting_counts(_hour_of(conn), plant, shots_where)
-    rows = [
-        {"plant": plant, "machine": m, "hour": _as_time(b), "die": d}
-        | {name: int(n or 0) for name, n in zip(COUNTS, counts, strict=True)}
-        for m, b, d, *counts in conn.execute(query)
-    ]
-    if rows:
-        conn.execute(h.insert(), rows)
-    return len(rows)
-
-
-def keep_rollups(engine: Engine, now: datetime | None = None) -> int:
-    """The hourly duty: the closed hours not yet made, and the hours that facts recorded
-    since the last run changed. Returns the rows written."""
-    now = now or datetime.now(UTC)
-    closed = floor_hour(now)
-    marks = _marks(engine)
-    written = 0
-    if _HOURS in marks:
-        done = datetime.fromtimestamp(marks[_HOURS], UTC)
-        for plant, hours in _late_hours(engine, marks, done).items():
-            written += _rewrite_hours(engine, plant, hours)
-    else:
-        done = _first_hour(engine) or closed
-    news = _source_marks(engine, now)
-    while done < closed:
-        upto = min(done + CHUNK, closed)
-        written += roll_up(engine, None, done, upto)
-        done = upto
-    _save_marks(engine, news | {_HOURS: int(closed.timestamp())})
-    return written
-
-
-def _first_hour(engine: Engine) -> datetime | None:
-    with engine.connect() as conn:
-        first = conn.execute(select(func.min(t.shots.c.at))).scalar()
-    return floor_hour(_as_time(first)) if first is not None else None
-
-
-def _marks(engine: Engine) -> dict[str, int]:
-    m = t.rollup_marks.c
-    with engine.connect() as conn:
-        return {str(n): int(v) for n, v in conn.execute(select(m.name, m.mark))}
-
-
-def _source_marks(engine: Engine, now: datetime) -> dict[str, int]:
-    """The highest id of each source now (taken before the hours are made), and now."""
-    out = {_MATCHED: int(now.timestamp())}
-    with engine.connect() as conn:
-        for name in SOURCES:
-            out[name] = int(
-                conn.execute(select(func.max(t.metadata.tables[name].c.id))).scalar() or 0
-            )
-    return out
-
-
-def _save_marks(engine: Engine, marks: dict[str, int]) -> None:
-    m = t.rollup_marks
-    with engine.begin() as conn:
-        conn.execute(m.delete().where(m.c.name.in_(list(marks))))
-        conn.execute(m.insert(), [{"name": n, "mark": v} for n, v in marks.items()])
-
-
-def _late_hours(engine: Engine, marks: dict[str, int], done: datetime) -> dict[str, set[datetime]]:
-    """Per plant, the made hours (before `done`) whose parts have facts recorded since."""
-    s = t.shots
-    out: dict[str, set[datetime]] = {}
-    with engine.connect() as conn:
-        hour = _hour_of(conn)
-        for name in SOURCES:
-            table = t.metadata.tables[name]
-            changed = table.c.id > marks.get(name, 0) - ID_MARGIN
-            if name == "downstream_results":
-                after = datetime.fromtimestamp(marks.get(_MATCHED, 0), UTC)
-                changed = or_(changed, table.c.matched_at >= after)
-            if table is s:
-                query = select(s.c.plant, hour).where(changed, s.c.at < done)
-            else:
-                query = select(s.c.plant, hour).join(table, reads.same_part(s, table))
-                query = query.where(changed, s.c.at < done)
-            for plant, at in conn.execute(query.distinct()):
-                out.setdefault(str(plant), set()).add(_as_time(at))
-    return out
-
-
-def _rewrite_hours(engine: Engine, plant: str, hours: set[datetime]) -> int:
-    written = 0
-    with engine.begin() as conn:
-        for start in sorted(hours):
-            span = [t.shots.c.at >= start, t.shots.c.at < start + HOUR]
-            written += _write(conn, plant, span, [t.shot_hours.c.hour == start])
-    return written
-
-
-# --- the counts per KPI period ---
+from castline.store.rollups import (
+    COUNTS,
+    HOUR,
+    HOURS_MARK,
+    as_time,
+    casting_counts,
+    floor_hour,
+    marks,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,7 +40,7 @@ class Window:
 
 def window(engine: Engine, edges: pd.DatetimeIndex) -> Window:
     since, until = edges[0].to_pydatetime(), edges[-1].to_pydatetime()
-    rolled = _marks(engine).get(_HOURS)
+    rolled = marks(engine).get(HOURS_MARK)
     start = floor_hour(since) + (HOUR if floor_hour(since) < since else timedelta(0))
     end = min(floor_hour(until), datetime.fromtimestamp(rolled, UTC)) if rolled else start
     end = max(end, start)
@@ -280,11 +73,11 @@ def _stored(conn: Connection, plant: str, w: Window, machine: str | None) -> pd.
     )
     if machine:
         query = query.where(h.machine == machine)
-    rows = [r for r in conn.execute(query) if _as_time(r.hour) not in w.cut]
+    rows = [r for r in conn.execute(query) if as_time(r.hour) not in w.cut]
     frame = pd.DataFrame.from_records(
         [tuple(r) for r in rows], columns=["machine", "hour", "die", *COUNTS]
     )
-    hours = pd.DatetimeIndex([_as_time(x) for x in frame["hour"]], tz=UTC)
+    hours = pd.DatetimeIndex([as_time(x) for x in frame["hour"]], tz=UTC)
     frame["period"] = (
         np.searchsorted(w.edges.as_unit("ns").asi8, hours.as_unit("ns").asi8, side="right") - 1
     )

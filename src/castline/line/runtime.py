@@ -64,8 +64,9 @@ def _curve_check(settings: Settings, engine: Engine) -> CurveCheck:
     """Curves against their die's envelope; its hourly duty also keeps the history's
     partitions made ahead and the retention."""
     history = partial(
-        keep_history, engine, settings.history_partition_months, settings.shot_retention_days
-    )
+        keep_history, engine, settings.history_partition_months, settings.shot_retention_days,
+        blobs=BlobStore(settings.blobs),
+    )  # fmt: skip
     return CurveCheck(
         Envelopes(engine),
         settings.envelope_learn_shots,

@@ -9,24 +9,34 @@ already in the default one takes them over in the same transaction.
 
 Retention drops whole partitions (`drop_history`): no row-by-row delete of millions of
 shots. SQLite stays one unpartitioned table per fact; there these functions do nothing
-but the row deletes of `drop_history`.
+but the row deletes of `drop_history`. With the blob store given, the photos and heat
+maps of the parts dropped go too, where no part that stays refers to them (the digests
+found set-wise in SQL; the files removed after the commit). The hourly counts of
+`shot_hours` (the KPIs' roll-up, a few rows a machine-hour) are kept: a plant's KPI
+trend outlives its shots.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, select, text
 
+from castline.store import rollups
 from castline.store import tables as t
+from castline.store.blobs import BlobStore
 
 PARTITIONED = ("shots", "machine_states")
 AHEAD_MONTHS = 3  # partitions exist this far ahead of now, so the line never waits on DDL
 # Rows about a shot's part in tables not partitioned: retention deletes them with the shot.
 PART_TABLES = ("verdicts", "images", "reviews", "truths", "part_marks", "shot_curves")
 KEYS = "shot_keys"  # PostgreSQL: the shot numbers recorded (migration 0012)
+BLOB_COLUMNS = (("images", "blob"), ("images", "heatmap"), ("verdicts", "heatmap"))
+_GONE = "_gone_blobs"  # digests of the parts being dropped, for the blob store
 
 _BOUND = re.compile(r"FROM \('([^']+)'\) TO \('([^']+)'\)")
 
@@ -137,34 +147,79 @@ def create_partition(conn: Connection, table: str, start: datetime, end: datetim
     return True
 
 
-def drop_history(engine: Engine, before: datetime) -> dict[str, int]:
+def drop_history(
+    engine: Engine, before: datetime, blobs: BlobStore | None = None
+) -> dict[str, int]:
     """Delete the history older than `before`. PostgreSQL: whole partitions that end by
     then, with the rows about their parts in the tables not partitioned, and older rows
     of the default partitions (a partition holding `before` stays whole: retention goes
-    by partitions there). SQLite: the older rows. Returns {"partitions", "shots",
-    "states"}: partitions dropped, shots and machine states deleted."""
-    out = {"partitions": 0, "shots": 0, "states": 0}
+    by partitions there). SQLite: the older rows. With `blobs`, the photo and heat-map
+    files no remaining part refers to. Returns {"partitions", "shots", "states",
+    "blobs"}: partitions dropped, shots, machine states and blob files deleted."""
+    out = {"partitions": 0, "shots": 0, "states": 0, "blobs": 0}
     with engine.begin() as conn:
-        partitioned = is_partitioned(conn)
-        if partitioned:
+        note = _blob_notes(conn) if blobs is not None else None
+        if is_partitioned(conn):
             for table in PARTITIONED:
                 for p in partitions(conn, table):
                     if p.end <= before:
-                        out["shots" if table == "shots" else "states"] += _drop(conn, p)
+                        out["shots" if table == "shots" else "states"] += _drop(conn, p, note)
                         out["partitions"] += 1
-        if partitioned:
-            out["shots"] += _delete_default(conn, "shots", before)
-            out["states"] += _delete_default(conn, "machine_states", before)
+            out["shots"] += _delete_default(conn, "shots", before, note)
+            out["states"] += _delete_default(conn, "machine_states", before, note)
         else:
-            out["shots"], out["states"] = _delete_rows(conn, before)
+            out["shots"], out["states"] = _delete_rows(conn, before, note)
+        gone = _unreferenced(conn) if note is not None else []
+    for digest in gone:  # after the commit: a rollback keeps every file its rows name
+        path = blobs.path(digest) if blobs is not None else None
+        if path is not None and path.exists():
+            path.unlink()
+            out["blobs"] += 1
     return out
+
+
+Note = Callable[[str, dict[str, Any]], None] | None  # digests of parts (SQL) about to go
+
+
+def _blob_notes(conn: Connection) -> Callable[[str, dict[str, Any]], None]:
+    """A temporary table of digests, and what notes those of the parts (a SQL table of
+    plant, machine, shot_number) into it, set-wise."""
+    conn.execute(text(f'CREATE TEMP TABLE "{_GONE}" (digest VARCHAR(64))'))
+
+    def note(parts: str, params: dict[str, Any]) -> None:
+        for table, column in BLOB_COLUMNS:
+            conn.execute(
+                text(
+                    f'INSERT INTO "{_GONE}" SELECT x.{column} FROM "{table}" x '
+                    f"JOIN {parts} s ON x.plant = s.plant AND x.machine = s.machine "
+                    f"AND x.shot_number = s.shot_number WHERE x.{column} IS NOT NULL"
+                ),
+                params,
+            )
+
+    return note
+
+
+def _unreferenced(conn: Connection) -> list[str]:
+    """The digests noted that no row left refers to (the store is content-addressed:
+    another part may have the same bytes)."""
+    kept = " AND ".join(
+        f'NOT EXISTS (SELECT 1 FROM "{table}" x WHERE x.{column} = g.digest)'
+        for table, column in BLOB_COLUMNS
+    )
+    found = conn.execute(text(f'SELECT DISTINCT digest FROM "{_GONE}" g WHERE {kept}'))
+    digests = [str(d) for d in found.scalars()]
+    conn.execute(text(f'DROP TABLE "{_GONE}"'))
+    return digests
 
 
 _SAME_PART = "WHERE x.plant = s.plant AND x.machine = s.machine AND x.shot_number = s.shot_number"
 
 
-def _drop(conn: Connection, p: Partition) -> int:
+def _drop(conn: Connection, p: Partition, note: Note = None) -> int:
     if p.table == "shots":
+        if note is not None:
+            note(f'"{p.name}"', {})
         for table in (*PART_TABLES, KEYS):
             conn.execute(text(f'DELETE FROM "{table}" x USING "{p.name}" s {_SAME_PART}'))
     n = int(conn.execute(text(f'SELECT count(*) FROM "{p.name}"')).scalar_one())
@@ -172,11 +227,14 @@ def _drop(conn: Connection, p: Partition) -> int:
     return n
 
 
-def _delete_default(conn: Connection, table: str, before: datetime) -> int:
+def _delete_default(conn: Connection, table: str, before: datetime, note: Note = None) -> int:
     """Rows older than `before` in the default partition (clocks far off), with the rows
     about their parts where they are shots."""
     default = f"{table}_default"
     if table == "shots":
+        if note is not None:
+            parts = f'(SELECT plant, machine, shot_number FROM "{default}" WHERE at < :b)'
+            note(parts, {"b": before})
         for other in (*PART_TABLES, KEYS):
             conn.execute(
                 text(
@@ -188,9 +246,11 @@ def _delete_default(conn: Connection, table: str, before: datetime) -> int:
     return conn.execute(text(f'DELETE FROM "{default}" WHERE at < :b'), {"b": before}).rowcount
 
 
-def _delete_rows(conn: Connection, before: datetime) -> tuple[int, int]:
+def _delete_rows(conn: Connection, before: datetime, note: Note = None) -> tuple[int, int]:
     """SQLite: shots and states older than `before`, with the rows about their parts."""
     s, ms = t.shots, t.machine_states
+    if note is not None:
+        note("(SELECT plant, machine, shot_number FROM shots WHERE at < :b)", {"b": before})
     for name in PART_TABLES:
         other = t.metadata.tables[name]
         same = and_(
@@ -204,12 +264,19 @@ def _delete_rows(conn: Connection, before: datetime) -> tuple[int, int]:
 
 
 def keep_history(
-    engine: Engine, months: int, retention_days: float, now: datetime | None = None
+    engine: Engine,
+    months: int,
+    retention_days: float,
+    now: datetime | None = None,
+    blobs: BlobStore | None = None,
 ) -> dict[str, int]:
-    """The periodic duty of the history: partitions ahead made, and, with a retention
-    (`shot_retention_days` > 0), what is older dropped (`drop_history`)."""
+    """The periodic duty of the history: partitions ahead made, the closed hours rolled
+    up (`rollups.keep_rollups`, the KPIs' hourly counts, before any shot goes), and, with
+    a retention (`shot_retention_days` > 0), what is older dropped (`drop_history`, with
+    the blobs no part left refers to where `blobs` is given)."""
     now = now or datetime.now(UTC)
     ensure_partitions(engine, now, months)
+    rollups.keep_rollups(engine, now)
     if retention_days <= 0:
-        return {"partitions": 0, "shots": 0, "states": 0}
-    return drop_history(engine, now - timedelta(days=retention_days))
+        return {"partitions": 0, "shots": 0, "states": 0, "blobs": 0}
+    return drop_history(engine, now - timedelta(days=retention_days), blobs)
