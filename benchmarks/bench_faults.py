@@ -15,22 +15,28 @@ faults, and the recovery time after each fault: from the end of the fault until 
 unacknowledged message in the line's consumer is younger than the verdict deadline again.
 With --mqtt every machine is its own MQTT client of the cluster's MQTT listeners (the
 simulator's links, all on one asyncio loop, spread over the two nodes that are not
-restarted) and publishes with QoS 1 instead of straight into JetStream.
+restarted) and publishes with QoS 1 instead of straight into JetStream. With --bridge the
+machines are clients of a plant broker (a Mosquitto of the drill's own) and one
+`castline line bridge` process carries their messages into the cluster.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import heapq
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -72,6 +78,7 @@ class Drill:
     outage_s: float
     settle_s: float = 25.0  # load before the first fault, and after each one
     mqtt: bool = False  # machines publish over MQTT (one client each), not into JetStream
+    bridge: bool = False  # ... to a plant broker (Mosquitto) that `castline line bridge` reads
 
     def schedule(self) -> list[tuple[str, float, float]]:
         """(fault, start, end) in seconds from the start of the load."""
@@ -172,12 +179,45 @@ async def publish(js: Any, subject: str, body: bytes, msg_id: str, seen: Observe
     raise RuntimeError(f"the stream never accepted {msg_id}")
 
 
-async def connect_machines(drill: Drill, nodes: list[EmbeddedNats]) -> dict[str, MachineLink]:
-    """One MQTT client a machine, on the nodes that stay up (node 1 is restarted)."""
-    ports = [nodes[0].mqtt_port, nodes[2].mqtt_port]
+def mqtt_urls(drill: Drill, nodes: list[EmbeddedNats], plant_broker: int | None) -> list[str]:
+    """Where the machines connect: the plant broker, or the cluster's MQTT listeners on the
+    nodes that stay up (node 1 is restarted)."""
+    if drill.bridge:
+        return [f"mqtt://127.0.0.1:{plant_broker}"]
+    return [f"mqtt://127.0.0.1:{nodes[i].mqtt_port}" for i in (0, 2)]
+
+
+@contextmanager
+def mosquitto(root: Path) -> Iterator[int]:
+    """A plant broker of the drill's own, on a free port, kept in memory."""
+    port = free_port()
+    config = root / "mosquitto.conf"
+    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n"
+                      "max_queued_messages 0\npersistence false\n")  # fmt: skip
+    with (root / "mosquitto.log").open("ab") as log:
+        process = subprocess.Popen(["mosquitto", "-c", str(config)], stdout=log, stderr=log)
+    try:
+        for _ in range(100):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port)):
+                break
+            time.sleep(0.1)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def start_bridge(mqtt_url: str, url: str, log: Path) -> subprocess.Popen[bytes]:
+    env = os.environ | {"CASTLINE_HOME": str(log.parent / "home")}
+    command = [sys.executable, "-m", "castline.cli", "line", "bridge", mqtt_url, "--nats", url]
+    with log.open("ab") as out:
+        return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+async def connect_machines(drill: Drill, urls: list[str]) -> dict[str, MachineLink]:
+    """One MQTT client a machine, spread over `urls`."""
     links = {
-        f"m{m:04d}": MachineLink(f"mqtt://127.0.0.1:{ports[m % 2]}", PLANT, f"m{m:04d}",
-                                 lambda _verdict: None)
+        f"m{m:04d}": MachineLink(urls[m % len(urls)], PLANT, f"m{m:04d}", lambda _verdict: None)
         for m in range(drill.machines)
     }  # fmt: skip
     started = time.monotonic()
@@ -312,12 +352,13 @@ async def expected(_error: Exception) -> None:
 
 
 async def run_load(
-    drill: Drill, url: str, nodes: list[EmbeddedNats], pg: DrillPostgres, spawn: Any, engine: Engine
-) -> tuple[Observed, int, float, list[Any]]:
+    drill: Drill, url: str, nodes: list[EmbeddedNats], pg: DrillPostgres, spawn: Any,
+    engine: Engine, urls: list[str],
+) -> tuple[Observed, int, float, list[Any]]:  # fmt: skip
     workers = [spawn(i) for i in range(drill.workers)]
     nc = await nats.connect(servers=url.split(","), max_reconnect_attempts=-1, error_cb=expected)
     await workers_ready(nc, drill.workers)
-    links = await connect_machines(drill, nodes) if drill.mqtt else None
+    links = await connect_machines(drill, urls) if drill.mqtt else None
     seen = Observed()
     await listen(nc, seen)
     stop = asyncio.Event()
@@ -453,16 +494,20 @@ def main() -> None:
     parser.add_argument("--model", type=Path, help="inspection model (default: a small one)")
     parser.add_argument("--json", type=Path, help="write the figures here too")
     parser.add_argument("--mqtt", action="store_true", help="machines as MQTT clients")
+    parser.add_argument("--bridge", action="store_true",
+                        help="machines on a plant broker, bridged in (implies --mqtt)")  # fmt: skip
     args = parser.parse_args()
-    drill = Drill(args.machines, args.speed, args.workers, args.outage, args.settle, args.mqtt)
-    with tempfile.TemporaryDirectory(prefix="castline-drill-") as tmp:
+    drill = Drill(args.machines, args.speed, args.workers, args.outage, args.settle,
+                  args.mqtt or args.bridge, args.bridge)  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="castline-drill-") as tmp, ExitStack() as stack:
         root = Path(tmp)
         model = args.model or small_model(root)
-        nodes = start_cluster(root, args.mqtt)
+        plant_broker = stack.enter_context(mosquitto(root)) if drill.bridge else None
+        nodes = start_cluster(root, drill.mqtt and not drill.bridge)
         pg = DrillPostgres()
         try:
             pg.start()
-            result = drill_once(drill, root, model, nodes, pg)
+            result = drill_once(drill, root, model, nodes, pg, plant_broker)
         finally:
             for node in nodes:
                 node.stop()
@@ -475,8 +520,9 @@ def main() -> None:
 
 
 def drill_once(
-    drill: Drill, root: Path, model: Path, nodes: list[EmbeddedNats], pg: DrillPostgres
-) -> dict[str, Any]:
+    drill: Drill, root: Path, model: Path, nodes: list[EmbeddedNats], pg: DrillPostgres,
+    plant_broker: int | None,
+) -> dict[str, Any]:  # fmt: skip
     url = ",".join(node.url for node in nodes)
     asyncio.run(replicated_stream(url))
     engine = open_store(pg.url)
@@ -493,13 +539,17 @@ def drill_once(
         f"database outage {drill.outage_s:.0f} s; load for {drill.load_s:.0f} s",
         flush=True,
     )
-    seen, sent, load_s, workers = asyncio.run(run_load(drill, url, nodes, pg, spawn, engine))
-    for worker in workers:
+    urls = mqtt_urls(drill, nodes, plant_broker)
+    bridge = start_bridge(urls[0], url, root / "bridge.log") if drill.bridge else None
+    load = run_load(drill, url, nodes, pg, spawn, engine, urls)
+    seen, sent, load_s, workers = asyncio.run(load)
+    for worker in [*workers, *([bridge] if bridge else [])]:
         worker.terminate()
         worker.wait(timeout=30)
     result = {
         "machines": drill.machines,
         "mqtt": drill.mqtt,
+        "bridge": drill.bridge,
         "speed": drill.speed,
         "workers": drill.workers,
         "shots_per_s": round(sent / load_s, 1),

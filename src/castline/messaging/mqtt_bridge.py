@@ -24,6 +24,10 @@ from castline.messaging.address import BrokerAddress
 from castline.messaging.topics import Kind
 
 log = logging.getLogger(__name__)
+# Messages on their way into JetStream at once: one at a time, a stream leader's election
+# (seconds) holds every part behind it past its deadline.
+IN_FLIGHT = 256
+STORE_TIMEOUT_S = 1.0  # asked again after this: well inside a part's verdict deadline
 INBOUND = (
     Kind.SHOT,
     Kind.IMAGE,
@@ -82,7 +86,7 @@ class MqttBridge:
     async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
         loop = asyncio.get_running_loop()
         nc = await nats.connect(
-            servers=[self.nats_url],
+            servers=self.nats_url.split(","),  # a cluster: every node's URL
             name="castline-bridge",
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,
@@ -104,35 +108,50 @@ class MqttBridge:
         client.loop_start()
         if ready:
             ready.set()
+        stored: asyncio.Queue[tuple[mqtt.MQTTMessage, asyncio.Task[None]]]
+        stored = asyncio.Queue(maxsize=IN_FLIGHT)
+        acking = asyncio.create_task(self._ack_in_order(client, stored))
         try:
             while not stop.is_set():
                 try:
                     message = await asyncio.wait_for(self._queue.get(), timeout=0.5)
                 except TimeoutError:
                     continue
-                await self._forward(js, client, message, stop)
+                while stored.full() and not stop.is_set():  # JetStream is behind
+                    await asyncio.sleep(0.1)
+                if stop.is_set():
+                    break  # not acknowledged: the plant broker sends it again
+                stored.put_nowait((message, asyncio.create_task(self._store(js, message))))
         finally:
+            acking.cancel()  # what is not acknowledged yet the plant broker sends again
+            while not stored.empty():
+                stored.get_nowait()[1].cancel()
             await sub.unsubscribe()
             client.loop_stop()
             client.disconnect()
             await nc.drain()
 
-    async def _forward(
-        self,
-        js: nats.js.JetStreamContext,
-        client: mqtt.Client,
-        message: mqtt.MQTTMessage,
-        stop: asyncio.Event,
-    ) -> None:
+    async def _store(self, js: nats.js.JetStreamContext, message: mqtt.MQTTMessage) -> None:
+        """Until JetStream has it; a retry of what it already has is dropped by the id."""
         subject = topics.to_subject(message.topic)
         payload = bytes(message.payload)
         headers = {"Nats-Msg-Id": message_id(message.topic, payload)}
         while True:
             try:
-                await js.publish(subject, payload, headers=headers, timeout=5)
-                break
+                await js.publish(subject, payload, headers=headers, timeout=STORE_TIMEOUT_S)
+                return
             except Exception as exc:
                 log.warning("JetStream refused %s (%s); retrying", message.topic, exc)
-                await asyncio.sleep(0.5)
-        client.ack(message.mid, message.qos)
-        self.forwarded += 1
+                await asyncio.sleep(0.2)
+
+    async def _ack_in_order(
+        self,
+        client: mqtt.Client,
+        stored: asyncio.Queue[tuple[mqtt.MQTTMessage, asyncio.Task[None]]],
+    ) -> None:
+        """MQTT acknowledges QoS 1 messages in the order they came: each once it is stored."""
+        while True:
+            message, storing = await stored.get()
+            await storing
+            client.ack(message.mid, message.qos)
+            self.forwarded += 1
