@@ -5,8 +5,8 @@ fixed numpy workload (`bench_vision.reference_ratio`'s) after each round, so a s
 machine's load falls on all of them alike: each graph's p99 is printed beside the
 reference workload's p99 of the same run, and the load average before and after.
 Memory banks are random of the trained size (the cost does not depend on their values);
-the int8 backbone's activation ranges are measured on 32 good photos of the "train" split,
-as training does.
+the int8 backbone's activation ranges are measured on good photos of the "train" split,
+as training does, and the time that quantisation step takes is printed.
 
     taskset -c 1 .venv/bin/python benchmarks/bench_vision_latency.py [--runs 2000]
         [--backbones lite0 lite1] [--rows 1024 512]
@@ -82,7 +82,9 @@ def main() -> None:
     models: dict[str, InspectionModel] = {}
     for backbone in args.backbones:
         net, size = EfficientNetLite.load(backbone), NATIVE_SIZE[backbone]
+        started = time.perf_counter()
         int8 = quantised_for(net, size, config.border, config.strides, train)
+        print(f"{backbone}: int8 backbone quantised in {time.perf_counter() - started:.1f} s")
         for rows in args.rows:
             models[f"{backbone} {size} px, {rows} rows, float"] = model(net, size, rows, rng)
             models[f"{backbone} {size} px, {rows} rows, int8"] = model(int8, size, rows, rng)
