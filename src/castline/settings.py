@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     nats_port: int = Field(14222, ge=1, le=65535, description="embedded NATS client port")
     mqtt_port: int = Field(11883, ge=1, le=65535, description="embedded NATS MQTT listener port")
     uplink_url: str = Field("", description="central hub's leafnode URL; empty: no uplink")
+    heatmap_thumbnails: bool = Field(
+        True, description="publish a small heat map of each part not judged OK (for the hub)"
+    )
     http_host: str = Field("127.0.0.1", description="address the web dashboard binds")
     http_port: int = Field(8080, ge=1, le=65535, description="web dashboard port")
     opcua_cell_host: str = Field("127.0.0.1", description="address robot-cell PLCs reach")

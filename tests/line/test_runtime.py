@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import signal
@@ -11,16 +12,19 @@ import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nats
 import pytest
+from PIL import Image
 from sqlalchemy import Engine, select
 
 from castline.domain.shot import PartKey
 from castline.domain.verdict import Thresholds, decide
 from castline.line.runtime import LineRuntime
-from castline.messaging import jetstream
+from castline.messaging import jetstream, thumbnails
 from castline.messaging.broker import EmbeddedNats
+from castline.messaging.thumbnails import HeatmapThumbnail
 from castline.settings import Settings
 from castline.store import database
 from castline.store import tables as t
@@ -218,3 +222,32 @@ async def test_broker_restart_mid_run_loses_nothing(line: Line, broker: Embedded
     # The journal is durable before the cell hears; the record follows a moment later.
     await until(lambda: line.store.count(t.verdicts) == 4)
     assert line.store.count(t.shots) == 4
+
+
+async def test_parts_not_judged_ok_send_a_heat_map_thumbnail_for_the_hub(
+    line: Line, broker: EmbeddedNats
+) -> None:
+    nc = await nats.connect(broker.url)
+    thumbs: list[HeatmapThumbnail] = []
+
+    async def got(msg: Any) -> None:
+        thumbs.append(HeatmapThumbnail.model_validate_json(msg.data))
+
+    await nc.subscribe(thumbnails.subject("p1", "m1"), cb=got)
+    defects = {23: "crack", 24: "gas_porosity", 25: "misrun"}
+    for n in range(21, 26):
+        line.device.shot(n)
+        line.device.image(n, casting_jpeg(100 + n, defects.get(n)))
+    told = await verdicts(line, set(range(21, 26)))
+    not_ok = {n for n, body in told.items() if body["verdict"] != "OK"}
+    assert not_ok, "no part was judged other than OK: nothing tested"
+    await until(lambda: len(thumbs) >= len(not_ok))
+    await asyncio.sleep(0.5)  # an OK part's thumbnail would show now
+    assert sorted(t.shot_number for t in thumbs) == sorted(not_ok)
+    for thumb in thumbs:
+        assert thumb.verdict.value == told[thumb.shot_number]["verdict"]
+        with Image.open(io.BytesIO(thumb.jpeg())) as picture:
+            assert picture.format == "JPEG" and max(picture.size) <= thumbnails.SIDE_PX
+    stored = await nc.jetstream().get_last_msg("CASTLINE", thumbnails.subject("p1", "m1"))
+    assert stored.data is not None  # in the plant's stream: the hub's records copy it
+    await nc.close()

@@ -19,15 +19,16 @@ from typing import Any, TypeVar
 from nats.aio.client import Client as NATS
 
 from castline.domain.shot import PartKey
-from castline.domain.verdict import PartVerdict
+from castline.domain.verdict import PartVerdict, Verdict
 from castline.line.alarms import LineAlarms
 from castline.line.metrics import LineMetrics
-from castline.messaging import events, topics
+from castline.messaging import events, thumbnails, topics
 from castline.messaging.journal import VerdictJournal
 from castline.messaging.schema import Region, VerdictMessage
 from castline.messaging.topics import Kind
 from castline.store.blobs import BlobStore
 from castline.store.repository import PhotoRecord, Store
+from castline.vision.overlay import thumbnail_jpeg
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -81,6 +82,7 @@ class Output:
         self.verdict_counts: Counter[str] = Counter()
         self.latencies_ms: deque[float] = deque(maxlen=LATENCY_WINDOW)
         self.alarms: LineAlarms | None = None  # watches the share of held parts
+        self.thumbnails = True  # a heat-map thumbnail of each view not judged OK is published
 
     async def tell(
         self, key: PartKey, verdict: PartVerdict, arrived: datetime | None
@@ -118,7 +120,7 @@ class Output:
         draw_overlay: Callable[[], bytes] | None = None,
     ) -> None:
         """Keep the photo and heat map, show the part, then record it in one transaction."""
-        stored = await self._keep(photo, draw_overlay) if photo else None
+        stored = await self._keep(key, photo, draw_overlay) if photo else None
         shown = {"image": stored.blob, "heatmap": stored.heatmap} if stored else {}
         self.event(key.plant, key.machine, Kind.VERDICT, self._shown(key, told, shown))
         await self.db(self.store.record_part, key, told, stored)
@@ -128,13 +130,18 @@ class Output:
     ) -> None:
         """One view of a part whose other views are still to come: kept with its own
         verdict and heat map; the part's verdict is recorded when its last view is in."""
-        stored = await self._keep(photo, draw_overlay)
+        stored = await self._keep(key, photo, draw_overlay)
         await self.db(self.store.record_view, key, stored)
 
-    async def _keep(self, photo: Photo, draw_overlay: Callable[[], bytes] | None) -> PhotoRecord:
+    async def _keep(
+        self, key: PartKey, photo: Photo, draw_overlay: Callable[[], bytes] | None
+    ) -> PhotoRecord:
         blob = await self.db(self.blobs.put, photo.data)
-        heatmap = await self.db(lambda: self.blobs.put(draw_overlay())) if draw_overlay else None
+        overlay = await self.db(draw_overlay) if draw_overlay else None
+        heatmap = await self.db(self.blobs.put, overlay) if overlay else None
         own = photo.verdict
+        if overlay and own and own.verdict is not Verdict.OK and self.thumbnails:
+            await self._send_thumbnail(key, photo.view, own, overlay)
         return PhotoRecord(
             photo.view,
             photo.at,
@@ -144,6 +151,14 @@ class Output:
             own.verdict if own else None,
             own.score if own else None,
         )
+
+    async def _send_thumbnail(
+        self, key: PartKey, view: str, own: PartVerdict, overlay: bytes
+    ) -> None:
+        """For the central site: the uplink copies it with the verdicts."""
+        jpeg = await self.db(thumbnail_jpeg, overlay, thumbnails.SIDE_PX, thumbnails.MAX_BYTES)
+        message = thumbnails.thumbnail_message(key, view, own, jpeg)
+        await self.nc.publish(thumbnails.subject(key.plant, key.machine), message.to_json())
 
     async def record_many(self, parts: list[tuple[PartKey, PartVerdict]]) -> None:
         """Verdicts of parts without a photo, shown, then recorded in one transaction."""

@@ -140,6 +140,7 @@ class LineRuntime:
         replicas = (await js.stream_info(jetstream.STREAM)).config.num_replicas or 1
         self.journal = await VerdictJournal.open(js, replicas)
         self._output = Output(nc, self.journal, self.store, self.blobs, self._db, self.metrics)
+        self._output.thumbnails = self.settings.heatmap_thumbnails
         self._photos = PartPhotos(self.decider, self._output)
         recorder = Recorder(
             self.store.engine, self._db, self.decider, self.output, self.journal, self.curves.check

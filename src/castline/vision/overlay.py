@@ -45,3 +45,17 @@ def overlay_png(
     buffer = io.BytesIO()
     overlay_image(image, heatmap, regions, scale=scale).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def thumbnail_jpeg(png: bytes, side: int, max_bytes: int) -> bytes:
+    """A small JPEG of an overlay (PNG), its longest side `side` at most; smaller quality
+    until it fits `max_bytes`."""
+    with Image.open(io.BytesIO(png)) as picture:
+        small = picture.convert("RGB")
+    small.thumbnail((side, side), Image.Resampling.LANCZOS)
+    for quality in (80, 60, 40, 20):
+        buffer = io.BytesIO()
+        small.save(buffer, format="JPEG", quality=quality)
+        if buffer.tell() <= max_bytes:
+            break
+    return buffer.getvalue()
