@@ -180,15 +180,19 @@ def latest_states(
     return select(m).join(found, on).where(m.c.at >= oldest)
 
 
-def newest_part(table: Table, plant: str, machines: Sequence[str] | None = None) -> Any:
+def newest_part(
+    table: Table, plant: str, machines: Sequence[str] | None = None, since: datetime | None = None
+) -> Any:
     """Subquery: the row of each machine's highest shot number (the machine's counter),
     each found by its own probe of the (plant, machine, shot_number) index: a grouping
     over the plant's rows would read every shot it ever made. `machines` as in
-    `latest_states`."""
+    `latest_states`; `since` (shots only): no machine's newest shot is older, so only the
+    partitions from then on are read."""
     each = _machines(table, plant, machines)
+    where = [table.c.plant == plant, table.c.machine == each.c.value]
     highest = (
         select(func.max(table.c.shot_number))
-        .where(table.c.plant == plant, table.c.machine == each.c.value)
+        .where(*where, *(_from(table, since) if table is _s else []))
         .correlate(each)
         .scalar_subquery()
     )
@@ -197,6 +201,7 @@ def newest_part(table: Table, plant: str, machines: Sequence[str] | None = None)
         table.c.plant == plant,
         table.c.machine == newest.c.machine,
         table.c.shot_number == newest.c.shot_number,
+        *(_from(table, since) if table is _s else []),
     )
     return select(table).join(newest, on).subquery()
 
@@ -267,19 +272,29 @@ def known_plants() -> Select[Any]:
     )
 
 
-def known_machines(plant: str) -> Select[Any]:
-    """Machines of a plant from the master data and from the facts, with their names."""
-    m, st = t.machines, t.machine_states
-    known = union(
-        select(m.c.id).where(m.c.plant == plant),
-        distinct(_s.c.machine, _s.c.plant == plant),
-        distinct(st.c.machine, st.c.plant == plant),
-    ).subquery()
+def known_machines(plant: str, since: datetime | None = None) -> Select[Any]:
+    """Machines of a plant from the master data and from the facts, with their names.
+    `since` (where the hourly counts `shot_hours` hold every shot before it): the facts
+    from then on, and the machines of the hourly counts, so the skip scans read the
+    newest partitions only (a machine with only machine states older than `since` and
+    no master data is not found: the line registers every machine it records)."""
+    m, st, h = t.machines, t.machine_states, t.shot_hours
+    facts = [
+        distinct(_s.c.machine, _s.c.plant == plant, *_from(_s, since)),
+        distinct(st.c.machine, st.c.plant == plant, *_from(st, since)),
+    ]
+    if since is not None:
+        facts.append(distinct(h.c.machine, h.c.plant == plant))
+    known = union(select(m.c.id).where(m.c.plant == plant), *facts).subquery()
     return (
         select(known.c.id, func.coalesce(m.c.name, known.c.id).label("name"))
         .select_from(known.outerjoin(m, and_(m.c.plant == plant, m.c.id == known.c.id)))
         .order_by(known.c.id)
     )
+
+
+def _from(table: Table, since: datetime | None) -> list[ColumnElement[bool]]:
+    return [] if since is None else [table.c.at >= since]
 
 
 def dies(plants: Sequence[str] | None = None) -> Select[Any]:

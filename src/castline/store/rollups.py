@@ -228,3 +228,35 @@ def _rewrite_hours(engine: Engine, plant: str, hours: set[datetime]) -> int:
             span = [t.shots.c.at >= start, t.shots.c.at < start + HOUR]
             written += _write(conn, plant, span, [t.shot_hours.c.hour == start])
     return written
+
+
+# --- bounds for the overview's reads ---
+
+
+def hour_mark(conn: Connection) -> datetime | None:
+    """The first hour not counted in `shot_hours` yet (None: never rolled up)."""
+    m = t.rollup_marks.c
+    mark = conn.execute(select(m.mark).where(m.name == HOURS_MARK)).scalar()
+    return None if mark is None else datetime.fromtimestamp(int(mark), UTC)
+
+
+def month_of(at: datetime | None) -> datetime | None:
+    """The first instant of the month of `at`: the start of whole partitions."""
+    return None if at is None else datetime(at.year, at.month, 1, tzinfo=UTC)
+
+
+def newest_bound(
+    conn: Connection, plant: str, machines: Sequence[str], mark: datetime | None
+) -> datetime | None:
+    """A time no machine's newest shot is older than (None: unknown): the oldest of each
+    machine's newest counted hour (a probe each, one statement), and the hour mark for a
+    machine with none (its shots, if any, all came after it)."""
+    if mark is None:
+        return None
+    h = t.shot_hours.c
+    each = [
+        select(func.max(h.hour)).where(h.plant == plant, h.machine == m).scalar_subquery()
+        for m in machines
+    ]
+    found = conn.execute(select(*each)).one() if each else ()
+    return min([mark, *(as_time(x) for x in found if x is not None)])

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Engine, false, func, or_, select
 from sqlalchemy.sql import Select
 
 from castline.domain.verdict import Verdict
-from castline.store import reads
+from castline.store import reads, rollups
 from castline.store import tables as t
 from castline.store.reads import PartFilter
 from castline.web.auth import Principal, Role
@@ -61,9 +61,12 @@ class _TileFigures:
 
 
 def _tile_figures(conn: Connection, plant: str, since: datetime) -> _TileFigures:
-    machines = list(conn.execute(reads.known_machines(plant)))
+    # shots counted by the hour (store/rollups.py) need not be searched for machines
+    mark = rollups.hour_mark(conn)
+    machines = list(conn.execute(reads.known_machines(plant, rollups.month_of(mark))))
     ids = [m.id for m in machines] or [""]  # found once, probed by each query below
-    last_shot = reads.newest_part(t.shots, plant, ids)
+    newest_since = rollups.newest_bound(conn, plant, ids, mark)  # older partitions: not read
+    last_shot = reads.newest_part(t.shots, plant, ids, since=newest_since)
     last = reads.newest_part(t.verdicts, plant, ids)
     newest = select(last_shot.c.machine, last_shot.c.shot_number, last_shot.c.die)
     decided = select(
@@ -79,23 +82,25 @@ def _tile_figures(conn: Connection, plant: str, since: datetime) -> _TileFigures
     counts: dict[str, dict[str, int]] = {}
     for machine, verdict, n in conn.execute(reads.verdict_counts(plant, since)):
         counts.setdefault(machine, {})[verdict] = int(n)
+    made = conn.execute(_made(plant, since)).all()  # the day's shots read once for both
     return _TileFigures(
         machines=machines,
         states={r.machine: r for r in conn.execute(reads.latest_states(plant, machines=ids))},
         shots={r.machine: r for r in conn.execute(newest)},
         lasts={r.machine: r for r in conn.execute(decided)},
-        shots_today={m: int(n) for m, n in conn.execute(reads.shot_counts(plant, since))},
+        shots_today={m: int(n) for m, n, _ in made},
         verdicts_today=counts,
         alarms_open={m: int(n) for m, n in conn.execute(open_alarms)},
-        envelope_today={m: int(n) for m, n in conn.execute(_breaches(plant, since))},
+        envelope_today={m: int(b) for m, _, b in made if b},
     )
 
 
-def _breaches(plant: str, since: datetime) -> Select[Any]:
+def _made(plant: str, since: datetime) -> Select[Any]:
+    """(machine, shots, shots outside their die's golden envelope) since `since`."""
     s = t.shots.c
     return (
-        select(s.machine, func.count())
-        .where(s.plant == plant, s.at >= since, s.envelope_breach.is_not(None))
+        select(s.machine, func.count(), func.count(s.envelope_breach))
+        .where(s.plant == plant, s.at >= since)
         .group_by(s.machine)
     )
 
