@@ -17,7 +17,7 @@ import json
 import logging
 import re
 from datetime import UTC, datetime
-from functools import cached_property
+from functools import cached_property, lru_cache
 from math import isfinite
 from typing import Annotated, Any, Literal
 
@@ -27,7 +27,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    PrivateAttr,
     Strict,
     ValidationError,
     model_validator,
@@ -142,8 +141,22 @@ DefectType = Annotated[
 ModelVersion = Annotated[
     str, Strict(), Field(min_length=1, max_length=limits.MAX_MODEL_VERSION), AfterValidator(_code)
 ]
-Name = Annotated[
-    str, Strict(), Field(min_length=1, max_length=limits.MAX_NAME), AfterValidator(_code)
+Name = Annotated[str, Strict(), Field(min_length=1, max_length=limits.MAX_NAME)]
+
+
+def _names(values: dict[str, float | None]) -> dict[str, float | None]:
+    """Parameter names are codes: checked in one call for the whole map, not one a name
+    (a shot has dozens)."""
+    for name in values:
+        try:
+            _code(name)
+        except ValueError as exc:
+            raise ValueError(f"name {clip(name, 40)!r} {exc}") from None
+    return values
+
+
+Params = Annotated[
+    dict[Name, Real | None], Field(max_length=limits.MAX_PARAMS), AfterValidator(_names)
 ]
 Text = Annotated[str, Strict(), Field(max_length=limits.MAX_TEXT), AfterValidator(_text)]
 UtcTime = Annotated[datetime, BeforeValidator(_time_text), AfterValidator(_utc)]
@@ -202,9 +215,7 @@ class ShotMessage(Message):
     shot_number: Count
     die: Code
     ts: UtcTime
-    params: Annotated[dict[Name, Real | None], Field(max_length=limits.MAX_PARAMS)] = Field(
-        default_factory=dict
-    )
+    params: Params = Field(default_factory=dict)
     data_matrix: DataMatrix | None = None
     cavities: Cavity = 1  # castings of this shot, one per cavity of the die
     data_matrices: Annotated[list[DataMatrix], Field(max_length=MAX_CAVITIES)] | None = None
@@ -213,7 +224,6 @@ class ShotMessage(Message):
     curve_b64: CurveB64 | None = None  # docs/protocol.md, "The shot curve"
     curve_rate_hz: RateHz | None = None
     curve_stroke_mm: Real | None = None
-    _curve: ShotCurve | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _marks(self) -> ShotMessage:
@@ -243,11 +253,20 @@ class ShotMessage(Message):
         if self.curve is not None:
             raise ValueError("send the curve once: curve_b64 or curve, not both")
         try:
-            data = base64.b64decode(self.curve_b64, validate=True)
-            self._curve = binary_curve.decode(data, self.curve_rate_hz, self.curve_stroke_mm)
+            self.sent_curve  # noqa: B018 (decoded and kept)
         except (binascii.Error, CurveError) as exc:
             raise ValueError(f"curve_b64: {exc}") from None
         return self
+
+    @cached_property
+    def sent_curve(self) -> ShotCurve | None:
+        """The binary curve, decoded once (on arrival, by the validator). A cached
+        property, not a private attribute: pydantic reads those through a Python
+        `__getattr__`, a cost on every shot."""
+        if self.curve_b64 is None or self.curve_rate_hz is None:
+            return None
+        data = base64.b64decode(self.curve_b64, validate=True)
+        return binary_curve.decode(data, self.curve_rate_hz, self.curve_stroke_mm)
 
     @classmethod
     def curve_fields(cls, curve: ShotCurve) -> dict[str, object]:
@@ -266,7 +285,7 @@ class ShotMessage(Message):
             k: v for k, v in self.params.items() if k not in STANDARD
         }
         extra.update(self.model_extra or {})
-        curve, lists = self._curve, None
+        curve, lists = self.sent_curve, None
         if self.curve:
             t_s, position, pressure = (
                 self.curve.get(n) for n in ("t_s", "position_mm", "pressure_bar")
@@ -444,9 +463,7 @@ class DownstreamMessage(Message):
     result: Literal["OK", "NG"]
     ts: UtcTime  # when the station tested the part
     defect_type: DefectType | None = None
-    values: Annotated[dict[Name, Real | None], Field(max_length=limits.MAX_PARAMS)] = Field(
-        default_factory=dict
-    )
+    values: Params = Field(default_factory=dict)
     note: Text = ""
 
     @model_validator(mode="after")
@@ -522,7 +539,7 @@ def _guarded(topic_name: str, payload: bytes, inbound: bool) -> tuple[Route, Mes
 
 def _decode(topic_name: str, payload: bytes, inbound: bool) -> tuple[Route, Message]:
     try:
-        route = parse(topic_name)
+        route = _route(topic_name)
     except ValueError as exc:
         raise InvalidMessage(str(exc)) from exc
     if inbound and route.output:
@@ -560,6 +577,10 @@ def _decode(topic_name: str, payload: bytes, inbound: bool) -> tuple[Route, Mess
     return route, message
 
 
+# A plant's subjects are few and a route is immutable: each is parsed once, not per message.
+_route = lru_cache(maxsize=4096)(parse)
+
+
 def _availability(route: Route, payload: bytes) -> AvailabilityMessage:
     if payload not in (b"online", b"offline"):
         shown = clip(payload[:40].decode("utf-8", "replace"), 40)
@@ -592,6 +613,14 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
+# One decoder for every message (json.loads with hooks would build one a call).
+_JSON = json.JSONDecoder(
+    parse_int=_integer,  # floats parse in C; one too large for a double is caught below
+    parse_constant=_constant,
+    object_pairs_hook=_object,
+)
+
+
 def load_json(payload: bytes) -> Any:
     """The JSON value of UTF-8 bytes, within the bounds of `limits`; InvalidMessage if
     not. The payload's size must have been bounded by the caller."""
@@ -600,12 +629,7 @@ def load_json(payload: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise InvalidMessage(f"payload is not JSON: not UTF-8 at byte {exc.start}") from exc
     try:
-        data = json.loads(
-            text,
-            parse_int=_integer,  # floats parse in C; one too large for a double is caught below
-            parse_constant=_constant,
-            object_pairs_hook=_object,
-        )
+        data = _JSON.decode(text)
     except json.JSONDecodeError as exc:
         raise InvalidMessage(f"payload is not JSON: {exc}") from exc
     except _OverBudget as exc:
