@@ -7,10 +7,9 @@ alarms to whoever writes them. Pure: the caller gives the clock and does the I/O
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
 
 from castline.domain.alarms import QUARANTINE_RATE, Alarm, AlarmGate, RateWatch
-from castline.domain.live_spc import Baseline, ChartRules, ChartSet, Floats, readings
+from castline.domain.live_spc import Baseline, ChartRules, ChartSet, readings
 from castline.domain.shot import Shot
 from castline.domain.units import NAMES
 from castline.domain.verdict import PartVerdict, Verdict
@@ -39,18 +38,17 @@ class AlarmEngine:
     def shots(self, shots: Iterable[Shot]) -> None:
         """Recorded shots of a batch (any machines, in arrival order); trial shots are
         never charted."""
-        by_chart: dict[ChartKey, list[tuple[datetime, Floats]]] = {}
-        names = self.names
+        by_chart: dict[ChartKey, list[Shot]] = {}
         for shot in shots:
             if shot.trial:
                 continue
-            key = (shot.key.plant, shot.key.machine, shot.die)
-            by_chart.setdefault(key, []).append((shot.at, readings(shot.params, names)))
-        for key, points in by_chart.items():
-            self.shots_seen += len(points)
-            points.sort(key=lambda p: p[0])
+            by_chart.setdefault((shot.key.plant, shot.key.machine, shot.die), []).append(shot)
+        for key, charted in by_chart.items():
+            self.shots_seen += len(charted)
+            charted.sort(key=lambda s: s.at)
+            times = [s.at for s in charted]
             chart = self._chart(key)
-            for alarm in chart.feed(points):
+            for alarm in chart.feed(times, readings([s.params for s in charted], self.names)):
                 self.gate.offer(alarm)
             if chart.learnt and chart.baseline is not None:
                 self.learnt.append((key, chart.regime, chart.baseline))
