@@ -8,10 +8,10 @@ all without doing anything else, and (2) for each worker count, `castline line r
 processes on a fresh PostgreSQL database record them all (timed from the first rows
 recorded: worker start-up is left out). Both pull and acknowledge the same way, in
 batches of the worker's size (`castline.messaging.pull`). Printed: each rate, and the
-ratio to the raw rate of the same run. With --pin each worker gets a core of its own
-(taskset). The machines are set up without cameras (setting machines_without_camera):
-their shots are recorded only. Databases are dropped at the end, on SIGTERM too, and
-those a killed run left are dropped at the start.
+ratio to the raw rate of the same run, and the load average around it. With --pin each
+worker gets a core of its own (taskset). The machines are set up without cameras
+(setting machines_without_camera): their shots are recorded only. Databases are dropped
+at the end, on SIGTERM too, and those a killed run left are dropped at the start.
 With two or more worker counts, the scaling of each against the first is printed too.
 """
 
@@ -53,7 +53,7 @@ async def queue(url: str, shots: int) -> None:
     js = nc.jetstream()
     await jetstream.ensure_stream(js)
     start = datetime.now(UTC) - timedelta(hours=1)
-    params = {name: 100.0 + i for i, name in enumerate(NAMES[:12])}
+    params: dict[str, float | None] = {name: 100.0 + i for i, name in enumerate(NAMES[:12])}
     pending = []
     for n in range(shots):
         machine = f"m{n % MACHINES}"
@@ -201,13 +201,16 @@ def main() -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    results: dict[str, float] = {}
+    results: dict[str, float | str] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for workers in args.workers:
             with EmbeddedNats(Path(tmp) / f"nats{workers}", port=free_port(), mqtt_port=None) as b:
                 asyncio.run(queue(b.url, args.shots))
+                load = os.getloadavg()[0]  # the machine is shared: say how busy it was
                 raw = asyncio.run(raw_rate(b.url, args.shots))
                 rate = workers_rate(b.url, args.shots, workers, args.pin, Path(tmp) / "home")
+                load_after = os.getloadavg()[0]
+            results[f"load average, run of {workers} worker(s)"] = f"{load:.1f}-{load_after:.1f}"
             results[f"raw pull+ack, run of {workers} worker(s)"] = round(raw)
             results[f"{workers} worker(s) -> PostgreSQL"] = round(rate)
             results[f"{workers} worker(s) / raw"] = round(rate / raw, 3)
@@ -215,9 +218,8 @@ def run(args: argparse.Namespace) -> None:
                   f"ratio {rate / raw:.3f}", flush=True)  # fmt: skip
     first = args.workers[0]
     for workers in args.workers[1:]:
-        scale = (
-            results[f"{workers} worker(s) -> PostgreSQL"]
-            / results[f"{first} worker(s) -> PostgreSQL"]
+        scale = float(results[f"{workers} worker(s) -> PostgreSQL"]) / float(
+            results[f"{first} worker(s) -> PostgreSQL"]
         )
         results[f"{workers} vs {first} worker(s)"] = round(scale, 2)
     print(json.dumps(results, indent=2))

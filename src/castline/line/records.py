@@ -40,12 +40,15 @@ class Recorder:
     ) -> None:
         self.engine = engine
         self.check = check  # the shot's curve: features and envelope (line/curve_check.py)
-        self._checked: dict[PartKey, Shot] = {}  # noted shots, until the batch is written
+        # Noted shots until their batch is written, by (plant, machine, shot number): a
+        # plain tuple, cheaper to build than a second PartKey a shot.
+        self._checked: dict[tuple[str, str, int], Shot] = {}
         self.db = db
         self.decider = decider
         self.output = output
         self.journal = journal
         self._machines: set[tuple[str, str]] = set()  # (plant, machine) made sure of
+        self._dies: set[str] = set()  # dies made sure of: a batch names them again
         self.alarms: LineAlarms | None = None  # live SPC, fed each batch
         self.cameras = Cameras()  # a machine without a camera: its shots wait for no photo
 
@@ -55,7 +58,7 @@ class Recorder:
                 shot = message.to_shot()
                 if self.check is not None:
                     shot = self.check(shot)
-                self._checked[shot.key] = shot  # built once, written with its batch
+                self._checked[message.plant, message.machine, message.shot_number] = shot
                 if self.cameras.photographed(message.plant, message.machine):
                     self.decider.shot(shot)
             case StateMessage() if message.die:
@@ -71,19 +74,20 @@ class Recorder:
             await asyncio.gather(*(self._note_die(s) for s in facts.shots))
             raise
         self._machines |= facts.machines
+        self._dies.update(s.die for s in facts.shots)
         latest = {(m.plant, m.machine, type(m)): m for m in messages}  # what a tile shows
         for message in latest.values():
             self._show(message)
 
     def _facts(self, messages: list[Message]) -> Facts:
-        facts = Facts()
+        facts = Facts(known_dies=frozenset(self._dies))
         for message in messages:
             if (message.plant, message.machine) not in self._machines:
                 facts.machines.add((message.plant, message.machine))
             match message:
                 case ShotMessage():
-                    key = PartKey(message.plant, message.machine, message.shot_number)
-                    checked = self._checked.pop(key, None)
+                    noted = (message.plant, message.machine, message.shot_number)
+                    checked = self._checked.pop(noted, None)  # built once, in note()
                     facts.shots.append(checked or message.to_shot())
                 case StateMessage():
                     state = (message.state, message.ts, message.die, message.reason)

@@ -51,6 +51,7 @@ class Facts:
     shots: list[Shot] = field(default_factory=list)
     states: list[StateFact] = field(default_factory=list)
     truths: list[TruthFact] = field(default_factory=list)
+    known_dies: frozenset[str] = frozenset()  # recorded before: not written again
 
     def __len__(self) -> int:
         return len(self.shots) + len(self.states) + len(self.truths)
@@ -63,7 +64,7 @@ def record_facts(engine: Engine, facts: Facts) -> None:
         plants = sorted({plant for plant, _ in facts.machines})
         insert_ignore(conn, t.plants, [{"id": p, "name": p} for p in plants])
         insert_ignore(conn, t.machines, [_machine_row(p, m) for p, m in sorted(facts.machines)])
-        insert_ignore(conn, t.dies, _die_rows(facts.shots))
+        insert_ignore(conn, t.dies, _die_rows(facts.shots, facts.known_dies))
         insert_ignore(conn, t.shots, [shot_row(s) for s in facts.shots])
         insert_ignore(conn, t.shot_curves, curve_rows(facts.shots))
         insert_ignore(conn, t.part_marks, mark_rows(facts.shots))
@@ -83,8 +84,9 @@ def _machine_row(plant: str, machine_id: str) -> Row:
     }
 
 
-def _die_rows(shots: list[Shot]) -> list[Row]:
-    first = {s.die: s for s in reversed(shots)}  # each die once, as its first shot names it
+def _die_rows(shots: list[Shot], known: frozenset[str]) -> list[Row]:
+    # Each new die once, as its first shot names it.
+    first = {s.die: s for s in reversed(shots) if s.die not in known}
     return [
         {
             "code": die,
