@@ -17,7 +17,7 @@ from castline.domain.alarms import (
     AlarmGate,
     backlog_alarm,
 )
-from castline.domain.live_spc import ChartRules
+from castline.domain.live_spc import ChartRules, _ewma_spread
 from castline.domain.shot import PartKey, Shot
 from castline.domain.verdict import PartVerdict, Verdict
 
@@ -163,3 +163,13 @@ def test_keys_of_ids_at_their_bound_fit_the_record() -> None:
     assert Alarm("p", "m1", None, "quarantine", QUARANTINE_RATE, "x", T0).key == (
         "p/m1/-/quarantine/quarantine_rate"
     )
+
+
+def test_the_ewma_spread_turns_into_its_steady_value_exactly() -> None:
+    """Past the first shots the spread is one number: the same, bit for bit, as the
+    formula gives at every later shot."""
+    for lam in (0.05, 0.2, 0.5):
+        for checked in range(0, 400, 7):
+            t = checked + np.arange(1, 6)[:, None]
+            formula = np.sqrt(lam / (2 - lam) * (1 - (1 - lam) ** (2 * t)))
+            assert np.array_equal(np.broadcast_to(_ewma_spread(lam, checked, 5), (5, 1)), formula)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from castline.settings import Settings
 from castline.store import database
 from castline.store import tables as t
 from castline.store.bulk import BULK_MIN_ROWS, copy_insert_ignore
+from castline.store.facts import Facts, record_facts
 from castline.store.repository import Store
 from tests.conftest import PG_ADMIN_URL
 
@@ -206,3 +207,17 @@ def test_a_copied_batch_counts_only_the_rows_it_added(pg_engine: Engine) -> None
     with pg_engine.begin() as conn:  # the last half again, and 50 new: only those are added
         assert copy_insert_ignore(conn, t.plants, rows[BULK_MIN_ROWS // 2 :]) == 50
     assert Store(pg_engine).count(t.plants) == BULK_MIN_ROWS + 50
+
+
+def test_a_batch_writes_only_the_dies_not_known_to_be_recorded(pg_engine: Engine) -> None:
+    """The line tells the batch which dies earlier batches recorded; a new die is still
+    made sure of before its shots (their foreign key)."""
+    database.upgrade(pg_engine)
+    first = [ShotMessage.model_validate_json(shot(n)[1]).to_shot() for n in range(MACHINES)]
+    record_facts(pg_engine, Facts(machines={("p1", f"m{i}") for i in range(MACHINES)}, shots=first))
+    later = [ShotMessage.model_validate_json(shot(n)[1]).to_shot() for n in range(10, 20)]
+    later.append(replace(later[0], key=replace(later[0].key, shot_number=99), die="NEW"))
+    record_facts(pg_engine, Facts(shots=later, known_dies=frozenset(s.die for s in first)))
+    store = Store(pg_engine)
+    assert store.count(t.dies) == MACHINES + 1
+    assert store.count(t.shots) == 2 * MACHINES + 1
