@@ -259,37 +259,25 @@ def _unit(machine: str, level: str, config: AnalyticsConfig, plant: str) -> str:
 
 
 def planned_cycle_notes(
-    shots: pd.DataFrame,
-    edges: pd.DatetimeIndex,
+    counts: pd.DataFrame,
+    medians: dict[tuple[str, int], float | None],
     level: str,
     config: AnalyticsConfig,
     plant: str,
 ) -> dict[tuple[str, int], tuple[list[str], float | None]]:
-    """Per unit and period: the defaults the effectiveness rests on (said in words) and
-    the median recorded cycle time of its shots (not trials: `queries.cycle_times`), a
-    figure to set the planned cycle time from."""
-    made = shots
+    """Per unit and period with production: the defaults the effectiveness rests on (said
+    in words) and the median recorded cycle time of its shots (`hourly.cycle_medians`),
+    a figure to set the planned cycle time from."""
+    made = counts[counts["castings"] > 0] if not counts.empty else counts
     if made.empty:
         return {}
-    period = np.searchsorted(nanoseconds(edges), nanoseconds(made["at"]), side="right") - 1
-    frame = pd.DataFrame(
-        {
-            "unit": made["machine"]
-            .map(  # once a machine: a month has 100,000s of shots
-                {m: _unit(str(m), level, config, plant) for m in made["machine"].unique()}
-            )
-            .to_numpy(),
-            "period": period,
-            "die": made["die"].astype(str).to_numpy(),
-            "cycle": made["cycle_time_s"].to_numpy(dtype=float),
-        }
-    )
-    frame = frame[(frame["period"] >= 0) & (frame["period"] < len(edges) - 1)]
+    units = {m: _unit(str(m), level, config, plant) for m in made["machine"].unique()}
+    frame = made.assign(unit=made["machine"].map(units))
     out = {}
     for key, g in frame.groupby(["unit", "period"]):
-        unit, p = key
-        median = float(g["cycle"].median()) if g["cycle"].notna().any() else None
-        dies = sorted(d for d in g["die"].unique() if config.pri_defaulted(d))
+        unit, p = str(key[0]), int(str(key[1]))
+        median = medians.get((unit, p))
+        dies = sorted(str(d) for d in g["die"].unique() if config.pri_defaulted(str(d)))
         used = []
         if dies:
             seen = f"; median recorded cycle {median:.0f} s" if median is not None else ""
@@ -297,7 +285,7 @@ def planned_cycle_notes(
                 f"planned cycle time: default {DEFAULT_PLANNED_CYCLE_S:.0f} s for die "
                 f"{', '.join(dies)}{seen} - set planned_cycle_time_s (or planned_cycle_by_die)"
             )
-        out[(str(unit), int(str(p)))] = (used, median)
+        out[(unit, p)] = (used, median)
     return out
 
 
@@ -363,8 +351,9 @@ def kpi_table(
         counts = casting_counts(shots, edges)
     else:
         counts = hourly.read_counts(engine, plant, edges, machine)
-    cycles = queries.cycle_times(engine, plant, since, until, machine)
-    notes = planned_cycle_notes(cycles, edges, level, config, plant)
+    units = {str(m): _unit(str(m), level, config, plant) for m in counts.get("machine", [])}
+    medians = hourly.cycle_medians(engine, plant, edges, units, machine)
+    notes = planned_cycle_notes(counts, medians, level, config, plant)
     rows = rollup(elements(states, counts, edges, config), edges, level, config, plant, notes)
     if by == "shift":  # the calendar's name of each shift; None between shifts
         for row in rows:

@@ -56,22 +56,6 @@ def shots(
     return frame
 
 
-def cycle_times(
-    engine: Engine, plant: str, since: datetime, until: datetime, machine: str | None = None
-) -> pd.DataFrame:
-    """Machine, time, die and recorded cycle time of each production shot (not trials)
-    in [since, until): one row a shot, without the part join."""
-    s = t.shots
-    query = select(s.c.machine, s.c.at, s.c.die, s.c.cycle_time_s).where(
-        s.c.plant == plant, s.c.at >= since, s.c.at < until, s.c.trial.is_(False)
-    )
-    if machine:
-        query = query.where(s.c.machine == machine)
-    frame = _frame(engine, query)
-    frame["cycle_time_s"] = pd.to_numeric(frame["cycle_time_s"], errors="coerce").astype(float)
-    return frame
-
-
 def outcome(frame: pd.DataFrame) -> pd.Series:
     """1.0 NG, 0.0 OK, NaN unknown: truth, else a downstream NG (X-ray sees porosity a
     photo cannot; a downstream OK says nothing of other defects, so it is not a label),

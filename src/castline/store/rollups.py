@@ -174,11 +174,15 @@ def _first_hour(engine: Engine) -> datetime | None:
 
 
 def marks(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return marks_of(conn)
+
+
+def marks_of(conn: Connection) -> dict[str, int]:
     """How far the roll-up has gone: the hours (epoch seconds of the first hour not made)
     and the last id seen of each source."""
     m = t.rollup_marks.c
-    with engine.connect() as conn:
-        return {str(n): int(v) for n, v in conn.execute(select(m.name, m.mark))}
+    return {str(n): int(v) for n, v in conn.execute(select(m.name, m.mark))}
 
 
 def _source_marks(engine: Engine, now: datetime) -> dict[str, int]:
@@ -201,23 +205,29 @@ def _save_marks(engine: Engine, new: dict[str, int]) -> None:
 
 def _late_hours(engine: Engine, seen: dict[str, int], done: datetime) -> dict[str, set[datetime]]:
     """Per plant, the made hours (before `done`) whose parts have facts recorded since."""
+    with engine.connect() as conn:
+        return late_hours(conn, seen, [t.shots.c.at < done])
+
+
+def late_hours(
+    conn: Connection, seen: dict[str, int], where: Sequence[ColumnElement[bool]]
+) -> dict[str, set[datetime]]:
+    """Per plant, the hours of the shots `where` selects whose parts have facts recorded
+    after the ids `seen` (less the margin) or downstream results matched since."""
     s = t.shots
     out: dict[str, set[datetime]] = {}
-    with engine.connect() as conn:
-        hour = _hour_of(conn)
-        for name in SOURCES:
-            table = t.metadata.tables[name]
-            changed = table.c.id > seen.get(name, 0) - ID_MARGIN
-            if name == "downstream_results":
-                after = datetime.fromtimestamp(seen.get(_MATCHED, 0), UTC)
-                changed = or_(changed, table.c.matched_at >= after)
-            if table is s:
-                query = select(s.c.plant, hour).where(changed, s.c.at < done)
-            else:
-                query = select(s.c.plant, hour).join(table, reads.same_part(s, table))
-                query = query.where(changed, s.c.at < done)
-            for plant, at in conn.execute(query.distinct()):
-                out.setdefault(str(plant), set()).add(as_time(at))
+    hour = _hour_of(conn)
+    for name in SOURCES:
+        table = t.metadata.tables[name]
+        changed = table.c.id > seen.get(name, 0) - ID_MARGIN
+        if name == "downstream_results":
+            after = datetime.fromtimestamp(seen.get(_MATCHED, 0), UTC)
+            changed = or_(changed, table.c.matched_at >= after)
+        query = select(s.c.plant, hour).where(changed, *where)
+        if table is not s:
+            query = query.join_from(s, table, reads.same_part(s, table))
+        for plant, at in conn.execute(query.distinct()):
+            out.setdefault(str(plant), set()).add(as_time(at))
     return out
 
 
