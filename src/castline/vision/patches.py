@@ -12,6 +12,9 @@ from dataclasses import dataclass
 
 from castline.vision.graph_builder import GraphBuilder
 
+# The patch grid's name in every graph: training cuts the graph there (stages.py).
+PATCH_GRID = "patch_grid"
+
 
 @dataclass(frozen=True)
 class PatchMaker:
@@ -64,7 +67,7 @@ class PatchMaker:
                     coordinate_transformation_mode="half_pixel",
                 )
             upsampled.append(y)
-        return g.op("Concat", upsampled, "patches", axis=1)
+        return g.rename(g.op("Concat", upsampled, "patches", axis=1), PATCH_GRID)
 
     @staticmethod
     def rows(g: GraphBuilder, patches: str) -> str:

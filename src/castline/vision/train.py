@@ -16,7 +16,8 @@ Every good photo given is used; none is set aside unless the user asks (`holdout
    the head and the thresholds.
 
 Every score on the way comes from the same ONNX graph the line runs (with a fold's
-memory in place of the final one).
+memory in place of the final one), cut in two (stages.py): each photo passes the
+backbone once, and each memory scores what that pass kept.
 """
 
 from __future__ import annotations
@@ -50,7 +51,6 @@ from castline.vision.graph import (
     IMAGE_INPUT,
     STRIDES,
     Head,
-    features_graph,
     inspection_graph,
     preprocess,
 )
@@ -63,11 +63,14 @@ from castline.vision.model import FORMAT_VERSION, METADATA_KEY, ONNX_FILE, Inspe
 from castline.vision.part import PartRegion, find_part
 from castline.vision.quantize import quantised_for
 from castline.vision.register import Registration, fit, spread, thumb
+from castline.vision.stages import Seen, Stage, Stages, patch_rows
 
 NATIVE_SIZE = {"lite0": 224, "lite1": 240}  # the resolution each backbone was trained at
 CALIBRATION_FILE = "calibration.json"
 MIN_PHOTOS = 10  # fewer good photos cannot both teach and calibrate
 PCA_PHOTOS = 48  # photos whose patches find the descriptor's main directions
+MAPS = ["distances"]  # what the first pass over the folds reads from a memory's graph
+SCORES = ["anomaly", "descriptor"]  # and the second
 
 
 @dataclass(frozen=True)
@@ -181,15 +184,41 @@ class Pools:
     projection: Projection | None
     size: int  # rows per cell in the memory
 
-    def memory(self, members: np.ndarray, seed: int) -> PatchMemory:
-        """Per cell, a coreset of `size` rows from the photos in `members`."""
-        size = self.size
+    def by_fold(self, fold: np.ndarray, seed: int) -> FoldRows:
+        """Per fold and cell, a coreset of `size` rows from the fold's photos."""
+        rows = []
+        for f in range(int(fold.max()) + 1):
+            members = np.flatnonzero(fold == f)
+            cells = [np.concatenate([per_photo[i] for i in members]) for per_photo in self.rows]
+            rows.append([r[greedy_coreset(r, self.size, seed=seed)] for r in cells])
+        return FoldRows(rows, self.cell, self.projection, self.size, seed)
+
+
+@dataclass
+class FoldRows:
+    """Per fold and cell, the rows a coreset of the fold's own patches keeps.
+
+    The memory of several folds is a coreset of their coresets: each fold's farthest
+    points are in its own coreset, so the union covers what the folds' patches cover
+    (k-centre coresets compose), at a fraction of the cost of choosing from every patch
+    again for each of the memories training needs (fold, smaller and final).
+    """
+
+    rows: list[list[np.ndarray]]  # [fold][cell] -> [m, d]
+    cell: int
+    projection: Projection | None
+    size: int
+    seed: int
+
+    def memory(self, folds: Iterable[int]) -> PatchMemory:
+        """Per cell, a coreset of `size` rows from the rows the `folds` kept."""
+        chosen_folds = list(folds)
         banks = []
-        for per_photo in self.rows:
-            rows = np.concatenate([per_photo[i] for i in members])
-            chosen = greedy_coreset(rows, size, seed=seed)
+        for c in range(len(self.rows[0])):
+            rows = np.concatenate([self.rows[f][c] for f in chosen_folds])
+            chosen = greedy_coreset(rows, self.size, seed=self.seed)
             # Cells with fewer rows repeat some: a duplicate never changes the nearest distance.
-            banks.append(rows[np.resize(chosen, size)])
+            banks.append(rows[np.resize(chosen, self.size)])
         return PatchMemory(np.stack(banks), self.cell, self.projection)
 
 
@@ -240,22 +269,30 @@ def _moved_thumb(image: np.ndarray, shift: np.ndarray, size: int) -> np.ndarray:
     ]
 
 
+def blank_memory(
+    net: EfficientNetLite, size: int, cell_side: int, config: TrainConfig
+) -> PatchMemory:
+    """One zero row per cell: a graph to cut before any memory is learnt."""
+    grid = -(-size // GRID_STRIDE)
+    cells = (-(-grid // (cell_side or grid))) ** 2
+    dim = sum(net.channels_at(s) for s in config.strides)
+    return PatchMemory(np.zeros((cells, 1, dim), np.float32), cell_side or grid)
+
+
 def extract_pools(
-    net: EfficientNetLite,
+    look: Stage,
     size: int,
     photos: list[Photo],
     cell_side: int,
     config: TrainConfig,
     progress: bool,
-    registration: Registration | None = None,
-) -> Pools:
-    """Patch descriptors of every photo (and its placed copies), per cell, reduced."""
+) -> tuple[Pools, list[Seen]]:
+    """Patch descriptors of every photo (and its placed copies), per cell, reduced; and
+    what the photo stage `look` gave for each photo itself, for scoring it later."""
     grid = -(-size // GRID_STRIDE)
     cell = cell_side or grid
     windows = cell_windows(grid, cell, config.reach if cell_side else 0)
     max_rows = config.max_rows if cell_side else config.whole_max_rows
-    graph = features_graph(net, size, config.border, config.strides, registration)
-    features = session(graph.SerializeToString(), config.threads)
     rng = np.random.default_rng(config.seed)
     # Keep a random share of each view's rows so the pools never exceed max_rows:
     # memory stays flat however many photos there are.
@@ -263,11 +300,15 @@ def extract_pools(
     per_cell = -(-max_rows // (len(windows) * views))
     raw: list[list[np.ndarray]] = [[] for _ in windows]
     projection: Projection | None = None
+    seen: list[Seen] = []
     for index, photo in enumerate(_bar(photos, "patches", progress)):
         image = read_image(photo.path)
         kept: list[list[np.ndarray]] = [[] for _ in windows]
         for placed in copies(image, config.placements_per_image, config.placement, rng):
-            patches = features.run(["patches"], {"image": placed})[0]
+            values = look({IMAGE_INPUT.name: placed})
+            if placed is image:
+                seen.append(values)
+            patches = patch_rows(values)
             for rows, window in zip(kept, windows, strict=True):
                 if len(window) > per_cell:
                     window = rng.choice(window, per_cell, replace=False)
@@ -283,7 +324,13 @@ def extract_pools(
         elif projection is not None:
             for pool in raw:
                 pool[-1] = projection(pool[-1])
-    return Pools(raw, cell, projection, config.memory_rows if cell_side else config.whole_rows)
+    size_rows = config.memory_rows if cell_side else config.whole_rows
+    return Pools(raw, cell, projection, size_rows), seen
+
+
+def looked_at(look: Stage, photos: list[Photo], progress: bool) -> list[Seen]:
+    """What the photo stage gives for each photo."""
+    return [look({IMAGE_INPUT.name: read_image(p.path)}) for p in _bar(photos, "look", progress)]
 
 
 def _outputs(
@@ -374,36 +421,44 @@ def _graph_builder(
     return build
 
 
+@dataclass
+class Looks:
+    """What the photo stage gave for each good and each defect photo (in `Photos` order)."""
+
+    good: list[Seen]
+    defective: list[Seen]
+
+
 def out_of_fold(
     build: Any,
-    pools: Pools,
-    photos: Photos,
+    stages: Stages,
+    kept: FoldRows,
+    looks: Looks,
     folds: int,
     config: TrainConfig,
     plain: Scorer,
     progress: bool,
 ) -> OutOfFold:
     """Two passes over the folds: distance maps (-> usual distance), then scores."""
-    fold = fold_of(len(photos.good), folds)
-    bad_fold = fold_of(len(photos.defective), folds)
-    memories = [pools.memory(np.flatnonzero(fold != f), config.seed) for f in range(folds)]
-    maps: list[np.ndarray] = [np.empty(0)] * len(photos.good)
+    fold = fold_of(len(looks.good), folds)
+    bad_fold = fold_of(len(looks.defective), folds)
+    memories = [kept.memory(g for g in range(folds) if g != f) for f in range(folds)]
+    maps: list[np.ndarray] = [np.empty(0)] * len(looks.good)
     for f, memory in enumerate(memories):
-        model = InspectionModel(build(memory, plain).SerializeToString(), _placeholder())
+        stage = stages.memory(build(memory, plain), MAPS)
         for i in _bar(np.flatnonzero(fold == f).tolist(), "usual", progress):
-            maps[i] = model.run(read_image(photos.good[i].path))["distances"]
+            maps[i] = stage(looks.good[i])[MAPS[0]]
     stacked = np.asarray(maps)
-    anomaly, descriptors = np.zeros(len(photos.good)), [np.empty(0)] * len(photos.good)
-    bad_anomaly = np.zeros(len(photos.defective))
-    bad_descriptors = [np.empty(0)] * len(photos.defective)
+    anomaly, descriptors = np.zeros(len(looks.good)), [np.empty(0)] * len(looks.good)
+    bad_anomaly = np.zeros(len(looks.defective))
+    bad_descriptors = [np.empty(0)] * len(looks.defective)
     # A fold's own maps never set the usual distance it is scored against: with "max"
     # its photos would otherwise meet their own worst place.
     usuals = [usual_distance(stacked[fold != f], config.usual) for f in range(folds)]
     for f, memory in enumerate(memories):
-        scorer = replace(plain, usual=usuals[f])
-        model = InspectionModel(build(memory, scorer).SerializeToString(), _placeholder())
-        _score_fold(model, photos.good, fold == f, anomaly, descriptors, progress)
-        _score_fold(model, photos.defective, bad_fold == f, bad_anomaly, bad_descriptors, progress)
+        stage = stages.memory(build(memory, replace(plain, usual=usuals[f])), SCORES)
+        _score_fold(stage, looks.good, fold == f, anomaly, descriptors, progress)
+        _score_fold(stage, looks.defective, bad_fold == f, bad_anomaly, bad_descriptors, progress)
     # The final model divides by the folds' mean: a maximum over all photos would sit
     # higher than the ones calibration used, and new photos would score lower than the
     # thresholds assume.
@@ -411,7 +466,7 @@ def out_of_fold(
     smaller = None
     if folds >= 3:
         scorers = [replace(plain, usual=u) for u in usuals]
-        smaller = _smaller(build, pools, photos, (fold, bad_fold), scorers, config.seed, progress)
+        smaller = _smaller(build, stages, kept, looks, (fold, bad_fold), scorers, progress)
     return OutOfFold(
         fold,
         anomaly,
@@ -426,28 +481,29 @@ def out_of_fold(
 
 def _smaller(
     build: Any,
-    pools: Pools,
-    photos: Photos,
+    stages: Stages,
+    kept: FoldRows,
+    looks: Looks,
     folds_of: tuple[np.ndarray, np.ndarray],
     scorers: list[Scorer],
-    seed: int,
     progress: bool,
 ) -> Smaller:
     """Each fold scored again by a memory without the next fold as well (same usual
     distance): with the fold memories and the final one, three memory sizes."""
     fold, bad_fold = folds_of
     folds = len(scorers)
-    anomaly, descriptors = np.zeros(len(photos.good)), [np.empty(0)] * len(photos.good)
-    bad_anomaly = np.zeros(len(photos.defective))
-    bad_descriptors = [np.empty(0)] * len(photos.defective)
+    anomaly, descriptors = np.zeros(len(looks.good)), [np.empty(0)] * len(looks.good)
+    bad_anomaly = np.zeros(len(looks.defective))
+    bad_descriptors = [np.empty(0)] * len(looks.defective)
     small = []
     for f in range(folds):
         members = np.flatnonzero((fold != f) & (fold != (f + 1) % folds))
         small.append(len(members))
-        memory = pools.memory(members, seed)
-        model = InspectionModel(build(memory, scorers[f]).SerializeToString(), _placeholder())
-        _score_fold(model, photos.good, fold == f, anomaly, descriptors, progress)
-        _score_fold(model, photos.defective, bad_fold == f, bad_anomaly, bad_descriptors, progress)
+        without = (f, (f + 1) % folds)
+        memory = kept.memory(g for g in range(folds) if g not in without)
+        stage = stages.memory(build(memory, scorers[f]), SCORES)
+        _score_fold(stage, looks.good, fold == f, anomaly, descriptors, progress)
+        _score_fold(stage, looks.defective, bad_fold == f, bad_anomaly, bad_descriptors, progress)
     near = float(np.mean([np.sum(fold != f) for f in range(folds)]))
     sizes = (near, float(np.mean(small)), float(len(fold)))
     return Smaller(
@@ -456,19 +512,18 @@ def _smaller(
 
 
 def _score_fold(
-    model: InspectionModel,
-    group: list[Photo],
+    stage: Stage,
+    group: list[Seen],
     chosen: np.ndarray,
     anomaly: np.ndarray,
     descriptors: list[np.ndarray],
     progress: bool,
 ) -> None:
     """Score the photos of `group` where `chosen`, into `anomaly` and `descriptors`."""
-    members = np.flatnonzero(chosen)
-    _, got, found = _outputs(model, [group[i] for i in members], "out of fold", progress)
-    anomaly[members] = got
-    for i, row in zip(members, found, strict=True):
-        descriptors[i] = row
+    for i in _bar(np.flatnonzero(chosen).tolist(), "out of fold", progress):
+        out = stage(group[i])
+        anomaly[i] = float(out["anomaly"][0])
+        descriptors[i] = out["descriptor"][0]
 
 
 def cross_fitted_head(oof: OutOfFold, folds: int) -> tuple[Head, np.ndarray, np.ndarray]:
@@ -533,12 +588,17 @@ def train_model(
     aligned, part, registration, shifts = arrangement(photos.good, size, config)
     build = _graph_builder(net, size, config.border, config.strides, registration)
     plain = Scorer(config.sigma, config.margin, part=part.weights, top=config.top_patches)
-    pools = extract_pools(net, size, photos.good, aligned.cell, config, progress, registration)
+    graph = build(blank_memory(net, size, aligned.cell, config), plain)
+    stages, pools, looks = _look(graph, size, photos, aligned.cell, config, progress)
     clock.lap("patches_s")
-    oof = out_of_fold(build, pools, photos, folds, config, plain, progress)
-    clock.lap("out_of_fold_s")
-    memory = pools.memory(np.arange(len(photos.good)), config.seed)
+    kept = pools.by_fold(fold_of(len(photos.good), folds), config.seed)
     del pools
+    clock.lap("fold_coresets_s")
+    oof = out_of_fold(build, stages, kept, looks, folds, config, plain, progress)
+    del looks
+    clock.lap("out_of_fold_s")
+    memory = kept.memory(range(folds))
+    del kept
     clock.lap("memory_s")
 
     fit = _fit(oof, photos, folds, config)
@@ -563,6 +623,22 @@ def train_model(
     records = _records(photos, oof, fit.good_scores, fit.bad_scores, holdout)
     (folder / CALIBRATION_FILE).write_text(json.dumps({"images": records}, indent=1))
     return model
+
+
+def _look(
+    graph: onnx.ModelProto,
+    size: int,
+    photos: Photos,
+    cell_side: int,
+    config: TrainConfig,
+    progress: bool,
+) -> tuple[Stages, Pools, Looks]:
+    """Each photo through the photo stage once (cut from `graph`, any memory's): the
+    memory's pools, and what each good and defect photo showed, for every memory to score."""
+    stages = Stages.of(graph, [*MAPS, *SCORES], config.threads)
+    look = stages.photo(graph)
+    pools, good = extract_pools(look, size, photos.good, cell_side, config, progress)
+    return stages, pools, Looks(good, looked_at(look, photos.defective, progress))
 
 
 class _Stopwatch:
