@@ -38,7 +38,7 @@ from sqlalchemy import Engine, create_engine, text
 from castline.analytics import kpis
 from castline.domain.shot import PartKey
 from castline.domain.units import NAMES
-from castline.store import database, partitions
+from castline.store import database, partitions, rollups
 from castline.store.reads import Reads
 from castline.web import queries
 
@@ -54,29 +54,35 @@ def main() -> None:
     args = _args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a kill still drops the database
     admin = create_engine(args.pg, isolation_level="AUTOCOMMIT")
-    name = f"castline_bench_history_{uuid.uuid4().hex[:8]}"
-    with _database(admin, name) as engine:
+    name = args.database or f"castline_bench_history_{uuid.uuid4().hex[:8]}"
+    with _database(admin, name, args.keep or bool(args.database), new=not args.database) as engine:
         per_machine = args.shots // (args.plants * MACHINES)
         print(f"database {name}: {args.plants} plants x {MACHINES} machines x {per_machine:,}")
-        started = time.perf_counter()
-        load(engine, args.plants, per_machine)
-        print(f"loaded in {time.perf_counter() - started:,.0f} s; {_sizes(engine)}", flush=True)
+        if not args.database:
+            started = time.perf_counter()
+            load(engine, args.plants, per_machine)
+            print(f"loaded in {time.perf_counter() - started:,.0f} s; {_sizes(engine)}")
+        started = time.perf_counter()  # the line's hourly duty, the year's hours at once
+        rows = rollups.keep_rollups(engine, T0 + timedelta(days=DAYS))
+        print(f"hours rolled up in {time.perf_counter() - started:,.0f} s: {rows:,} rows")
         measure(engine, args.plants, per_machine, args.repeat)
 
 
 @contextmanager
-def _database(admin: Engine, name: str) -> Iterator[Engine]:
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+def _database(admin: Engine, name: str, keep: bool, new: bool = True) -> Iterator[Engine]:
+    if new:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
     engine = database.connect(admin.url.set(database=name).render_as_string(hide_password=False))
     try:
         yield engine
     finally:  # always: an error, Ctrl-C or a kill by SIGTERM ends here too
         engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if not keep:  # kept: to look at plans (EXPLAIN ANALYZE); drop it by hand after
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
-        print(f"database {name} dropped", flush=True)
+        print(f"database {name} {'kept' if keep else 'dropped'}", flush=True)
 
 
 def load(engine: Engine, plants: int, per_machine: int) -> None:
@@ -234,6 +240,7 @@ def measure(engine: Engine, plants: int, per_machine: int, repeat: int) -> None:
         ("part list: a plant's newest 200", lambda: reads.shots(plant(), limit=200), repeat),
         ("part list: a machine's newest 25", lambda: newest(plant(), machine=machine()), repeat),
         ("KPI of a month, one plant", lambda: _kpis(engine, plant(), month()), max(3, repeat // 5)),
+        ("KPI of a month from every shot", lambda: _kpis(engine, plant(), month(), True), 3),
     ]  # fmt: skip
     print(f"{'read':34} {'runs':>5} {'p50 ms':>9} {'p95 ms':>9} {'max ms':>9}")
     for name, call, runs in cases:
@@ -248,8 +255,9 @@ def measure(engine: Engine, plants: int, per_machine: int, repeat: int) -> None:
         print(f"{name:34} {runs:>5} {figures}", flush=True)
 
 
-def _kpis(engine: Engine, plant: str, start: datetime) -> int:
-    rows = kpis.kpi_table(engine, plant, start, partitions.add_months(start, 1))
+def _kpis(engine: Engine, plant: str, start: datetime, from_shots: bool = False) -> int:
+    until = partitions.add_months(start, 1)
+    rows = kpis.kpi_table(engine, plant, start, until, from_shots=from_shots)
     return len(rows)
 
 
@@ -258,6 +266,8 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--shots", type=int, default=1_000_000)
     parser.add_argument("--plants", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--keep", action="store_true", help="keep the database after")
+    parser.add_argument("--database", help="measure this kept database again (no load)")
     parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     return parser.parse_args()
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, and_, case, func, literal, or_, select
 
@@ -22,7 +21,6 @@ from castline.store.rollups import (
     COUNTS,
     HOUR,
     HOURS_MARK,
-    as_time,
     casting_counts,
     floor_hour,
     late_hours,
@@ -77,21 +75,18 @@ def _columns() -> list[str]:
 
 
 def _stored(conn: Connection, plant: str, w: Window, machine: str | None) -> pd.DataFrame:
+    """The stored hours summed by machine, period and die in the database (a month of a
+    plant is thousands of hours, the answer a few hundred rows)."""
     h = t.shot_hours.c
-    query = select(h.machine, h.hour, h.die, *(h[n] for n in COUNTS)).where(
-        h.plant == plant, h.hour >= w.start, h.hour < w.end
-    )
-    if machine:
-        query = query.where(h.machine == machine)
-    rows = [r for r in conn.execute(query) if as_time(r.hour) not in w.cut]
-    frame = pd.DataFrame.from_records(
-        [tuple(r) for r in rows], columns=["machine", "hour", "die", *COUNTS]
-    )
-    hours = pd.DatetimeIndex([as_time(x) for x in frame["hour"]], tz=UTC)
-    frame["period"] = (
-        np.searchsorted(w.edges.as_unit("ns").asi8, hours.as_unit("ns").asi8, side="right") - 1
-    )
-    return frame[_columns()]
+    period = period_of(h.hour, w.edges).label("period")
+    where = [h.plant == plant, h.hour >= w.start, h.hour < w.end]
+    where += [h.hour.not_in(sorted(w.cut))] if w.cut else []
+    where += [h.machine == machine] if machine else []
+    sums = (func.sum(h[n]).label(n) for n in COUNTS)
+    query = select(h.machine, period, h.die, *sums).where(*where)
+    query = query.group_by(h.machine, period, h.die)
+    frame = pd.DataFrame.from_records([tuple(r) for r in conn.execute(query)], columns=_columns())
+    return frame.astype({n: int for n in COUNTS})
 
 
 def _raw(conn: Connection, plant: str, w: Window, machine: str | None) -> pd.DataFrame:

@@ -43,7 +43,7 @@ from castline.store import tables as t
 HOUR = timedelta(hours=1)
 COUNTS = ("castings", "good", "scrap", "first_good", "escapes", "trials")
 SOURCES = ("shots", "verdicts", "reviews", "downstream_results")  # late facts, by id
-ID_MARGIN = 10_000  # ids below the last seen looked at again (out-of-order commits)
+ID_MARGIN = 1_000  # ids below the last seen looked at again (out-of-order commits)
 CHUNK = timedelta(days=7)  # hours made in one statement on the first run
 HOURS_MARK, _MATCHED = "hours", "downstream_matched"  # marks: epoch seconds
 
