@@ -288,14 +288,17 @@ def db_history(
     ] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Make the partitions of the coming months and drop shots, machine states and their
-    parts older than the retention, by whole partitions on PostgreSQL (0: keep all)."""
+    """Make the partitions of the coming months, count the closed hours for the KPIs, and
+    drop shots, machine states, their parts and their photo files older than the
+    retention, by whole partitions on PostgreSQL (0: keep all)."""
     from castline.store import database, partitions
+    from castline.store.blobs import BlobStore
 
     settings = settings_or_exit(config)
     keep = settings.shot_retention_days if days is None else days
     engine = database.open_store(settings.db_url)
-    gone = partitions.keep_history(engine, settings.history_partition_months, keep)
+    months, blobs = settings.history_partition_months, BlobStore(settings.blobs)
+    gone = partitions.keep_history(engine, months, keep, blobs=blobs)
     if keep <= 0:
         typer.echo(say("db.history_kept"))
     else:
