@@ -10,7 +10,14 @@ import pytest
 
 from castline.vision.calibration import threshold_for_frr
 from castline.vision.images import read_image
-from castline.vision.train import CALIBRATION_FILE, TrainConfig, train_model, usual_distance
+from castline.vision.train import (
+    CALIBRATION_FILE,
+    Pools,
+    TrainConfig,
+    fold_of,
+    train_model,
+    usual_distance,
+)
 
 from .conftest import write_parts
 from .synthetic import part
@@ -47,6 +54,25 @@ def test_every_photo_is_in_the_memory_and_scored_out_of_fold(tmp_path: Path) -> 
     low, high = oof["false_reject_rate_interval"]
     assert low <= oof["false_reject_rate"] <= high and high < 1
     assert model.manifest["metrics"]["holdout"]["n_ok"] == 6
+
+
+def test_a_fold_memory_holds_no_patch_of_its_own_fold_and_the_final_one_all_folds() -> None:
+    rng = np.random.default_rng(0)
+    photos, folds, cells = 20, 4, 3
+    fold = fold_of(photos, folds)
+
+    def shown(photo: int) -> np.ndarray:  # column 0 says which photo a row came from
+        noise = rng.normal(size=(30, 4)).astype(np.float32)
+        return np.column_stack([np.full(30, photo, np.float32), noise])
+
+    pools = Pools([[shown(i) for i in range(photos)] for _ in range(cells)], 2, None, 16)
+    kept = pools.by_fold(fold, seed=0)
+    for f in range(folds):
+        bank = kept.memory(g for g in range(folds) if g != f).bank
+        assert bank.shape == (cells, 16, 5)
+        assert not np.isin(bank[..., 0], np.flatnonzero(fold == f)).any()
+    final = kept.memory(range(folds)).bank
+    assert set(fold[np.unique(final[..., 0]).astype(int)]) == set(range(folds))
 
 
 def test_too_few_photos_are_refused_with_a_reason(tmp_path: Path) -> None:
