@@ -3,15 +3,19 @@
 Generates N shots (with a verdict each, machine states, a few reviews) straight in a fresh
 database with set-based SQL (generate_series), spread over `--plants` plants x 9 machines
 over one year, through the schema `castline db upgrade` makes (migration 0012: monthly
-partitions). Then times castline's own reads, the ones the web and analytics call, with
-varied plants, machines and parts: the dashboard overview (`web.queries.machine_tiles`),
-the plant list (`web.queries.plants`), the part page (`Reads.part`), the part lists
-(`Reads.shots`: the API's 200 of a plant, the machine page's 25) and the KPIs of one
-month of one plant (`analytics.kpis.kpi_table`, by day and machine). Prints p50 and p95.
-The database is dropped at the end, also after an error or Ctrl-C.
+partitions; 0013: hourly counts), and runs the line's hourly duty once
+(`rollups.keep_rollups`: the year's hours counted). Then times castline's own reads, the
+ones the web and analytics call, with varied plants, machines and parts: the dashboard
+overview (`web.queries.machine_tiles`), the plant list (`web.queries.plants`), the part
+page (`Reads.part`), the part lists (`Reads.shots`: the API's 200 of a plant, the
+machine page's 25) and the KPIs of one month of one plant (`analytics.kpis.kpi_table`,
+by day and machine), from the hourly counts and, as the reference, from every shot.
+Prints p50 and p95. The database is dropped at the end, also after an error or Ctrl-C,
+unless `--keep`; `--database NAME` measures a kept one again without loading.
 
     .venv/bin/python benchmarks/bench_history.py --shots 10000000 [--plants 100]
-        [--repeat 30] [--pg postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
+        [--repeat 30] [--keep | --database NAME]
+        [--pg postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
 
 With fewer plants at a smaller N, each plant holds as many shots as at a larger N with
 more plants (10,000,000 shots over 10 plants: 1,000,000 a plant-year, as 100,000,000 over
