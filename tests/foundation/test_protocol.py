@@ -60,6 +60,8 @@ def test_valid_shot_keeps_unknown_fields() -> None:
         (shot_payload(ts="2026-03-01T06:00:00"), "time zone"),
         (shot_payload(machine="m2"), "was sent on"),
         (shot_payload(die=""), "die"),
+        (shot_payload(plant="p1\n"), "plant"),  # a trailing newline is not part of an id
+        (shot_payload(ts="2026-03-01T06:00:00Z\n"), "ts"),
     ],
 )
 def test_invalid_shots_say_why(payload: bytes, reason: str) -> None:

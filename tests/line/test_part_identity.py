@@ -127,6 +127,7 @@ async def test_a_code_no_shot_names_without_shot_number_is_a_dead_letter(hall: H
     before = hall.runtime.dead_letter_count
     hall.photo(casting_jpeg(5), code="NOBODY-0001")
     await until(lambda: hall.runtime.dead_letter_count > before)
+    await until(lambda: len(hall.store.dead_letters()) > 0)  # counted before it is stored
     letters = hall.store.dead_letters()
     assert "NOBODY-0001" in letters[0]["reason"] and "names no shot" in letters[0]["reason"]
 

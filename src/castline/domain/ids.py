@@ -13,7 +13,7 @@ _ID = re.compile(ID_PATTERN)
 
 
 def valid_id(value: str) -> bool:
-    return bool(_ID.match(value))
+    return bool(_ID.fullmatch(value))  # `$` alone would let a trailing newline through
 
 
 def check_id(value: str, what: str) -> str:

@@ -78,7 +78,7 @@ def _time_text(value: object) -> object:
     milliseconds since when?). Python callers may pass an aware datetime."""
     if isinstance(value, datetime):
         return value
-    if isinstance(value, str) and len(value) <= limits.MAX_TIME_TEXT and _ISO.match(value):
+    if isinstance(value, str) and len(value) <= limits.MAX_TIME_TEXT and _ISO.fullmatch(value):
         return value
     raise ValueError("time must be an ISO 8601 string with a time zone, e.g. 2026-01-02T03:04:05Z")
 
@@ -124,7 +124,7 @@ def _exact_version(value: object) -> object:
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|z|[+-]\d{2}:?\d{2})$")
 
 Version = Annotated[Literal[1], BeforeValidator(_exact_version)]
-Id = Annotated[str, Strict(), AfterValidator(lambda v: check_id(v, "id"))]
+Id = Annotated[str, Strict(), AfterValidator(lambda v: check_id(v, "the"))]
 View = Annotated[str, Strict(), AfterValidator(check_view)]
 Count = Annotated[int, Strict(), Field(ge=0, le=limits.MAX_INT)]
 Real = Annotated[float, Strict(), Field(allow_inf_nan=False)]
