@@ -9,8 +9,6 @@ from onnx import helper
 from castline.vision.calibration import calibrate, grown, threshold_for_frr
 from castline.vision.graph_builder import FLOAT, GraphBuilder
 from castline.vision.memory import (
-    PatchMemory,
-    Projection,
     Scorer,
     cell_windows,
     greedy_coreset,
@@ -66,28 +64,6 @@ def test_coreset_covers_every_cluster() -> None:
     chosen = rows[greedy_coreset(rows, 8, projection_dim=8)]
     nearest = np.linalg.norm(centres[:, None] - chosen[None], axis=2).min(axis=1)
     assert nearest.max() < 2.0  # one chosen row per cluster, though 4000 rows were offered
-
-
-@pytest.mark.parametrize("reduce", [False, True])
-def test_each_patch_is_scored_against_its_own_cell_memory(reduce: bool) -> None:
-    rng = np.random.default_rng(5)
-    grid, cell, dim = 7, 3, 6  # 7 is not a multiple of 3: the graph pads and crops
-    n = -(-grid // cell)
-    patches = rng.normal(size=(1, dim, grid, grid)).astype(np.float32)
-    rows = patches[0].reshape(dim, -1).T  # [P, D], row-major positions
-    projection = Projection.fit(rng.normal(size=(50, dim)), 4) if reduce else None
-    reduced = projection(rows) if projection is not None else rows
-    bank = rng.normal(size=(n * n, 5, reduced.shape[1])).astype(np.float32)
-    g = GraphBuilder()
-    g.rename(PatchMemory(bank, cell, projection).build(g, "image", grid), "distance")
-    inputs = [helper.make_tensor_value_info("image", FLOAT, list(patches.shape))]
-    graph = g.model(inputs, [("distance", FLOAT, [grid * grid])], "cells")
-    got = session(graph.SerializeToString(), 1).run(["distance"], {"image": patches})[0]
-    for y in range(grid):
-        for x in range(grid):
-            memory = bank[(y // cell) * n + x // cell]
-            want = np.linalg.norm(memory - reduced[y * grid + x], axis=1).min()
-            assert got[y * grid + x] == pytest.approx(want, rel=1e-4, abs=1e-4)
 
 
 def test_cell_windows_reach_around_each_cell() -> None:

@@ -4,7 +4,7 @@ The patch grid is cut into cells; for each cell training keeps a greedy coreset 
 normal patch descriptors seen there: the subset that covers the others best
 (farthest-point sampling), so a thousand rows stand in for tens of thousands. Scoring a
 patch is its Euclidean distance to the nearest row of its cell's memory, computed inside
-the ONNX graph as |x|^2 - 2 x.M^T + |M|^2 with one batched MatMul and a ReduceMin.
+the ONNX graph (`graph.nearest_distance`).
 """
 
 from __future__ import annotations
@@ -96,15 +96,6 @@ class Projection:
     def __call__(self, rows: np.ndarray) -> np.ndarray:
         return ((rows - self.centre) @ self.axes).astype(np.float32)
 
-    def build(self, g: GraphBuilder, rows: str) -> str:
-        """[..., D] -> [..., d] as a MatMul (a 1x1 convolution on the concatenated maps
-        trips ONNX Runtime's channel-blocked layout when their widths are not multiples
-        of 16)."""
-        bias = -(self.centre @ self.axes)
-        return g.op(
-            "Add", [g.op("MatMul", [rows, g.const(self.axes, "pca_w")]), g.const(bias, "pca_b")]
-        )
-
 
 @dataclass(frozen=True)
 class PatchMemory:
@@ -120,33 +111,6 @@ class PatchMemory:
     bank: np.ndarray
     cell: int  # side of a cell in patches
     projection: Projection | None = None  # applied to patches before the bank
-
-    def build(self, g: GraphBuilder, patches: str, grid: int) -> str:
-        """Distance of each patch of [1, D, grid, grid] to its cell's nearest row: [P]."""
-        bank = self.bank.astype(np.float32)
-        cells = bank.shape[0]
-        dim = bank.shape[2] if self.projection is None else self.projection.axes.shape[0]
-        n = -(-grid // self.cell)
-        side = n * self.cell
-        if side > grid:  # pad to whole cells; the padding is cut off again below
-            patches = g.op("Pad", [patches, g.ints([0, 0, 0, 0, 0, 0, side - grid, side - grid])])
-        x = g.op("Reshape", [patches, g.ints([dim, n, self.cell, n, self.cell])])
-        x = g.op("Transpose", [x], perm=[1, 3, 2, 4, 0])
-        x = g.op("Reshape", [x, g.ints([cells, self.cell * self.cell, dim])], "cell_rows")
-        if self.projection is not None:
-            x = self.projection.build(g, x)
-        cross = g.op("MatMul", [x, g.const(-2.0 * bank.transpose(0, 2, 1), "memory_t")])
-        # The |x|^2 term does not change which row is nearest: add it after the min.
-        squares = (bank * bank).sum(axis=2)[:, None, :]
-        nearest = g.op(
-            "ReduceMin", [g.op("Add", [cross, g.const(squares, "memory_sq")])], axes=[2], keepdims=0
-        )
-        own = g.op("ReduceSumSquare", [x], axes=[2], keepdims=0)
-        squared = g.op("Relu", [g.op("Add", [nearest, own])])  # rounding may go below 0
-        d = g.op("Reshape", [g.op("Sqrt", [squared]), g.ints([n, n, self.cell, self.cell])])
-        d = g.op("Reshape", [g.op("Transpose", [d], perm=[0, 2, 1, 3]), g.ints([side, side])])
-        d = g.op("Slice", [d, g.ints([0, 0]), g.ints([grid, grid])])
-        return g.op("Reshape", [d, g.ints([-1])], "distance")
 
 
 def gaussian_kernel(sigma: float) -> np.ndarray:
