@@ -38,6 +38,8 @@ def test_verdict_needs_the_whole_interval() -> None:
     assert benefit.verdict(-30, -10, -50) == "not met"
     assert benefit.verdict(6, 9, 5) == "met" and benefit.verdict(4, 9, 5) == "inconclusive"
     assert benefit.verdict(None, None, 5) == "no data"
+    # a change seen, but too few events to resample an interval: not proven either way
+    assert benefit.verdict(None, None, 20, observed=15.7) == "inconclusive"
 
 
 def test_report_measures_both_periods_with_intervals(engine: Engine) -> None:

@@ -110,10 +110,14 @@ def _common_dies(b: PeriodData, c: PeriodData) -> tuple[np.ndarray, np.ndarray, 
     )
 
 
-def verdict(low: float | None, high: float | None, target: float) -> str:
-    """Met only when the whole interval clears the target; not met when none of it does."""
+def verdict(
+    low: float | None, high: float | None, target: float, observed: float | None = None
+) -> str:
+    """Met only when the whole interval clears the target; not met when none of it does.
+    A change observed without an interval (too few blocks or events in a period to
+    resample) is inconclusive; "no data" only when nothing was observed."""
     if low is None or high is None:
-        return "no data"
+        return "no data" if observed is None else "inconclusive"
     if target < 0:
         return "met" if high <= target else "not met" if low > target else "inconclusive"
     return "met" if low >= target else "not met" if high < target else "inconclusive"
@@ -153,8 +157,8 @@ def bootstrap(
                 "low_pct": low,
                 "high_pct": high,
                 "target_pct": target.target_pct,
-                "verdict": verdict(low, high, target.target_pct),
-                "met": verdict(low, high, target.target_pct) == "met",
+                "verdict": verdict(low, high, target.target_pct, change),
+                "met": verdict(low, high, target.target_pct, change) == "met",
             }
         )
     return rows
