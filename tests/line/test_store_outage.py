@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import nats
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from castline.line.runtime import LineRuntime
 from castline.messaging.broker import EmbeddedNats
@@ -38,31 +39,53 @@ def drill_pg() -> Iterator[DrillPostgres]:
     pg.close()
 
 
-async def test_database_restart_mid_run_loses_and_duplicates_nothing(
-    tmp_path: Path, broker: EmbeddedNats, synthetic_model: Path, drill_pg: DrillPostgres
-) -> None:
-    settings = Settings(home=tmp_path / "home", join_window_s=3.0, verdict_deadline_s=2.0)
-    engine = database.open_store(drill_pg.url)
-    activate(engine, synthetic_model)
+@dataclass
+class Running:
+    runtime: LineRuntime
+    task: asyncio.Task[None]
+    stopping: asyncio.Event
+    device: Device
+    store: Store
+    engine: Engine
+
+    async def stop(self) -> None:
+        self.device.close()
+        self.stopping.set()
+        await asyncio.wait_for(self.task, 30)
+
+
+async def start(settings: Settings, url: str, broker: EmbeddedNats, model: Path) -> Running:
+    """A line worker on `url`, the model active, and a machine with a camera."""
+    engine = database.open_store(url)
+    activate(engine, model)
     runtime = LineRuntime(settings, engine, broker.url)
-    stop, ready = asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(runtime.run(stop, ready))
+    stopping, ready = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(runtime.run(stopping, ready))
     await asyncio.wait_for(ready.wait(), 15)
     assert broker.mqtt_port is not None
     device = Device(broker.mqtt_port)
     device.state()
-    store = Store(engine)
+    return Running(runtime, task, stopping, device, Store(engine), engine)
 
-    def send(parts: range) -> None:
-        for n in parts:
-            device.shot(n)
-            device.image(n, casting_jpeg(n))
+
+def send_parts(device: Device, parts: range) -> None:
+    for n in parts:
+        device.shot(n)
+        device.image(n, casting_jpeg(n))
+
+
+async def test_database_restart_mid_run_loses_and_duplicates_nothing(
+    tmp_path: Path, broker: EmbeddedNats, synthetic_model: Path, drill_pg: DrillPostgres
+) -> None:
+    settings = Settings(home=tmp_path / "home", join_window_s=3.0, verdict_deadline_s=2.0)
+    line = await start(settings, drill_pg.url, broker, synthetic_model)
+    runtime, device, store, engine = line.runtime, line.device, line.store, line.engine
 
     try:
-        send(range(1, 11))
+        send_parts(device, range(1, 11))
         await until(lambda: store.count(t.verdicts) == 10)
         await asyncio.to_thread(drill_pg.stop)
-        send(range(11, 31))  # the plant goes on while the database is away
+        send_parts(device, range(11, 31))  # the plant goes on while the database is away
         told = await asyncio.to_thread(device.wait_verdicts, set(range(11, 31)), 30)
         assert runtime.health.down_since is not None, "the outage went unnoticed"
         await asyncio.to_thread(drill_pg.start)
@@ -70,9 +93,7 @@ async def test_database_restart_mid_run_loses_and_duplicates_nothing(
         await until(lambda: store.count(t.images) == 30, timeout=30)
         await until(lambda: runtime.backlog == 0 and runtime.in_flight == 0, timeout=30)
     finally:
-        device.close()
-        stop.set()
-        await asyncio.wait_for(task, 30)
+        await line.stop()
     # Inspected and told within the deadline although nothing could be recorded in the
     # database: never held for want of a database.
     assert set(told) == set(range(11, 31))
@@ -129,39 +150,24 @@ async def test_after_an_outage_fresh_photos_are_decided_before_the_backlog(
         verdict_deadline_s=2.0,
         machines_without_camera=("p1/rec-*",),
     )
-    engine = database.open_store(drill_pg.url)
-    activate(engine, synthetic_model)
-    runtime = LineRuntime(settings, engine, broker.url)
-    stop, ready = asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(runtime.run(stop, ready))
-    await asyncio.wait_for(ready.wait(), 15)
-    assert broker.mqtt_port is not None
-    device = Device(broker.mqtt_port)
-    device.state()
-    store = Store(engine)
+    line = await start(settings, drill_pg.url, broker, synthetic_model)
+    runtime, device, store, engine = line.runtime, line.device, line.store, line.engine
     backlog = 8000
 
-    def send(parts: range) -> None:
-        for n in parts:
-            device.shot(n)
-            device.image(n, casting_jpeg(n))
-
     try:
-        send(range(1, 4))
+        send_parts(device, range(1, 4))
         await until(lambda: store.count(t.verdicts) == 3)
         await asyncio.to_thread(drill_pg.stop)
         await _queue_records(broker.url, 20, backlog)
         await until(lambda: runtime.health.down_since is not None, timeout=15)
         await asyncio.to_thread(drill_pg.start)
-        await asyncio.to_thread(send, range(4, 14))  # the first parts after the outage
+        await asyncio.to_thread(send_parts, device, range(4, 14))  # the first after the outage
         told = await asyncio.to_thread(device.wait_verdicts, set(range(4, 14)), 30)
         recorded_when_told = store.count(t.shots)
         await until(lambda: store.count(t.shots) == backlog + 13, timeout=120)
         await until(lambda: store.count(t.verdicts) == 13, timeout=30)
     finally:
-        device.close()
-        stop.set()
-        await asyncio.wait_for(task, 30)
+        await line.stop()
     assert all("deadline" not in str(v["reason"]) for v in told.values()), told
     assert all(v["verdict"] != "QUARANTINE" for v in told.values()), told
     print(f"shots recorded when the fresh parts were told: {recorded_when_told} of {backlog + 13}")
