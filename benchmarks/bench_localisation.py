@@ -200,7 +200,9 @@ def run_type(part: PartType, args: argparse.Namespace, tmp: Path, offset: int) -
         Image.fromarray(part.good(i).image).save(paths[-1])
     started = time.perf_counter()
     config = TrainConfig(part_mask=not args.no_part_mask, register=args.register)
-    model = train_model(paths, tmp / f"{part.name}-model", progress=False, config=config)
+    model = train_model(
+        paths, tmp / f"{part.name}-model", backbone=args.backbone, progress=False, config=config
+    )
     seconds = time.perf_counter() - started
     rng = np.random.default_rng(7)
     maps, truths, groups, scores_ok, scores_ng = [], [], [], [], []
@@ -269,6 +271,7 @@ def run_type(part: PartType, args: argparse.Namespace, tmp: Path, offset: int) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--n-train", type=int, default=200)
+    parser.add_argument("--backbone", default="lite0", choices=["lite0", "lite1"])
     parser.add_argument("--n-test", type=int, default=60, help="good test photos per type")
     parser.add_argument("--n-defects", type=int, default=150, help="defect photos per type")
     parser.add_argument("--no-part-mask", action="store_true", help="the whole photo counts")

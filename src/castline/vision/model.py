@@ -47,9 +47,12 @@ class Inspection:
     anomaly: float
 
 
-def session(model: bytes, threads: int | None = None) -> ort.InferenceSession:
-    """A CPU session; `threads` bounds intra-op threads (1 for a one-core worker)."""
+def session(model: bytes, threads: int | None = None, arena: bool = True) -> ort.InferenceSession:
+    """A CPU session; `threads` bounds intra-op threads (1 for a one-core worker).
+    Without the `arena`, buffers go back at once instead of staying with the session:
+    training runs several sessions side by side and would keep each one's peak."""
     options = ort.SessionOptions()
+    options.enable_cpu_mem_arena = arena
     if threads is not None:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1

@@ -92,7 +92,7 @@ class Stage:
         types: dict[str, int] | None = None,
     ) -> Stage:
         cut = part_of(model, inputs, outputs, types)
-        run = session(cut.SerializeToString(), threads)
+        run = session(cut.SerializeToString(), threads, arena=False)
         return cls([i.name for i in cut.graph.input], list(outputs), run)
 
     def __call__(self, seen: Seen) -> Seen:

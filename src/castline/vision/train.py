@@ -252,7 +252,7 @@ def _input_thumbs(photos: list[Photo], size: int, threads: int | None) -> list[n
     x, _ = preprocess(g, size)
     g.rename(thumb(g, x), "thumb")
     graph = g.model([IMAGE_INPUT], [("thumb", FLOAT, [1, 1, "t", "t"])], "castline-thumb")
-    small = session(graph.SerializeToString(), threads)
+    small = session(graph.SerializeToString(), threads, arena=False)
     return [small.run(["thumb"], {"image": read_image(p.path)})[0][0, 0] for p in photos]
 
 
