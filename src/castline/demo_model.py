@@ -26,13 +26,13 @@ from castline.vision.graph import features_graph
 from castline.vision.images import read_image
 from castline.vision.model import MANIFEST_FILE, InspectionModel, session
 from castline.vision.registry import ModelRegistry
-from castline.vision.train import NATIVE_SIZE, TrainConfig, train_model
+from castline.vision.train import DEFAULT_BACKBONE, NATIVE_SIZE, TrainConfig, train_model
 
 log = logging.getLogger(__name__)
-# Training's seconds per backbone pass it makes (patches, usual distances, scores at two
-# memory sizes): nearest neighbours and coresets cost this much more than the probe's pass
-# alone (measured, docs/web.md "First start").
-PASS_COST = 1.0
+# Training's seconds per photo in units of one backbone pass: the pass itself, then the
+# folds' coresets and nearest neighbours (2.7 passes' time from 400 photos, Lite0 and
+# Lite1 alike, 2026-12-01; docs/benchmarks.md "int8 by default").
+PASS_COST = 2.7
 
 
 def synthetic_photos(
@@ -95,8 +95,8 @@ def expected_training_s(good: Sequence[Path], defective: Sequence[Path], probes:
     through the backbone, timed (the median, so one hiccup does not count), times the
     passes training makes over the photos."""
     config = TrainConfig()
-    net = EfficientNetLite.load("lite0")
-    graph = features_graph(net, NATIVE_SIZE["lite0"], config.border, config.strides)
+    net = EfficientNetLite.load(DEFAULT_BACKBONE)
+    graph = features_graph(net, NATIVE_SIZE[DEFAULT_BACKBONE], config.border, config.strides)
     features = session(graph.SerializeToString(), config.threads)
     sample = [read_image(p) for p in list(good)[: probes + 1]]
     features.run(["patches"], {"image": sample[0]})  # the first run sets itself up
@@ -105,7 +105,7 @@ def expected_training_s(good: Sequence[Path], defective: Sequence[Path], probes:
         started = time.perf_counter()
         features.run(["patches"], {"image": image})
         took.append(time.perf_counter() - started)
-    passes = 4 * len(good) + 2 * min(len(defective), config.head_images)
+    passes = len(good) + 2 * min(len(defective), config.head_images)
     return float(np.median(took)) * passes * PASS_COST
 
 

@@ -50,7 +50,9 @@ def train(
     defects: Annotated[
         Path | None, typer.Option("--defects", help="Folder of defective castings (optional).")
     ] = None,
-    backbone: Annotated[str, typer.Option(help="lite0 or lite1.")] = "lite0",
+    backbone: Annotated[
+        str | None, typer.Option(help="lite1 (default: finer, as fast as float lite0) or lite0.")
+    ] = None,
     input_size: Annotated[
         int | None, typer.Option(help="Model input side in px (default: backbone's native).")
     ] = None,
@@ -73,7 +75,7 @@ def train(
     quantize: Annotated[bool, typer.Option(help=QUANTIZE_HELP)] = True,
 ) -> None:
     """Learn a part's normal look from GOOD_DIR, calibrate, write a model folder."""
-    from castline.vision.train import TrainConfig, train_model
+    from castline.vision.train import DEFAULT_BACKBONE, TrainConfig, train_model
 
     config = TrainConfig(
         input_size=input_size,
@@ -92,7 +94,7 @@ def train(
             _photos(good_dir),
             out,
             defect_paths=_photos(defects) if defects else None,
-            backbone=backbone,
+            backbone=backbone or DEFAULT_BACKBONE,
             config=config,
         )
     except ValueError as exc:

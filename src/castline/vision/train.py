@@ -66,6 +66,8 @@ from castline.vision.register import Registration, fit, spread, thumb
 from castline.vision.stages import Seen, Stage, Stages, patch_rows
 
 NATIVE_SIZE = {"lite0": 224, "lite1": 240}  # the resolution each backbone was trained at
+# Lite1 in int8: ahead of Lite0 on every part type measured, within 12 ms (docs/vision.md).
+DEFAULT_BACKBONE = "lite1"
 CALIBRATION_FILE = "calibration.json"
 MIN_PHOTOS = 10  # fewer good photos cannot both teach and calibrate
 PCA_PHOTOS = 48  # photos whose patches find the descriptor's main directions
@@ -571,7 +573,7 @@ def train_model(
     out: Path | str,
     *,
     defect_paths: Sequence[Path] | None = None,
-    backbone: str = "lite0",
+    backbone: str = DEFAULT_BACKBONE,
     progress: bool = True,
     config: TrainConfig | None = None,
 ) -> InspectionModel:
