@@ -251,3 +251,17 @@ async def test_parts_not_judged_ok_send_a_heat_map_thumbnail_for_the_hub(
     stored = await nc.jetstream().get_last_msg("CASTLINE", thumbnails.subject("p1", "m1"))
     assert stored.data is not None  # in the plant's stream: the hub's records copy it
     await nc.close()
+
+
+async def test_a_thumbnail_that_cannot_be_made_never_stops_the_record(
+    line: Line, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_: object) -> bytes:
+        raise OSError("no space left for the thumbnail")
+
+    monkeypatch.setattr("castline.line.output.thumbnail_jpeg", broken)
+    line.device.shot(31)
+    line.device.image(31, casting_jpeg(131, "crack"))
+    told = await verdicts(line, {31})
+    assert told[31]["verdict"] != "OK", "the part must be one that gets a thumbnail"
+    await until(lambda: (line.store.verdict(line_key(line, 31)) or {}).get("heatmap"))

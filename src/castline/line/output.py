@@ -155,10 +155,15 @@ class Output:
     async def _send_thumbnail(
         self, key: PartKey, view: str, own: PartVerdict, overlay: bytes
     ) -> None:
-        """For the central site: the uplink copies it with the verdicts."""
-        jpeg = await self.db(thumbnail_jpeg, overlay, thumbnails.SIDE_PX, thumbnails.MAX_BYTES)
-        message = thumbnails.thumbnail_message(key, view, own, jpeg)
-        await self.nc.publish(thumbnails.subject(key.plant, key.machine), message.to_json())
+        """For the central site: the uplink copies it with the verdicts. A courtesy: the
+        part is recorded whether or not it could be made or sent (broker away, a photo
+        whose thumbnail will not fit its bound)."""
+        try:
+            jpeg = await self.db(thumbnail_jpeg, overlay, thumbnails.SIDE_PX, thumbnails.MAX_BYTES)
+            message = thumbnails.thumbnail_message(key, view, own, jpeg)
+            await self.nc.publish(thumbnails.subject(key.plant, key.machine), message.to_json())
+        except Exception as exc:
+            log.warning("heat-map thumbnail of %s not sent: %s", key, exc)
 
     async def record_many(self, parts: list[tuple[PartKey, PartVerdict]]) -> None:
         """Verdicts of parts without a photo, shown, then recorded in one transaction."""
