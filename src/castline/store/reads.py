@@ -251,15 +251,6 @@ def verdict_counts(
     return query
 
 
-def shot_counts(plant: str, since: datetime) -> Select[Any]:
-    """(machine, shots) made since `since`."""
-    return (
-        select(_s.c.machine, func.count())
-        .where(_s.c.plant == plant, _s.c.at >= since)
-        .group_by(_s.c.machine)
-    )
-
-
 def known_plants() -> Select[Any]:
     """Plants from the master data and from the facts (a line may record shots and
     states of a plant nobody registered), with their names."""

@@ -846,8 +846,3 @@ def _records(
         for p in photos.unused
     ]
     return records
-
-
-def _placeholder() -> dict[str, Any]:
-    """Manifest of an intermediate model that exists only to score during training."""
-    return {"version": "training", "thresholds": {"review": "inf", "ng": "inf", "region": "inf"}}
