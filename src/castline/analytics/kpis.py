@@ -26,10 +26,10 @@ from castline.domain.kpi import Elements, as_row
 from castline.domain.plant_calendar import Span
 from castline.domain.states import MachineState, TimeCategory
 from castline.domain.stops import StopClass, class_of_state
+from castline.store.rollups import COUNTS  # the same counts, per hour, in the store
 
 PERIODS = ("shift", "day", "week", "total")
 LEVELS = ("machine", "line", "plant")
-COUNTS = ("castings", "good", "scrap", "first_good", "escapes", "trials")
 
 
 def period_edges(
@@ -216,9 +216,7 @@ def _add_counts(
         return
     pri = counts["die"].map({d: config.pri_s(d) for d in counts["die"].unique()})
     frame = counts.assign(planned=counts["castings"] * pri.to_numpy(dtype=float))
-    sums = frame.groupby(["machine", "period"], as_index=False)[
-        ["castings", "good", "scrap", "first_good", "escapes", "trials", "planned"]
-    ].sum()
+    sums = frame.groupby(["machine", "period"], as_index=False)[[*COUNTS, "planned"]].sum()
     for row in sums.to_dict("records"):
         e = out.setdefault((str(row["machine"]), int(row["period"])), Elements())
         e.trial_shots = int(row["trials"])
