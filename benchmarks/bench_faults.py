@@ -7,9 +7,10 @@ record, one photo and one verdict, and no part may have been told two different 
         [--outage 30] [--model MODEL] [--json FILE] [--mqtt]
 
 Everything runs on loopback: the cluster nodes, a throwaway PostgreSQL (`castline.store.
-drill`), `castline line run` worker processes, and a load generator that plays each
-machine's cycle (30-90 s, divided by `--speed`) and publishes its shot record (12
-parameters) and photograph into JetStream, retrying until the stream has it. Printed:
+drill`), `castline line run` worker processes, and a load generator in which each machine
+first tells its state and mounted die (as a machine does when it connects), then plays its
+cycle (30-90 s, divided by `--speed`) and publishes its shot record (12 parameters) and
+photograph into JetStream, retrying until the stream has it. Printed:
 throughput, verdict latency (photo published -> verdict received) outside and during the
 faults, and the recovery time after each fault: from the end of the fault until the oldest
 unacknowledged message in the line's consumer is younger than the verdict deadline again.
@@ -47,10 +48,11 @@ import numpy as np
 from nats.aio.client import Client as NATS
 from sqlalchemy import Engine, func, select
 
+from castline.domain.states import MachineState
 from castline.messaging import jetstream
 from castline.messaging.backlog import read_backlog
 from castline.messaging.broker import EmbeddedNats, free_port
-from castline.messaging.schema import ImageMessage, ShotMessage
+from castline.messaging.schema import ImageMessage, ShotMessage, StateMessage
 from castline.sim.link import MachineLink
 from castline.sim.photos import encode_jpeg, render_casting
 from castline.store import tables as t
@@ -253,6 +255,11 @@ async def play(
     cycles = rng.uniform(30, 90, drill.machines) / drill.speed
     due = [(float(rng.uniform(0, c)) + time.monotonic(), m, 0) for m, c in enumerate(cycles)]
     heapq.heapify(due)
+    for m in range(drill.machines):  # as a machine does when it connects: its state, its die
+        machine = f"m{m:04d}"
+        state = StateMessage(plant=PLANT, machine=machine, state=MachineState.RUNNING,
+                             ts=datetime.now(UTC), die=f"d{m % DIES:02d}")  # fmt: skip
+        await send(js, links, machine, "state", state.to_json(), f"{machine}-state", seen)
     sent = 0
     while due and due[0][0] < stop_at:
         at, m, n = heapq.heappop(due)

@@ -154,6 +154,18 @@ def test_states_and_dead_letters(store: Store) -> None:
     assert letters[0]["payload"] == b"\xff" and letters[0]["reason"] == "not JSON"
 
 
+def test_the_die_mounted_on_a_machine_is_its_newest_shots_or_a_newer_states(store: Store) -> None:
+    assert store.mounted_die("p1", "m1") is None
+    store.record_state("p1", "m1", MachineState.SETUP, T0, die="7001")
+    assert store.mounted_die("p1", "m1") == "7001"  # announced before its first shot
+    store.record_shots([make_shot(n) for n in (1, 2)])
+    store.record_state("p1", "m1", MachineState.IDLE, T0 + timedelta(hours=1))  # names none
+    assert store.mounted_die("p1", "m1") == "8412"
+    store.record_state("p1", "m1", MachineState.SETUP, T0 + timedelta(hours=2), die="9100")
+    assert store.mounted_die("p1", "m1") == "9100"  # the die change, before its first shot
+    assert store.mounted_die("p1", "m2") is None
+
+
 def test_naive_timestamps_are_refused(store: Store) -> None:
     with pytest.raises(Exception, match="naive datetime"):
         store.record_state("p1", "m1", MachineState.IDLE, datetime(2026, 1, 1))

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from castline.domain.shot import PartKey
+from castline.domain.shot import PartKey, Shot
 from castline.line.runtime import LineRuntime
 from castline.messaging.broker import EmbeddedNats
 from castline.messaging.schema import ImageMessage, ShotMessage
@@ -130,6 +130,37 @@ async def test_a_code_no_shot_names_without_shot_number_is_a_dead_letter(hall: H
     await until(lambda: len(hall.store.dead_letters()) > 0)  # counted before it is stored
     letters = hall.store.dead_letters()
     assert "NOBODY-0001" in letters[0]["reason"] and "names no shot" in letters[0]["reason"]
+
+
+async def test_a_worker_that_saw_no_shot_of_the_machine_learns_its_die_from_the_record(
+    tmp_path: Path, broker: EmbeddedNats, synthetic_model: Path
+) -> None:
+    """A worker just started (or one whose group mates got every shot of the machine) and a
+    part whose own shot is late (held by a worker that died): the die on the machine, as
+    recorded, is inspected against, as a worker that saw the machine's shots would."""
+    settings = Settings(home=tmp_path / "home", join_window_s=1.5, verdict_deadline_s=2.0)
+    engine = database.open_store(settings.db_url)
+    model = InspectionModel.load(synthetic_model)
+    ModelRegistry(engine).register(DIE, "front", synthetic_model, model.manifest, {}, True)
+    earlier = datetime.now(UTC)
+    Store(engine).record_shots([Shot(PartKey("p1", "m1", 1), DIE, earlier, {})])
+    runtime = LineRuntime(settings, engine, broker.url)
+    stop, ready = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(runtime.run(stop, ready))
+    await asyncio.wait_for(ready.wait(), 10)
+    assert broker.mqtt_port is not None
+    device = Device(broker.mqtt_port)
+    try:
+        hall = Hall(runtime, Store(engine), device)
+        hall.photo(casting_jpeg(41), 2)  # shot 2's record never comes to this worker
+        await until(lambda: (2, 1) in hall.told())
+        reason = str(hall.heard(2)["reason"])
+        assert reason.startswith("score"), reason
+    finally:
+        device.close()
+        stop.set()
+        await asyncio.wait_for(task, 15)
+        engine.dispose()
 
 
 async def test_two_cavities_two_parts_two_verdicts(hall: Hall) -> None:

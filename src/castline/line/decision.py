@@ -2,7 +2,8 @@
 
 Pure of I/O to the outside: the decider neither publishes nor records. It asks the
 record (through `recorded_die`) only for the die of a part whose shot went to another
-worker of the group.
+worker of the group, and (through `recorded_mount`) for the die on a machine none of whose
+shots it has seen.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ INSPECT_RESERVE_S = 0.5  # of the deadline, kept for inspection when waiting for
 RecordedDie = Callable[[PartKey], Awaitable[tuple[str, bool] | None]]
 Hold = Callable[[PartKey, str | None, Verdict, str], tuple[Verdict, str]]
 RecordedMark = Callable[[str, str, str], Awaitable[PartKey | None]]  # plant, machine, code
+RecordedMount = Callable[[str, str], Awaitable[str | None]]  # plant, machine -> die
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,7 @@ class Decider:
         self.recorded_die = recorded_die
         self.hold: Hold | None = None  # the envelope rule (line/curve_check.py), if set
         self.recorded_mark: RecordedMark | None = None  # the record's part of a code
+        self.recorded_mount: RecordedMount | None = None  # the record's die on a machine
 
     def shot(self, shot: Shot) -> None:
         """The parts' die (and marks) are known at once, even if the record has to wait."""
@@ -102,7 +105,7 @@ class Decider:
                 f"shot of {photo.plant}/{photo.machine}, and the photo gives no shot number"
             )
         if arrived is not None:  # its shot may name its mark
-            await self._die_of(key, time.monotonic() + self._shot_wait_s(arrived, key))
+            await self._shot_of(key, arrived)
         return self.joiner.with_mark(key)
 
     async def _marked(
@@ -151,8 +154,7 @@ class Decider:
     async def photo(self, key: PartKey, view: str, data: bytes, arrived: datetime) -> Decision:
         """Decide a part from its photo, within the deadline counted from `arrived`."""
         self.joiner.image(key, view, time.monotonic())
-        wait_s = self._shot_wait_s(arrived, key)
-        die, trial = await self._die_of(key, time.monotonic() + wait_s)
+        die, trial = await self._shot_of(key, arrived)
         remaining = self.deadline_s - (datetime.now(UTC) - arrived).total_seconds()
         if trial:
             outcome = Outcome(Verdict.NG, "warm-up (trial) shot: scrapped by rule")
@@ -180,6 +182,18 @@ class Decider:
             came = ", ".join(unjoined.views)
             reason = f"only {len(unjoined.views)} of {expected} views {window} ({came})"
         return part_verdict(quarantine(reason), None)
+
+    async def _shot_of(self, key: PartKey, arrived: datetime) -> tuple[str | None, bool]:
+        """The part's die and trial flag, its shot waited for within the photo's deadline.
+        A worker that has seen none of the machine's shots (it has just started, or they
+        went to another worker of the group) first learns the die mounted there from the
+        record, as a worker that saw them knows it: a part whose own shot is late (held by
+        a worker that died) is then inspected, not held for want of its die."""
+        if self.joiner.die_of(key) is None and self.recorded_mount is not None:
+            mounted = await self.recorded_mount(key.plant, key.machine)
+            if mounted is not None:
+                self.joiner.mounted(key.plant, key.machine, mounted)
+        return await self._die_of(key, time.monotonic() + self._shot_wait_s(arrived, key))
 
     async def _die_of(self, key: PartKey, wait_until: float) -> tuple[str | None, bool]:
         """The die that made the part, and whether it was a trial shot: from the part's

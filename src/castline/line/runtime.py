@@ -106,6 +106,7 @@ class LineRuntime:
             self._recorded_die,
         )
         self.decider.recorded_mark = recorded_mark(self.store, self._db)
+        self.decider.recorded_mount = self._recorded_mount
         self.curves = _curve_check(settings, engine)
         self.decider.hold = self.curves.hold
         self.alarms = LineAlarms(engine, self._db, plant or settings.plant, self.deadline_s)
@@ -291,6 +292,12 @@ class LineRuntime:
             return await self._db(self.store.shot_die, key)
         except STORE_DOWN:  # its worker noted the die in the journal
             return await self.journal.die_of(key) if self.journal else None
+
+    async def _recorded_mount(self, plant: str, machine: str) -> str | None:
+        try:
+            return await self._db(self.store.mounted_die, plant, machine)
+        except STORE_DOWN:  # the part's own shot may still come
+            return None
 
     # --- background duties --------------------------------------------------------
 

@@ -518,6 +518,26 @@ class Reads:
             found = conn.execute(select(_s.c.die, _s.c.trial).where(_is(_s, key))).first()
         return (found.die, bool(found.trial)) if found else None
 
+    def mounted_die(self, plant: str, machine: str) -> str | None:
+        """The die on a machine as last recorded: of its newest shot, or of a newer state
+        message that names one (a die change announced before its first shot)."""
+        st = t.machine_states
+        newest_shot = (
+            select(_s.c.at, _s.c.die)
+            .where(_s.c.plant == plant, _s.c.machine == machine)
+            .order_by(_s.c.at.desc())
+            .limit(1)
+        )
+        newest_state = (
+            select(st.c.at, st.c.die)
+            .where(st.c.plant == plant, st.c.machine == machine, st.c.die.is_not(None))
+            .order_by(st.c.at.desc())
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            found = [row for q in (newest_shot, newest_state) if (row := conn.execute(q).first())]
+        return str(max(found, key=lambda row: row.at).die) if found else None
+
     def verdict(self, key: PartKey) -> Row | None:
         """The verdict of one part, or None if it has none yet."""
         with self.engine.connect() as conn:
