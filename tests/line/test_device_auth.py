@@ -516,8 +516,9 @@ async def test_the_uplink_runs_over_tls_checked_against_the_plant_ca(tmp_path: P
 
 
 async def test_the_bridge_login_forwards_devices_and_verdicts_only(secured: Secured) -> None:
-    """`castline line bridge` as the `bridge` user: a plant broker's shots in, verdicts out;
-    it cannot publish a verdict nor speak for another plant."""
+    """`castline line bridge` as the `bridge` user: a plant broker's shots in, verdicts out,
+    what can never be stored parked; it cannot publish a verdict nor speak for another
+    plant."""
     if port_free(1883):
         missing("Mosquitto is not running on 127.0.0.1:1883")
     plant = f"b{uuid.uuid4().hex[:8]}"
@@ -544,6 +545,8 @@ async def test_the_bridge_login_forwards_devices_and_verdicts_only(secured: Secu
         assert plant_side.subscribe(f"castline/out/v1/{plant}/m1/verdict") == [1]
         plant_side.publish(f"castline/v1/{plant}/m1/shot", b"{}")
         await until(lambda: f"castline.v1.{plant}.m1.shot" in seen.subjects, 10)
+        plant_side.publish(f"castline/v1/{plant}/m 1/shot", b"{}")  # no NATS subject: parked
+        await until(lambda: bridge.parked == 1, 10)
         await nc.publish(f"castline.out.v1.{plant}.m1.verdict", b"NG")
         await until(lambda: len(plant_side.messages) == 1, 10)
 

@@ -10,9 +10,10 @@ import nats
 import paho.mqtt.client as mqtt
 import pytest
 
-from castline.messaging import jetstream
+from castline.messaging import jetstream, limits, parking
 from castline.messaging.broker import EmbeddedNats, port_free
-from castline.messaging.mqtt_bridge import MqttBridge
+from castline.messaging.mqtt_bridge import MqttBridge, refusal
+from castline.messaging.topics import Kind
 from tests.conftest import missing
 
 MOSQUITTO = "mqtt://127.0.0.1:1883"
@@ -99,3 +100,50 @@ async def test_bridge_down_loses_nothing(mosquitto: str, broker: EmbeddedNats) -
     info = await nc.jetstream().stream_info(jetstream.STREAM)
     assert info.state.messages == 5
     await nc.drain()
+
+
+async def test_what_can_never_be_stored_is_parked_and_the_flow_goes_on(
+    mosquitto: str, broker: EmbeddedNats
+) -> None:
+    """A topic that can be no NATS subject (a space, an empty level) is parked with its
+    reason and acknowledged; what the line will refuse (a dot in a level, a payload over its
+    kind's bound) is carried for the line to dead-letter; the good message behind is stored."""
+    plant = f"p{uuid.uuid4().hex[:8]}"
+    stop = asyncio.Event()
+    bridge = MqttBridge(mosquitto, broker.url, plant, client_id=f"bridge-{plant}")
+    task = await run_bridge(bridge, stop)
+    await asyncio.sleep(0.5)  # subscriptions in place
+    unstorable = [(f"castline/v1/{plant}/m 1/shot", b"{}"), (f"castline/v1/{plant}//shot", b"{}")]
+    refused_by_line = [
+        (f"castline/v1/{plant}/m.1/shot", b"{}"),
+        (f"castline/v1/{plant}/m1/state", b"x" * (limits.MAX_BYTES[Kind.STATE] + 1)),
+    ]
+    good = (f"castline/v1/{plant}/m1/shot", b'{"shot": 2}')
+    for topic, payload in [*unstorable, *refused_by_line, good]:
+        await asyncio.to_thread(publish, topic, payload)
+    for _ in range(200):
+        if bridge.forwarded >= 5:
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await task
+    assert (bridge.forwarded, bridge.parked) == (5, 2)
+    nc = await nats.connect(broker.url)
+    js = nc.jetstream()
+    for topic, payload in [*refused_by_line, good]:
+        stored = await js.get_last_msg(jetstream.STREAM, topic.replace("/", "."))
+        assert stored.data == payload
+    parked = [await js.get_msg(parking.STREAM, seq) for seq in (1, 2)]
+    headers = [m.headers or {} for m in parked]
+    assert sorted(h["Castline-Subject"] for h in headers) == sorted(t for t, _ in unstorable)
+    assert all("cannot be a NATS subject" in h["Castline-Reason"] for h in headers), headers
+    await nc.drain()
+
+
+def test_a_payload_over_the_servers_max_payload_is_refused_before_it_is_sent() -> None:
+    image = "castline/v1/p1/m1/image/front"
+    assert refusal(image, 900 * 1024, 1024**2) is None
+    assert "max_payload" in str(refusal(image, 2 * 1024**2, 1024**2))
+    assert refusal("castline/v1/p1/m.1/shot", 10, 1024**2) is None  # the line refuses it
+    for bad in ("castline/v1/p1/m\t1/shot", "castline/v1/p1/*/shot", "castline/v1/p1/m1/>"):
+        assert "NATS subject" in str(refusal(bad, 10, 1024**2))

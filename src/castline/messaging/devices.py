@@ -30,11 +30,13 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import bcrypt
 
 from castline.domain.ids import check_id
+from castline.messaging import parking
 from castline.settings import TlsFiles
 
 CREDENTIALS_FILE = "credentials.json"
 BCRYPT_COST = 10  # nats-server checks the hash on every connect: keep reconnect storms cheap
 STREAM_API = "$JS.API.STREAM.{op}.CASTLINE"
+PARKING_API = "$JS.API.STREAM.{op}." + parking.STREAM
 
 # Where castline publishes a machine's verdicts: in its own output namespace, and in the
 # device namespace where protocol v1 first had them (readable, never writable by a device).
@@ -102,6 +104,10 @@ def permissions(account: Account) -> Permissions:
                 f"castline.v1.{plant}.>",
                 STREAM_API.format(op="INFO"),
                 STREAM_API.format(op="CREATE"),
+                # what it can never store, it parks with the reason (mqtt_bridge.py)
+                f"{parking.ROOT}.>",
+                PARKING_API.format(op="INFO"),
+                PARKING_API.format(op="CREATE"),
             ),
             publish_deny=verdict_subjects(plant),
             subscribe_allow=(*verdict_subjects(plant), "_INBOX.>"),

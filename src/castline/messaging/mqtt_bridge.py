@@ -5,6 +5,10 @@ is stored in castline's JetStream stream. The bridge acknowledges an MQTT messag
 plant broker only after JetStream confirmed it (QoS 1, manual acks, persistent session),
 so a bridge that dies loses nothing: the plant broker redelivers. JetStream de-duplicates
 the redelivery by a message id made of topic and payload.
+A message that can never be stored (a topic that is no NATS subject, a payload over the
+server's bound, a request JetStream refuses) is parked with its reason
+(`messaging/parking.py`) and acknowledged: one bad client never stops the flow. Anything
+else is carried, and the line dead-letters what it refuses, with its reason.
 Outbound: castline's verdicts go back to the plant broker for the robot cells.
 """
 
@@ -13,13 +17,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 from typing import Any
 
 import nats
 import paho.mqtt.client as mqtt
 from nats.aio.msg import Msg
+from nats.errors import BadHeaderError, BadSubjectError, MaxPayloadError
+from nats.js.errors import BadRequestError
 
-from castline.messaging import jetstream, topics
+from castline.domain.ids import shown
+from castline.messaging import jetstream, limits, parking, topics
 from castline.messaging.address import BrokerAddress
 from castline.messaging.topics import Kind
 
@@ -28,6 +36,11 @@ log = logging.getLogger(__name__)
 # (seconds) holds every part behind it past its deadline.
 IN_FLIGHT = 256
 STORE_TIMEOUT_S = 1.0  # asked again after this: well inside a part's verdict deadline
+RETRY_S = 0.2  # between tries of a store JetStream could not take right now
+PARKED_HEAD = 64 * limits.KIB  # of a parked payload: enough to see what sent it
+SUBJECT = re.compile(r"[^\x00-\x20\x7f.*>]+(\.[^\x00-\x20\x7f.*>]+)*")
+# Refusals that the same request would get again: parked, never retried.
+REFUSED_FOR_GOOD = (BadRequestError, MaxPayloadError, BadSubjectError, BadHeaderError)
 INBOUND = (
     Kind.SHOT,
     Kind.IMAGE,
@@ -41,6 +54,17 @@ INBOUND = (
 
 def message_id(topic: str, payload: bytes) -> str:
     return hashlib.sha256(topic.encode() + b"\0" + payload).hexdigest()
+
+
+def refusal(topic: str, size: int, max_payload: int) -> str | None:
+    """Why a message cannot be carried into JetStream at all, or None. What can be is
+    carried, even if the line will refuse it: its dead letter, with the line's reason, is
+    where people look."""
+    if not SUBJECT.fullmatch(topics.to_subject(topic)):
+        return f"topic {shown(topic)} cannot be a NATS subject (an empty level, a space, * or >)"
+    if size > max_payload:
+        return f"message of {size} bytes is over the NATS server's max_payload ({max_payload})"
+    return None
 
 
 class MqttBridge:
@@ -57,7 +81,8 @@ class MqttBridge:
         self.connect_options = connect_options or {}  # the bridge's login, TLS
         self.plant = plant
         self.client_id = client_id
-        self.forwarded = 0
+        self.forwarded = 0  # acknowledged to the plant broker (stored or parked)
+        self.parked = 0
         self.returned = 0
         self._queue: asyncio.Queue[mqtt.MQTTMessage] = asyncio.Queue()
 
@@ -121,7 +146,8 @@ class MqttBridge:
                     await asyncio.sleep(0.1)
                 if stop.is_set():
                     break  # not acknowledged: the plant broker sends it again
-                stored.put_nowait((message, asyncio.create_task(self._store(js, message))))
+                storing = asyncio.create_task(self._store(js, nc.max_payload, message))
+                stored.put_nowait((message, storing))
         finally:
             acking.cancel()  # what is not acknowledged yet the plant broker sends again
             while not stored.empty():
@@ -131,18 +157,44 @@ class MqttBridge:
             client.disconnect()
             await nc.drain()
 
-    async def _store(self, js: nats.js.JetStreamContext, message: mqtt.MQTTMessage) -> None:
-        """Until JetStream has it; a retry of what it already has is dropped by the id."""
-        subject = topics.to_subject(message.topic)
+    async def _store(
+        self, js: nats.js.JetStreamContext, max_payload: int, message: mqtt.MQTTMessage
+    ) -> None:
+        """Until JetStream has it (a retry of what it already has is dropped by the id),
+        or until it is parked, if it can never be stored."""
         payload = bytes(message.payload)
+        refused = refusal(message.topic, len(payload), max_payload)
+        if refused is not None:
+            await self._park(js, message.topic, payload, refused)
+            return
+        subject = topics.to_subject(message.topic)
         headers = {"Nats-Msg-Id": message_id(message.topic, payload)}
         while True:
             try:
                 await js.publish(subject, payload, headers=headers, timeout=STORE_TIMEOUT_S)
                 return
+            except REFUSED_FOR_GOOD as exc:
+                await self._park(js, message.topic, payload, f"JetStream refused it: {exc}")
+                return
             except Exception as exc:
-                log.warning("JetStream refused %s (%s); retrying", message.topic, exc)
-                await asyncio.sleep(0.2)
+                log.warning("JetStream could not take %s (%s); retrying", subject, exc)
+                await asyncio.sleep(RETRY_S)
+
+    async def _park(
+        self, js: nats.js.JetStreamContext, topic: str, payload: bytes, reason: str
+    ) -> None:
+        """Parked with its reason and the head of its payload, once JetStream is there."""
+        shown = limits.clip(topic, 200)
+        log.warning("parked a message on %r: %s", shown, reason)
+        reason = f"{reason} (bridged from MQTT, {len(payload)} bytes)"
+        while True:
+            try:
+                await parking.park(js, topic, payload[:PARKED_HEAD], reason)
+                self.parked += 1
+                return
+            except Exception as exc:
+                log.warning("could not park the message on %r (%s); retrying", shown, exc)
+                await asyncio.sleep(RETRY_S)
 
     async def _ack_in_order(
         self,

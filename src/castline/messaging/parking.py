@@ -21,7 +21,7 @@ MAX_REASON = 1_000
 async def park(js: JetStreamContext, subject: str, data: bytes, reason: str) -> None:
     """Keep `data` with where it came from and why it is here."""
     await _ensure(js)
-    headers = {"Castline-Subject": subject[:1_000], "Castline-Reason": _header(reason)}
+    headers = {"Castline-Subject": _header(subject), "Castline-Reason": _header(reason)}
     await js.publish(f"{ROOT}.message", data, headers=headers)
 
 
