@@ -145,6 +145,29 @@ def test_kpis_from_hours_equal_kpis_from_shots(engine: Engine) -> None:
     rollups.keep_rollups(engine, START + timedelta(hours=41, minutes=5))
     _same(engine)
 
+    # out of order: reviews of shots 60-69 in one transaction after that duty, and the
+    # review of shot 62 in one that took its id then but commits only after the next duty
+    # read the ids (a worker writes three batches at once)
+    r = t.reviews.c
+    with engine.begin() as conn:
+        conn.execute(t.reviews.delete().where(r.shot_number.between(60, 69)))
+        again = [{"plant": "p1", "machine": f"m{2 - k % 2}", "shot_number": k, "cavity": 1,
+                  "decision": "NG", "reviewer": "qa", "comment": "again", "at": START}
+                 for k in range(60, 70)]  # fmt: skip
+        insert_ignore(conn, t.reviews, again)
+        late = conn.execute(select(t.reviews).where(r.shot_number == 62)).one()._asdict()
+        assert (
+            conn.execute(select(t.shots).where(t.shots.c.shot_number == 62)).one().machine == "m2"
+        )
+        conn.execute(t.reviews.delete().where(r.id == late["id"]))
+    rollups.keep_rollups(engine, START + timedelta(hours=42, minutes=5))
+    _same(engine)
+    with engine.begin() as conn:
+        conn.execute(t.reviews.insert(), [late])  # its id is below the ids that duty read
+    _same(engine)
+    rollups.keep_rollups(engine, START + timedelta(hours=43, minutes=5))
+    _same(engine)
+
     # idempotent: making every hour again changes nothing
     with engine.connect() as conn:
         before = sorted(tuple(r) for r in conn.execute(select(t.shot_hours)))

@@ -7,10 +7,12 @@ castings and their dispositions exactly as `analytics.kpis.dispositions` and `es
 them on the part join (a person's review, else the verdict, else the truth; a downstream
 NG is scrap). The hourly duty (`keep_rollups`) stores it per UTC hour for closed hours
 and makes an hour again when facts about its parts come late: shots, verdicts, reviews
-and downstream results recorded since the last run are found by their ids (with a margin
-below the last id seen, for transactions that committed out of order) and downstream
-results by when they were matched. Making an hour again is idempotent (delete, insert).
-A truth imported later for a part with no verdict is not seen: `roll_up` the range again.
+and downstream results recorded since the last run are found by their ids and downstream
+results by when they were matched. A transaction can commit after a run that read ids
+above its own (ids are taken at insert, rows seen at commit): so each run looks from the
+ids (and time) read by the run before the last one, which no write transaction
+outlives. Making an hour again is idempotent (delete, insert). A truth imported later
+for a part with no verdict is not seen: `roll_up` the range again.
 
 Making hours again over a range whose shots retention dropped empties them: the duty
 never does (it makes only hours with shots recorded since), nor should a person.
@@ -43,7 +45,8 @@ from castline.store import tables as t
 HOUR = timedelta(hours=1)
 COUNTS = ("castings", "good", "scrap", "first_good", "escapes", "trials")
 SOURCES = ("shots", "verdicts", "reviews", "downstream_results")  # late facts, by id
-ID_MARGIN = 1_000  # ids below the last seen looked at again (out-of-order commits)
+ID_MARGIN = 1_000  # ids below those marks looked at again, on top
+BEFORE = "@before"  # the mark's name + this: what the run before the last one read
 CHUNK = timedelta(days=7)  # hours made in one statement on the first run
 HOURS_MARK, _MATCHED = "hours", "downstream_matched"  # marks: epoch seconds
 
@@ -163,7 +166,8 @@ def keep_rollups(engine: Engine, now: datetime | None = None) -> int:
         upto = min(done + CHUNK, closed)
         written += roll_up(engine, None, done, upto)
         done = upto
-    _save_marks(engine, news | {HOURS_MARK: int(closed.timestamp())})
+    before = {name + BEFORE: seen.get(name, mark) for name, mark in news.items()}
+    _save_marks(engine, news | before | {HOURS_MARK: int(closed.timestamp())})
     return written
 
 
@@ -179,8 +183,8 @@ def marks(engine: Engine) -> dict[str, int]:
 
 
 def marks_of(conn: Connection) -> dict[str, int]:
-    """How far the roll-up has gone: the hours (epoch seconds of the first hour not made)
-    and the last id seen of each source."""
+    """How far the roll-up has gone: the hours (epoch seconds of the first hour not made),
+    the last id seen of each source, and (`BEFORE`) those the run before it saw."""
     m = t.rollup_marks.c
     return {str(n): int(v) for n, v in conn.execute(select(m.name, m.mark))}
 
@@ -213,15 +217,16 @@ def late_hours(
     conn: Connection, seen: dict[str, int], where: Sequence[ColumnElement[bool]]
 ) -> dict[str, set[datetime]]:
     """Per plant, the hours of the shots `where` selects whose parts have facts recorded
-    after the ids `seen` (less the margin) or downstream results matched since."""
+    after the ids the run before the last saw (less the margin), or downstream results
+    matched since."""
     s = t.shots
     out: dict[str, set[datetime]] = {}
     hour = _hour_of(conn)
     for name in SOURCES:
         table = t.metadata.tables[name]
-        changed = table.c.id > seen.get(name, 0) - ID_MARGIN
+        changed = table.c.id > _looked_from(seen, name) - ID_MARGIN
         if name == "downstream_results":
-            after = datetime.fromtimestamp(seen.get(_MATCHED, 0), UTC)
+            after = datetime.fromtimestamp(_looked_from(seen, _MATCHED), UTC)
             changed = or_(changed, table.c.matched_at >= after)
         query = select(s.c.plant, hour).where(changed, *where)
         if table is not s:
@@ -229,6 +234,10 @@ def late_hours(
         for plant, at in conn.execute(query.distinct()):
             out.setdefault(str(plant), set()).add(as_time(at))
     return out
+
+
+def _looked_from(seen: dict[str, int], name: str) -> int:
+    return seen.get(name + BEFORE, seen.get(name, 0))
 
 
 def _rewrite_hours(engine: Engine, plant: str, hours: set[datetime]) -> int:
