@@ -17,11 +17,12 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from castline.messaging import jetstream
+from castline.messaging import jetstream, parking
 from castline.messaging.broker import EmbeddedNats, free_port
 from castline.messaging.schema import ShotMessage
 from castline.store import database
 from castline.web.app import LineLink, create_app
+from castline.web.auth import Role, add_user, new_api_key
 
 from .conftest import Plant, Server, as_user, settings_in
 from .test_browser import browser, log_in, page, shot  # noqa: F401 (fixtures)
@@ -99,6 +100,35 @@ def test_backlog_grows_while_no_worker_runs_and_empties_when_one_does(
         run(work_off(broker.url, 7))
         status = line_status(client, viewer, total=0)
         assert status["level"] == "ok" and status["oldest_s"] is None
+
+
+async def park_two(url: str) -> None:
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    for n in range(2):
+        await parking.park(js, f"castline/v1/p1/m {n}/shot", b"{}", "no NATS subject")
+    await nc.close()
+
+
+def test_parked_messages_are_counted_on_the_dead_letters_page(
+    plant: tuple[FastAPI, Plant], broker: EmbeddedNats
+) -> None:
+    """What could not even be dead-lettered is counted for those who see every plant; an
+    engineer of one plant does not see other plants' traffic."""
+    app, seeded = plant
+    add_user(seeded.engine, "eng_p1", "pw-eng-p1-long", Role.ENGINEER, ["p1"])
+    scoped = {"X-API-Key": new_api_key(seeded.engine, "eng_p1")}
+    everyone = as_user(seeded, "engineer")
+    with TestClient(app) as client:
+        page = client.get("/dead-letters", headers=everyone).text
+        assert 'id="parked"' not in page
+        run(park_two(broker.url))
+        for _ in range(60):
+            if 'id="parked"' in (page := client.get("/dead-letters", headers=everyone).text):
+                break
+            time.sleep(0.25)
+        assert "2 message(s) parked" in page and "CASTLINE_PARKED" in page
+        assert 'id="parked"' not in client.get("/dead-letters", headers=scoped).text
 
 
 def test_without_a_broker_the_backlog_is_unknown_and_says_why(

@@ -20,6 +20,7 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerInfo
 from nats.js.errors import NotFoundError
 
+from castline.messaging import parking
 from castline.messaging.devices import redact
 from castline.messaging.jetstream import LINE_CONSUMER, STREAM, stream_usage
 
@@ -114,6 +115,7 @@ class BacklogWatch:
         self.latest: dict[str, Backlog] = {}
         self.error: str | None = None
         self.stream_alarm: str | None = None  # the stream nears its size limit
+        self.parked: int | None = None  # messages that could not even be dead-lettered
 
     def for_plant(self, plant: str) -> Backlog | None:
         for name in consumer_of(plant):
@@ -140,6 +142,7 @@ class BacklogWatch:
 
     async def _read_all(self, js: JetStreamContext) -> None:
         try:
+            self.parked = await parking.parked(js)  # parked before the line's stream exists
             infos = await js.consumers_info(STREAM)
             line = [i for i in infos if i.name.startswith(LINE_CONSUMER)]
             self.latest = {i.name: await backlog_of(js, i) for i in line}

@@ -25,6 +25,15 @@ async def park(js: JetStreamContext, subject: str, data: bytes, reason: str) -> 
     await js.publish(f"{ROOT}.message", data, headers=headers)
 
 
+async def parked(js: JetStreamContext) -> int:
+    """How many messages the parking stream holds (none before the first is parked)."""
+    try:
+        info = await js.stream_info(STREAM)
+    except NotFoundError:
+        return 0
+    return int(info.state.messages)
+
+
 async def _ensure(js: JetStreamContext) -> None:
     try:
         await js.stream_info(STREAM)

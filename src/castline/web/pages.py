@@ -547,7 +547,10 @@ def dead_letters(request: Request, who: Engineer) -> HTMLResponse:
     rows = queries.dead_letters(request.app.state.engine, scope(who))
     for row in rows:
         row["preview"] = row["payload"][:600].decode("utf-8", "replace")
-    return render(request, "dead_letters.html", letters=rows)
+    # Parked messages name no plant one can trust: counted for those who see every plant.
+    watch = request.app.state.backlog
+    parked = watch.parked if watch is not None and scope(who) is None else None
+    return render(request, "dead_letters.html", letters=rows, parked=parked)
 
 
 def users_page(request: Request, who: Admin, new_key: dict[str, str] | None = None) -> HTMLResponse:
