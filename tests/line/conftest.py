@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import numpy as np
 import paho.mqtt.client as mqtt
 import pytest
 
+from castline.line.runtime import LineRuntime
 from castline.messaging.broker import EmbeddedNats, free_port
 from castline.messaging.schema import ImageMessage, ShotMessage, StateMessage
 from castline.sim.photos import encode_jpeg, render_casting
@@ -125,3 +127,24 @@ async def until(predicate: object, timeout: float = 30.0) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError("condition not met in time")
+
+
+@contextlib.asynccontextmanager
+async def line_running(
+    runtime: LineRuntime, broker: EmbeddedNats, tell_state: bool = True
+) -> AsyncIterator[Device]:
+    """`runtime` running on `broker`, and a machine (camera and cell) that has told its
+    state and die unless `tell_state` is False; both stopped after."""
+    stop, ready = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(runtime.run(stop, ready))
+    await asyncio.wait_for(ready.wait(), 10)
+    assert broker.mqtt_port is not None
+    device = Device(broker.mqtt_port)
+    if tell_state:
+        device.state()
+    try:
+        yield device
+    finally:
+        device.close()
+        stop.set()
+        await asyncio.wait_for(task, 15)

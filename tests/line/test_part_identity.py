@@ -25,7 +25,7 @@ from castline.store import tables as t
 from castline.store.repository import Store
 from castline.vision.model import InspectionModel
 from castline.vision.registry import ModelRegistry
-from tests.line.conftest import DIE, Device, casting_jpeg, until
+from tests.line.conftest import DIE, Device, casting_jpeg, line_running, until
 
 TWO_VIEWS = "D2"  # a die whose parts are photographed from the front and the side
 
@@ -80,16 +80,8 @@ async def hall(tmp_path: Path, broker: EmbeddedNats, synthetic_model: Path) -> A
     for die, view in ((DIE, "front"), (TWO_VIEWS, "front"), (TWO_VIEWS, "side")):
         registry.register(die, view, synthetic_model, model.manifest, {}, activate=True)
     runtime = LineRuntime(settings, engine, broker.url)
-    stop, ready = asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(runtime.run(stop, ready))
-    await asyncio.wait_for(ready.wait(), 10)
-    assert broker.mqtt_port is not None
-    device = Device(broker.mqtt_port)
-    device.state()
-    yield Hall(runtime, Store(engine), device)
-    device.close()
-    stop.set()
-    await asyncio.wait_for(task, 15)
+    async with line_running(runtime, broker) as device:
+        yield Hall(runtime, Store(engine), device)
     engine.dispose()
 
 
@@ -145,22 +137,13 @@ async def test_a_worker_that_saw_no_shot_of_the_machine_learns_its_die_from_the_
     earlier = datetime.now(UTC)
     Store(engine).record_shots([Shot(PartKey("p1", "m1", 1), DIE, earlier, {})])
     runtime = LineRuntime(settings, engine, broker.url)
-    stop, ready = asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(runtime.run(stop, ready))
-    await asyncio.wait_for(ready.wait(), 10)
-    assert broker.mqtt_port is not None
-    device = Device(broker.mqtt_port)
-    try:
+    async with line_running(runtime, broker, tell_state=False) as device:
         hall = Hall(runtime, Store(engine), device)
         hall.photo(casting_jpeg(41), 2)  # shot 2's record never comes to this worker
         await until(lambda: (2, 1) in hall.told())
         reason = str(hall.heard(2)["reason"])
         assert reason.startswith("score"), reason
-    finally:
-        device.close()
-        stop.set()
-        await asyncio.wait_for(task, 15)
-        engine.dispose()
+    engine.dispose()
 
 
 async def test_two_cavities_two_parts_two_verdicts(hall: Hall) -> None:

@@ -35,7 +35,7 @@ from castline.vision.review_learning import LearnerConfig, ReviewLearner
 from castline.vision.train import TrainConfig, train_model
 from castline.web.actions import review_part
 from castline.web.auth import Principal, Role
-from tests.line.conftest import DIE, Device, until
+from tests.line.conftest import DIE, Device, line_running, until
 from tests.vision.synthetic import part, save
 
 QUICK = TrainConfig(input_size=64, memory_rows=128, folds=3, target_frr=0.05, review_frr=0.10)
@@ -71,16 +71,8 @@ async def running(
     trained = InspectionModel.load(notch_model)
     ModelRegistry(engine).register(DIE, "front", notch_model, trained.manifest, activate=True)
     runtime = LineRuntime(settings, engine, broker.url)
-    stop, ready = asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(runtime.run(stop, ready))
-    await asyncio.wait_for(ready.wait(), 10)
-    assert broker.mqtt_port is not None
-    device = Device(broker.mqtt_port)
-    device.state()
-    yield Running(settings, engine, device, trained)
-    device.close()
-    stop.set()
-    await asyncio.wait_for(task, 15)
+    async with line_running(runtime, broker) as device:
+        yield Running(settings, engine, device, trained)
     engine.dispose()
 
 

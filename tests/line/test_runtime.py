@@ -32,7 +32,7 @@ from castline.store.blobs import BlobStore
 from castline.store.repository import Store
 from castline.vision.model import InspectionModel
 from castline.vision.registry import ModelRegistry
-from tests.line.conftest import DIE, Device, casting_jpeg, until
+from tests.line.conftest import DIE, Device, casting_jpeg, line_running, until
 
 
 async def create_stream(url: str) -> None:
@@ -62,16 +62,8 @@ async def line(tmp_path: Path, broker: EmbeddedNats, synthetic_model: Path) -> A
     engine = database.open_store(settings.db_url)
     model = activate(engine, synthetic_model)
     runtime = LineRuntime(settings, engine, broker.url)
-    stop, ready = asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(runtime.run(stop, ready))
-    await asyncio.wait_for(ready.wait(), 10)
-    assert broker.mqtt_port is not None
-    device = Device(broker.mqtt_port)
-    device.state()
-    yield Line(runtime, Store(engine), device, model, settings)
-    device.close()
-    stop.set()
-    await asyncio.wait_for(task, 15)
+    async with line_running(runtime, broker) as device:
+        yield Line(runtime, Store(engine), device, model, settings)
     engine.dispose()
 
 

@@ -14,8 +14,8 @@ from dataclasses import replace
 from typing import Any
 
 from castline.domain.shot import PartKey
-from castline.line.decision import Decider, RecordedMark
-from castline.line.intake import Delivery
+from castline.line.decision import Decider, RecordedMark, RecordedMount
+from castline.line.intake import STORE_DOWN, Delivery
 from castline.line.join import UnknownPart
 from castline.line.output import Output, Photo
 from castline.messaging.schema import ImageMessage
@@ -32,6 +32,20 @@ def recorded_mark(store: Store, db: Db) -> RecordedMark:
         return next((k for k in marked if (k.plant, k.machine) == (plant, machine)), None)
 
     return part_marked
+
+
+def recorded_mount(store: Store, db: Db) -> RecordedMount:
+    """The die on a machine, as recorded (None while the database is away: the part's
+    own shot may still come)."""
+
+    async def mounted_die(plant: str, machine: str) -> str | None:
+        try:
+            found: str | None = await db(store.mounted_die, plant, machine)
+        except STORE_DOWN:
+            return None
+        return found
+
+    return mounted_die
 
 
 class PartPhotos:

@@ -35,7 +35,7 @@ from castline.line.intake import STORE_DOWN, Delivery, Intake, StoreHealth
 from castline.line.join import Joiner
 from castline.line.metrics import LineMetrics
 from castline.line.output import Output
-from castline.line.photos import PartPhotos, recorded_mark
+from castline.line.photos import PartPhotos, recorded_mark, recorded_mount
 from castline.line.records import Recorder
 from castline.messaging import jetstream
 from castline.messaging.backlog import read_backlog
@@ -106,7 +106,7 @@ class LineRuntime:
             self._recorded_die,
         )
         self.decider.recorded_mark = recorded_mark(self.store, self._db)
-        self.decider.recorded_mount = self._recorded_mount
+        self.decider.recorded_mount = recorded_mount(self.store, self._db)
         self.curves = _curve_check(settings, engine)
         self.decider.hold = self.curves.hold
         self.alarms = LineAlarms(engine, self._db, plant or settings.plant, self.deadline_s)
@@ -292,12 +292,6 @@ class LineRuntime:
             return await self._db(self.store.shot_die, key)
         except STORE_DOWN:  # its worker noted the die in the journal
             return await self.journal.die_of(key) if self.journal else None
-
-    async def _recorded_mount(self, plant: str, machine: str) -> str | None:
-        try:
-            return await self._db(self.store.mounted_die, plant, machine)
-        except STORE_DOWN:  # the part's own shot may still come
-            return None
 
     # --- background duties --------------------------------------------------------
 
