@@ -1,6 +1,7 @@
 """Telemetry recording end to end: JetStream -> line worker -> PostgreSQL, in records/s.
 
     .venv/bin/python benchmarks/bench_record.py [--shots 20000] [--workers 1 2] [--pin]
+        [--repeat 3]
 
 N shot records (12 process parameters each, no photos) are queued in a fresh embedded
 NATS; then, in the same run, (1) the raw JetStream rate: one consumer pulls and acks them
@@ -13,6 +14,8 @@ worker gets a core of its own (taskset). The machines are set up without cameras
 (setting machines_without_camera): their shots are recorded only. Databases are dropped
 at the end, on SIGTERM too, and those a killed run left are dropped at the start.
 With two or more worker counts, the scaling of each against the first is printed too.
+With --repeat N the worker counts take turns N times (so a busy spell of the machine falls
+on both) and the medians are printed beside every run's figure.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import asyncio
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -189,6 +193,7 @@ def main() -> None:
     parser.add_argument("--shots", type=int, default=20_000)
     parser.add_argument("--workers", type=int, nargs="+", default=[1])
     parser.add_argument("--pin", action="store_true")
+    parser.add_argument("--repeat", type=int, default=1, help="turns of every worker count")
     args = parser.parse_args()
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _exit_on_signal)
@@ -201,28 +206,45 @@ def main() -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    results: dict[str, float | str] = {}
+    runs: dict[int, list[tuple[float, float, str]]] = {w: [] for w in args.workers}
     with tempfile.TemporaryDirectory() as tmp:
-        for workers in args.workers:
-            with EmbeddedNats(Path(tmp) / f"nats{workers}", port=free_port(), mqtt_port=None) as b:
-                asyncio.run(queue(b.url, args.shots))
-                load = os.getloadavg()[0]  # the machine is shared: say how busy it was
-                raw = asyncio.run(raw_rate(b.url, args.shots))
-                rate = workers_rate(b.url, args.shots, workers, args.pin, Path(tmp) / "home")
-                load_after = os.getloadavg()[0]
-            results[f"load average, run of {workers} worker(s)"] = f"{load:.1f}-{load_after:.1f}"
-            results[f"raw pull+ack, run of {workers} worker(s)"] = round(raw)
-            results[f"{workers} worker(s) -> PostgreSQL"] = round(rate)
-            results[f"{workers} worker(s) / raw"] = round(rate / raw, 3)
-            print(f"{workers} worker(s): {rate:,.0f} shots/s recorded; raw {raw:,.0f}/s; "
-                  f"ratio {rate / raw:.3f}", flush=True)  # fmt: skip
-    first = args.workers[0]
-    for workers in args.workers[1:]:
-        scale = float(results[f"{workers} worker(s) -> PostgreSQL"]) / float(
-            results[f"{first} worker(s) -> PostgreSQL"]
+        for turn in range(args.repeat):
+            for workers in args.workers:
+                rate, raw, load = one_run(args, workers, Path(tmp) / f"{turn}-{workers}")
+                runs[workers].append((rate, raw, load))
+                print(f"{workers} worker(s): {rate:,.0f} shots/s recorded; raw {raw:,.0f}/s; "
+                      f"ratio {rate / raw:.3f}; load {load}", flush=True)  # fmt: skip
+    print(json.dumps(summary(runs), indent=2))
+
+
+def one_run(args: argparse.Namespace, workers: int, folder: Path) -> tuple[float, float, str]:
+    """(recorded shots/s, raw pull+ack msg/s, load average) of one run on a fresh broker."""
+    with EmbeddedNats(folder / "nats", port=free_port(), mqtt_port=None) as broker:
+        asyncio.run(queue(broker.url, args.shots))
+        load = os.getloadavg()[0]  # the machine is shared: say how busy it was
+        raw = asyncio.run(raw_rate(broker.url, args.shots))
+        rate = workers_rate(broker.url, args.shots, workers, args.pin, folder / "home")
+        return rate, raw, f"{load:.1f}-{os.getloadavg()[0]:.1f}"
+
+
+def summary(runs: dict[int, list[tuple[float, float, str]]]) -> dict[str, object]:
+    """Medians per worker count (every run's figure beside them), and the scaling."""
+    out: dict[str, object] = {}
+    median: dict[int, float] = {}
+    for workers, each in runs.items():
+        median[workers] = statistics.median(rate for rate, _, _ in each)
+        raw = statistics.median(r for _, r, _ in each)
+        out[f"{workers} worker(s) -> PostgreSQL"] = round(median[workers])
+        out[f"raw pull+ack, runs of {workers} worker(s)"] = round(raw)
+        out[f"{workers} worker(s) / raw"] = round(
+            statistics.median(rate / r for rate, r, _ in each), 3
         )
-        results[f"{workers} vs {first} worker(s)"] = round(scale, 2)
-    print(json.dumps(results, indent=2))
+        out[f"{workers} worker(s), each run"] = [round(rate) for rate, _, _ in each]
+        out[f"load average, runs of {workers} worker(s)"] = [load for _, _, load in each]
+    first, *more = runs
+    for workers in more:
+        out[f"{workers} vs {first} worker(s)"] = round(median[workers] / median[first], 2)
+    return out
 
 
 if __name__ == "__main__":
