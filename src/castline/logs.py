@@ -7,6 +7,9 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+PLAIN = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+TIME = "%H:%M:%S %z"  # the machine's local time, with its offset: a time says its zone
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -23,11 +26,7 @@ class JsonFormatter(logging.Formatter):
 
 def setup(json_lines: bool = False, level: int = logging.INFO) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        JsonFormatter()
-        if json_lines
-        else logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
-    )
+    handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(PLAIN, TIME))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
