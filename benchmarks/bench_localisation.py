@@ -31,7 +31,7 @@ from scipy import ndimage
 from castline.datasets import casting_root, images, split_of
 from castline.vision.images import read_image
 from castline.vision.metrics import auroc
-from castline.vision.train import TrainConfig, train_model
+from castline.vision.train import DEFAULT_BACKBONE, TrainConfig, train_model
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 SIZES = {"small": 0.025, "medium": 0.05, "large": 0.1}  # defect extent, share of the side
@@ -271,7 +271,7 @@ def run_type(part: PartType, args: argparse.Namespace, tmp: Path, offset: int) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--n-train", type=int, default=200)
-    parser.add_argument("--backbone", default="lite0", choices=["lite0", "lite1"])
+    parser.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=["lite0", "lite1"])
     parser.add_argument("--n-test", type=int, default=60, help="good test photos per type")
     parser.add_argument("--n-defects", type=int, default=150, help="defect photos per type")
     parser.add_argument("--no-part-mask", action="store_true", help="the whole photo counts")

@@ -29,7 +29,7 @@ from castline.vision.calibration import rate_interval
 from castline.vision.images import read_image
 from castline.vision.metrics import auroc, escape_at_frr
 from castline.vision.model import InspectionModel
-from castline.vision.train import TrainConfig, train_model
+from castline.vision.train import DEFAULT_BACKBONE, TrainConfig, train_model
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 
@@ -119,7 +119,7 @@ def config_of(args: argparse.Namespace) -> TrainConfig:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--backbone", default="lite0", choices=["lite0", "lite1"])
+    parser.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=["lite0", "lite1"])
     parser.add_argument("--n-train", type=int, nargs="+", default=[0], help="0: all")
     parser.add_argument("--input-size", type=int)
     parser.add_argument("--cell", type=int, help="memory cell side; 0: one memory; default auto")
