@@ -11,7 +11,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from castline.messaging import jetstream, limits, parking
-from castline.messaging.broker import EmbeddedNats, port_free
+from castline.messaging.broker import EmbeddedNats, free_port, port_free
 from castline.messaging.mqtt_bridge import MqttBridge, refusal
 from castline.messaging.topics import Kind
 from tests.conftest import missing
@@ -147,3 +147,18 @@ def test_a_payload_over_the_servers_max_payload_is_refused_before_it_is_sent() -
     assert refusal("castline/v1/p1/m.1/shot", 10, 1024**2) is None  # the line refuses it
     for bad in ("castline/v1/p1/m\t1/shot", "castline/v1/p1/*/shot", "castline/v1/p1/m1/>"):
         assert "NATS subject" in str(refusal(bad, 10, 1024**2))
+
+
+async def test_a_bridge_whose_nats_is_away_says_so_and_stops_when_told(
+    mosquitto: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A wrong --nats or a broker that is down: retried and said in the log, never a silent
+    hang, and SIGTERM (the stop) still ends it."""
+    stop = asyncio.Event()
+    url = f"nats://127.0.0.1:{free_port()}"
+    task = asyncio.create_task(MqttBridge(mosquitto, url, client_id="bridge-away").run(stop))
+    await asyncio.sleep(1.5)
+    assert not task.done()
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    assert any("retrying; is the broker up?" in r.getMessage() for r in caplog.records)

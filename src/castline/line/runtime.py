@@ -18,7 +18,6 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, TypeVar
 
-import nats
 from nats.aio.client import Client as NATS
 from sqlalchemy import Engine
 
@@ -39,6 +38,7 @@ from castline.line.photos import PartPhotos, recorded_mark, recorded_mount
 from castline.line.records import Recorder
 from castline.messaging import jetstream
 from castline.messaging.backlog import read_backlog
+from castline.messaging.connect import connect_until_stopped
 from castline.messaging.journal import VerdictJournal
 from castline.messaging.schema import (
     CellMessage,
@@ -122,7 +122,9 @@ class LineRuntime:
     # --- lifecycle -----------------------------------------------------------
 
     async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
-        nc = await self._connect(stop)
+        nc = await connect_until_stopped(
+            self.nats_url, stop, "castline-line", **self.connect_options
+        )
         if nc is None:
             return  # stopped before the broker was reached
         try:
@@ -177,30 +179,6 @@ class LineRuntime:
         finally:
             for task in duties:
                 task.cancel()
-
-    async def _connect(self, stop: asyncio.Event) -> NATS | None:
-        """Connect, retrying while the broker is away; give up only when told to stop."""
-        connecting = asyncio.ensure_future(
-            nats.connect(
-                servers=self.nats_url.split(","),  # a cluster: every node's URL
-                name="castline-line",
-                max_reconnect_attempts=-1,
-                reconnect_time_wait=0.5,
-                allow_reconnect=True,
-                error_cb=self._broker_error,
-                **self.connect_options,
-            )
-        )
-        stopping = asyncio.ensure_future(stop.wait())
-        await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        stopping.cancel()
-        if not connecting.done():
-            connecting.cancel()
-            return None
-        return connecting.result()
-
-    async def _broker_error(self, exc: Exception) -> None:
-        log.warning("NATS %s: %s (retrying; is the broker up?)", self.nats_url, exc)
 
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:
         """A blocking store or disk call, off the event loop."""

@@ -29,6 +29,7 @@ from nats.js.errors import BadRequestError
 from castline.domain.ids import shown
 from castline.messaging import jetstream, limits, parking, topics
 from castline.messaging.address import BrokerAddress
+from castline.messaging.connect import connect_until_stopped
 from castline.messaging.topics import Kind
 
 log = logging.getLogger(__name__)
@@ -110,13 +111,11 @@ class MqttBridge:
 
     async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
         loop = asyncio.get_running_loop()
-        nc = await nats.connect(
-            servers=self.nats_url.split(","),  # a cluster: every node's URL
-            name="castline-bridge",
-            max_reconnect_attempts=-1,
-            reconnect_time_wait=0.5,
-            **self.connect_options,
+        nc = await connect_until_stopped(
+            self.nats_url, stop, "castline-bridge", **self.connect_options
         )
+        if nc is None:
+            return  # stopped before the broker answered
         js = nc.jetstream()
         await jetstream.ensure_stream(js)
         client = self._client(loop)

@@ -24,13 +24,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import nats
 from asyncua import Client, Node, ua
 from nats.js import JetStreamContext
 
 from castline.domain.states import MachineState
 from castline.domain.units import NAMES
 from castline.messaging import jetstream, opcua_model, topics
+from castline.messaging.connect import connect_until_stopped
 from castline.messaging.schema import ShotMessage, StateMessage
 from castline.messaging.topics import Kind
 
@@ -94,13 +94,10 @@ class OpcUaReader:
         self.first_contact = datetime.now(UTC)
 
     async def run(self, stop: asyncio.Event) -> None:
-        nc = await nats.connect(
-            servers=[self.nats_url],
-            name=f"castline-opcua {self.endpoint}",
-            max_reconnect_attempts=-1,
-            reconnect_time_wait=0.5,
-            **self.connect_options,
-        )
+        name = f"castline-opcua {self.endpoint}"
+        nc = await connect_until_stopped(self.nats_url, stop, name, **self.connect_options)
+        if nc is None:
+            return  # stopped before the broker answered
         js = nc.jetstream()
         await jetstream.ensure_stream(js)
         backoff = 0.5
