@@ -186,7 +186,9 @@ def config(config: ConfigOption = None) -> None:
 
 @app.command()
 def up(
-    seconds: Annotated[float | None, typer.Option("--for", help="run this long, then stop")] = None,
+    seconds: Annotated[
+        float | None, typer.Option("--for", min=1, help="run this many seconds, then stop")
+    ] = None,
     summary: Annotated[
         Path | None, typer.Option(help="write a JSON summary here at the end")
     ] = None,

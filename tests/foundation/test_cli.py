@@ -89,6 +89,9 @@ def test_up_and_web_take_host_and_port() -> None:
         assert "--port" in shown and "--host" in shown
     out_of_range = runner.invoke(app, ["up", "--port", "70000"])
     assert out_of_range.exit_code == 2 and "--port" in out_of_range.output
+    for seconds in ("-5", "0"):  # no line that ends before it starts
+        no_time = runner.invoke(app, ["up", "--for", seconds])
+        assert no_time.exit_code == 2 and "--for" in no_time.output, no_time.output
     # the option parses and the command reaches its settings (which stop it here)
     parsed = runner.invoke(app, ["up", "--port", "9090", "--config", "missing.toml"])
     assert parsed.exit_code == 2 and "No such option" not in parsed.output
