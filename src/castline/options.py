@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from castline.cli_text import translated
-from castline.settings import Settings, SettingsError, load
+from castline.settings import Settings, SettingsError, check_nats_urls, load
 
 # Help texts are printed without rich markup (see castline.cli), so [castline] shows as typed.
 ConfigOption = Annotated[
@@ -24,10 +24,20 @@ ConfigOption = Annotated[
         help="TOML settings file ([castline] table); default: CASTLINE_CONFIG, else none.",
     ),
 ]
+
+
+def _nats(value: str | None) -> str | None:
+    try:
+        return None if value is None else check_nats_urls(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 NatsOption = Annotated[
     str | None,
     typer.Option(
         "--nats",
+        callback=_nats,
         help="NATS server with JetStream (default: setting nats_url, else the embedded "
         "broker at nats://127.0.0.1:<nats_port>).",
     ),

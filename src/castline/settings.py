@@ -14,6 +14,7 @@ from datetime import date, datetime, time
 from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -102,6 +103,25 @@ DEFAULT_SHIFTS = (
 
 class SettingsError(ValueError):
     """Bad configuration: the message says which setting and what to do."""
+
+
+NATS_SCHEMES = ("nats", "tls", "ws", "wss")
+
+
+def check_nats_urls(value: str) -> str:
+    """A NATS server, or a cluster's servers comma-separated: each scheme://host[:port]."""
+    for url in value.split(","):
+        parsed = urlsplit(url.strip())
+        try:
+            parsed.port  # noqa: B018 (a port that is no number raises here)
+        except ValueError:
+            parsed = parsed._replace(netloc="")
+        if parsed.scheme not in NATS_SCHEMES or not parsed.hostname:
+            raise ValueError(
+                f"{url.strip()[:200]!r} is no NATS server URL: give nats://host:4222 "
+                "(or tls://, ws://, wss://; a cluster's servers comma-separated)"
+            )
+    return value
 
 
 class Settings(BaseSettings):
@@ -216,6 +236,11 @@ class Settings(BaseSettings):
     @classmethod
     def _plant_id(cls, v: str) -> str:
         return check_id(v, "plant")
+
+    @field_validator("nats_url")
+    @classmethod
+    def _nats_url(cls, v: str) -> str:
+        return check_nats_urls(v) if v else v
 
     @field_validator("database_url")
     @classmethod

@@ -89,6 +89,11 @@ def test_up_and_web_take_host_and_port() -> None:
         assert "--port" in shown and "--host" in shown
     out_of_range = runner.invoke(app, ["up", "--port", "70000"])
     assert out_of_range.exit_code == 2 and "--port" in out_of_range.output
+    for command in (["line", "run"], ["line", "bridge", "mqtt://h:1883"], ["web"]):
+        wrong = runner.invoke(app, [*command, "--nats", "broker-host"])
+        assert wrong.exit_code == 2 and "is no NATS server URL" in wrong.output, command
+    bad_endpoint = runner.invoke(app, ["line", "opcua", "machine7:4840"])
+    assert bad_endpoint.exit_code == 2 and "opc.tcp://host:4840" in bad_endpoint.output
     for seconds in ("-5", "0"):  # no line that ends before it starts
         no_time = runner.invoke(app, ["up", "--for", seconds])
         assert no_time.exit_code == 2 and "--for" in no_time.output, no_time.output

@@ -72,3 +72,15 @@ def test_database_url_is_parsed_when_loaded() -> None:
     with pytest.raises(SettingsError, match=r"postgresql\.nodriver"):
         load(database_url="postgresql+nodriver://x/y")
     assert load(database_url="postgresql://castline@db/castline").db_url.endswith("db/castline")
+
+
+@pytest.mark.parametrize("url", ["localhost", "nats://", "nats://host:port", "http://h:4222",
+                                 "nats://a:4222,b:4222"])  # fmt: skip
+def test_a_nats_url_that_is_no_server_is_refused(url: str) -> None:
+    with pytest.raises(SettingsError, match="is no NATS server URL"):
+        load(nats_url=url)
+
+
+def test_a_cluster_of_nats_servers_is_a_nats_url() -> None:
+    urls = "nats://a:4222,tls://user:pw@b:4222, nats://c"
+    assert load(nats_url=urls).nats_url == urls

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import urlsplit
 
 import typer
 
@@ -114,6 +115,13 @@ def opcua(
     from castline import logs
     from castline.messaging.opcua_client import OpcUaReader
 
+    for endpoint in endpoints:
+        parsed = urlsplit(endpoint)
+        if parsed.scheme != "opc.tcp" or not parsed.hostname:
+            raise typer.BadParameter(
+                f"{endpoint[:200]!r} is no OPC UA endpoint: give opc.tcp://host:4840/path",
+                param_hint="ENDPOINTS",
+            )
     logs.setup()
     settings = settings_or_exit(config)
     url = nats or nats_url(settings)
