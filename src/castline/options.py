@@ -44,7 +44,10 @@ NatsOption = Annotated[
 ]
 UplinkOption = Annotated[
     str | None,
-    typer.Option(help="central hub's leafnode URL, nats://HOST:PORT (see `castline hub`)."),
+    typer.Option(
+        callback=_nats,
+        help="central hub's leafnode URL, nats://HOST:PORT (see `castline hub`).",
+    ),
 ]
 HostOption = Annotated[
     str | None, typer.Option(help="address the dashboard binds (default: setting http_host).")

@@ -237,7 +237,7 @@ class Settings(BaseSettings):
     def _plant_id(cls, v: str) -> str:
         return check_id(v, "plant")
 
-    @field_validator("nats_url")
+    @field_validator("nats_url", "uplink_url")
     @classmethod
     def _nats_url(cls, v: str) -> str:
         return check_nats_urls(v) if v else v

@@ -77,8 +77,9 @@ def test_database_url_is_parsed_when_loaded() -> None:
 @pytest.mark.parametrize("url", ["localhost", "nats://", "nats://host:port", "http://h:4222",
                                  "nats://a:4222,b:4222"])  # fmt: skip
 def test_a_nats_url_that_is_no_server_is_refused(url: str) -> None:
-    with pytest.raises(SettingsError, match="is no NATS server URL"):
-        load(nats_url=url)
+    for setting in ("nats_url", "uplink_url"):
+        with pytest.raises(SettingsError, match="is no NATS server URL"):
+            load(**{setting: url})
 
 
 def test_a_cluster_of_nats_servers_is_a_nats_url() -> None:
