@@ -42,6 +42,14 @@ async def run_bridge(bridge: MqttBridge, stop: asyncio.Event) -> asyncio.Task[No
     return task
 
 
+async def until_forwarded(bridge: MqttBridge, count: int, timeout_s: float = 10.0) -> None:
+    """Until `count` messages were acknowledged to the plant broker (stored or parked)."""
+    for _ in range(int(timeout_s / 0.05)):
+        if bridge.forwarded >= count:
+            return
+        await asyncio.sleep(0.05)
+
+
 async def test_messages_cross_into_jetstream_and_verdicts_come_back(
     mosquitto: str, broker: EmbeddedNats
 ) -> None:
@@ -54,10 +62,7 @@ async def test_messages_cross_into_jetstream_and_verdicts_come_back(
     task = await run_bridge(bridge, stop)
     await asyncio.sleep(0.5)  # subscriptions in place
     await asyncio.to_thread(publish, f"castline/v1/{plant}/m1/shot", b'{"shot": 1}')
-    for _ in range(100):
-        if bridge.forwarded:
-            break
-        await asyncio.sleep(0.05)
+    await until_forwarded(bridge, 1)
     stored = await js.get_last_msg(jetstream.STREAM, f"castline.v1.{plant}.m1.shot")
     assert stored.data == b'{"shot": 1}'
 
@@ -90,10 +95,7 @@ async def test_bridge_down_loses_nothing(mosquitto: str, broker: EmbeddedNats) -
     stop = asyncio.Event()
     bridge = MqttBridge(mosquitto, broker.url, plant, client_id)
     task = await run_bridge(bridge, stop)
-    for _ in range(200):
-        if bridge.forwarded >= 5:
-            break
-        await asyncio.sleep(0.05)
+    await until_forwarded(bridge, 5)
     stop.set()
     await task
     nc = await nats.connect(broker.url)
@@ -121,10 +123,7 @@ async def test_what_can_never_be_stored_is_parked_and_the_flow_goes_on(
     good = (f"castline/v1/{plant}/m1/shot", b'{"shot": 2}')
     for topic, payload in [*unstorable, *refused_by_line, good]:
         await asyncio.to_thread(publish, topic, payload)
-    for _ in range(200):
-        if bridge.forwarded >= 5:
-            break
-        await asyncio.sleep(0.05)
+    await until_forwarded(bridge, 5)
     stop.set()
     await task
     assert (bridge.forwarded, bridge.parked) == (5, 2)
