@@ -37,6 +37,8 @@ EN: dict[str, str] = {
     # summaries
     "db.at": "{url}: at {revision}",
     "db.empty": "(empty)",
+    "parked.none": "no message is parked",
+    "parked.line": "{at} UTC  {subject}  ({size} bytes)",
     "db.history_kept": "partitions ahead made; shot_retention_days is 0: the history is kept",
     "db.history_dropped": "older than {days} days: {partitions} partition(s) dropped, "
     "{shots} shot(s) and {states} machine state(s) deleted",
@@ -151,6 +153,8 @@ ZH: dict[str, str] = {
     "bug": "{kind}：{detail}（可能是程序缺陷：请运行 `castline --traceback ...` 并报告输出）",
     "db.at": "{url}：当前版本 {revision}",
     "db.empty": "（空）",
+    "parked.none": "没有暂存的消息",
+    "parked.line": "{at} UTC  {subject}  （{size} 字节）",
     "db.history_kept": "已创建后续分区；shot_retention_days 为 0：历史数据全部保留",
     "db.history_dropped": "早于 {days} 天：已删除 {partitions} 个分区、{shots} 条压铸记录和 "
     "{states} 条设备状态",

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ast
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from typer.testing import CliRunner
 
 import castline
 from castline.cli import app, explain
-from castline.messaging.broker import BrokerError
+from castline.messaging.broker import BrokerError, free_port
 from castline.options import mqtt_url, nats_url
 from castline.settings import load
 
@@ -92,6 +91,8 @@ def test_up_and_web_take_host_and_port() -> None:
     for command in (["line", "run"], ["line", "bridge", "mqtt://h:1883"], ["web"]):
         wrong = runner.invoke(app, [*command, "--nats", "broker-host"])
         assert wrong.exit_code == 2 and "is no NATS server URL" in wrong.output, command
+    away = runner.invoke(app, ["line", "parked", "--nats", f"nats://127.0.0.1:{free_port()}"])
+    assert away.exit_code == 1 and "cannot reach NATS" in away.output, away.output
     bad_endpoint = runner.invoke(app, ["line", "opcua", "machine7:4840"])
     assert bad_endpoint.exit_code == 2 and "opc.tcp://host:4840" in bad_endpoint.output
     for seconds in ("-5", "0"):  # no line that ends before it starts
@@ -214,12 +215,6 @@ def test_no_area_imports_the_top_command() -> None:
 def test_options_module_sits_at_the_bottom() -> None:
     ours = {n for n in imports_of(PACKAGE / "options.py") if n.startswith("castline")}
     assert ours == {"castline.settings", "castline.cli_text"}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_the_sim_logs_in_to_the_embedded_broker_by_default(tmp_path: Path) -> None:

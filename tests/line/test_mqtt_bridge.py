@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import threading
 import uuid
+from pathlib import Path
 
 import nats
 import paho.mqtt.client as mqtt
 import pytest
+from typer.testing import CliRunner
 
+from castline.cli import app
 from castline.messaging import jetstream, limits, parking
 from castline.messaging.broker import EmbeddedNats, free_port, port_free
 from castline.messaging.mqtt_bridge import MqttBridge, refusal
@@ -105,7 +108,7 @@ async def test_bridge_down_loses_nothing(mosquitto: str, broker: EmbeddedNats) -
 
 
 async def test_what_can_never_be_stored_is_parked_and_the_flow_goes_on(
-    mosquitto: str, broker: EmbeddedNats
+    mosquitto: str, broker: EmbeddedNats, tmp_path: Path
 ) -> None:
     """A topic that can be no NATS subject (a space, an empty level) is parked with its
     reason and acknowledged; what the line will refuse (a dot in a level, a payload over its
@@ -137,6 +140,15 @@ async def test_what_can_never_be_stored_is_parked_and_the_flow_goes_on(
     assert sorted(h["Castline-Subject"] for h in headers) == sorted(t for t, _ in unstorable)
     assert all("cannot be a NATS subject" in h["Castline-Reason"] for h in headers), headers
     await nc.drain()
+    # what an operator reads: the newest parked messages, with where from and why
+    home = {"CASTLINE_HOME": str(tmp_path / "home")}
+    shown = await asyncio.to_thread(
+        CliRunner().invoke, app, ["line", "parked", "--nats", broker.url, "--last", "1"], env=home
+    )
+    assert shown.exit_code == 0, shown.output
+    assert f"castline/v1/{plant}//shot" in shown.output
+    assert "cannot be a NATS subject" in shown.output
+    assert "m 1" not in shown.output  # the newest one only
 
 
 def test_a_payload_over_the_servers_max_payload_is_refused_before_it_is_sent() -> None:

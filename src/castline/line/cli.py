@@ -136,3 +136,45 @@ def opcua(
             typer.echo(f"{reader.endpoint}: {reader.stats}")
 
     asyncio.run(main())
+
+
+@app.command("parked")
+def parked(
+    last: Annotated[int, typer.Option(min=1, max=10_000, help="the newest N")] = 20,
+    nats: NatsOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Messages parked in the broker: they could not even be stored as dead letters."""
+    import nats as nats_client
+    from nats.errors import NoServersError
+
+    from castline.cli_text import say
+    from castline.messaging import parking
+
+    settings = settings_or_exit(config)
+    url = nats or nats_url(settings)
+
+    async def quiet(_exc: Exception) -> None:
+        pass  # a broker that is away is said once, below
+
+    async def main() -> list[parking.Parked]:
+        # One try a server (nats-py's allow_reconnect=False keeps a refused connect waiting).
+        options = {"max_reconnect_attempts": 1, "connect_timeout": 5, "error_cb": quiet}
+        connecting = nats_client.connect(servers=url.split(","), **options, **_login(settings))
+        nc = await asyncio.wait_for(connecting, 30)
+        try:
+            return await parking.latest(nc.jetstream(), last)
+        finally:
+            await nc.close()
+
+    try:
+        found = asyncio.run(main())
+    except (NoServersError, OSError, TimeoutError):
+        raise _unreachable(url) from None
+    if not found:
+        typer.echo(say("parked.none"))
+    for p in found:
+        at = f"{p.at:%Y-%m-%d %H:%M:%S}"
+        typer.echo(say("parked.line", at=at, subject=p.subject, size=p.size))
+        typer.echo(f"  {p.reason}")
+        typer.echo(f"  {p.head!r}")

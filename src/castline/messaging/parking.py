@@ -2,11 +2,14 @@
 
 Dead-lettering writes to the database; if that write fails for a reason of the message's
 own (not the database being away), the message is parked here with the reason and then
-acknowledged, so no message can stop the line. An operator reads the parking stream
-with any NATS client (`nats stream view CASTLINE_PARKED`).
+acknowledged, so no message can stop the line. An operator reads the parking stream with
+`castline line parked` (or any NATS client: `nats stream view CASTLINE_PARKED`).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
@@ -23,6 +26,35 @@ async def park(js: JetStreamContext, subject: str, data: bytes, reason: str) -> 
     await _ensure(js)
     headers = {"Castline-Subject": _header(subject), "Castline-Reason": _header(reason)}
     await js.publish(f"{ROOT}.message", data, headers=headers)
+
+
+@dataclass(frozen=True, slots=True)
+class Parked:
+    at: datetime  # when it was parked (UTC)
+    subject: str  # where it came from
+    reason: str
+    size: int  # bytes kept (a bridge keeps the head of a larger payload)
+    head: bytes  # the first bytes, for a person to see what sent it
+
+
+async def latest(js: JetStreamContext, count: int, head: int = 200) -> list[Parked]:
+    """The newest `count` parked messages, oldest first (none before the first is parked)."""
+    try:
+        info = await js.stream_info(STREAM)
+    except NotFoundError:
+        return []
+    last = info.state.last_seq
+    found = []
+    for seq in range(max(info.state.first_seq, last - count + 1), last + 1):
+        try:
+            msg = await js.get_msg(STREAM, seq)
+        except NotFoundError:  # given way to newer ones meanwhile
+            continue
+        headers, data = msg.headers or {}, msg.data or b""
+        at = msg.time.astimezone(UTC) if msg.time else datetime.now(UTC)
+        subject, reason = headers.get("Castline-Subject", ""), headers.get("Castline-Reason", "")
+        found.append(Parked(at, subject, reason, len(data), data[:head]))
+    return found
 
 
 async def parked(js: JetStreamContext) -> int:

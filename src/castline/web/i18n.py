@@ -407,7 +407,7 @@ EN: dict[str, str] = {
     "dead.title": "Dead letters",
     "dead.parked": "{n} message(s) parked in the broker: they could not be stored here as "
     "dead letters (a topic that is no NATS subject, a payload over the broker's limit, or the "
-    "database refused them). Read them with: nats stream view CASTLINE_PARKED",
+    "database refused them). Read them with: castline line parked",
     "dead.note": "invalid messages, kept with the reason",
     "dead.empty": "None: every message was valid. A message that fails validation "
     "appears here with its reason.",
@@ -864,7 +864,7 @@ ZH: dict[str, str] = {
     "run，本机或另一台电脑）。",
     "dead.title": "无效消息",
     "dead.parked": "{n} 条消息暂存在消息代理中：无法作为无效消息保存到这里（主题不是合法的 NATS "
-    "主题、消息超过代理的大小上限，或数据库拒绝写入）。查看方式：nats stream view CASTLINE_PARKED",
+    "主题、消息超过代理的大小上限，或数据库拒绝写入）。查看方式：castline line parked",
     "dead.note": "校验未通过的消息，连同原因保存",
     "dead.empty": "无：所有消息均有效。校验未通过的消息会连同原因显示在这里。",
     "users.title": "用户与 API 密钥",
