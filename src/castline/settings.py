@@ -108,15 +108,19 @@ class SettingsError(ValueError):
 NATS_SCHEMES = ("nats", "tls", "ws", "wss")
 
 
+def _is_nats_url(url: str) -> bool:
+    parsed = urlsplit(url)
+    try:
+        parsed.port  # noqa: B018 (a port that is no number raises here)
+    except ValueError:
+        return False
+    return parsed.scheme in NATS_SCHEMES and bool(parsed.hostname)
+
+
 def check_nats_urls(value: str) -> str:
     """A NATS server, or a cluster's servers comma-separated: each scheme://host[:port]."""
     for url in value.split(","):
-        parsed = urlsplit(url.strip())
-        try:
-            parsed.port  # noqa: B018 (a port that is no number raises here)
-        except ValueError:
-            parsed = parsed._replace(netloc="")
-        if parsed.scheme not in NATS_SCHEMES or not parsed.hostname:
+        if not _is_nats_url(url.strip()):
             raise ValueError(
                 f"{url.strip()[:200]!r} is no NATS server URL: give nats://host:4222 "
                 "(or tls://, ws://, wss://; a cluster's servers comma-separated)"

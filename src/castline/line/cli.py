@@ -145,23 +145,17 @@ def parked(
     config: ConfigOption = None,
 ) -> None:
     """Messages parked in the broker: they could not even be stored as dead letters."""
-    import nats as nats_client
     from nats.errors import NoServersError
 
     from castline.cli_text import say
     from castline.messaging import parking
+    from castline.messaging.connect import connect_once
 
     settings = settings_or_exit(config)
     url = nats or nats_url(settings)
 
-    async def quiet(_exc: Exception) -> None:
-        pass  # a broker that is away is said once, below
-
     async def main() -> list[parking.Parked]:
-        # One try a server (nats-py's allow_reconnect=False keeps a refused connect waiting).
-        options = {"max_reconnect_attempts": 1, "connect_timeout": 5, "error_cb": quiet}
-        connecting = nats_client.connect(servers=url.split(","), **options, **_login(settings))
-        nc = await asyncio.wait_for(connecting, 30)
+        nc = await connect_once(url, **_login(settings))
         try:
             return await parking.latest(nc.jetstream(), last)
         finally:

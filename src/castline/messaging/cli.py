@@ -233,17 +233,10 @@ def _on_hub(url: str, config: Any, act: Callable[[Any], Awaitable[T]], plant: st
     settings = settings_or_exit(config)
 
     async def run() -> T:
-        import nats
-
+        from castline.messaging.connect import connect_once
         from castline.messaging.devices import connect_options
 
-        async def quiet(_exc: Exception) -> None:  # the line below says what went wrong
-            return None
-
-        options = connect_options(None, settings.tls)
-        nc = await nats.connect(url, **options, error_cb=quiet, allow_reconnect=False,
-                                max_reconnect_attempts=1, reconnect_time_wait=0.5,
-                                connect_timeout=3)  # fmt: skip
+        nc = await connect_once(url, **connect_options(None, settings.tls))
         try:
             return await act(nc)
         finally:

@@ -183,8 +183,8 @@ class MqttBridge:
         self, js: nats.js.JetStreamContext, topic: str, payload: bytes, reason: str
     ) -> None:
         """Parked with its reason and the head of its payload, once JetStream is there."""
-        shown = limits.clip(topic, 200)
-        log.warning("parked a message on %r: %s", shown, reason)
+        where = shown(topic)
+        log.warning("parked a message on %s: %s", where, reason)
         reason = f"{reason} (bridged from MQTT, {len(payload)} bytes)"
         while True:
             try:
@@ -192,7 +192,7 @@ class MqttBridge:
                 self.parked += 1
                 return
             except Exception as exc:
-                log.warning("could not park the message on %r (%s); retrying", shown, exc)
+                log.warning("could not park the message on %s (%s); retrying", where, exc)
                 await asyncio.sleep(RETRY_S)
 
     async def _ack_in_order(

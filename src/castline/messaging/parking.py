@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from nats.js import JetStreamContext
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import (
+    DiscardPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+    StreamState,
+)
 from nats.js.errors import NotFoundError
 
 STREAM = "CASTLINE_PARKED"
@@ -39,13 +45,12 @@ class Parked:
 
 async def latest(js: JetStreamContext, count: int, head: int = 200) -> list[Parked]:
     """The newest `count` parked messages, oldest first (none before the first is parked)."""
-    try:
-        info = await js.stream_info(STREAM)
-    except NotFoundError:
+    state = await _state(js)
+    if state is None:
         return []
-    last = info.state.last_seq
+    last = state.last_seq
     found = []
-    for seq in range(max(info.state.first_seq, last - count + 1), last + 1):
+    for seq in range(max(state.first_seq, last - count + 1), last + 1):
         try:
             msg = await js.get_msg(STREAM, seq)
         except NotFoundError:  # given way to newer ones meanwhile
@@ -59,11 +64,15 @@ async def latest(js: JetStreamContext, count: int, head: int = 200) -> list[Park
 
 async def parked(js: JetStreamContext) -> int:
     """How many messages the parking stream holds (none before the first is parked)."""
+    state = await _state(js)
+    return 0 if state is None else int(state.messages)
+
+
+async def _state(js: JetStreamContext) -> StreamState | None:
     try:
-        info = await js.stream_info(STREAM)
+        return (await js.stream_info(STREAM)).state
     except NotFoundError:
-        return 0
-    return int(info.state.messages)
+        return None
 
 
 async def _ensure(js: JetStreamContext) -> None:

@@ -537,8 +537,7 @@ def _guarded(topic_name: str, payload: bytes, inbound: bool) -> tuple[Route, Mes
         raise InvalidMessage(f"{INTERNAL} ({detail})") from exc
 
 
-def _check_envelope(topic_name: str, size: int, inbound: bool) -> Route:
-    """The topic and the size of a message, before its bytes are read."""
+def _decode(topic_name: str, payload: bytes, inbound: bool) -> tuple[Route, Message]:
     try:
         route = _route(topic_name)
     except ValueError as exc:
@@ -547,17 +546,12 @@ def _check_envelope(topic_name: str, size: int, inbound: bool) -> Route:
         raise InvalidMessage("this is castline's own output namespace, not input")
     if inbound and route.kind in LINE_KINDS:
         raise InvalidMessage(f"only castline publishes {route.kind.value} messages")
-    budget = limits.MAX_BYTES[route.kind]
-    if size > budget:
-        raise InvalidMessage(
-            f"{route.kind.value} message of {size} bytes is over its {budget} bytes"
-        )
-    return route
-
-
-def _decode(topic_name: str, payload: bytes, inbound: bool) -> tuple[Route, Message]:
-    route = _check_envelope(topic_name, len(payload), inbound)
     payload = bytes(payload)
+    budget = limits.MAX_BYTES[route.kind]
+    if len(payload) > budget:
+        raise InvalidMessage(
+            f"{route.kind.value} message of {len(payload)} bytes is over its {budget} bytes"
+        )
     if route.kind is Kind.AVAILABILITY:
         return route, _availability(route, payload)
     data = load_json(payload)
