@@ -91,7 +91,7 @@ EN: dict[str, str] = {
     "hub.none": "the hub copies no plants yet: castline hub add-plant PLANT",
     "hub.bad_plant": "plant id {plant} must be 1 to 64 letters, digits, '_' or '-', and not "
     "'hub' (the hub's own JetStream domain)",
-    "hub.bad_url": "--hub {url}: give the hub's NATS URL, nats://HOST:PORT (or tls://...)",
+    "hub.bad_url": "--hub {url}: give the hub's NATS URL, nats://HOST:PORT (or tls://, ws://, wss://)",
     "hub.unknown_plant": "the hub does not copy plant '{plant}' (see `castline hub plants`)",
     "hub.no_central": "the server at {url} holds no central stream: is it a `castline hub`?",
     "hub.legacy": "the hub copies all of {plant} through one source made before photos were "
@@ -203,7 +203,7 @@ ZH: dict[str, str] = {
     "hub.none": "中心站尚未复制任何工厂：castline hub add-plant 工厂",
     "hub.bad_plant": "工厂 id {plant} 须为 1 到 64 个字母、数字、'_' 或 '-'，且不能是 "
     "'hub'（中心站自己的 JetStream 域）",
-    "hub.bad_url": "--hub {url}：请给出中心站的 NATS 地址 nats://主机:端口（或 tls://...）",
+    "hub.bad_url": "--hub {url}：请给出中心站的 NATS 地址 nats://主机:端口（或 tls://、ws://、wss://）",
     "hub.unknown_plant": "中心站没有复制工厂 '{plant}'（见 `castline hub plants`）",
     "hub.no_central": "{url} 上的服务器没有中心流：它是 `castline hub` 吗？",
     "hub.legacy": "中心站通过一个在照片可选之前建立的源复制 {plant} 的全部消息；"

@@ -13,12 +13,12 @@ import contextlib
 import signal
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
-from urllib.parse import urlsplit
 
 import typer
 
 from castline.cli_text import say
 from castline.options import ConfigOption, settings_or_exit
+from castline.settings import check_nats_urls
 
 if TYPE_CHECKING:
     from castline.messaging.uplink import PlantLag
@@ -224,11 +224,8 @@ def _on_hub(url: str, config: Any, act: Callable[[Any], Awaitable[T]], plant: st
     from nats.js.errors import NotFoundError
 
     try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 -- raises ValueError for a port that is not a number
+        check_nats_urls(url)
     except ValueError:
-        _fail(say("hub.bad_url", url=url[:80]), 2)
-    if parts.scheme not in ("nats", "tls") or not parts.hostname:
         _fail(say("hub.bad_url", url=url[:80]), 2)
     settings = settings_or_exit(config)
 
