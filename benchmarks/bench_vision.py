@@ -9,16 +9,19 @@ record them in docs/benchmarks.md. Pin it to one core: `taskset -c 1`.
     .venv/bin/python benchmarks/bench_vision.py --n-train 100 200 400   # learn from few
     .venv/bin/python benchmarks/bench_vision.py --labels                # all, + head
     .venv/bin/python benchmarks/bench_vision.py --backbone lite1 --n-train 400
+    .venv/bin/python benchmarks/bench_vision.py --n-train 200 --set memory_rows=2048
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import sys
 import tempfile
 import time
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +35,17 @@ from castline.vision.model import InspectionModel
 from castline.vision.train import DEFAULT_BACKBONE, TrainConfig, train_model
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+
+
+def setting(text: str) -> tuple[str, object]:
+    """FIELD=VALUE for a TrainConfig field, the value in JSON."""
+    name, _, value = text.partition("=")
+    if name not in {f.name for f in fields(TrainConfig)}:
+        raise argparse.ArgumentTypeError(f"{name!r} is no TrainConfig field")
+    try:
+        return name, json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"{value!r} is no JSON value") from exc
 
 
 def in_split(paths: list[Path], split: str) -> list[Path]:
@@ -104,6 +118,10 @@ def report(
 
 
 def config_of(args: argparse.Namespace) -> TrainConfig:
+    return replace(_config_of(args), **dict(args.set))
+
+
+def _config_of(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(
         input_size=args.input_size,
         cell=args.cell,
@@ -131,6 +149,14 @@ def main() -> None:
     parser.add_argument("--register", action="store_true", help="photos moved onto a template")
     parser.add_argument("--labels", action="store_true", help="also train the head (all)")
     parser.add_argument("--latency-runs", type=int, default=300)
+    parser.add_argument(
+        "--set",
+        type=setting,
+        action="append",
+        default=[],
+        metavar="FIELD=JSON",
+        help="any other TrainConfig field, e.g. --set memory_rows=2048 --set sigma=0.5",
+    )
     args = parser.parse_args()
 
     root = casting_root(Path(os.environ.get("CASTLINE_DATA", DATA)))
