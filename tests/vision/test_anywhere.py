@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from castline.domain.verdict import Verdict
-from castline.vision.align import choose, thumbnail
+from castline.vision.align import choose, input_shape, thumbnail
 from castline.vision.train import TrainConfig, train_model
 
 from .conftest import Trained
@@ -40,6 +40,19 @@ def test_a_defect_on_the_parts_border_is_found_where_it_is(
     assert np.hypot(peak_x - pit[0], peak_y - pit[1]) <= 12
 
 
+def test_the_input_is_shaped_like_the_photos_at_the_same_cost() -> None:
+    assert input_shape([(300, 300)], 240) == (240, 240)
+    assert input_shape([(300, 315), (300, 290)], 240) == (240, 240)  # near enough square
+    assert input_shape([(160, 480)] * 3, 240) == (144, 416)  # a 3:1 bar fills it
+    assert input_shape([(480, 160)], 240) == (416, 144)
+    # Photos of several sizes: the typical shape decides.
+    shape = input_shape([(240, 320), (300, 400), (256, 384)], 240)
+    assert shape == (208, 272) and abs(shape[0] * shape[1] / 240**2 - 1) < 0.05
+    bar = np.zeros((160, 480, 3), np.uint8)
+    assert thumbnail(bar, (144, 416)).shape == (22, 64)  # letterboxed like the input
+    assert thumbnail(bar).shape == (64, 64)
+
+
 @pytest.mark.slow
 def test_wide_photos_are_letterboxed_and_scored_to_their_edge(tmp_path: Path) -> None:
     folder = tmp_path / "good"
@@ -53,6 +66,7 @@ def test_wide_photos_are_letterboxed_and_scored_to_their_edge(tmp_path: Path) ->
         input_size=96, memory_rows=3000, target_frr=0.05, review_frr=0.1, part_mask=False
     )
     model = train_model(paths, tmp_path / "m", progress=False, config=config)
+    assert model.manifest["input_size"] == [80, 112]  # shaped like the photos, not 96 x 96
     fine = [model.inspect(wide(seed)) for seed in range(900, 906)]
     # On the background at the far right edge, where a squash or a blind band would hide it.
     pitted = model.inspect(wide(907, pit=(189, 40, 4)))
@@ -66,7 +80,7 @@ def test_wide_photos_are_letterboxed_and_scored_to_their_edge(tmp_path: Path) ->
 
 def test_memory_per_cell_only_where_the_photos_line_up() -> None:
     steady = [thumbnail(part(seed, shift=(1.0, -1.0))) for seed in range(20)]
-    assert choose(steady, cell=4, reach=1, grid=28).cell == 4
+    assert choose(steady, cell=4, reach=1, grid=(28, 28)).cell == 4
     rng = np.random.default_rng(0)
     moving = []
     for seed in range(20):
@@ -74,5 +88,5 @@ def test_memory_per_cell_only_where_the_photos_line_up() -> None:
         y, x = rng.integers(0, 64, size=2)
         canvas[y : y + SIZE, x : x + SIZE] = part(seed)
         moving.append(thumbnail(canvas))
-    chosen = choose(moving, cell=4, reach=1, grid=28)
+    chosen = choose(moving, cell=4, reach=1, grid=(28, 28))
     assert chosen.cell == 0 and chosen.p90_offset > chosen.limit

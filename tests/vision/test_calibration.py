@@ -67,7 +67,7 @@ def test_coreset_covers_every_cluster() -> None:
 
 
 def test_cell_windows_reach_around_each_cell() -> None:
-    windows = cell_windows(grid=6, cell=3, reach=1)
+    windows = cell_windows(grid=(6, 6), cell=3, reach=1)
     assert len(windows) == 4
     first = {(int(i) // 6, int(i) % 6) for i in windows[0]}
     assert first == {(y, x) for y in range(4) for x in range(4)}
@@ -78,7 +78,7 @@ def test_maps_are_divided_by_the_usual_distance_inside_the_band() -> None:
     usual = np.arange(1, grid * grid + 1, dtype=np.float32).reshape(grid, grid)
     scorer = Scorer(sigma=0, margin=1 / 6, usual=usual)
     g = GraphBuilder()
-    g.rename(scorer.anomaly_map(g, "map", grid), "out")
+    g.rename(scorer.anomaly_map(g, "map", (grid, grid)), "out")
     inputs = [helper.make_tensor_value_info("map", FLOAT, [1, 1, grid, grid])]
     graph = g.model(inputs, [("out", FLOAT, [1, 1, grid, grid])], "usual")
     ones = np.ones((1, 1, grid, grid), dtype=np.float32)

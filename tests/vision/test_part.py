@@ -23,7 +23,7 @@ def rings(seeds: range) -> list[np.ndarray]:
 
 
 def test_the_part_is_found_with_its_border_and_the_corners_left_out() -> None:
-    region = find_part(rings(range(30)), GRID, SIZE, margin=0.04)
+    region = find_part(rings(range(30)), (GRID, GRID), (SIZE, SIZE), margin=0.04)
     assert region.weights is not None
     centres = (np.arange(GRID) + 0.5) / GRID - 0.5
     distance = np.hypot(*np.meshgrid(centres, centres))  # from the photo's centre, in sides
@@ -42,7 +42,7 @@ def test_a_surface_filling_the_photo_is_inspected_to_its_edge() -> None:
         grey = 128 + ndimage.gaussian_filter(rng.normal(0, 1, (SIZE, SIZE)), 1.0) * 9
         photo = np.clip(grey, 0, 255).astype(np.uint8)
         thumbs.append(thumbnail(np.repeat(photo[:, :, None], 3, axis=2)))
-    region = find_part(thumbs, GRID, SIZE, margin=0.04)
+    region = find_part(thumbs, (GRID, GRID), (SIZE, SIZE), margin=0.04)
     assert region.weights is None and region.share == 1.0
 
 

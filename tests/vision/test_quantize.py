@@ -35,8 +35,8 @@ def _features(net: EfficientNetLite, photo: np.ndarray) -> np.ndarray:
 
 
 def test_int8_patches_follow_the_float_ones(net: EfficientNetLite) -> None:
-    calibration = network_inputs([part(seed) for seed in range(6)], SIZE, BORDER)
-    int8 = quantise(net, SIZE + 2 * BORDER, STRIDES, calibration)
+    calibration = network_inputs([part(seed) for seed in range(6)], (SIZE, SIZE), BORDER)
+    int8 = quantise(net, (SIZE + 2 * BORDER,) * 2, STRIDES, calibration)
     photo = part(500, pit=(40, 44, 4))
     exact, quantised = _features(net, photo), _features(int8, photo)
     assert exact.shape == quantised.shape
@@ -46,7 +46,7 @@ def test_int8_patches_follow_the_float_ones(net: EfficientNetLite) -> None:
     weights = [t for t in int8.fragment.graph.initializer if t.data_type == onnx.TensorProto.INT8]
     assert len(weights) >= 10
     with pytest.raises(ValueError, match="built for"):
-        int8.build(GraphBuilder(), "x", SIZE, STRIDES)
+        int8.build(GraphBuilder(), "x", (SIZE, SIZE), STRIDES)
 
 
 def test_a_quantised_model_decides_through_its_own_int8_graph(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ SIZE = 96  # model input for the 128 px synthetic photos
 
 def _shift_graph(registration: Registration) -> bytes:
     g = GraphBuilder()
-    x, _ = preprocess(g, SIZE)
+    x, _ = preprocess(g, (SIZE, SIZE))
     g.rename(registration.shift(g, x), "found")
     return g.model([IMAGE_INPUT], [("found", INT64, [2])], "shift").SerializeToString()
 
@@ -32,7 +32,7 @@ def test_the_template_learns_the_placement_and_finds_each_shift(tmp_path: Path) 
     for i, (dy, dx) in enumerate(moves):
         save(part(i, shift=(float(dx), float(dy))), str(tmp_path / f"{i}.png"))
         paths.append(tmp_path / f"{i}.png")
-    thumbs = _input_thumbs([Photo(p, str(i)) for i, p in enumerate(paths)], SIZE, 1)
+    thumbs = _input_thumbs([Photo(p, str(i)) for i, p in enumerate(paths)], (SIZE, SIZE), 1)
     registration, shifts = fit(thumbs, SIZE)
     # Photo px -> input px (128 -> 96); shifts are relative to the typical placement.
     expected = (moves - np.median(moves, axis=0)) * SIZE / 128

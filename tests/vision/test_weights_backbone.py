@@ -121,7 +121,7 @@ def _taps(
     """castline's backbone as an ONNX graph, run on `x`: the feature maps at `strides`."""
     net = EfficientNetLite.load(name)
     g = GraphBuilder()
-    taps = net.build(g, "x", size, strides)
+    taps = net.build(g, "x", (size, size), strides)
     outs = [g.rename(t, f"f{s}") for t, s in zip(taps, strides, strict=True)]
     graph = helper.make_graph(
         g.nodes,

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from castline.vision.graph_builder import GraphBuilder
+from castline.vision.patches import HW
 from castline.vision.weights import load_state_dict
 
 BACKBONES = ("lite0", "lite1")
@@ -123,30 +124,30 @@ class EfficientNetLite:
         self,
         g: GraphBuilder,
         x: str,
-        size: int,
+        size: HW,
         conv: str,
         bn: str,
         stride: int = 1,
         group: int = 1,
         relu6: bool = True,
-    ) -> tuple[str, int]:
+    ) -> tuple[str, HW]:
         weight, bias = self._folded(conv, bn)
         k = weight.shape[-1]
-        before, after = same_pads(size, k, stride)
+        (top, bottom), (left, right) = (same_pads(side, k, stride) for side in size)
         y = g.op(
             "Conv",
             [x, g.const(weight, "w"), g.const(bias, "b")],
             kernel_shape=[k, k],
             strides=[stride, stride],
-            pads=[before, before, after, after],
+            pads=[top, left, bottom, right],
             group=group,
         )
         if relu6:
             y = g.op("Clip", [y, g.const(0.0), g.const(6.0)], "relu6")
-        return y, math.ceil(size / stride)
+        return y, (math.ceil(size[0] / stride), math.ceil(size[1] / stride))
 
-    def build(self, g: GraphBuilder, x: str, size: int, strides: tuple[int, ...]) -> list[str]:
-        """Add the network to `g` for a normalised NCHW input of `size` x `size`.
+    def build(self, g: GraphBuilder, x: str, size: HW, strides: tuple[int, ...]) -> list[str]:
+        """Add the network to `g` for a normalised NCHW input of `size` (height, width).
 
         Returns the feature maps at the requested strides (deepest block of each).
         """

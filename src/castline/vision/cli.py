@@ -54,7 +54,11 @@ def train(
         str | None, typer.Option(help="lite1 (default: finer, as fast as float lite0) or lite0.")
     ] = None,
     input_size: Annotated[
-        int | None, typer.Option(help="Model input side in px (default: backbone's native).")
+        int | None,
+        typer.Option(
+            help="Model input side in px, for square photos; oblong photos get as many pixels "
+            "shaped like them (default: backbone's native)."
+        ),
     ] = None,
     bank_images: Annotated[
         int | None, typer.Option(help="At most this many good photos (quick models); default all.")

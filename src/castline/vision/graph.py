@@ -1,7 +1,7 @@
 """The one inference path: an ONNX graph that takes a photo and returns the decision.
 
-uint8 RGB image of any size -> letterbox into the model's square input (scaled, never
-squashed; a mirrored border around it) -> (x - 127) / 128 ->
+uint8 RGB image of any size -> letterbox into the model's input, shaped like the photos
+it learnt from (scaled, never squashed; a mirrored border around it) -> (x - 127) / 128 ->
 EfficientNet-Lite features at strides 8 and 16 -> patch descriptors -> distance to the
 nearest normal patch of the same cell -> smoothed map, divided by the usual distance of
 good parts at each place -> image score -> optional supervised head -> thresholds ->
@@ -14,7 +14,7 @@ Graph outputs:
   verdict    [1]     int64: 0 OK, 1 REVIEW, 2 NG, 3 QUARANTINE (score is NaN)
   heatmap    [H, W]  float: anomaly map resized to the input image
   descriptor [1, K]  float: image-level features the supervised head reads
-  distances  [g, g]  float: smoothed patch distances before the usual-distance division
+  distances  [gh, gw] float: smoothed patch distances before the usual-distance division
 """
 
 from __future__ import annotations
@@ -28,11 +28,10 @@ from onnx import helper
 from castline.vision.backbone import INPUT_MEAN, INPUT_STD, EfficientNetLite
 from castline.vision.graph_builder import FLOAT, INT64, UINT8, GraphBuilder
 from castline.vision.memory import PatchMemory, Scorer
-from castline.vision.patches import PatchMaker
+from castline.vision.patches import GRID_STRIDE, HW, PatchMaker, as_hw, grid_of
 from castline.vision.register import Registration
 
 STRIDES = (8, 16)  # feature maps the patches are made of, by default
-GRID_STRIDE = 8  # one patch per 8 x 8 input pixels
 VERDICT_CODES = ("OK", "REVIEW", "NG", "QUARANTINE")
 MEMORY_BANK = "memory_bank"  # initializer [cells, rows, d]: the memory update.py grows
 MEMORY_ROWS = "memory_rows"  # value [cells, c * c, d]: the patch rows compared with it
@@ -64,7 +63,7 @@ class Head:
 
 @dataclass(frozen=True)
 class Letterbox:
-    """Where the photo lies in the square model input (graph values, int64 [1] each)."""
+    """Where the photo lies in the model input (graph values, int64 [1] each)."""
 
     top: str
     left: str
@@ -72,21 +71,22 @@ class Letterbox:
     width: str
 
 
-def preprocess(g: GraphBuilder, size: int) -> tuple[str, Letterbox]:
-    """uint8 [H, W, 3] RGB -> normalised float [1, 3, size, size], letterboxed.
+def preprocess(g: GraphBuilder, size: HW) -> tuple[str, Letterbox]:
+    """uint8 [H, W, 3] RGB -> normalised float [1, 3, h, w], letterboxed.
 
-    The photo is scaled so its longer side fills the input and the rest is padded by
-    repeating its edge: never squashed, so a round part stays round whatever the camera's
-    aspect ratio. Square photos are not padded at all.
+    The photo is scaled as large as it fits the input and the rest is padded by repeating
+    its edge: never squashed, so a round part stays round whatever the camera's aspect
+    ratio. Photos shaped like the input are not padded at all.
     """
     x = g.op("Cast", ["image"], to=FLOAT)
     x = g.op("Unsqueeze", [g.op("Transpose", [x], perm=[2, 0, 1]), g.ints([0])])
     hw = g.op(
         "Cast", [g.op("Slice", [g.op("Shape", ["image"]), g.ints([0]), g.ints([2])])], to=FLOAT
     )
-    scale = g.op("Div", [g.const([float(size)]), g.op("ReduceMax", [hw], keepdims=1)])
+    fits = g.op("Div", [g.const([float(size[0]), float(size[1])]), hw])
+    scale = g.op("ReduceMin", [fits], keepdims=1)
     new = g.op("Cast", [g.op("Round", [g.op("Mul", [hw, scale])])], to=INT64)
-    new = g.op("Min", [g.op("Max", [new, g.ints([1])]), g.ints([size])])
+    new = g.op("Min", [g.op("Max", [new, g.ints([1])]), g.ints(list(size))])
     x = g.op(
         "Resize",
         [x, "", "", g.op("Concat", [g.ints([1, 3]), new], axis=0)],
@@ -94,7 +94,7 @@ def preprocess(g: GraphBuilder, size: int) -> tuple[str, Letterbox]:
         mode="linear",
         coordinate_transformation_mode="half_pixel",
     )
-    spare = g.op("Sub", [g.ints([size, size]), new])
+    spare = g.op("Sub", [g.ints(list(size)), new])
     before = g.op("Div", [spare, g.ints([2])])
     after = g.op("Sub", [spare, before])
     pads = g.op("Concat", [g.ints([0, 0]), before, g.ints([0, 0]), after], axis=0)
@@ -107,11 +107,11 @@ def preprocess(g: GraphBuilder, size: int) -> tuple[str, Letterbox]:
     return x, Letterbox(at(before, 0), at(before, 1), at(new, 0), at(new, 1))
 
 
-def photo_mask(g: GraphBuilder, box: Letterbox, grid: int) -> str:
-    """[1, 1, grid, grid]: 1 where a patch's centre lies on the photo, 0 on the padding."""
-    centres = g.const(np.arange(grid) * GRID_STRIDE + GRID_STRIDE // 2, "centres", np.int64)
+def photo_mask(g: GraphBuilder, box: Letterbox, grid: HW) -> str:
+    """[1, 1, gh, gw]: 1 where a patch's centre lies on the photo, 0 on the padding."""
 
-    def on(start: str, length: str) -> str:
+    def on(start: str, length: str, count: int) -> str:
+        centres = g.const(np.arange(count) * GRID_STRIDE + GRID_STRIDE // 2, "centres", np.int64)
         inside = g.op(
             "And",
             [
@@ -121,20 +121,20 @@ def photo_mask(g: GraphBuilder, box: Letterbox, grid: int) -> str:
         )
         return g.op("Cast", [inside], to=FLOAT)
 
-    rows = g.op("Reshape", [on(box.top, box.height), g.ints([1, 1, grid, 1])])
-    cols = g.op("Reshape", [on(box.left, box.width), g.ints([1, 1, 1, grid])])
+    rows = g.op("Reshape", [on(box.top, box.height, grid[0]), g.ints([1, 1, grid[0], 1])])
+    cols = g.op("Reshape", [on(box.left, box.width, grid[1]), g.ints([1, 1, 1, grid[1]])])
     return g.op("Mul", [rows, cols], "photo_mask")
 
 
 def _patch_grid(
     g: GraphBuilder,
     net: EfficientNetLite,
-    size: int,
+    size: HW,
     border: int,
     strides: tuple[int, ...],
     register: Registration | None = None,
-) -> tuple[str, int, Letterbox, str | None]:
-    """Patch descriptors [1, D, grid, grid] of the letterboxed photo.
+) -> tuple[str, HW, Letterbox, str | None]:
+    """Patch descriptors [1, D, gh, gw] of the letterboxed photo.
 
     The network sees the photo with `border` px of its own mirror image around it and the
     border's features are cut off after the neighbourhood pooling: patches at the photo's
@@ -146,11 +146,11 @@ def _patch_grid(
     shift = None
     if register is not None:
         shift = register.shift(g, x)
-        x = register.move(g, x, shift, size, "reflect")
+        x = register.move(g, x, shift, size[0], "reflect")
     if border:
         x = g.op("Pad", [x, g.ints([0, 0, border, border, 0, 0, border, border])], mode="reflect")
-    maps = net.build(g, x, size + 2 * border, strides)
-    grid = -(-size // GRID_STRIDE)
+    maps = net.build(g, x, (size[0] + 2 * border, size[1] + 2 * border), strides)
+    grid = grid_of(size)
     channels = [net.channels_at(s) for s in strides]
     crops = [border // s for s in strides]
     factors = [s // GRID_STRIDE if s >= GRID_STRIDE else -(GRID_STRIDE // s) for s in strides]
@@ -159,14 +159,14 @@ def _patch_grid(
 
 def features_graph(
     net: EfficientNetLite,
-    size: int,
+    size: int | HW,
     border: int = 0,
     strides: tuple[int, ...] = STRIDES,
     register: Registration | None = None,
 ) -> onnx.ModelProto:
     """Image -> patch descriptor rows [P, D]: what the memory bank is made of."""
     g = GraphBuilder()
-    patches, _, _, _ = _patch_grid(g, net, size, border, strides, register)
+    patches, _, _, _ = _patch_grid(g, net, as_hw(size), border, strides, register)
     g.rename(PatchMaker.rows(g, patches), "patches")
     dim = sum(net.channels_at(s) for s in strides)
     return g.model([IMAGE_INPUT], [("patches", FLOAT, ["P", dim])], f"castline-features-{net.name}")
@@ -174,7 +174,7 @@ def features_graph(
 
 def inspection_graph(
     net: EfficientNetLite,
-    size: int,
+    size: int | HW,
     memory: PatchMemory,
     *,
     scorer: Scorer,
@@ -187,6 +187,7 @@ def inspection_graph(
 ) -> onnx.ModelProto:
     """The full decision graph (see the module docstring for its outputs)."""
     g = GraphBuilder()
+    size = as_hw(size)
     patches, grid, box, shift = _patch_grid(g, net, size, border, strides, register)
     distance = nearest_distance(g, memory, patches, grid)
     smoothed = scorer.smoothed(g, distance, grid)
@@ -206,20 +207,20 @@ def inspection_graph(
     g.rename(score, "score")
     g.rename(anomaly, "anomaly")
     g.rename(descriptor, "descriptor")
-    g.rename(g.op("Reshape", [smoothed, g.ints([grid, grid])]), "distances")
+    g.rename(g.op("Reshape", [smoothed, g.ints(list(grid))]), "distances")
     outputs = [
         ("score", FLOAT, [1]),
         ("anomaly", FLOAT, [1]),
         ("verdict", INT64, [1]),
         ("heatmap", FLOAT, ["height", "width"]),
         ("descriptor", FLOAT, [1, "K"]),
-        ("distances", FLOAT, ["grid", "grid"]),
+        ("distances", FLOAT, ["grid_h", "grid_w"]),
     ]
     return g.model([IMAGE_INPUT], outputs, f"castline-inspection-{net.name}", metadata)
 
 
-def nearest_distance(g: GraphBuilder, memory: PatchMemory, patches: str, grid: int) -> str:
-    """Distance of each patch of [1, D, grid, grid] to its cell's nearest memory row: [P].
+def nearest_distance(g: GraphBuilder, memory: PatchMemory, patches: str, grid: HW) -> str:
+    """Distance of each patch of [1, D, gh, gw] to its cell's nearest memory row: [P].
 
     |x - m|^2 = |x|^2 - 2 x.m + |m|^2, the cross products of all cells as one grouped 1x1
     convolution (a group per cell, |m|^2 its bias): on one core ONNX Runtime's convolution
@@ -229,10 +230,10 @@ def nearest_distance(g: GraphBuilder, memory: PatchMemory, patches: str, grid: i
     """
     cells, _, dim = memory.bank.shape
     cell = memory.cell
-    n = -(-grid // cell)
-    side = n * cell
-    if side > grid:  # pad to whole cells; the padding is cut off again below
-        patches = g.op("Pad", [patches, g.ints([0, 0, 0, 0, 0, 0, side - grid, side - grid])])
+    (ny, nx), (gh, gw) = memory.cells_of(grid), grid
+    high, wide = ny * cell, nx * cell
+    if (high, wide) != grid:  # pad to whole cells; the padding is cut off again below
+        patches = g.op("Pad", [patches, g.ints([0, 0, 0, 0, 0, 0, high - gh, wide - gw])])
     if memory.projection is not None:  # on the map, before the cells are cut: less to move
         axes = memory.projection.axes
         bias = -(memory.projection.centre @ axes)
@@ -241,7 +242,7 @@ def nearest_distance(g: GraphBuilder, memory: PatchMemory, patches: str, grid: i
             [patches, g.const(axes.T[:, :, None, None], "pca_w"), g.const(bias, "pca_b")],
             kernel_shape=[1, 1],
         )
-    x = g.op("Reshape", [patches, g.ints([dim, n, cell, n, cell])])
+    x = g.op("Reshape", [patches, g.ints([dim, ny, cell, nx, cell])])
     x = g.op("Transpose", [x], perm=[1, 3, 0, 2, 4])
     rows = g.rename(g.op("Reshape", [x, g.ints([cells, dim, cell * cell])]), MEMORY_ROWS)
     bank = g.named(memory.bank, MEMORY_BANK)
@@ -254,9 +255,9 @@ def nearest_distance(g: GraphBuilder, memory: PatchMemory, patches: str, grid: i
     nearest = g.op("ReduceMin", [cross], axes=[1], keepdims=0)
     own = g.op("ReduceSumSquare", [rows], axes=[1], keepdims=0)
     squared = g.op("Relu", [g.op("Add", [nearest, own])])  # rounding may go below 0
-    d = g.op("Reshape", [g.op("Sqrt", [squared]), g.ints([n, n, cell, cell])])
-    d = g.op("Reshape", [g.op("Transpose", [d], perm=[0, 2, 1, 3]), g.ints([side, side])])
-    d = g.op("Slice", [d, g.ints([0, 0]), g.ints([grid, grid])])
+    d = g.op("Reshape", [g.op("Sqrt", [squared]), g.ints([ny, nx, cell, cell])])
+    d = g.op("Reshape", [g.op("Transpose", [d], perm=[0, 2, 1, 3]), g.ints([high, wide])])
+    d = g.op("Slice", [d, g.ints([0, 0]), g.ints([gh, gw])])
     return g.op("Reshape", [d, g.ints([-1])], "distance")
 
 
@@ -264,7 +265,7 @@ def _heat_map(
     g: GraphBuilder,
     amap: str,
     box: Letterbox,
-    size: int,
+    size: HW,
     register: Registration | None = None,
     shift: str | None = None,
 ) -> None:
@@ -273,12 +274,12 @@ def _heat_map(
     image_hw = g.op("Slice", [g.op("Shape", ["image"]), g.ints([0]), g.ints([2])])
     heat = g.op(
         "Resize",
-        [amap, "", "", g.ints([1, 1, size, size])],
+        [amap, "", "", g.ints([1, 1, *size])],
         mode="linear",
         coordinate_transformation_mode="half_pixel",
     )
     if register is not None and shift is not None:
-        heat = register.move(g, heat, shift, size, "constant")
+        heat = register.move(g, heat, shift, size[0], "constant")
     starts = g.op("Concat", [box.top, box.left], axis=0)
     ends = g.op("Add", [starts, g.op("Concat", [box.height, box.width], axis=0)])
     heat = g.op("Slice", [heat, starts, ends, g.ints([2, 3])])

@@ -22,6 +22,16 @@ def read_image(path: Path) -> np.ndarray:
     return decode_image(Path(path).read_bytes())
 
 
+def photo_size(path: Path) -> tuple[int, int]:
+    """(height, width) of a photo file, from its header alone."""
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ValueError(f"{Path(path).name}: not a readable image: {exc}") from exc
+    return height, width
+
+
 def as_rgb(image: np.ndarray) -> np.ndarray:
     """Accept grey [H, W], RGB and RGBA arrays; return contiguous uint8 [H, W, 3]."""
     image = np.asarray(image)

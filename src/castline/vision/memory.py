@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from castline.vision.graph_builder import GraphBuilder
+from castline.vision.patches import HW
 
 
 def greedy_coreset(
@@ -58,19 +59,24 @@ def greedy_coreset(
     return chosen
 
 
-def cell_windows(grid: int, cell: int, reach: int) -> list[np.ndarray]:
-    """Per cell (row-major), the patch positions its memory learns from.
+def cells_of(grid: HW, cell: int) -> HW:
+    """Cells down and across a patch grid (the last ones may be cut by its edge)."""
+    return -(-grid[0] // cell), -(-grid[1] // cell)
+
+
+def cell_windows(grid: HW, cell: int, reach: int) -> list[np.ndarray]:
+    """Per cell (row-major), the patch positions (row-major) its memory learns from.
 
     A cell's own `cell` x `cell` patches and a band of `reach` patches around them: a part
     that sits a little off still finds its normal look in the memory.
     """
-    n = -(-grid // cell)
+    (ny, nx), (gh, gw) = cells_of(grid, cell), grid
     windows = []
-    for top in range(0, n * cell, cell):
-        for left in range(0, n * cell, cell):
-            ys = np.arange(max(0, top - reach), min(grid, top + cell + reach))
-            xs = np.arange(max(0, left - reach), min(grid, left + cell + reach))
-            windows.append((ys[:, None] * grid + xs[None, :]).ravel())
+    for top in range(0, ny * cell, cell):
+        for left in range(0, nx * cell, cell):
+            ys = np.arange(max(0, top - reach), min(gh, top + cell + reach))
+            xs = np.arange(max(0, left - reach), min(gw, left + cell + reach))
+            windows.append((ys[:, None] * gw + xs[None, :]).ravel())
     return windows
 
 
@@ -112,6 +118,9 @@ class PatchMemory:
     cell: int  # side of a cell in patches
     projection: Projection | None = None  # applied to patches before the bank
 
+    def cells_of(self, grid: HW) -> HW:
+        return cells_of(grid, self.cell)
+
 
 def gaussian_kernel(sigma: float) -> np.ndarray:
     radius = max(1, round(2 * sigma))
@@ -130,18 +139,18 @@ class Scorer:
     # the network's padding makes edge features unreliable, and the part sits inside
     # (the usual resize-and-centre-crop of PatchCore drops a similar band).
     margin: float = 0.1
-    # [grid, grid]: the mean smoothed distance of good photos (not in the memory) at each
+    # [gh, gw]: the mean smoothed distance of good photos (not in the memory) at each
     # place. Maps are divided by it: a patch is judged against how far good parts usually
     # are there (busy background, lighting), so one noisy place does not decide.
     usual: np.ndarray | None = None
-    # [grid, grid]: 1 where the part lies (part.py), 0 on the background around it, which
+    # [gh, gw]: 1 where the part lies (part.py), 0 on the background around it, which
     # is not inspected; None: every place counts.
     part: np.ndarray | None = None
     top: int = 1  # patches whose mean is the image score (1: the map's maximum)
 
-    def smoothed(self, g: GraphBuilder, distance: str, grid: int) -> str:
-        """[P] -> smoothed [1, 1, grid, grid]."""
-        m = g.op("Reshape", [distance, g.ints([1, 1, grid, grid])])
+    def smoothed(self, g: GraphBuilder, distance: str, grid: HW) -> str:
+        """[P] -> smoothed [1, 1, gh, gw]."""
+        m = g.op("Reshape", [distance, g.ints([1, 1, *grid])])
         if self.sigma <= 0:
             return m
         kernel = gaussian_kernel(self.sigma)
@@ -151,28 +160,29 @@ class Scorer:
             "Conv", [padded, g.const(kernel[None, None], "gauss")], kernel_shape=list(kernel.shape)
         )
 
-    def anomaly_map(self, g: GraphBuilder, smoothed: str, grid: int) -> str:
+    def anomaly_map(self, g: GraphBuilder, smoothed: str, grid: HW) -> str:
         """Smoothed map -> anomaly map: relative to the usual distance, zero in the band."""
         weight = self.inside(grid)
         if self.usual is not None:
             weight = weight / self.usual
         return g.op("Mul", [smoothed, g.const(weight[None, None], "weight")])
 
-    def inside(self, grid: int) -> np.ndarray:
+    def inside(self, grid: HW) -> np.ndarray:
         """1 for patches that count, 0 in the margin band and off the part."""
-        mask = np.zeros((grid, grid), dtype=np.float32)
-        m = min(round(self.margin * grid), (grid - 1) // 2)
-        mask[m : grid - m, m : grid - m] = 1.0
+        gh, gw = grid
+        mask = np.zeros(grid, dtype=np.float32)
+        my, mx = (min(round(self.margin * side), (side - 1) // 2) for side in grid)
+        mask[my : gh - my, mx : gw - mx] = 1.0
         return mask if self.part is None else mask * self.part
 
-    def image_score(self, g: GraphBuilder, anomaly_map: str, grid: int) -> str:
+    def image_score(self, g: GraphBuilder, anomaly_map: str, grid: HW) -> str:
         """The worst places on the part decide: the mean of the map's `top` highest
         patches, shape [1]. A few patches rather than one: a single odd patch of a good
         part (a glint) weighs less, while a defect covers several after the smoothing."""
         if self.top <= 1:
             return g.op("Reshape", [g.op("ReduceMax", [anomaly_map], keepdims=0), g.ints([1])])
         flat = g.op("Reshape", [anomaly_map, g.ints([1, -1])])
-        worst, _ = g.op_multi("TopK", [flat, g.ints([min(self.top, grid * grid)])], 2, axis=1)
+        worst, _ = g.op_multi("TopK", [flat, g.ints([min(self.top, grid[0] * grid[1])])], 2, axis=1)
         return g.op("Reshape", [g.op("ReduceMean", [worst], axes=[1], keepdims=0), g.ints([1])])
 
     @staticmethod

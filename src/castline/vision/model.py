@@ -25,6 +25,7 @@ import onnxruntime as ort
 from castline.domain.verdict import Region, Verdict
 from castline.vision.graph import VERDICT_CODES
 from castline.vision.images import as_rgb, decode_image
+from castline.vision.patches import HW
 from castline.vision.regions import find_regions
 
 FORMAT_VERSION = 1
@@ -45,6 +46,12 @@ class Inspection:
     heatmap: np.ndarray = field(repr=False)
     regions: list[Region]
     anomaly: float
+
+
+def input_size(manifest: dict[str, Any]) -> HW:
+    """The model input's (height, width) in pixels, as the manifest gives it."""
+    height, width = manifest["input_size"]
+    return int(height), int(width)
 
 
 def session(model: bytes, threads: int | None = None, arena: bool = True) -> ort.InferenceSession:

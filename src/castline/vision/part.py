@@ -23,7 +23,7 @@ import numpy as np
 from scipy import ndimage
 
 from castline.vision.align import THUMB
-from castline.vision.graph import GRID_STRIDE
+from castline.vision.patches import GRID_STRIDE, HW
 
 FRAME = 2  # px of the thumbnail's outer ring that show the background
 MIN_CONTRAST = 8.0  # grey levels: less than this apart from the frame is background
@@ -35,7 +35,7 @@ SHARE_RANGE = (0.05, 0.95)  # a part region outside this share of the photo is n
 class PartRegion:
     """Per patch of the grid, 1 where the part (widened by the margin) lies, else 0."""
 
-    weights: np.ndarray | None  # [grid, grid] float32; None: no part found, all places count
+    weights: np.ndarray | None  # [gh, gw] float32; None: no part found, all places count
     share: float  # of the photo's patches that count
     threshold: float  # grey levels of difference from the frame that mark the part
     margin: float  # widening, share of the side
@@ -63,8 +63,9 @@ def difference_from_frame(thumbs: list[np.ndarray]) -> tuple[np.ndarray, float]:
     return difference, float(np.percentile(difference[ring], 90))
 
 
-def find_part(thumbs: list[np.ndarray], grid: int, size: int, margin: float) -> PartRegion:
-    """The part's region on the patch grid of a `size` px input (see the module text)."""
+def find_part(thumbs: list[np.ndarray], grid: HW, size: HW, margin: float) -> PartRegion:
+    """The part's region on the patch grid of a model input of `size` (see the module
+    text); the thumbnails are letterboxed like that input (align.thumbnail)."""
     difference, frame_level = difference_from_frame(thumbs)
     threshold = max(NOISE_FACTOR * frame_level, MIN_CONTRAST)
     part = ndimage.binary_fill_holes(difference > threshold)
@@ -79,13 +80,13 @@ def find_part(thumbs: list[np.ndarray], grid: int, size: int, margin: float) -> 
     return PartRegion(weights, float(weights.mean()), threshold, margin)
 
 
-def _on_grid(part: np.ndarray, grid: int, size: int) -> np.ndarray:
+def _on_grid(part: np.ndarray, grid: HW, size: HW) -> np.ndarray:
     """A patch counts where any thumbnail pixel under its 8 x 8 input pixels is part."""
-    stride, scale = GRID_STRIDE, THUMB / size
-    weights = np.zeros((grid, grid), dtype=np.float32)
-    for i in range(grid):
+    stride, scale = GRID_STRIDE, THUMB / max(size)
+    weights = np.zeros(grid, dtype=np.float32)
+    for i in range(grid[0]):
         top, bottom = int(i * stride * scale), int(np.ceil((i + 1) * stride * scale))
-        for j in range(grid):
+        for j in range(grid[1]):
             left, right = int(j * stride * scale), int(np.ceil((j + 1) * stride * scale))
             under = part[top : max(bottom, top + 1), left : max(right, left + 1)]
             weights[i, j] = float(under.any())

@@ -14,6 +14,23 @@ from castline.vision.graph_builder import GraphBuilder
 
 # The patch grid's name in every graph: training cuts the graph there (stages.py).
 PATCH_GRID = "patch_grid"
+GRID_STRIDE = 8  # one patch per 8 x 8 input pixels
+
+# (height, width): of the model input in pixels, or of its patch grid in patches. The
+# input is shaped like the photos it learnt from (train.py), so an oblong camera's
+# photo fills it instead of leaving most of a square to padding.
+HW = tuple[int, int]
+
+
+def as_hw(size: int | HW) -> HW:
+    """A square side, or (height, width) as it is."""
+    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
+
+def grid_of(size: int | HW) -> HW:
+    """The patch grid of a model input."""
+    h, w = as_hw(size)
+    return -(-h // GRID_STRIDE), -(-w // GRID_STRIDE)
 
 
 @dataclass(frozen=True)
@@ -27,11 +44,11 @@ class PatchMaker:
         g: GraphBuilder,
         maps: list[str],
         channels: list[int],
-        grid: int,
+        grid: HW,
         crops: list[int] | None = None,
         factors: list[int] | None = None,
     ) -> str:
-        """Aggregated, upsampled and concatenated maps: [1, D, grid, grid].
+        """Aggregated, upsampled and concatenated maps: [1, D, grid h, grid w].
 
         `crops`: positions cut from each side of each map after pooling (the mirrored
         border around the photo), so edge patches pool real-looking neighbours.
@@ -61,7 +78,7 @@ class PatchMaker:
             elif factor > 1:
                 y = g.op(
                     "Resize",
-                    [y, "", "", g.ints([1, c, grid, grid])],
+                    [y, "", "", g.ints([1, c, *grid])],
                     "upsample",
                     mode="linear",
                     coordinate_transformation_mode="half_pixel",

@@ -39,9 +39,10 @@ from onnx import helper
 from castline.vision.backbone import EfficientNetLite
 from castline.vision.graph import IMAGE_INPUT, preprocess
 from castline.vision.graph_builder import FLOAT, GraphBuilder
+from castline.vision.patches import HW, as_hw
 
 CALIBRATION_PHOTOS = 64  # training photos whose activations set the uint8 ranges
-INPUT = "x"  # the fragment's input: the normalised, bordered model input [1, 3, S, S]
+INPUT = "x"  # the fragment's input: the normalised, bordered model input [1, 3, H, W]
 PREFIX = "int8_"  # names of the fragment inside a larger graph
 
 
@@ -51,16 +52,16 @@ class QuantisedBackbone(EfficientNetLite):
     block structure are the float network's."""
 
     def __init__(
-        self, net: EfficientNetLite, fragment: onnx.ModelProto, size: int, strides: Sequence[int]
+        self, net: EfficientNetLite, fragment: onnx.ModelProto, size: HW, strides: Sequence[int]
     ) -> None:
         super().__init__(net.state, net.name)
         self.fragment = fragment  # input INPUT, one output map per stride in `strides`
-        self.size = size  # side of the input it was built for, border included
+        self.size = size  # the input it was built for, border included
         self.strides = tuple(strides)
 
-    def build(self, g: GraphBuilder, x: str, size: int, strides: tuple[int, ...]) -> list[str]:
+    def build(self, g: GraphBuilder, x: str, size: HW, strides: tuple[int, ...]) -> list[str]:
         """Splice the fragment into `g` with `x` as its input; the maps at `strides`."""
-        if size != self.size or tuple(strides) != self.strides:
+        if tuple(size) != tuple(self.size) or tuple(strides) != self.strides:
             raise ValueError(
                 f"the int8 backbone was built for {self.size} px at strides {self.strides}, "
                 f"not {size} px at {tuple(strides)}"
@@ -87,15 +88,15 @@ class QuantisedBackbone(EfficientNetLite):
         return [renamed(o.name) for o in self.fragment.graph.output]
 
 
-def backbone_fragment(net: EfficientNetLite, size: int, strides: tuple[int, ...]) -> Any:
-    """The float backbone alone as a model: INPUT [1, 3, size, size] -> map_<stride>."""
+def backbone_fragment(net: EfficientNetLite, size: HW, strides: tuple[int, ...]) -> Any:
+    """The float backbone alone as a model: INPUT [1, 3, h, w] -> map_<stride>."""
     g = GraphBuilder()
     maps = net.build(g, INPUT, size, strides)
     outputs = []
     for stride, name in zip(strides, maps, strict=True):
         g.rename(name, f"map_{stride}")
         outputs.append((f"map_{stride}", FLOAT, [1, net.channels_at(stride), None, None]))
-    source = helper.make_tensor_value_info(INPUT, FLOAT, [1, 3, size, size])
+    source = helper.make_tensor_value_info(INPUT, FLOAT, [1, 3, *size])
     model = g.model([source], outputs, f"castline-backbone-{net.name}")
     for node in model.graph.node:  # names, so the quantiser can be told what to skip
         node.name = node.output[0]
@@ -111,7 +112,7 @@ def stem(fragment: onnx.ModelProto) -> list[str]:
     return [first.name, *after]
 
 
-def input_graph(size: int, border: int) -> onnx.ModelProto:
+def input_graph(size: HW, border: int) -> onnx.ModelProto:
     """Photo -> the backbone's input as the inspection graph makes it (letterboxed,
     normalised, mirrored border): what the activation ranges are measured on."""
     g = GraphBuilder()
@@ -119,11 +120,11 @@ def input_graph(size: int, border: int) -> onnx.ModelProto:
     if border:
         x = g.op("Pad", [x, g.ints([0, 0, border, border, 0, 0, border, border])], mode="reflect")
     g.rename(x, INPUT)
-    side = size + 2 * border
-    return g.model([IMAGE_INPUT], [(INPUT, FLOAT, [1, 3, side, side])], "castline-input")
+    bordered = [1, 3, size[0] + 2 * border, size[1] + 2 * border]
+    return g.model([IMAGE_INPUT], [(INPUT, FLOAT, bordered)], "castline-input")
 
 
-def network_inputs(photos: Sequence[np.ndarray], size: int, border: int) -> list[np.ndarray]:
+def network_inputs(photos: Sequence[np.ndarray], size: HW, border: int) -> list[np.ndarray]:
     """The backbone's input for each uint8 RGB photo."""
     import onnxruntime as ort
 
@@ -157,10 +158,10 @@ class _Inputs:
 
 
 def quantise(
-    net: EfficientNetLite, size: int, strides: tuple[int, ...], inputs: Sequence[np.ndarray]
+    net: EfficientNetLite, size: HW, strides: tuple[int, ...], inputs: Sequence[np.ndarray]
 ) -> QuantisedBackbone:
     """The backbone with int8 convolutions, activation ranges from `inputs` (normalised
-    model inputs [1, 3, size, size] of training photos, border included)."""
+    model inputs [1, 3, h, w] of training photos, border included)."""
     from onnxruntime.quantization import (
         CalibrationDataReader,
         CalibrationMethod,
@@ -196,12 +197,17 @@ def quantise(
 
 
 def quantised_for(
-    net: EfficientNetLite, size: int, border: int, strides: Sequence[int], photos: Sequence[Path]
+    net: EfficientNetLite,
+    size: int | HW,
+    border: int,
+    strides: Sequence[int],
+    photos: Sequence[Path],
 ) -> QuantisedBackbone:
-    """The int8 backbone for a model of `size` px with a `border`, its activation ranges
+    """The int8 backbone for a model input of `size` with a `border`, its activation ranges
     measured on the first `CALIBRATION_PHOTOS` of the training photos."""
     from castline.vision.images import read_image
 
     images = [read_image(p) for p in photos[:CALIBRATION_PHOTOS]]
-    inputs = network_inputs(images, size, border)
-    return quantise(net, size + 2 * border, tuple(strides), inputs)
+    h, w = as_hw(size)
+    inputs = network_inputs(images, (h, w), border)
+    return quantise(net, (h + 2 * border, w + 2 * border), tuple(strides), inputs)

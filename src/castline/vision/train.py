@@ -36,7 +36,7 @@ import onnx
 from scipy import ndimage
 from tqdm import tqdm
 
-from castline.vision.align import Alignment, choose, thumbnail
+from castline.vision.align import Alignment, choose, input_shape, thumbnail
 from castline.vision.augment import Placement, copies
 from castline.vision.backbone import INPUT_MEAN, INPUT_STD, EfficientNetLite
 from castline.vision.calibration import (
@@ -47,7 +47,6 @@ from castline.vision.calibration import (
     threshold_for_frr,
 )
 from castline.vision.graph import (
-    GRID_STRIDE,
     IMAGE_INPUT,
     STRIDES,
     Head,
@@ -56,11 +55,19 @@ from castline.vision.graph import (
 )
 from castline.vision.graph_builder import FLOAT, GraphBuilder
 from castline.vision.head import fit_head, keep_training_descriptors
-from castline.vision.images import read_image
-from castline.vision.memory import PatchMemory, Projection, Scorer, cell_windows, greedy_coreset
+from castline.vision.images import photo_size, read_image
+from castline.vision.memory import (
+    PatchMemory,
+    Projection,
+    Scorer,
+    cell_windows,
+    cells_of,
+    greedy_coreset,
+)
 from castline.vision.metrics import auroc
 from castline.vision.model import FORMAT_VERSION, METADATA_KEY, ONNX_FILE, InspectionModel, session
 from castline.vision.part import PartRegion, find_part
+from castline.vision.patches import HW, grid_of
 from castline.vision.quantize import quantised_for
 from castline.vision.register import Registration, fit, spread, thumb
 from castline.vision.stages import Seen, Stage, Stages, patch_rows
@@ -224,31 +231,40 @@ class FoldRows:
         return PatchMemory(np.stack(banks), self.cell, self.projection)
 
 
+def input_shape_for(photos: list[Photo], side: int, config: TrainConfig) -> HW:
+    """The model input: about `side` x `side` pixels shaped like the photos (align.py);
+    square where the photos are registered onto a template (register.py is square)."""
+    if config.register:
+        return side, side
+    return input_shape([photo_size(p.path) for p in photos], side)
+
+
 def arrangement(
-    photos: list[Photo], size: int, config: TrainConfig
+    photos: list[Photo], size: HW, config: TrainConfig
 ) -> tuple[Alignment, PartRegion, Registration | None, np.ndarray]:
     """Per-cell or whole-photo memory (as configured, or measured on the photos), the
     registration (per-cell memory, when asked) with each photo's shift, and where the
     part lies (only where it sits in one place: the per-cell memory)."""
-    grid = -(-size // GRID_STRIDE)
+    grid = grid_of(size)
     everywhere = PartRegion(None, 1.0, float("nan"), config.part_margin)
     needed = config.cell is None or (config.cell != 0 and config.part_mask)
-    thumbs = [thumbnail(read_image(p.path)) for p in photos] if needed else []
+    thumbs = [thumbnail(read_image(p.path), size) for p in photos] if needed else []
     if config.cell is not None:
         aligned = Alignment(float("nan"), float("nan"), config.cell)
     else:
         aligned = choose(thumbs, config.auto_cell, config.reach, grid)
     registration, shifts = None, np.zeros((0, 2), dtype=np.int64)
     if aligned.cell and config.register:
-        registration, shifts = fit(_input_thumbs(photos, size, config.threads), size)
+        side = size[0]  # registration keeps the input square (input_shape_for)
+        registration, shifts = fit(_input_thumbs(photos, size, config.threads), side)
         if thumbs:  # the part's region is found in the template's frame
-            thumbs = [_moved_thumb(t, s, size) for t, s in zip(thumbs, shifts, strict=True)]
+            thumbs = [_moved_thumb(t, s, side) for t, s in zip(thumbs, shifts, strict=True)]
     if not (aligned.cell and config.part_mask):
         return aligned, everywhere, registration, shifts
     return aligned, find_part(thumbs, grid, size, config.part_margin), registration, shifts
 
 
-def _input_thumbs(photos: list[Photo], size: int, threads: int | None) -> list[np.ndarray]:
+def _input_thumbs(photos: list[Photo], size: HW, threads: int | None) -> list[np.ndarray]:
     """The grey thumbnails the graph registers with (register.thumb of the input)."""
     g = GraphBuilder()
     x, _ = preprocess(g, size)
@@ -272,18 +288,19 @@ def _moved_thumb(image: np.ndarray, shift: np.ndarray, size: int) -> np.ndarray:
 
 
 def blank_memory(
-    net: EfficientNetLite, size: int, cell_side: int, config: TrainConfig
+    net: EfficientNetLite, size: HW, cell_side: int, config: TrainConfig
 ) -> PatchMemory:
     """One zero row per cell: a graph to cut before any memory is learnt."""
-    grid = -(-size // GRID_STRIDE)
-    cells = (-(-grid // (cell_side or grid))) ** 2
+    grid = grid_of(size)
+    cell = cell_side or max(grid)  # one memory: a single cell over the whole grid
+    ny, nx = cells_of(grid, cell)
     dim = sum(net.channels_at(s) for s in config.strides)
-    return PatchMemory(np.zeros((cells, 1, dim), np.float32), cell_side or grid)
+    return PatchMemory(np.zeros((ny * nx, 1, dim), np.float32), cell)
 
 
 def extract_pools(
     look: Stage,
-    size: int,
+    size: HW,
     photos: list[Photo],
     cell_side: int,
     config: TrainConfig,
@@ -291,8 +308,8 @@ def extract_pools(
 ) -> tuple[Pools, list[Seen]]:
     """Patch descriptors of every photo (and its placed copies), per cell, reduced; and
     what the photo stage `look` gave for each photo itself, for scoring it later."""
-    grid = -(-size // GRID_STRIDE)
-    cell = cell_side or grid
+    grid = grid_of(size)
+    cell = cell_side or max(grid)
     windows = cell_windows(grid, cell, config.reach if cell_side else 0)
     max_rows = config.max_rows if cell_side else config.whole_max_rows
     rng = np.random.default_rng(config.seed)
@@ -397,7 +414,7 @@ class Smaller:
 
 def _graph_builder(
     net: EfficientNetLite,
-    size: int,
+    size: HW,
     border: int,
     strides: tuple[int, ...],
     registration: Registration | None = None,
@@ -583,7 +600,7 @@ def train_model(
     photos = gather(good_paths, defect_paths, config)
     folds = _folds(photos, config)
     net = EfficientNetLite.load(backbone)
-    size = config.input_size or NATIVE_SIZE[backbone]
+    size = input_shape_for(photos.good, config.input_size or NATIVE_SIZE[backbone], config)
     _check_scoring(config)
     if config.quantize:  # int8 convolutions from here on, for every score (quantize.py)
         net = quantised_for(net, size, config.border, config.strides, [p.path for p in photos.good])
@@ -609,7 +626,7 @@ def train_model(
     metrics: dict[str, Any] = {"out_of_fold": _out_of_fold_metrics(fit, oof, folds)}
     clock.lap("calibration_s")
 
-    layout = _Layout(aligned, part, spread(shifts, size) if registration else None)
+    layout = _Layout(aligned, part, spread(shifts, size[0]) if registration else None)
     manifest = _manifest(backbone, size, config, photos, folds, memory, layout, fit, metrics)
     entry = final.metadata_props.add()
     entry.key, entry.value = METADATA_KEY, json.dumps(manifest, sort_keys=True)
@@ -629,7 +646,7 @@ def train_model(
 
 def _look(
     graph: onnx.ModelProto,
-    size: int,
+    size: HW,
     photos: Photos,
     cell_side: int,
     config: TrainConfig,
@@ -754,7 +771,7 @@ class _Layout:
 
 def _manifest(
     backbone: str,
-    size: int,
+    size: HW,
     config: TrainConfig,
     photos: Photos,
     folds: int,
@@ -772,10 +789,10 @@ def _manifest(
         "version": f"{backbone}-{created:%Y%m%dT%H%M%S}-{data_hash[:6]}",
         "created": created.isoformat(),
         "backbone": backbone,
-        "input_size": [size, size],
+        "input_size": list(size),  # height, width: shaped like the training photos
         "preprocessing": {
             "channels": "RGB",
-            "resize": "letterbox: bilinear, longer side to the input, padded by the edge",
+            "resize": "letterbox: bilinear, as large as fits the input, padded by the edge",
             "border_px": config.border,
             "mean": INPUT_MEAN,
             "std": INPUT_STD,

@@ -48,10 +48,11 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 from threadpoolctl import threadpool_limits
 
-from castline.vision.graph import GRID_STRIDE, MEMORY_BANK, MEMORY_ROWS
+from castline.vision.graph import MEMORY_BANK, MEMORY_ROWS
 from castline.vision.head import MIN_DEFECTS, HeadData, HeadError, has_head, refit_head, set_head
-from castline.vision.memory import cell_windows
-from castline.vision.model import METADATA_KEY, InspectionModel, session
+from castline.vision.memory import cell_windows, cells_of
+from castline.vision.model import METADATA_KEY, InspectionModel, input_size, session
+from castline.vision.patches import HW, grid_of
 
 KEPT_PHOTOS = 200  # reviewed photos listed per manifest (the count covers all)
 
@@ -141,8 +142,7 @@ class Seen:
 def look(model: InspectionModel, photos: Sequence[np.ndarray], threads: int | None = 1) -> Seen:
     """Score the photos once and collect their patches per cell window."""
     runner, rows_name = probe(model, threads)
-    size = int(model.manifest["input_size"][0])
-    grid = -(-size // GRID_STRIDE)
+    grid = grid_of(input_size(model.manifest))
     scores, windows, descriptors = [], [], []
     for image in photos:
         score, rows, descriptor = runner.run(["score", rows_name, "descriptor"], {"image": image})
@@ -157,16 +157,16 @@ def _reach(manifest: dict[str, Any]) -> int:
     return int(config.get("reach", 1))
 
 
-def _per_cell(columns: np.ndarray, grid: int, reach: int) -> list[np.ndarray]:
+def _per_cell(columns: np.ndarray, grid: HW, reach: int) -> list[np.ndarray]:
     """[cells, d, c*c] as the graph cuts them -> per cell, the rows [n, d] of its window."""
     rows = columns.transpose(0, 2, 1)
     cells, per, dim = rows.shape
-    n, c = math.isqrt(cells), math.isqrt(per)
-    side = n * c
+    c = math.isqrt(per)
+    ny, nx = cells_of(grid, c)
     # Back to the patch grid (cells are row-major, their patches too), padding cut off.
-    square = rows.reshape(n, n, c, c, dim).transpose(0, 2, 1, 3, 4).reshape(side, side, dim)
-    flat = square[:grid, :grid].reshape(grid * grid, dim)
-    return [flat[w] for w in cell_windows(grid, c, reach if n > 1 else 0)]
+    whole = rows.reshape(ny, nx, c, c, dim).transpose(0, 2, 1, 3, 4).reshape(ny * c, nx * c, dim)
+    flat = whole[: grid[0], : grid[1]].reshape(grid[0] * grid[1], dim)
+    return [flat[w] for w in cell_windows(grid, c, reach if cells > 1 else 0)]
 
 
 def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
