@@ -36,6 +36,7 @@ def test_train_inspect_eval_register_rollback(
     )
     assert trained.exit_code == 0, trained.output
     assert (tmp_path / "m" / "manifest.json").is_file()
+    assert "input 64 x 64 px" in trained.output  # square photos, a square input
 
     ng = tmp_path / "ng"
     write_parts(ng, range(300, 303), pit=(64, 96, 5))

@@ -105,7 +105,14 @@ def train(
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
     typer.echo(f"{model.version} -> {out}")
-    typer.echo(json.dumps(model.manifest["training"]["photos"], indent=2))
+    training = model.manifest["training"]
+    height, width = model.manifest["input_size"]
+    typer.echo(
+        f"input {height} x {width} px (shaped like the photos); memory "
+        f"{training['alignment']['memory']}; part region "
+        f"{'found' if training['part']['found'] else 'none: every place counts'}"
+    )
+    typer.echo(json.dumps(training["photos"], indent=2))
     typer.echo(json.dumps(model.manifest["metrics"], indent=2))
 
 
