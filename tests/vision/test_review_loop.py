@@ -100,6 +100,27 @@ def test_an_update_adds_the_reviewed_look_and_keeps_defects_out(
     assert again.inspect(turned[1]).score == pytest.approx(updated.inspect(turned[1]).score)
 
 
+def test_a_model_of_oblong_photos_learns_from_reviews_too(tmp_path: Path) -> None:
+    def oblong(seed: int, angle: float = 0.0) -> np.ndarray:
+        """The part beside a plain strip of its own background: 128 x 192 photos."""
+        photo = part(seed, angle=angle)
+        return np.concatenate([photo, np.repeat(photo[:, :1], 64, axis=1)], axis=1)
+
+    paths = []
+    for seed in range(20):
+        paths.append(tmp_path / f"good_{seed:02d}.png")
+        save(oblong(seed), str(paths[-1]))
+    trained = train_model(paths, tmp_path / "trained", progress=False, config=QUICK)
+    assert trained.manifest["input_size"] == [48, 80]  # shaped like the photos
+    turned = [oblong(seed, angle=TURNED) for seed in range(100, 103)]
+    reviewed = ReviewedPhoto(turned[0], "e" * 64, "p1/m1/8/1", review=8, reviewer="ana")
+    updated = update_model(tmp_path / "trained", tmp_path / "updated", [reviewed], last_review=8)
+    memory = updated.manifest["learnt_from_reviews"]["memory"]
+    assert memory["rows_added"] > 0
+    assert memory["scores_after"][0] < memory["scores_before"][0]
+    assert updated.inspect(turned[1]).score < trained.inspect(turned[1]).score
+
+
 def test_growth_is_bounded_and_redundant_rows_give_way(quick: Quick, tmp_path: Path) -> None:
     photos = [
         ReviewedPhoto(part(seed, angle=angle), f"{seed:064d}", review=seed)
