@@ -72,8 +72,10 @@ def test_bulk_batches_are_idempotent_and_keep_values(store: Store) -> None:
     assert store.record_shots(shots[:250]) == 250
     assert store.record_shots(shots) == 150
     assert store.record_shots(shots) == 0
+    fresh = [make_shot(n) for n in range(400, 650)]  # one shot sent twice in one batch
+    assert store.record_shots([*fresh, fresh[3]]) == 250
     rows = {r["shot_number"]: r for r in store.shots("p1", limit=None)}
-    assert len(rows) == 400
+    assert len(rows) == 650
     assert rows[7]["melt_temp_c"] is None and rows[8]["melt_temp_c"] == 608.0
     assert rows[8]["extra"] == {"ems_operation_time": 23.0}
     assert rows[8]["at"] == T0 + timedelta(seconds=320)

@@ -131,6 +131,9 @@ shots = Table(
     Index("ix_shots_plant_at", "plant", "at", "shot_number"),
     Index("ix_shots_die_at", "die", "at"),
     Index("ix_shots_data_matrix", "data_matrix"),  # a photo or station names a part by it
+    # On PostgreSQL `shot_once` drops a shot number already recorded, before the row is
+    # written: a batch is copied straight in (store/bulk.py), no staging table needed.
+    info={"once_by_trigger": True},
 )
 
 # The castings of a multi-cavity shot beyond cavity 1 that carry a mark (migration 0009):
