@@ -37,6 +37,10 @@ QUANTIZE_HELP = (
     "Run the backbone's convolutions in int8 (ranges measured on the good photos): "
     "a third faster, as accurate; the model file carries it. --no-quantize: float."
 )
+INPUT_SIZE_HELP = (
+    "Model input side in px, for square photos; oblong photos get as many pixels shaped "
+    "like them (default: backbone's native)."
+)
 PART_MASK_HELP = (
     "Inspect only the part (found from the good photos) and a margin around it, not the "
     "table or belt; --no-part-mask: the whole photo."
@@ -53,13 +57,7 @@ def train(
     backbone: Annotated[
         str | None, typer.Option(help="lite1 (default: finer, as fast as float lite0) or lite0.")
     ] = None,
-    input_size: Annotated[
-        int | None,
-        typer.Option(
-            help="Model input side in px, for square photos; oblong photos get as many pixels "
-            "shaped like them (default: backbone's native)."
-        ),
-    ] = None,
+    input_size: Annotated[int | None, typer.Option(help=INPUT_SIZE_HELP)] = None,
     bank_images: Annotated[
         int | None, typer.Option(help="At most this many good photos (quick models); default all.")
     ] = None,
@@ -104,6 +102,11 @@ def train(
     except ValueError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
+    _say_trained(model, out)
+
+
+def _say_trained(model: InspectionModel, out: Path) -> None:
+    """What training made: the version, the input and memory it chose, the photos' use."""
     typer.echo(f"{model.version} -> {out}")
     training = model.manifest["training"]
     height, width = model.manifest["input_size"]
