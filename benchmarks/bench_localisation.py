@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from bench_vision import setting  # the benchmarks' folder is on the path when run
+from bench_vision import add_settings, with_settings  # the benchmarks' folder is on the path
 from castline.datasets import casting_root, images, split_of
 from castline.vision.images import read_image
 from castline.vision.metrics import auroc
@@ -200,7 +200,8 @@ def run_type(part: PartType, args: argparse.Namespace, tmp: Path, offset: int) -
         paths.append(folder / f"good_{i:04d}.png")
         Image.fromarray(part.good(i).image).save(paths[-1])
     started = time.perf_counter()
-    config = TrainConfig(part_mask=not args.no_part_mask, register=args.register, **dict(args.set))
+    config = TrainConfig(part_mask=not args.no_part_mask, register=args.register)
+    config = with_settings(config, args)
     model = train_model(
         paths, tmp / f"{part.name}-model", backbone=args.backbone, progress=False, config=config
     )
@@ -277,14 +278,7 @@ def main() -> None:
     parser.add_argument("--n-defects", type=int, default=150, help="defect photos per type")
     parser.add_argument("--no-part-mask", action="store_true", help="the whole photo counts")
     parser.add_argument("--register", action="store_true", help="photos moved onto a template")
-    parser.add_argument(
-        "--set",
-        type=setting,
-        action="append",
-        default=[],
-        metavar="FIELD=JSON",
-        help="any other TrainConfig field, e.g. --set sigma=0.5",
-    )
+    add_settings(parser)
     parser.add_argument("--types", nargs="+", default=["impeller", "flat", "elongated", "textured"])
     args = parser.parse_args()
     types = {

@@ -48,6 +48,22 @@ def setting(text: str) -> tuple[str, object]:
         raise argparse.ArgumentTypeError(f"{value!r} is no JSON value") from exc
 
 
+def add_settings(parser: argparse.ArgumentParser) -> None:
+    """`--set FIELD=JSON`, repeatable: any TrainConfig field the other options leave out."""
+    parser.add_argument(
+        "--set",
+        type=setting,
+        action="append",
+        default=[],
+        metavar="FIELD=JSON",
+        help="any other TrainConfig field, e.g. --set memory_rows=2048 --set sigma=0.5",
+    )
+
+
+def with_settings(config: TrainConfig, args: argparse.Namespace) -> TrainConfig:
+    return replace(config, **dict(args.set))
+
+
 def in_split(paths: list[Path], split: str) -> list[Path]:
     return [p for p in paths if split_of(p.read_bytes()) == split]
 
@@ -118,7 +134,7 @@ def report(
 
 
 def config_of(args: argparse.Namespace) -> TrainConfig:
-    return replace(_config_of(args), **dict(args.set))
+    return with_settings(_config_of(args), args)
 
 
 def _config_of(args: argparse.Namespace) -> TrainConfig:
@@ -149,14 +165,7 @@ def main() -> None:
     parser.add_argument("--register", action="store_true", help="photos moved onto a template")
     parser.add_argument("--labels", action="store_true", help="also train the head (all)")
     parser.add_argument("--latency-runs", type=int, default=300)
-    parser.add_argument(
-        "--set",
-        type=setting,
-        action="append",
-        default=[],
-        metavar="FIELD=JSON",
-        help="any other TrainConfig field, e.g. --set memory_rows=2048 --set sigma=0.5",
-    )
+    add_settings(parser)
     args = parser.parse_args()
 
     root = casting_root(Path(os.environ.get("CASTLINE_DATA", DATA)))

@@ -134,6 +134,12 @@ EN: dict[str, str] = {
     "confirmed: until then the score stays the anomaly score",
     "vupdate.registered": "{die}/{view}: registered {version}{active}",
     "vupdate.active": " (active)",
+    "vtrain.summary": "input {height} x {width} px (shaped like the photos); memory {memory}; "
+    "part region {part}",
+    "vtrain.per_cell": "per cell",
+    "vtrain.whole_photo": "for the whole photo",
+    "vtrain.part_found": "found",
+    "vtrain.part_none": "none: every place counts",
     "vupdate.activate_hint": "  the line keeps its model until you run: castline vision "
     "activate --die {die} --view {view} {version}",
 }
@@ -244,6 +250,12 @@ ZH: dict[str, str] = {
     "在此之前评分仍为异常分数",
     "vupdate.registered": "{die}/{view}：已登记 {version}{active}",
     "vupdate.active": "（当前模型）",
+    "vtrain.summary": "模型输入 {height} x {width} 像素（按照片的形状）；记忆{memory}；"
+    "零件区域{part}",
+    "vtrain.per_cell": "按单元",
+    "vtrain.whole_photo": "覆盖整张照片",
+    "vtrain.part_found": "已找到",
+    "vtrain.part_none": "未找到：每处都检测",
     "vupdate.activate_hint": "  产线继续使用原模型，直到运行：castline vision activate --die "
     "{die} --view {view} {version}",
 }

@@ -36,10 +36,13 @@ def brute_force(patches: np.ndarray, memory: PatchMemory, grid: HW) -> np.ndarra
     return want
 
 
-@pytest.mark.parametrize(("reduce", "grid"), [(False, (7, 7)), (True, (7, 7)), (False, (5, 11))])
-def test_each_patch_meets_its_own_cell_memory(reduce: bool, grid: HW) -> None:
+@pytest.mark.parametrize(
+    ("reduce", "grid", "cell"),
+    [(False, (7, 7), 3), (True, (7, 7), 3), (False, (5, 11), 3), (False, (5, 11), 11)],
+)
+def test_each_patch_meets_its_own_cell_memory(reduce: bool, grid: HW, cell: int) -> None:
     rng = np.random.default_rng(5)
-    cell, dim = 3, 6  # 7, 5 and 11 are no multiples of 3: the graph pads and crops
+    dim = 6  # 7, 5 and 11 are no multiples of 3: the graph pads and crops; one cell: neither
     cells = (-(-grid[0] // cell)) * (-(-grid[1] // cell))
     projection = Projection.fit(rng.normal(size=(50, dim)), 4) if reduce else None
     width = 4 if reduce else dim

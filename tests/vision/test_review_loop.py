@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -100,7 +100,8 @@ def test_an_update_adds_the_reviewed_look_and_keeps_defects_out(
     assert again.inspect(turned[1]).score == pytest.approx(updated.inspect(turned[1]).score)
 
 
-def test_a_model_of_oblong_photos_learns_from_reviews_too(tmp_path: Path) -> None:
+@pytest.mark.parametrize("cell", [None, 0])  # per-cell memory, one for the whole photo
+def test_a_model_of_oblong_photos_learns_from_reviews_too(tmp_path: Path, cell: int | None) -> None:
     def oblong(seed: int, angle: float = 0.0) -> np.ndarray:
         """The part beside a plain strip of its own background: 128 x 192 photos."""
         photo = part(seed, angle=angle)
@@ -110,7 +111,8 @@ def test_a_model_of_oblong_photos_learns_from_reviews_too(tmp_path: Path) -> Non
     for seed in range(20):
         paths.append(tmp_path / f"good_{seed:02d}.png")
         save(oblong(seed), str(paths[-1]))
-    trained = train_model(paths, tmp_path / "trained", progress=False, config=QUICK)
+    config = replace(QUICK, cell=cell)
+    trained = train_model(paths, tmp_path / "trained", progress=False, config=config)
     assert trained.manifest["input_size"] == [48, 80]  # shaped like the photos
     turned = [oblong(seed, angle=TURNED) for seed in range(100, 103)]
     reviewed = ReviewedPhoto(turned[0], "e" * 64, "p1/m1/8/1", review=8, reviewer="ana")

@@ -107,14 +107,14 @@ def train(
 
 def _say_trained(model: InspectionModel, out: Path) -> None:
     """What training made: the version, the input and memory it chose, the photos' use."""
+    from castline.cli_text import say
+
     typer.echo(f"{model.version} -> {out}")
     training = model.manifest["training"]
     height, width = model.manifest["input_size"]
-    typer.echo(
-        f"input {height} x {width} px (shaped like the photos); memory "
-        f"{training['alignment']['memory']}; part region "
-        f"{'found' if training['part']['found'] else 'none: every place counts'}"
-    )
+    memory = say("vtrain.per_cell" if training["alignment"]["cell"] else "vtrain.whole_photo")
+    part = say("vtrain.part_found" if training["part"]["found"] else "vtrain.part_none")
+    typer.echo(say("vtrain.summary", height=height, width=width, memory=memory, part=part))
     typer.echo(json.dumps(training["photos"], indent=2))
     typer.echo(json.dumps(model.manifest["metrics"], indent=2))
 

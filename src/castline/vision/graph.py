@@ -27,14 +27,14 @@ from onnx import helper
 
 from castline.vision.backbone import INPUT_MEAN, INPUT_STD, EfficientNetLite
 from castline.vision.graph_builder import FLOAT, INT64, UINT8, GraphBuilder
-from castline.vision.memory import PatchMemory, Scorer
+from castline.vision.memory import PatchMemory, Scorer, cells_of
 from castline.vision.patches import GRID_STRIDE, HW, PatchMaker, as_hw, grid_of
 from castline.vision.register import Registration
 
 STRIDES = (8, 16)  # feature maps the patches are made of, by default
 VERDICT_CODES = ("OK", "REVIEW", "NG", "QUARANTINE")
 MEMORY_BANK = "memory_bank"  # initializer [cells, rows, d]: the memory update.py grows
-MEMORY_ROWS = "memory_rows"  # value [cells, c * c, d]: the patch rows compared with it
+MEMORY_ROWS = "memory_rows"  # value [cells, d, patches a cell]: the rows compared with it
 IMAGE_INPUT = helper.make_tensor_value_info("image", UINT8, ["height", "width", 3])
 
 
@@ -229,9 +229,12 @@ def nearest_distance(g: GraphBuilder, memory: PatchMemory, patches: str, grid: H
     loads the graph, so an update replaces the bank alone, of any number of rows.
     """
     cells, _, dim = memory.bank.shape
-    cell = memory.cell
-    (ny, nx), (gh, gw) = memory.cells_of(grid), grid
-    high, wide = ny * cell, nx * cell
+    gh, gw = grid
+    if cells == 1:  # one memory for the whole photo: its one cell is the grid itself
+        (ny, nx), (ch, cw) = (1, 1), grid
+    else:
+        (ny, nx), ch, cw = cells_of(grid, memory.cell), memory.cell, memory.cell
+    high, wide = ny * ch, nx * cw
     if (high, wide) != grid:  # pad to whole cells; the padding is cut off again below
         patches = g.op("Pad", [patches, g.ints([0, 0, 0, 0, 0, 0, high - gh, wide - gw])])
     if memory.projection is not None:  # on the map, before the cells are cut: less to move
@@ -242,20 +245,20 @@ def nearest_distance(g: GraphBuilder, memory: PatchMemory, patches: str, grid: H
             [patches, g.const(axes.T[:, :, None, None], "pca_w"), g.const(bias, "pca_b")],
             kernel_shape=[1, 1],
         )
-    x = g.op("Reshape", [patches, g.ints([dim, ny, cell, nx, cell])])
+    x = g.op("Reshape", [patches, g.ints([dim, ny, ch, nx, cw])])
     x = g.op("Transpose", [x], perm=[1, 3, 0, 2, 4])
-    rows = g.rename(g.op("Reshape", [x, g.ints([cells, dim, cell * cell])]), MEMORY_ROWS)
+    rows = g.rename(g.op("Reshape", [x, g.ints([cells, dim, ch * cw])]), MEMORY_ROWS)
     bank = g.named(memory.bank, MEMORY_BANK)
     weights = g.op("Reshape", [g.op("Mul", [bank, g.const(-2.0)]), g.ints([-1, dim, 1, 1])])
     squares = g.op("Reshape", [g.op("ReduceSumSquare", [bank], axes=[2]), g.ints([-1])])
-    columns = g.op("Reshape", [rows, g.ints([1, cells * dim, 1, cell * cell])])
+    columns = g.op("Reshape", [rows, g.ints([1, cells * dim, 1, ch * cw])])
     cross = g.op("Conv", [columns, weights, squares], group=cells, kernel_shape=[1, 1])
-    cross = g.op("Reshape", [cross, g.ints([cells, -1, cell * cell])])
+    cross = g.op("Reshape", [cross, g.ints([cells, -1, ch * cw])])
     # The |x|^2 term does not change which row is nearest: added after the min.
     nearest = g.op("ReduceMin", [cross], axes=[1], keepdims=0)
     own = g.op("ReduceSumSquare", [rows], axes=[1], keepdims=0)
     squared = g.op("Relu", [g.op("Add", [nearest, own])])  # rounding may go below 0
-    d = g.op("Reshape", [g.op("Sqrt", [squared]), g.ints([ny, nx, cell, cell])])
+    d = g.op("Reshape", [g.op("Sqrt", [squared]), g.ints([ny, nx, ch, cw])])
     d = g.op("Reshape", [g.op("Transpose", [d], perm=[0, 2, 1, 3]), g.ints([high, wide])])
     d = g.op("Slice", [d, g.ints([0, 0]), g.ints([gh, gw])])
     return g.op("Reshape", [d, g.ints([-1])], "distance")

@@ -118,9 +118,6 @@ class PatchMemory:
     cell: int  # side of a cell in patches
     projection: Projection | None = None  # applied to patches before the bank
 
-    def cells_of(self, grid: HW) -> HW:
-        return cells_of(grid, self.cell)
-
 
 def gaussian_kernel(sigma: float) -> np.ndarray:
     radius = max(1, round(2 * sigma))

@@ -161,12 +161,14 @@ def _per_cell(columns: np.ndarray, grid: HW, reach: int) -> list[np.ndarray]:
     """[cells, d, c*c] as the graph cuts them -> per cell, the rows [n, d] of its window."""
     rows = columns.transpose(0, 2, 1)
     cells, per, dim = rows.shape
+    if cells == 1:  # one memory for the whole photo: its rows are the grid's, in order
+        return [rows[0]]
     c = math.isqrt(per)
     ny, nx = cells_of(grid, c)
     # Back to the patch grid (cells are row-major, their patches too), padding cut off.
     whole = rows.reshape(ny, nx, c, c, dim).transpose(0, 2, 1, 3, 4).reshape(ny * c, nx * c, dim)
     flat = whole[: grid[0], : grid[1]].reshape(grid[0] * grid[1], dim)
-    return [flat[w] for w in cell_windows(grid, c, reach if cells > 1 else 0)]
+    return [flat[w] for w in cell_windows(grid, c, reach)]
 
 
 def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
