@@ -194,3 +194,23 @@ def test_the_kpis_read_the_stored_hours(sqlite_engine: Engine) -> None:
         conn.execute(h.update().where(h.c.hour == START + timedelta(hours=2)).values(castings=999))
     rows = kpis.kpi_table(sqlite_engine, "p1", START, START + timedelta(hours=6), by="total")
     assert sum(r["pq"] for r in rows) > 999
+
+
+def test_the_median_cycle_reads_the_stored_lists(engine: Engine) -> None:
+    """The suggested planned cycle comes from the hours' cycle lists, exact to the last
+    digit; an hour made before the lists were kept (NULL) is read from its shots."""
+    database.upgrade(engine)
+    _record(engine, random.Random(3), 0, (0, 6))
+    rollups.keep_rollups(engine, START + timedelta(hours=6))
+    h = t.shot_hours
+    args = (engine, "p1", START, START + timedelta(hours=6))
+    reference = kpis.kpi_table(*args, by="total", from_shots=True)
+    with engine.begin() as conn:  # as migration 0014 leaves the hours made before it
+        conn.execute(h.update().where(h.c.hour < START + timedelta(hours=3)).values(cycles=None))
+    assert kpis.kpi_table(*args, by="total") == reference
+    with engine.begin() as conn:  # a list told wrong shows in the median
+        conn.execute(h.update().values(cycles="1000.5,1000.5,1000.5,1000.5,1000.5"))
+    told = kpis.kpi_table(*args, by="total")
+    assert all(r["suggested_planned_cycle_s"] == 1000.5 for r in told)
+    medians = {r["unit"]: r["suggested_planned_cycle_s"] for r in reference}
+    assert all(40 < m < 70 for m in medians.values()) and len(medians) == 2

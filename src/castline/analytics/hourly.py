@@ -1,10 +1,11 @@
 """The counts of castings per KPI period, from the hourly counts the store keeps
 (`castline.store.rollups`, `shot_hours`) and the shots of the rest.
 
-`read_counts` takes the stored hours that lie wholly inside one period and before the
-rolled mark, and the shots of the rest (the open hour, hours before the first roll-up,
-hours a period's edge cuts: a plant whose shifts begin on the half hour), counted by the
-same SQL. So the month's KPIs read a few thousand rows whatever the shots.
+`read` takes the stored hours that lie wholly inside one period and before the rolled
+mark, and the shots of the rest (the open hour, hours before the first roll-up, hours a
+period's edge cuts: a plant whose shifts begin on the half hour), counted by the same
+SQL; the cycle times likewise, listed per stored hour. So the month's KPIs read a few
+thousand rows whatever the shots.
 """
 
 from __future__ import annotations
@@ -15,16 +16,19 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection, Engine, and_, case, func, literal, or_, select
+from sqlalchemy.sql import ColumnElement
 
 from castline.store import tables as t
 from castline.store.rollups import (
     COUNTS,
     HOUR,
     HOURS_MARK,
+    as_time,
     casting_counts,
     floor_hour,
     late_hours,
     marks_of,
+    parse_cycles,
 )
 
 
@@ -56,18 +60,38 @@ def window(conn: Connection, plant: str, edges: pd.DatetimeIndex) -> Window:
     return Window(edges, start, end, frozenset(cut))
 
 
-def read_counts(
+@dataclass(frozen=True, slots=True)
+class Quantities:
+    """What the KPIs take from the shots of the periods."""
+
+    counts: pd.DataFrame  # machine, period, die, castings, good, ...
+    cycles: pd.DataFrame  # machine, period, cycle_time_s: one row a production shot
+
+
+def read(
     engine: Engine, plant: str, edges: pd.DatetimeIndex, machine: str | None = None
-) -> pd.DataFrame:
-    """(machine, period, die, castings, good, ...) for the periods between `edges`."""
+) -> Quantities:
+    """The counts and cycle times for the periods between `edges`: the stored hours'
+    and, for the rest, the shots'."""
     with engine.connect() as conn:
         w = window(conn, plant, edges)
         stored = _stored(conn, plant, w, machine)
         raw = _raw(conn, plant, w, machine)
+        cycles = _cycles(conn, plant, w, machine)
     both = pd.concat([stored, raw], ignore_index=True)
-    if both.empty:
-        return both
-    return both.groupby(["machine", "period", "die"], as_index=False)[list(COUNTS)].sum()
+    if not both.empty:
+        both = both.groupby(["machine", "period", "die"], as_index=False)[list(COUNTS)].sum()
+    return Quantities(both, cycles)
+
+
+def every_cycle(
+    engine: Engine, plant: str, edges: pd.DatetimeIndex, machine: str | None = None
+) -> pd.DataFrame:
+    """The cycle times from every shot of the range (the reference of `read`)."""
+    since, until = edges[0].to_pydatetime(), edges[-1].to_pydatetime()
+    at = t.shots.c.at
+    with engine.connect() as conn:
+        return shot_cycles(conn, plant, edges, [and_(at >= since, at < until)], machine)
 
 
 def _columns() -> list[str]:
@@ -93,10 +117,8 @@ def _raw(conn: Connection, plant: str, w: Window, machine: str | None) -> pd.Dat
     """Counts from the shots of what the stored hours do not answer, by period."""
     at = t.shots.c.at
     since, until = w.edges[0].to_pydatetime(), w.edges[-1].to_pydatetime()
-    spans = [and_(at >= since, at < w.start), and_(at >= w.end, at < until)]
-    spans += [and_(at >= h, at < h + HOUR) for h in sorted(w.cut) if w.start <= h < w.end]
     period = period_of(at, w.edges)
-    where = [at >= since, at < until, or_(*spans)]
+    where = [at >= since, at < until, or_(*_unstored(w, w.cut))]
     if machine:
         where.append(t.shots.c.machine == machine)
     rows = [tuple(r) for r in conn.execute(casting_counts(period, plant, where))]
@@ -114,36 +136,68 @@ def period_of(at: Any, edges: pd.DatetimeIndex) -> Any:
     return case(*((at < e, i) for i, e in enumerate(inner)), else_=len(inner))
 
 
-def cycle_medians(
-    engine: Engine,
+def _unstored(w: Window, hours: frozenset[datetime]) -> list[ColumnElement[bool]]:
+    """SQL: the spans of [since, until) the stored hours do not answer: before and after
+    them, and `hours` among them (runs of hours merged into one span)."""
+    at = t.shots.c.at
+    since, until = w.edges[0].to_pydatetime(), w.edges[-1].to_pydatetime()
+    spans = [and_(at >= since, at < w.start), and_(at >= w.end, at < until)]
+    runs: list[list[datetime]] = []
+    for h in sorted(h for h in hours if w.start <= h < w.end):
+        if runs and runs[-1][1] == h:
+            runs[-1][1] = h + HOUR
+        else:
+            runs.append([h, h + HOUR])
+    return spans + [and_(at >= a, at < b) for a, b in runs]
+
+
+def _cycles(conn: Connection, plant: str, w: Window, machine: str | None) -> pd.DataFrame:
+    """The production shots' cycle times by period: the lists of the stored hours, and
+    the shots of the rest (hours made before the lists were kept included)."""
+    h = t.shot_hours.c
+    where = [h.plant == plant, h.hour >= w.start, h.hour < w.end]
+    where += [h.hour.not_in(sorted(w.cut))] if w.cut else []
+    where += [h.machine == machine] if machine else []
+    unlisted = select(h.hour).where(*where, h.cycles.is_(None)).distinct()
+    missing = w.cut | {as_time(x) for x in conn.execute(unlisted).scalars()}
+    query = select(h.machine, period_of(h.hour, w.edges), h.cycles)
+    machines: list[str] = []
+    periods: list[int] = []
+    values: list[float] = []
+    for m, p, text in conn.execute(query.where(*where, h.cycles.is_not(None))):
+        listed = parse_cycles(text)
+        machines += [str(m)] * len(listed)
+        periods += [int(p)] * len(listed)
+        values += listed
+    stored = pd.DataFrame({"machine": machines, "period": periods, "cycle_time_s": values})
+    raw = shot_cycles(conn, plant, w.edges, _unstored(w, frozenset(missing)), machine)
+    return pd.concat([stored, raw], ignore_index=True)
+
+
+def shot_cycles(
+    conn: Connection,
     plant: str,
     edges: pd.DatetimeIndex,
-    units: dict[str, str],
-    machine: str | None = None,
-) -> dict[tuple[str, int], float | None]:
-    """Per unit (of `units`, machine to unit) and period: the median recorded cycle time
-    of the production shots (not trials), one value a shot. A median is no sum of hours:
-    PostgreSQL takes it where the shots are (percentile_cont), SQLite in pandas."""
-    if not units:
-        return {}
+    spans: list[ColumnElement[bool]],
+    machine: str | None,
+) -> pd.DataFrame:
+    """(machine, period, cycle_time_s) of the production shots in `spans`, from the shots."""
     s = t.shots.c
-    unit = case(*((s.machine == m, u) for m, u in units.items()), else_=s.machine)
-    period = period_of(s.at, edges)
     since, until = edges[0].to_pydatetime(), edges[-1].to_pydatetime()
-    where = [s.plant == plant, s.at >= since, s.at < until, s.trial.is_(False)]
-    where += [s.machine == machine] if machine else []
-    with engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            median = func.percentile_cont(0.5).within_group(s.cycle_time_s)
-            query = select(unit, period, median).where(*where).group_by(unit, period)
-            return {(str(u), int(p)): _number(m) for u, p, m in conn.execute(query)}
-        rows = conn.execute(select(unit, period, s.cycle_time_s).where(*where)).all()
-    frame = pd.DataFrame.from_records([tuple(r) for r in rows], columns=["u", "p", "c"])
-    frame["c"] = pd.to_numeric(frame["c"], errors="coerce").astype(float)
-    found = frame.groupby(["u", "p"])["c"].median()
+    where = [s.plant == plant, s.at >= since, s.at < until, s.trial.is_(False), or_(*spans)]
+    where += [s.cycle_time_s.is_not(None)] + ([s.machine == machine] if machine else [])
+    query = select(s.machine, period_of(s.at, edges), s.cycle_time_s).where(*where)
+    rows = [(str(m), int(p), float(c)) for m, p, c in conn.execute(query)]
+    return pd.DataFrame.from_records(rows, columns=["machine", "period", "cycle_time_s"])
+
+
+def cycle_medians(cycles: pd.DataFrame, units: dict[str, str]) -> dict[tuple[str, int], float]:
+    """Per unit (of `units`, machine to unit; others their own) and period: the median
+    recorded cycle time, one value a shot. A median is no sum of hours: it is taken
+    over the listed values, whatever the stored hours' share."""
+    if cycles.empty:
+        return {}
+    unit = cycles["machine"].map(lambda m: units.get(m, m))
+    found = cycles.assign(unit=unit).groupby(["unit", "period"])["cycle_time_s"].median()
     keys: list[tuple[str, int]] = found.index.tolist()
-    return {(str(u), int(p)): _number(m) for (u, p), m in zip(keys, found.tolist(), strict=True)}
-
-
-def _number(value: Any) -> float | None:
-    return None if value is None or pd.isna(value) else float(value)
+    return {(str(u), int(p)): float(m) for (u, p), m in zip(keys, found.tolist(), strict=True)}

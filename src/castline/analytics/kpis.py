@@ -258,7 +258,7 @@ def _unit(machine: str, level: str, config: AnalyticsConfig, plant: str) -> str:
 
 def planned_cycle_notes(
     counts: pd.DataFrame,
-    medians: dict[tuple[str, int], float | None],
+    medians: dict[tuple[str, int], float],
     level: str,
     config: AnalyticsConfig,
     plant: str,
@@ -346,11 +346,13 @@ def kpi_table(
         shots = queries.shots(
             engine, plant, machine=machine, since=since, until=until, parameters=()
         )
-        counts = casting_counts(shots, edges)
+        cycles = hourly.every_cycle(engine, plant, edges, machine)
+        found = hourly.Quantities(casting_counts(shots, edges), cycles)
     else:
-        counts = hourly.read_counts(engine, plant, edges, machine)
+        found = hourly.read(engine, plant, edges, machine)
+    counts = found.counts
     units = {str(m): _unit(str(m), level, config, plant) for m in counts.get("machine", [])}
-    medians = hourly.cycle_medians(engine, plant, edges, units, machine)
+    medians = hourly.cycle_medians(found.cycles, units)
     notes = planned_cycle_notes(counts, medians, level, config, plant)
     rows = rollup(elements(states, counts, edges, config), edges, level, config, plant, notes)
     if by == "shift":  # the calendar's name of each shift; None between shifts

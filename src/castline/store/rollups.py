@@ -1,6 +1,6 @@
-"""How the castings of each machine, hour and die were decided (`shot_hours`), so the
-KPIs of a month read a few thousand rows, not the month's shots (the reader is
-`castline.analytics.hourly`).
+"""How the castings of each machine, hour and die were decided (`shot_hours`), and the
+cycle times of its production shots, so the KPIs of a month read a few thousand rows,
+not the month's shots (the reader is `castline.analytics.hourly`).
 
 One SQL aggregation (`casting_counts`) gives, per machine, time bucket and die, the
 castings and their dispositions exactly as `analytics.kpis.dispositions` and `escapes` define
@@ -13,6 +13,9 @@ above its own (ids are taken at insert, rows seen at commit): so each run looks 
 ids (and time) read by the run before the last one, which no write transaction
 outlives. Making an hour again is idempotent (delete, insert). A truth imported later
 for a part with no verdict is not seen: `roll_up` the range again.
+
+The cycle times are kept as they are, not as a median: the KPIs suggest the median
+cycle of a shift, day or month, and no median is made of hourly medians.
 
 Making hours again over a range whose shots retention dropped empties them: the duty
 never does (it makes only hours with shots recorded since), nor should a person.
@@ -27,8 +30,10 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
+    Text,
     and_,
     case,
+    cast,
     false,
     func,
     literal,
@@ -89,6 +94,30 @@ def _dispositions() -> dict[str, ColumnElement[Any]]:
     }
 
 
+def cycle_times(conn: Connection, bucket: Any, plant: str, where: Sequence[Any]) -> Select[Any]:
+    """(machine, bucket, die, cycle times) of the plant's production shots that `where`
+    selects, one value a shot (not a casting), as exact text (`parse_cycles`)."""
+    s = t.shots.c
+    if conn.dialect.name == "postgresql":  # float8 as text: the shortest exact digits
+        listed = func.string_agg(cast(s.cycle_time_s, Text), ",")
+    else:  # 17 digits give the same double back; SQLite prints past 16 only with "!"
+        listed = func.group_concat(func.printf("%!.17g", s.cycle_time_s), ",")
+    made = [s.plant == plant, s.trial.is_(False), s.cycle_time_s.is_not(None)]
+    keys = (s.machine, bucket.label("bucket"), s.die)
+    return select(*keys, listed).where(*made, *where).group_by(*keys)
+
+
+def parse_cycles(text: str | None) -> list[float]:
+    """The cycle times `cycle_times` listed ("" none; None: an hour made before they were
+    kept, migration 0014)."""
+    return [float(x) for x in text.split(",")] if text else []
+
+
+def _in_order(text: str | None) -> str:
+    """A list of `cycle_times` sorted: an hour made again reads the same."""
+    return ",".join(sorted(text.split(","), key=float)) if text else ""
+
+
 def casting_counts(bucket: Any, plant: str, where: Sequence[ColumnElement[bool]]) -> Select[Any]:
     """(machine, bucket, die, castings, good, scrap, first_good, escapes, trials) of the
     plant's shots that `where` selects, a casting a row of the part join."""
@@ -138,11 +167,14 @@ def _plants(conn: Connection, start: datetime, end: datetime) -> list[str]:
 def _write(conn: Connection, plant: str, shots_where: list[Any], hours_where: list[Any]) -> int:
     h = t.shot_hours
     conn.execute(h.delete().where(h.c.plant == plant, *hours_where))
-    query = casting_counts(_hour_of(conn), plant, shots_where)
+    hour = _hour_of(conn)
+    listed = conn.execute(cycle_times(conn, hour, plant, shots_where))
+    cycles = {(m, as_time(b), d): _in_order(text) for m, b, d, text in listed}
     rows = [
         {"plant": plant, "machine": m, "hour": as_time(b), "die": d}
         | {name: int(n or 0) for name, n in zip(COUNTS, counts, strict=True)}
-        for m, b, d, *counts in conn.execute(query)
+        | {"cycles": cycles.get((m, as_time(b), d), "")}
+        for m, b, d, *counts in conn.execute(casting_counts(hour, plant, shots_where))
     ]
     if rows:
         conn.execute(h.insert(), rows)

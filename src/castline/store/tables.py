@@ -478,7 +478,7 @@ chart_baselines = Table(
 
 # Per machine, hour (UTC) and die: how the castings of the shots cast in that hour were
 # decided (migration 0013). The KPIs of closed hours read these rows, not the shots;
-# `analytics/hourly.py` makes them from the part join and makes them again where facts
+# `store/rollups.py` makes them from the part join and makes them again where facts
 # come late. `rollup_marks` holds how far it has gone (hours, ids of each source).
 shot_hours = Table(
     "shot_hours",
@@ -493,6 +493,9 @@ shot_hours = Table(
     Column("first_good", Integer, nullable=False),
     Column("escapes", Integer, nullable=False),
     Column("trials", Integer, nullable=False),  # castings of trial shots
+    # the production shots' cycle times, exact, comma-separated (`rollups.cycle_times`);
+    # NULL: made before migration 0014, the KPIs read those hours' shots for the median
+    Column("cycles", Text),
     Index("ix_shot_hours_plant_hour", "plant", "hour"),
 )
 
