@@ -16,6 +16,14 @@ at the end, on SIGTERM too, and those a killed run left are dropped at the start
 With two or more worker counts, the scaling of each against the first is printed too.
 With --repeat N the worker counts take turns N times (so a busy spell of the machine falls
 on both) and the medians are printed beside every run's figure.
+
+With --confine (implies --pin) the whole path gets as many cores as there are workers:
+the PostgreSQL server's processes and the broker are confined to the workers' cores for
+the run (their CPU affinity, restored after), so one worker has one core for itself, its
+database and its broker, and two workers have two. That is how recording scales with
+cores where the database shares the machine's cores; with --pin alone, one worker has a
+core to itself and the database takes the other. Needs the right to set the affinity of
+the server's processes (root, or the user PostgreSQL runs as).
 """
 
 from __future__ import annotations
@@ -31,6 +39,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -144,6 +154,46 @@ def _exit_on_signal(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)  # unwinds through every `finally`: databases dropped
 
 
+def _threads(pid: int) -> list[int]:
+    try:
+        return [int(task.name) for task in Path(f"/proc/{pid}/task").iterdir()]
+    except OSError:  # gone meanwhile
+        return []
+
+
+def _database_pids() -> list[int]:
+    """The PostgreSQL server's processes (the postmaster forks each new connection's
+    backend with its own affinity)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "comm").read_text().strip() == "postgres":
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+@contextmanager
+def confined(cores: set[int], pids: list[int]) -> Iterator[None]:
+    """Every thread of `pids` on `cores` until the block ends, then as before."""
+    before: dict[int, set[int]] = {}
+    try:
+        for tid in (tid for pid in pids for tid in _threads(pid)):
+            try:
+                before[tid] = os.sched_getaffinity(tid)
+                os.sched_setaffinity(tid, cores)
+            except ProcessLookupError:
+                continue
+        yield
+    finally:
+        for tid, cpus in before.items():
+            try:
+                os.sched_setaffinity(tid, cpus)
+            except ProcessLookupError:
+                continue
+
+
 def workers_rate(nats_url: str, shots: int, workers: int, pin: bool, home: Path) -> float:
     """`castline line run` workers on a fresh database, timed until every shot is in it."""
     name, db_url = fresh_database()
@@ -193,6 +243,7 @@ def main() -> None:
     parser.add_argument("--shots", type=int, default=20_000)
     parser.add_argument("--workers", type=int, nargs="+", default=[1])
     parser.add_argument("--pin", action="store_true")
+    parser.add_argument("--confine", action="store_true", help="database and broker too")
     parser.add_argument("--repeat", type=int, default=1, help="turns of every worker count")
     args = parser.parse_args()
     for signum in (signal.SIGTERM, signal.SIGHUP):
@@ -223,7 +274,12 @@ def one_run(args: argparse.Namespace, workers: int, folder: Path) -> tuple[float
         asyncio.run(queue(broker.url, args.shots))
         load = os.getloadavg()[0]  # the machine is shared: say how busy it was
         raw = asyncio.run(raw_rate(broker.url, args.shots))
-        rate = workers_rate(broker.url, args.shots, workers, args.pin, folder / "home")
+        cores = {i % (os.cpu_count() or 1) for i in range(workers)}
+        servers = [*_database_pids(), *([broker.pid] if broker.pid else [])]
+        servers = servers if args.confine else []
+        with confined(cores, servers):
+            pin = args.pin or args.confine
+            rate = workers_rate(broker.url, args.shots, workers, pin, folder / "home")
         return rate, raw, f"{load:.1f}-{os.getloadavg()[0]:.1f}"
 
 
