@@ -295,7 +295,6 @@ class _Run:
             self.later(when, lambda: self._publish_state(event))
             return
         hit = strike(self.config.faults, self.config.fault_rate, self.rng)
-        self.report.faults.update(f.value for f in hit)
         photo_at = when + self.config.camera_delay_s
         deadline = photo_at + self.config.verdict_deadline_s
         if Fault.LATE in hit:
@@ -315,8 +314,9 @@ class _Run:
                 cell = self.cells[event.machine]
                 cell.expect(event.shot_number, scrap, deadline, cavity)
 
-        def publish_shot() -> None:
+        def publish_shot() -> None:  # its faults count from here: a run may end before
             self._lags.append(self.loop.time() - shot_at)
+            self.report.faults.update(f.value for f in hit)
             self.publish.shot(event, Fault.MALFORMED in hit, copies)
             if self.progress is not None:
                 self.progress()
