@@ -160,11 +160,13 @@ def _cycles(conn: Connection, plant: str, w: Window, machine: str | None) -> pd.
     where += [h.machine == machine] if machine else []
     unlisted = select(h.hour).where(*where, h.cycles.is_(None)).distinct()
     missing = w.cut | {as_time(x) for x in conn.execute(unlisted).scalars()}
-    query = select(h.machine, period_of(h.hour, w.edges), h.cycles)
+    query = select(h.hour, h.machine, period_of(h.hour, w.edges), h.cycles)
     machines: list[str] = []
     periods: list[int] = []
     values: list[float] = []
-    for m, p, text in conn.execute(query.where(*where, h.cycles.is_not(None))):
+    for hour, m, p, text in conn.execute(query.where(*where, h.cycles.is_not(None))):
+        if as_time(hour) in missing:  # read whole from the shots: each shot once
+            continue
         listed = parse_cycles(text)
         machines += [str(m)] * len(listed)
         periods += [int(p)] * len(listed)
