@@ -181,10 +181,16 @@ def confined(cores: set[int], pids: list[int]) -> Iterator[None]:
     try:
         for tid in (tid for pid in pids for tid in _threads(pid)):
             try:
-                before[tid] = os.sched_getaffinity(tid)
+                cpus = os.sched_getaffinity(tid)
                 os.sched_setaffinity(tid, cores)
+                before[tid] = cpus  # only what was changed is restored
             except ProcessLookupError:
                 continue
+            except PermissionError:  # restored below; say what is missing, no traceback
+                raise SystemExit(
+                    "--confine needs the right to set the CPU affinity of the PostgreSQL "
+                    "server's processes (run as root or as the user the server runs as)"
+                ) from None
         yield
     finally:
         for tid, cpus in before.items():
