@@ -29,6 +29,10 @@ from castline.web.app import create_app
 from castline.web.auth import Role, add_user, ensure_admin, new_api_key
 
 NOW = datetime.now(UTC).replace(microsecond=0)
+# The test plant keeps a zone where NOW is about noon: its "today" (shots, yield, KPIs) then
+# holds the seeded parts for the whole run, whatever hour the run starts at.
+NOON_OFFSET = (12 - NOW.hour + 12) % 24 - 12  # hours east of UTC, -12..11
+PLANT_ZONE = f"Etc/GMT{-NOON_OFFSET:+d}" if NOON_OFFSET else "Etc/GMT"  # Etc signs are reversed
 PASSWORD = "correct horse battery"
 ROLES = ("viewer", "operator", "engineer", "admin")
 
@@ -135,7 +139,9 @@ def seed(engine: Engine, settings: Settings) -> Plant:
 
 
 def settings_in(home: Path) -> Settings:
-    return Settings(home=home, secret_key="test-secret-not-for-production")
+    return Settings(
+        home=home, secret_key="test-secret-not-for-production", plant_timezone=PLANT_ZONE
+    )
 
 
 @pytest.fixture(scope="session")

@@ -70,6 +70,11 @@ def test_today_and_this_shift_begin_in_plant_time() -> None:
     assert gaps.shift_at(datetime(2026, 11, 30, 23, tzinfo=UTC)) is None  # 07:00: no shift
 
 
+def in_zone(app: FastAPI, zone: str) -> None:
+    """The seeded plant keeps a zone where the run is about noon; these tests name theirs."""
+    app.state.settings = app.state.settings.model_copy(update={"plant_timezone": zone})
+
+
 def test_a_page_shows_a_known_utc_time_as_plant_time(
     client: TestClient, plant: tuple[FastAPI, Plant]
 ) -> None:
@@ -79,17 +84,19 @@ def test_a_page_shows_a_known_utc_time_as_plant_time(
         conn.execute(
             update(t.alarms).where(t.alarms.c.id == seeded.alarm_p1).values(raised_at=raised)
         )
+    in_zone(app, "Asia/Shanghai")
     page = client.get("/alarms", headers=as_user(seeded, "viewer")).text
     assert "2026-11-30 16:05 CST" in page
     assert "2026-11-30 08:05" not in page
-    app.state.settings = app.state.settings.model_copy(update={"plant_timezone": "Europe/Berlin"})
+    in_zone(app, "Europe/Berlin")
     assert "2026-11-30 09:05 CET" in client.get("/alarms", headers=as_user(seeded, "viewer")).text
 
 
 def test_overview_says_since_when_today_counts_and_the_shift(
     client: TestClient, plant: tuple[FastAPI, Plant]
 ) -> None:
-    seeded = plant[1]
+    app, seeded = plant
+    in_zone(app, "Asia/Shanghai")
     page = client.get("/plants/p1", headers=as_user(seeded, "viewer")).text
     midnight = SHANGHAI.show(SHANGHAI.start_of_day())
     assert f"today since {midnight}, live" in page

@@ -15,10 +15,11 @@ from castline.domain.verdict import PartVerdict, Verdict
 from castline.settings import Settings
 from castline.store.repository import Store
 from castline.web import pareto, shift_report
+from castline.web.plant_time import PlantClock
 
-from .conftest import NOW, Plant, as_user
+from .conftest import NOW, PLANT_ZONE, Plant, as_user
 
-CALENDAR = Settings().calendar  # Asia/Shanghai: A 08:00, B 16:00, C 00:00 (plant time)
+CALENDAR = Settings(plant_timezone=PLANT_ZONE).calendar  # A 08:00, B 16:00, C 00:00 plant time
 
 
 def cast_and_confirm_ng(plant: Plant, number: int, cast: datetime) -> None:
@@ -71,7 +72,8 @@ def test_kpis_of_each_shift_today_and_yesterday(
     viewer = as_user(seeded, "viewer")
     html = client.get("/kpi", headers=viewer).text
     table = html[html.index('class="kpi-shifts"') :]
-    assert "yesterday" in table and "under way" in table and "CST" in table
+    zone = PlantClock(CALENDAR).label(NOW)
+    assert "yesterday" in table and "under way" in table and zone in table
     zh = client.get("/kpi?lang=zh", headers=viewer).text
     assert "按班次的 KPI" in zh and "昨天" in zh
 
