@@ -109,6 +109,8 @@ def report(
     rejected = sum(r.verdict is Verdict.NG for r in results_ok)
     reviewed = sum(r.verdict is Verdict.REVIEW for r in results_ok)
     escaped = sum(r.verdict is Verdict.OK for r in results_ng)
+    # A good part passed as OK yet drawn with a defect region: a heat map nobody can trust.
+    marked = sum(r.verdict is Verdict.OK and bool(r.regions) for r in results_ok)
     fr_lo, fr_hi = rate_interval(rejected, len(ok))
     rv_lo, rv_hi = rate_interval(reviewed, len(ok))
     oof = model.manifest["metrics"]["out_of_fold"]
@@ -120,7 +122,8 @@ def report(
         f"{rejected / len(ok):.4f} [{fr_lo:.3f}, {fr_hi:.3f}] (target "
         f"{model.manifest['training']['config']['target_frr']}), review "
         f"{reviewed / len(ok):.4f} [{rv_lo:.3f}, {rv_hi:.3f}], NG passed as OK "
-        f"{escaped / len(ng):.4f}; out of fold: false reject {oof['false_reject_rate']:.4f}, "
+        f"{escaped / len(ng):.4f}, good parts passed with a region {marked / len(ok):.4f}; "
+        f"out of fold: false reject {oof['false_reject_rate']:.4f}, "
         f"review {oof['review_rate']:.4f}; latency p50 {p50:.1f} ms p99 {p99:.1f} ms "
         f"(1 thread, 300x300; reference workload p99/p50 {reference_ratio(200):.2f}); "
         f"memory {training['memory_cells']} cells x {training['memory_rows']} rows, "

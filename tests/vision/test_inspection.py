@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +17,9 @@ from castline.vision.head import HEAD_DATA_FILE
 from castline.vision.images import read_image
 from castline.vision.model import InspectionModel, ModelError
 from castline.vision.overlay import overlay_png
-from castline.vision.train import CALIBRATION_FILE
+from castline.vision.train import CALIBRATION_FILE, train_model
 
-from .conftest import Trained, write_parts
+from .conftest import TINY, Trained, write_parts
 from .synthetic import SIZE, part
 
 # Centres on the bright bands of the part (r ~ 15 px and ~ 31 px from the centre).
@@ -45,6 +46,24 @@ def test_heat_map_peak_and_region_lie_on_the_defect(tiny: Trained) -> None:
         top = result.regions[0]
         assert top.x - 4 <= x <= top.x + top.w + 4 and top.y - 4 <= y <= top.y + top.h + 4
         assert 0 < top.area_px <= top.w * top.h
+
+
+@pytest.mark.slow
+def test_the_heat_map_is_sharper_than_the_score_and_leaves_it_alone(
+    tiny: Trained, tmp_path: Path
+) -> None:
+    # The same photos and settings, the heat map smoothed as much as the score.
+    soft_config = replace(TINY, heat_sigma=TINY.sigma)
+    soft = train_model(tiny.good + tiny.val, tmp_path / "soft", progress=False, config=soft_config)
+    for i, (x, y, radius) in enumerate(PITS):
+        photo = part(5000 + i, pit=(x, y, radius))
+        sharp, smooth = tiny.model.inspect(photo), soft.inspect(photo)
+        assert sharp.score == pytest.approx(smooth.score, rel=1e-5)
+        assert sharp.verdict is smooth.verdict
+        hot = [(r.heatmap >= r.heatmap.max() / 2).sum() for r in (sharp, smooth)]
+        assert hot[0] < 0.9 * hot[1], hot  # tighter around the pit
+        peak_y, peak_x = np.unravel_index(np.argmax(sharp.heatmap), sharp.heatmap.shape)
+        assert np.hypot(peak_x - x, peak_y - y) <= 12
 
 
 def test_good_parts_are_rejected_at_about_the_target_rate(tiny: Trained) -> None:

@@ -197,12 +197,17 @@ def inspection_graph(
         on_photo = Letterbox(
             g.op("Sub", [box.top, dy]), g.op("Sub", [box.left, dx]), box.height, box.width
         )
-    amap = g.op("Mul", [scorer.anomaly_map(g, smoothed, grid), photo_mask(g, on_photo, grid)])
+    on_part = photo_mask(g, on_photo, grid)
+    amap = g.op("Mul", [scorer.anomaly_map(g, smoothed, grid), on_part])
     anomaly = scorer.image_score(g, amap, grid)
     descriptor = Scorer.descriptor(g, amap, anomaly, patches)
     score = head.build(g, descriptor) if head is not None else anomaly
 
-    _heat_map(g, amap, box, size, register, shift)
+    heat = amap  # the same map, smoothed as the heat map wants it where that differs
+    if scorer.heat_sigma != scorer.sigma:
+        sharp = scorer.smoothed(g, distance, grid, scorer.heat_sigma)
+        heat = g.op("Mul", [scorer.anomaly_map(g, sharp, grid), on_part])
+    _heat_map(g, heat, box, size, register, shift)
     _verdict(g, score, thresholds)
     g.rename(score, "score")
     g.rename(anomaly, "anomaly")

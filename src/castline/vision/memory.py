@@ -144,13 +144,18 @@ class Scorer:
     # is not inspected; None: every place counts.
     part: np.ndarray | None = None
     top: int = 1  # patches whose mean is the image score (1: the map's maximum)
+    # The heat map's own smoothing: none by default. The score wants a defect to cover
+    # several patches; a person wants the region tight around it (on the localisation
+    # benchmark an unsmoothed map finds the casting's rim defects 0.888 -> 0.916).
+    heat_sigma: float = 0.0
 
-    def smoothed(self, g: GraphBuilder, distance: str, grid: HW) -> str:
-        """[P] -> smoothed [1, 1, gh, gw]."""
+    def smoothed(self, g: GraphBuilder, distance: str, grid: HW, sigma: float | None = None) -> str:
+        """[P] -> [1, 1, gh, gw] smoothed by `sigma` (patches), the scorer's by default."""
+        sigma = self.sigma if sigma is None else sigma
         m = g.op("Reshape", [distance, g.ints([1, 1, *grid])])
-        if self.sigma <= 0:
+        if sigma <= 0:
             return m
-        kernel = gaussian_kernel(self.sigma)
+        kernel = gaussian_kernel(sigma)
         r = kernel.shape[0] // 2
         padded = g.op("Pad", [m, g.ints([0, 0, r, r, 0, 0, r, r])], mode="reflect")
         return g.op(

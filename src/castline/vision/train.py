@@ -106,7 +106,8 @@ class TrainConfig:
     border: int = 16
     strides: tuple[int, ...] = STRIDES  # feature maps of the patch descriptor
     usual: str = "max"  # what the maps are divided by, per place: "max" or "mean" (train.py)
-    sigma: float = 1.0
+    sigma: float = 1.0  # smoothing of the distances for the score, in patches
+    heat_sigma: float = 0.0  # and for the heat map (memory.Scorer)
     margin: float = 0.0  # share of each side left out of the image score
     # Only the part and `part_margin` (share of the side) around it count, where the part
     # sits in the same place in every photo (part.py); False: the whole photo counts.
@@ -606,7 +607,10 @@ def train_model(
         net = quantised_for(net, size, config.border, config.strides, [p.path for p in photos.good])
     aligned, part, registration, shifts = arrangement(photos.good, size, config)
     build = _graph_builder(net, size, config.border, config.strides, registration)
-    plain = Scorer(config.sigma, config.margin, part=part.weights, top=config.top_patches)
+    plain = Scorer(
+        config.sigma, config.margin, part=part.weights, top=config.top_patches,
+        heat_sigma=config.heat_sigma,
+    )  # fmt: skip
     graph = build(blank_memory(net, size, aligned.cell, config), plain)
     stages, pools, looks = _look(graph, size, photos, aligned.cell, config, progress)
     clock.lap("patches_s")
