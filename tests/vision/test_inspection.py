@@ -74,6 +74,16 @@ def test_good_parts_are_rejected_at_about_the_target_rate(tiny: Trained) -> None
     assert rejected <= 0.15  # 5 % target, 40 fresh parts: allow sampling noise
 
 
+def test_good_parts_passed_as_ok_show_no_region(tiny: Trained) -> None:
+    # The region threshold is set on the heat maps' peaks out of fold, not on the
+    # smoothed score: an unsmoothed map would otherwise mark good parts.
+    photos = [read_image(p) for p in tiny.val] + [part(seed) for seed in range(5000, 5040)]
+    passed = [r for r in map(tiny.model.inspect, photos) if r.verdict is Verdict.OK]
+    assert len(passed) >= 0.7 * len(photos)
+    marked = sum(bool(r.regions) for r in passed)
+    assert marked <= 0.05 * len(passed), (marked, len(passed))
+
+
 def test_placement_alone_does_not_raise_the_score(tiny: Trained) -> None:
     _, ng = tiny.model.thresholds
     placements = [

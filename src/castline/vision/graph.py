@@ -4,15 +4,17 @@ uint8 RGB image of any size -> letterbox into the model's input, shaped like the
 it learnt from (scaled, never squashed; a mirrored border around it) -> (x - 127) / 128 ->
 EfficientNet-Lite features at strides 8 and 16 -> patch descriptors -> distance to the
 nearest normal patch of the same cell -> smoothed map, divided by the usual distance of
-good parts at each place -> image score -> optional supervised head -> thresholds ->
-verdict code. Training builds the same graph (without thresholds that
-matter yet) and scores through it, so train, evaluation and the line cannot disagree.
+good parts at each place (the heat map: the same, smoothed less) -> image score ->
+optional supervised head -> thresholds -> verdict code. Training builds the same graph
+(without thresholds that matter yet) and scores through it, so train, evaluation and the
+line cannot disagree.
 
 Graph outputs:
   score      [1]     float: the decision score (the head's probability when there is one)
   anomaly    [1]     float: nearest-neighbour anomaly score (max of the map)
   verdict    [1]     int64: 0 OK, 1 REVIEW, 2 NG, 3 QUARANTINE (score is NaN)
   heatmap    [H, W]  float: anomaly map resized to the input image
+  peak       [1]     float: the heat map's highest value (what sets the region threshold)
   descriptor [1, K]  float: image-level features the supervised head reads
   distances  [gh, gw] float: smoothed patch distances before the usual-distance division
 """
@@ -208,6 +210,7 @@ def inspection_graph(
         sharp = scorer.smoothed(g, distance, grid, scorer.heat_sigma)
         heat = g.op("Mul", [scorer.anomaly_map(g, sharp, grid), on_part])
     _heat_map(g, heat, box, size, register, shift)
+    g.rename(g.op("Reshape", [g.op("ReduceMax", [heat], keepdims=0), g.ints([1])]), "peak")
     _verdict(g, score, thresholds)
     g.rename(score, "score")
     g.rename(anomaly, "anomaly")
@@ -218,6 +221,7 @@ def inspection_graph(
         ("anomaly", FLOAT, [1]),
         ("verdict", INT64, [1]),
         ("heatmap", FLOAT, ["height", "width"]),
+        ("peak", FLOAT, [1]),
         ("descriptor", FLOAT, [1, "K"]),
         ("distances", FLOAT, ["grid_h", "grid_w"]),
     ]

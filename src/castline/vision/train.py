@@ -79,7 +79,7 @@ CALIBRATION_FILE = "calibration.json"
 MIN_PHOTOS = 10  # fewer good photos cannot both teach and calibrate
 PCA_PHOTOS = 48  # photos whose patches find the descriptor's main directions
 MAPS = ["distances"]  # what the first pass over the folds reads from a memory's graph
-SCORES = ["anomaly", "descriptor"]  # and the second
+SCORES = ["anomaly", "descriptor", "peak"]  # and the second
 
 
 @dataclass(frozen=True)
@@ -395,6 +395,7 @@ class OutOfFold:
     fold: np.ndarray  # per good photo
     anomaly: np.ndarray
     descriptors: np.ndarray
+    peak: np.ndarray  # the heat map's highest value
     bad_fold: np.ndarray  # per defect photo
     bad_anomaly: np.ndarray
     bad_descriptors: np.ndarray
@@ -470,6 +471,7 @@ def out_of_fold(
             maps[i] = stage(looks.good[i])[MAPS[0]]
     stacked = np.asarray(maps)
     anomaly, descriptors = np.zeros(len(looks.good)), [np.empty(0)] * len(looks.good)
+    peak = np.zeros(len(looks.good))
     bad_anomaly = np.zeros(len(looks.defective))
     bad_descriptors = [np.empty(0)] * len(looks.defective)
     # A fold's own maps never set the usual distance it is scored against: with "max"
@@ -477,7 +479,7 @@ def out_of_fold(
     usuals = [usual_distance(stacked[fold != f], config.usual) for f in range(folds)]
     for f, memory in enumerate(memories):
         stage = stages.memory(build(memory, replace(plain, usual=usuals[f])), SCORES)
-        _score_fold(stage, looks.good, fold == f, anomaly, descriptors, progress)
+        _score_fold(stage, looks.good, fold == f, anomaly, descriptors, progress, peak)
         _score_fold(stage, looks.defective, bad_fold == f, bad_anomaly, bad_descriptors, progress)
     # The final model divides by the folds' mean: a maximum over all photos would sit
     # higher than the ones calibration used, and new photos would score lower than the
@@ -491,6 +493,7 @@ def out_of_fold(
         fold,
         anomaly,
         np.asarray(descriptors),
+        peak,
         bad_fold,
         bad_anomaly,
         np.asarray(bad_descriptors),
@@ -538,12 +541,16 @@ def _score_fold(
     anomaly: np.ndarray,
     descriptors: list[np.ndarray],
     progress: bool,
+    peak: np.ndarray | None = None,
 ) -> None:
-    """Score the photos of `group` where `chosen`, into `anomaly` and `descriptors`."""
+    """Score the photos of `group` where `chosen`, into `anomaly` and `descriptors` (and
+    their heat maps' peaks into `peak`)."""
     for i in _bar(np.flatnonzero(chosen).tolist(), "out of fold", progress):
         out = stage(group[i])
         anomaly[i] = float(out["anomaly"][0])
         descriptors[i] = out["descriptor"][0]
+        if peak is not None:
+            peak[i] = float(out["peak"][0])
 
 
 def cross_fitted_head(oof: OutOfFold, folds: int) -> tuple[Head, np.ndarray, np.ndarray]:
@@ -709,7 +716,7 @@ class _Fit:
     good_scores: np.ndarray  # out of fold, per photo
     bad_scores: np.ndarray
     calibration: Calibration
-    region: float  # heat-map level of a defect region
+    region: float  # heat-map level of a defect region (out-of-fold peaks of good photos)
     calibrated: np.ndarray  # the good scores as the final memory would give them (sorted)
 
 
@@ -724,11 +731,10 @@ def _fit(oof: OutOfFold, photos: Photos, folds: int, config: TrainConfig) -> _Fi
             small_good, small_bad = cross_fitted(
                 oof, folds, small.descriptors, small.bad_descriptors
             )
-    good, bad, anomaly = good_scores, bad_scores, oof.anomaly
+    good, bad = good_scores, bad_scores
     if small is not None and small_good is not None and small_bad is not None:
         # Calibrate on the scores the final, larger memory would give (calibration.grown).
         good = grown(good_scores, small_good, small.sizes)
-        anomaly = grown(oof.anomaly, small.anomaly, small.sizes)
         if len(bad_scores):
             bad = grown(bad_scores, small_bad, small.sizes)
     calibration = calibrate(
@@ -738,7 +744,10 @@ def _fit(oof: OutOfFold, photos: Photos, folds: int, config: TrainConfig) -> _Fi
         review_frr=config.review_frr,
         target_escape=config.target_escape,
     )
-    region = threshold_for_frr(anomaly, config.target_frr)
+    # A region is drawn where the heat map reaches what 2 % of good photos reach
+    # anywhere out of fold: an unsmoothed map peaks above the score it came with. (The
+    # final, larger memory peaks a little lower: it errs towards fewer regions.)
+    region = threshold_for_frr(oof.peak, config.target_frr)
     return _Fit(head, good_scores, bad_scores, calibration, region, good)
 
 
