@@ -110,8 +110,8 @@ EN: dict[str, str] = {
     "vupdate.out_with_die": "--out is for a model folder; with --die and --view the new "
     "version goes into the models folder of the settings and is registered",
     "vupdate.out_exists": "{path} exists already: choose a new folder for the new version",
-    "vupdate.not_folder": "{path} is not a folder of photos",
-    "vupdate.no_photos": "{path} holds no .jpeg/.jpg/.png/.bmp photos",
+    "vphotos.not_folder": "{path} is not a folder of photos",
+    "vphotos.no_photos": "{path} holds no .jpeg/.jpg/.png/.bmp photos",
     "vupdate.unreadable": "{path} is not a photo castline can read ({detail})",
     "vupdate.conflict": "{n} photo(s) are in both --ok and --ng (same content): a photo is "
     "good or defective, not both; remove them from one of the folders",
@@ -226,8 +226,8 @@ ZH: dict[str, str] = {
     "vupdate.out_with_die": "--out 仅用于模型文件夹；使用 --die 和 --view 时，新版本写入设置中的"
     "模型文件夹并登记",
     "vupdate.out_exists": "{path} 已存在：请为新版本选择一个新文件夹",
-    "vupdate.not_folder": "{path} 不是照片文件夹",
-    "vupdate.no_photos": "{path} 中没有 .jpeg/.jpg/.png/.bmp 照片",
+    "vphotos.not_folder": "{path} 不是照片文件夹",
+    "vphotos.no_photos": "{path} 中没有 .jpeg/.jpg/.png/.bmp 照片",
     "vupdate.unreadable": "{path} 不是 castline 能读取的照片（{detail}）",
     "vupdate.conflict": "有 {n} 张照片同时出现在 --ok 和 --ng 中（内容相同）：一张照片要么合格"
     "要么有缺陷；请从其中一个文件夹删除",

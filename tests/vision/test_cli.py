@@ -48,6 +48,13 @@ def test_train_inspect_eval_register_rollback(
     assert inspected.exit_code == 0, inspected.output
     assert inspected.output.count("\tNG\t") == 3
     assert len(list(out.glob("*.overlay.png"))) == 3
+    folder = runner.invoke(app, ["vision", "inspect", str(tiny.folder), str(ng)])
+    assert folder.exit_code == 0 and folder.output.count("\tNG\t") == 3, folder.output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    refused = runner.invoke(app, ["vision", "inspect", str(tiny.folder), str(empty)])
+    assert refused.exit_code == 2 and "holds no .jpeg/.jpg/.png/.bmp photos" in refused.output
+    assert "Traceback" not in refused.output
 
     ok = tmp_path / "ok"
     write_parts(ok, range(400, 410))

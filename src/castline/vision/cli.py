@@ -17,16 +17,23 @@ app = typer.Typer(help="Visual inspection: train, evaluate, inspect, register mo
 
 
 def _photos(folder: Path) -> list[Path]:
+    """The photos of a folder, or a message and exit 2."""
+    from castline.cli_text import say
     from castline.datasets import images
 
-    if not folder.is_dir():
-        typer.echo(f"{folder} is not a folder of photos", err=True)
-        raise typer.Exit(2)
-    found = images(folder)
-    if not found:
-        typer.echo(f"{folder} holds no .jpeg/.jpg/.png/.bmp photos", err=True)
+    problem = None if folder.is_dir() else "vphotos.not_folder"
+    found = images(folder) if problem is None else []
+    if problem is None and not found:
+        problem = "vphotos.no_photos"
+    if problem is not None:
+        typer.echo(say("error", message=say(problem, path=folder)), err=True)
         raise typer.Exit(2)
     return found
+
+
+def _each_photo(paths: list[Path]) -> list[Path]:
+    """The photos named, a folder standing for the photos in it."""
+    return [photo for path in paths for photo in (_photos(path) if path.is_dir() else [path])]
 
 
 CELL_HELP = (
@@ -147,7 +154,7 @@ def evaluate_command(
 @app.command()
 def inspect(
     model_path: Annotated[Path, typer.Argument(help="Model folder or ONNX file.")],
-    images: Annotated[list[Path], typer.Argument(help="Photos to inspect.")],
+    images: Annotated[list[Path], typer.Argument(help="Photos, or folders of photos.")],
     out: Annotated[
         Path | None, typer.Option("--out", help="Folder for heat-map overlay PNGs.")
     ] = None,
@@ -160,6 +167,7 @@ def inspect(
     from castline.vision.overlay import overlay_png
 
     model = InspectionModel.load(model_path)
+    images = _each_photo(images)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
     for path in tqdm(images, desc="inspect", unit="img", disable=len(images) < 10):
@@ -346,19 +354,13 @@ def _confirmed(folder: Path | None, defect_type: str | None, fail: Fail) -> list
     """The photos of a folder, each once (by content), as confirmed photos."""
     import hashlib
 
-    from castline.datasets import images
     from castline.vision.images import decode_image
     from castline.vision.update import ReviewedPhoto
 
     if folder is None:
         return []
-    if not folder.is_dir():
-        raise fail("vupdate.not_folder", path=folder)
-    paths = images(folder)
-    if not paths:
-        raise fail("vupdate.no_photos", path=folder)
     photos: dict[str, ReviewedPhoto] = {}
-    for path in paths:
+    for path in _photos(folder):
         data = path.read_bytes()
         try:
             image = decode_image(data)
