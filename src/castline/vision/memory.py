@@ -146,7 +146,7 @@ class Scorer:
     top: int = 1  # patches whose mean is the image score (1: the map's maximum)
     # The heat map's own smoothing: none by default. The score wants a defect to cover
     # several patches; a person wants the region tight around it (on the localisation
-    # benchmark an unsmoothed map finds the casting's rim defects 0.888 -> 0.916).
+    # benchmark an unsmoothed map finds the casting's rim defects 0.888 -> 0.914).
     heat_sigma: float = 0.0
 
     def smoothed(self, g: GraphBuilder, distance: str, grid: HW, sigma: float | None = None) -> str:
