@@ -17,6 +17,7 @@ from castline.vision.head import HEAD_DATA_FILE
 from castline.vision.images import read_image
 from castline.vision.model import InspectionModel, ModelError
 from castline.vision.overlay import overlay_png
+from castline.vision.regions import find_regions
 from castline.vision.train import CALIBRATION_FILE, train_model
 
 from .conftest import TINY, Trained, write_parts
@@ -72,6 +73,18 @@ def test_good_parts_are_rejected_at_about_the_target_rate(tiny: Trained) -> None
     fresh = [tiny.model.inspect(part(seed)).verdict for seed in range(5000, 5040)]
     rejected = sum(v is Verdict.NG for v in fresh) / len(fresh)
     assert rejected <= 0.15  # 5 % target, 40 fresh parts: allow sampling noise
+
+
+def test_a_region_finer_than_the_map_resolves_is_left_out_unless_hottest() -> None:
+    heat = np.zeros((60, 60), np.float32)
+    heat[10:20, 10:20] = 2.0  # a defect: 100 px
+    heat[40, 40] = 1.5  # one pixel over the threshold: the upsampling's ripple
+    found = find_regions(heat, 1.0, min_area_px=16)
+    assert [(r.x, r.y, r.area_px) for r in found] == [(10, 10, 100)]
+    assert len(find_regions(heat, 1.0)) == 2
+    lone = np.zeros((60, 60), np.float32)
+    lone[40, 40] = 1.5
+    assert [r.area_px for r in find_regions(lone, 1.0, min_area_px=16)] == [1]
 
 
 def test_good_parts_passed_as_ok_show_no_region(tiny: Trained) -> None:

@@ -25,7 +25,7 @@ import onnxruntime as ort
 from castline.domain.verdict import Region, Verdict
 from castline.vision.graph import VERDICT_CODES
 from castline.vision.images import as_rgb, decode_image
-from castline.vision.patches import HW
+from castline.vision.patches import GRID_STRIDE, HW
 from castline.vision.regions import find_regions
 
 FORMAT_VERSION = 1
@@ -143,9 +143,16 @@ class InspectionModel:
             score=float(out["score"][0]),
             verdict=verdict,
             heatmap=heatmap,
-            regions=find_regions(heatmap, threshold),
+            regions=find_regions(heatmap, threshold, min_area_px=self._patch_px(heatmap) / 4),
             anomaly=float(out["anomaly"][0]),
         )
+
+    def _patch_px(self, heatmap: np.ndarray) -> float:
+        """One patch of the model's grid in the photo's pixels: the heat map's resolution."""
+        size = self.manifest.get("input_size", heatmap.shape)
+        high, wide = (size, size) if isinstance(size, int) else size
+        scale = max(heatmap.shape[0] / high, heatmap.shape[1] / wide)
+        return float((GRID_STRIDE * scale) ** 2)
 
     def inspect_bytes(self, data: bytes) -> Inspection:
         return self.inspect(decode_image(data))

@@ -8,8 +8,12 @@ from scipy import ndimage
 from castline.domain.verdict import Region
 
 
-def find_regions(heatmap: np.ndarray, threshold: float, max_regions: int = 10) -> list[Region]:
-    """Boxes (image pixels) around connected hot areas, hottest first."""
+def find_regions(
+    heatmap: np.ndarray, threshold: float, max_regions: int = 10, min_area_px: float = 0.0
+) -> list[Region]:
+    """Boxes (image pixels) around connected hot areas, hottest first. An area under
+    `min_area_px` is finer than the map resolves (the upsampling's ripple at the
+    threshold): left out, unless it is the hottest."""
     mask = heatmap >= threshold
     if not mask.any():
         return []
@@ -32,4 +36,5 @@ def find_regions(heatmap: np.ndarray, threshold: float, max_regions: int = 10) -
             )
         )
     regions.sort(key=lambda r: r.score, reverse=True)
-    return regions[:max_regions]
+    kept = regions[:1] + [r for r in regions[1:] if r.area_px >= min_area_px]
+    return kept[:max_regions]
