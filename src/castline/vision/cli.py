@@ -21,11 +21,9 @@ def _photos(folder: Path) -> list[Path]:
     from castline.cli_text import say
     from castline.datasets import images
 
-    problem = None if folder.is_dir() else "vphotos.not_folder"
-    found = images(folder) if problem is None else []
-    if problem is None and not found:
-        problem = "vphotos.no_photos"
-    if problem is not None:
+    found = images(folder) if folder.is_dir() else []
+    if not found:
+        problem = "vphotos.no_photos" if folder.is_dir() else "vphotos.not_folder"
         typer.echo(say("error", message=say(problem, path=folder)), err=True)
         raise typer.Exit(2)
     return found
