@@ -266,6 +266,7 @@ def run_type(part: PartType, args: argparse.Namespace, tmp: Path, offset: int) -
     line += f"; memory {model.manifest['training']['alignment']['memory']}, "
     line += f"part share {model.manifest['training']['part']['share_of_photo']}, "
     line += f"registration {model.manifest['training']['registration']}, "
+    line += f"copies {model.manifest['training']['copies']['per_photo']} a photo, "
     line += f"training {seconds:.1f} s"
     print(line, flush=True)
 

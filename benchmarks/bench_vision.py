@@ -129,6 +129,8 @@ def report(
         f"memory {training['memory_cells']} cells x {training['memory_rows']} rows, "
         f"alignment {training['alignment']}, part {training['part']}, "
         f"registration {training.get('registration')}, "
+        f"copies {training['copies']['per_photo']} a photo, "
+        f"turns {training['copies']['turns_deg']}, "
         f"input {model.manifest['input_size'][0]} px; "
         f"training {seconds:.1f} s "
         f"{model.manifest['metrics']['timings']}",

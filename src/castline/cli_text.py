@@ -135,7 +135,9 @@ EN: dict[str, str] = {
     "vupdate.registered": "{die}/{view}: registered {version}{active}",
     "vupdate.active": " (active)",
     "vtrain.summary": "input {height} x {width} px (shaped like the photos); memory {memory}; "
-    "part region {part}",
+    "part region {part}; {copies}",
+    "vtrain.copies": "turned copies of each photo: {count}",
+    "vtrain.no_copies": "no copies of the photos",
     "vtrain.per_cell": "per cell",
     "vtrain.whole_photo": "for the whole photo",
     "vtrain.part_found": "found",
@@ -251,7 +253,9 @@ ZH: dict[str, str] = {
     "vupdate.registered": "{die}/{view}：已登记 {version}{active}",
     "vupdate.active": "（当前模型）",
     "vtrain.summary": "模型输入 {height} x {width} 像素（按照片的形状）；记忆{memory}；"
-    "零件区域{part}",
+    "零件区域{part}；{copies}",
+    "vtrain.copies": "每张照片另加 {count} 张旋转副本",
+    "vtrain.no_copies": "不加照片副本",
     "vtrain.per_cell": "按单元",
     "vtrain.whole_photo": "覆盖整张照片",
     "vtrain.part_found": "已找到",

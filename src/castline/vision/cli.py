@@ -119,7 +119,11 @@ def _say_trained(model: InspectionModel, out: Path) -> None:
     height, width = model.manifest["input_size"]
     memory = say("vtrain.per_cell" if training["alignment"]["cell"] else "vtrain.whole_photo")
     part = say("vtrain.part_found" if training["part"]["found"] else "vtrain.part_none")
-    typer.echo(say("vtrain.summary", height=height, width=width, memory=memory, part=part))
+    count = training["copies"]["per_photo"]
+    copies = say("vtrain.copies", count=count) if count else say("vtrain.no_copies")
+    typer.echo(
+        say("vtrain.summary", height=height, width=width, memory=memory, part=part, copies=copies)
+    )
     typer.echo(json.dumps(training["photos"], indent=2))
     typer.echo(json.dumps(model.manifest["metrics"], indent=2))
 

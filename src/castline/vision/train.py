@@ -37,7 +37,7 @@ from scipy import ndimage
 from tqdm import tqdm
 
 from castline.vision.align import Alignment, choose, input_shape, thumbnail
-from castline.vision.augment import Placement, copies
+from castline.vision.augment import Copies, Placement, copies, copies_for
 from castline.vision.backbone import INPUT_MEAN, INPUT_STD, EfficientNetLite
 from castline.vision.calibration import (
     Calibration,
@@ -88,7 +88,9 @@ class TrainConfig:
     bank_images: int | None = None  # at most this many good photos (quick models); None: all
     holdout: int = 0  # good photos kept back for the user's own check
     folds: int = 5  # out-of-fold calibration: each fold is scored by the others' memory
-    placements_per_image: int = 0
+    # Turned and shifted copies of each photo for the memory (augment.py); None: as many
+    # as make about 800 views where the part looks like itself turned, else none.
+    placements_per_image: int | None = None
     placement: Placement = field(default_factory=Placement)
     # The patch grid is cut into cells of `cell` x `cell` patches, each with its own memory
     # learnt from its patches and `reach` patches around; 0: one memory for the whole
@@ -240,16 +242,30 @@ def input_shape_for(photos: list[Photo], side: int, config: TrainConfig) -> HW:
     return input_shape([photo_size(p.path) for p in photos], side)
 
 
-def arrangement(
-    photos: list[Photo], size: HW, config: TrainConfig
-) -> tuple[Alignment, PartRegion, Registration | None, np.ndarray]:
+@dataclass(frozen=True)
+class Layout:
+    """Where the part lies in the photos, how the memory is arranged around it, and the
+    copies it learns from."""
+
+    aligned: Alignment
+    part: PartRegion
+    registration: Registration | None  # None: photos are scored where they lie
+    shifts: np.ndarray  # [n, 2] each photo's shift onto the template, input px
+    copies: Copies
+
+
+def arrangement(photos: list[Photo], size: HW, config: TrainConfig) -> Layout:
     """Per-cell or whole-photo memory (as configured, or measured on the photos), the
-    registration (per-cell memory, when asked) with each photo's shift, and where the
-    part lies (only where it sits in one place: the per-cell memory)."""
+    registration (per-cell memory, when asked) with each photo's shift, where the part
+    lies (only where it sits in one place: the per-cell memory) and its copies."""
     grid = grid_of(size)
-    everywhere = PartRegion(None, 1.0, float("nan"), config.part_margin)
-    needed = config.cell is None or (config.cell != 0 and config.part_mask)
+    needed = (
+        config.cell is None
+        or (config.cell != 0 and config.part_mask)
+        or config.placements_per_image is None
+    )
     thumbs = [thumbnail(read_image(p.path), size) for p in photos] if needed else []
+    copies = copies_for(thumbs, config.placements_per_image, config.placement)
     if config.cell is not None:
         aligned = Alignment(float("nan"), float("nan"), config.cell)
     else:
@@ -260,9 +276,10 @@ def arrangement(
         registration, shifts = fit(_input_thumbs(photos, size, config.threads), side)
         if thumbs:  # the part's region is found in the template's frame
             thumbs = [_moved_thumb(t, s, side) for t, s in zip(thumbs, shifts, strict=True)]
-    if not (aligned.cell and config.part_mask):
-        return aligned, everywhere, registration, shifts
-    return aligned, find_part(thumbs, grid, size, config.part_margin), registration, shifts
+    part = PartRegion(None, 1.0, float("nan"), config.part_margin)  # everywhere
+    if aligned.cell and config.part_mask:
+        part = find_part(thumbs, grid, size, config.part_margin)
+    return Layout(aligned, part, registration, shifts, copies)
 
 
 def _input_thumbs(photos: list[Photo], size: HW, threads: int | None) -> list[np.ndarray]:
@@ -303,20 +320,21 @@ def extract_pools(
     look: Stage,
     size: HW,
     photos: list[Photo],
-    cell_side: int,
+    layout: Layout,
     config: TrainConfig,
     progress: bool,
 ) -> tuple[Pools, list[Seen]]:
     """Patch descriptors of every photo (and its placed copies), per cell, reduced; and
     what the photo stage `look` gave for each photo itself, for scoring it later."""
     grid = grid_of(size)
+    cell_side, placing = layout.aligned.cell, layout.copies
     cell = cell_side or max(grid)
     windows = cell_windows(grid, cell, config.reach if cell_side else 0)
     max_rows = config.max_rows if cell_side else config.whole_max_rows
     rng = np.random.default_rng(config.seed)
     # Keep a random share of each view's rows so the pools never exceed max_rows:
     # memory stays flat however many photos there are.
-    views = len(photos) * (1 + config.placements_per_image)
+    views = len(photos) * (1 + placing.per_photo)
     per_cell = -(-max_rows // (len(windows) * views))
     raw: list[list[np.ndarray]] = [[] for _ in windows]
     projection: Projection | None = None
@@ -324,7 +342,7 @@ def extract_pools(
     for index, photo in enumerate(_bar(photos, "patches", progress)):
         image = read_image(photo.path)
         kept: list[list[np.ndarray]] = [[] for _ in windows]
-        for placed in copies(image, config.placements_per_image, config.placement, rng):
+        for placed in copies(image, placing.per_photo, placing.placement, rng):
             values = look({IMAGE_INPUT.name: placed})
             if placed is image:
                 seen.append(values)
@@ -612,14 +630,14 @@ def train_model(
     _check_scoring(config)
     if config.quantize:  # int8 convolutions from here on, for every score (quantize.py)
         net = quantised_for(net, size, config.border, config.strides, [p.path for p in photos.good])
-    aligned, part, registration, shifts = arrangement(photos.good, size, config)
-    build = _graph_builder(net, size, config.border, config.strides, registration)
+    layout = arrangement(photos.good, size, config)
+    build = _graph_builder(net, size, config.border, config.strides, layout.registration)
     plain = Scorer(
-        config.sigma, config.margin, part=part.weights, top=config.top_patches,
+        config.sigma, config.margin, part=layout.part.weights, top=config.top_patches,
         heat_sigma=config.heat_sigma,
     )  # fmt: skip
-    graph = build(blank_memory(net, size, aligned.cell, config), plain)
-    stages, pools, looks = _look(graph, size, photos, aligned.cell, config, progress)
+    graph = build(blank_memory(net, size, layout.aligned.cell, config), plain)
+    stages, pools, looks = _look(graph, size, photos, layout, config, progress)
     clock.lap("patches_s")
     kept = pools.by_fold(fold_of(len(photos.good), folds), config.seed)
     del pools
@@ -637,7 +655,6 @@ def train_model(
     metrics: dict[str, Any] = {"out_of_fold": _out_of_fold_metrics(fit, oof, folds)}
     clock.lap("calibration_s")
 
-    layout = _Layout(aligned, part, spread(shifts, size[0]) if registration else None)
     manifest = _manifest(backbone, size, config, photos, folds, memory, layout, fit, metrics)
     entry = final.metadata_props.add()
     entry.key, entry.value = METADATA_KEY, json.dumps(manifest, sort_keys=True)
@@ -659,7 +676,7 @@ def _look(
     graph: onnx.ModelProto,
     size: HW,
     photos: Photos,
-    cell_side: int,
+    layout: Layout,
     config: TrainConfig,
     progress: bool,
 ) -> tuple[Stages, Pools, Looks]:
@@ -667,7 +684,7 @@ def _look(
     memory's pools, and what each good and defect photo showed, for every memory to score."""
     stages = Stages.of(graph, [*MAPS, *SCORES], config.threads)
     look = stages.photo(graph)
-    pools, good = extract_pools(look, size, photos.good, cell_side, config, progress)
+    pools, good = extract_pools(look, size, photos.good, layout, config, progress)
     return stages, pools, Looks(good, looked_at(look, photos.defective, progress))
 
 
@@ -773,15 +790,6 @@ def _holdout_metrics(calibration: Calibration, holdout: np.ndarray) -> dict[str,
     } | _rates(calibration, holdout)
 
 
-@dataclass(frozen=True)
-class _Layout:
-    """Where things are in the photo: memory arrangement and the part's region."""
-
-    aligned: Alignment
-    part: PartRegion
-    registration: dict[str, float] | None  # how far photos were moved; None: not registered
-
-
 def _manifest(
     backbone: str,
     size: HW,
@@ -789,7 +797,7 @@ def _manifest(
     photos: Photos,
     folds: int,
     memory: PatchMemory,
-    layout: _Layout,
+    layout: Layout,
     fit: _Fit,
     metrics: dict[str, Any],
 ) -> dict[str, Any]:
@@ -824,7 +832,8 @@ def _manifest(
             "memory_cells": int(memory.bank.shape[0]),
             "alignment": layout.aligned.as_dict() | {"chosen": config.cell is None},
             "part": layout.part.as_dict() | {"asked": config.part_mask},
-            "registration": layout.registration,
+            "registration": spread(layout.shifts, size[0]) if layout.registration else None,
+            "copies": layout.copies.as_dict(),
             "config": asdict(config),
         },
         "metrics": metrics,
