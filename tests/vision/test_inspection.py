@@ -62,7 +62,7 @@ def test_the_heat_map_is_sharper_than_the_score_and_leaves_it_alone(
         assert sharp.score == pytest.approx(smooth.score, rel=1e-5)
         assert sharp.verdict is smooth.verdict
         hot = [(r.heatmap >= r.heatmap.max() / 2).sum() for r in (sharp, smooth)]
-        assert hot[0] < 0.9 * hot[1], hot  # tighter around the pit
+        assert hot[0] < 0.95 * hot[1], hot  # tighter around the pit (half the smoothing)
         peak_y, peak_x = np.unravel_index(np.argmax(sharp.heatmap), sharp.heatmap.shape)
         assert np.hypot(peak_x - x, peak_y - y) <= 12
 

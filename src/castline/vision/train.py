@@ -109,7 +109,7 @@ class TrainConfig:
     strides: tuple[int, ...] = STRIDES  # feature maps of the patch descriptor
     usual: str = "max"  # what the maps are divided by, per place: "max" or "mean" (train.py)
     sigma: float = 1.0  # smoothing of the distances for the score, in patches
-    heat_sigma: float = 0.0  # and for the heat map (memory.Scorer)
+    heat_sigma: float = 0.5  # and for the heat map (memory.Scorer)
     margin: float = 0.0  # share of each side left out of the image score
     # Only the part and `part_margin` (share of the side) around it count, where the part
     # sits in the same place in every photo (part.py); False: the whole photo counts.
