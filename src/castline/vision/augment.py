@@ -61,9 +61,14 @@ def similarity(a: np.ndarray, b: np.ndarray) -> float:
 def turns_of(thumbs: list[np.ndarray]) -> tuple[float, ...]:
     """The angles (steps of TURN_STEP, about the photo's centre, where copies turn) at
     which the part looks like itself: its mean thumbnail turned by the angle is at least
-    as like the mean as the typical good photo is. Thumbnails of one shape."""
+    as like the mean as 9 in 10 good photos are. Thumbnails of one shape.
+
+    Nine in ten, not the median: a plate lit from one side, turned by 180 degrees, is as
+    like its mean as the median photo (0.982 against 0.977), and copies of it turned so
+    lowered its pasted-defect AUROC from 0.986 to 0.969; a round casting turned is far
+    above either (0.99 against 0.80)."""
     mean = np.mean(thumbs, axis=0)
-    typical = float(np.median([similarity(t, mean) for t in thumbs]))
+    typical = float(np.percentile([similarity(t, mean) for t in thumbs], 90))
     alike = [
         float(angle)
         for angle in np.arange(TURN_STEP, 360.0, TURN_STEP)
