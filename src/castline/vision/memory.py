@@ -146,7 +146,8 @@ class Scorer:
     top: int = 1  # patches whose mean is the image score (1: the map's maximum)
     # The heat map's own smoothing: half a patch. The score wants a defect to cover
     # several patches; a person wants the region tight around it (on the localisation
-    # benchmark the casting's rim defects 0.888 -> 0.929 against the score's smoothing).
+    # benchmark the casting's rim defects 0.888 with the score's smoothing, 0.914 with
+    # none; half a patch keeps the rim and the inside alike: docs/vision.md).
     heat_sigma: float = 0.5
 
     def smoothed(self, g: GraphBuilder, distance: str, grid: HW, sigma: float | None = None) -> str:
