@@ -37,6 +37,8 @@ def test_train_inspect_eval_register_rollback(
     assert trained.exit_code == 0, trained.output
     assert (tmp_path / "m" / "manifest.json").is_file()
     assert "input 64 x 64 px" in trained.output  # square photos, a square input
+    # A round part from 12 photos: turned copies until about 800 views.
+    assert "turned copies of each photo: 66" in trained.output
 
     ng = tmp_path / "ng"
     write_parts(ng, range(300, 303), pit=(64, 96, 5))
@@ -94,3 +96,19 @@ def test_train_inspect_eval_register_rollback(
     assert rolled.exit_code == 0 and tiny.model.version not in rolled.output
     missing = runner.invoke(app, ["vision", "activate", "--die", "D7", "--view", "top", "nope"])
     assert missing.exit_code == 2 and "register it first" in missing.output
+
+
+def test_copies_can_be_asked_for_or_left_out(tmp_path: Path) -> None:
+    runner = CliRunner()
+    good = tmp_path / "good"
+    write_parts(good, range(200, 212), placed_by_cell=True)
+    args = ["vision", "train", str(good), "--out", str(tmp_path / "m"), "--input-size", "64"]
+    trained = runner.invoke(app, [*args, "--copies", "0"])
+    assert trained.exit_code == 0, trained.output
+    assert "no copies of the photos" in trained.output
+    manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
+    assert manifest["training"]["copies"]["per_photo"] == 0
+    assert manifest["training"]["copies"]["how"] == "asked"
+    refused = runner.invoke(app, [*args, "--copies", "-1"])
+    assert refused.exit_code == 2 and "--copies" in refused.output
+    assert "Traceback" not in refused.output

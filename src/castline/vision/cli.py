@@ -46,6 +46,10 @@ INPUT_SIZE_HELP = (
     "Model input side in px, for square photos; oblong photos get as many pixels shaped "
     "like them (default: backbone's native)."
 )
+COPIES_HELP = (
+    "Turned copies of each good photo for the memory; 0: none. Default: as many as make "
+    "about 800 views, where the part looks like itself turned (a round casting)."
+)
 PART_MASK_HELP = (
     "Inspect only the part (found from the good photos) and a margin around it, not the "
     "table or belt; --no-part-mask: the whole photo."
@@ -79,6 +83,7 @@ def train(
         float, typer.Option(help="Share of each photo side left out of the score.")
     ] = 0.0,
     part_mask: Annotated[bool, typer.Option(help=PART_MASK_HELP)] = True,
+    copies: Annotated[int | None, typer.Option(min=0, help=COPIES_HELP)] = None,
     quantize: Annotated[bool, typer.Option(help=QUANTIZE_HELP)] = True,
 ) -> None:
     """Learn a part's normal look from GOOD_DIR, calibrate, write a model folder."""
@@ -94,6 +99,7 @@ def train(
         target_escape=target_escape,
         margin=margin,
         part_mask=part_mask,
+        placements_per_image=copies,
         quantize=quantize,
     )
     try:
