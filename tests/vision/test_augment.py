@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from scipy import ndimage
 
 from castline.vision.align import thumbnail
@@ -89,6 +90,11 @@ def test_a_turn_must_look_more_alike_than_most_photos_not_merely_some() -> None:
     turned = similarity(ndimage.rotate(mean, 180, reshape=False, mode="reflect"), mean)
     assert np.percentile(alike, 10) < turned
     assert turns_of(thumbs) == (0.0,)
+    # The manifest keeps what the choice was made on.
+    measured = copies_for(thumbs, None, Placement()).as_dict()["likeness"]
+    assert isinstance(measured, dict)
+    assert measured["turned"]["180"] == pytest.approx(turned, abs=1e-4)
+    assert measured["photos_9_in_10"] > measured["turned"]["180"]
 
 
 def test_few_photos_of_a_round_part_get_copies_up_to_the_views_wanted() -> None:

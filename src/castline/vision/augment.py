@@ -33,12 +33,39 @@ class Placement:
 
 
 @dataclass(frozen=True)
+class Likeness:
+    """How like its mean look the part is, turned, against how like it its photos are."""
+
+    photos_median: float  # the median good photo's similarity to the mean
+    photos_9_in_10: float  # the similarity 9 in 10 good photos reach
+    turned: dict[float, float]  # angle -> the turned mean's similarity to the mean
+
+    def turns(self) -> tuple[float, ...]:
+        """The angles at which the part looks like itself: the turned mean is at least as
+        like the mean as 9 in 10 good photos are.
+
+        Nine in ten, not the median: a plate lit from one side, turned by 180 degrees, is
+        as like its mean as the median photo (0.982 against 0.977 in one sample), and
+        copies of it turned so lowered its pasted-defect AUROC from 0.986 to 0.969; a
+        round casting turned is far above either (0.99 against 0.80)."""
+        return (0.0, *(a for a, alike in self.turned.items() if alike >= self.photos_9_in_10))
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "photos_median": round(self.photos_median, 4),
+            "photos_9_in_10": round(self.photos_9_in_10, 4),
+            "turned": {f"{a:g}": round(v, 4) for a, v in self.turned.items()},
+        }
+
+
+@dataclass(frozen=True)
 class Copies:
     """How many copies of each photo the memory learns from, placed how, and why."""
 
     per_photo: int
     placement: Placement
     how: str
+    likeness: Likeness | None = None  # what the turns were chosen on (automatic copies)
 
     def as_dict(self) -> dict[str, object]:
         turns = self.placement.turns
@@ -48,6 +75,7 @@ class Copies:
             "max_rotation_deg": self.placement.max_rotation,
             "max_shift_of_side": self.placement.max_shift,
             "how": self.how,
+            "likeness": self.likeness.as_dict() if self.likeness else None,
         }
 
 
@@ -58,23 +86,22 @@ def similarity(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum()) / norm if norm > 0 else 0.0
 
 
-def turns_of(thumbs: list[np.ndarray]) -> tuple[float, ...]:
-    """The angles (steps of TURN_STEP, about the photo's centre, where copies turn) at
-    which the part looks like itself: its mean thumbnail turned by the angle is at least
-    as like the mean as 9 in 10 good photos are. Thumbnails of one shape.
-
-    Nine in ten, not the median: a plate lit from one side, turned by 180 degrees, is as
-    like its mean as the median photo (0.982 against 0.977), and copies of it turned so
-    lowered its pasted-defect AUROC from 0.986 to 0.969; a round casting turned is far
-    above either (0.99 against 0.80)."""
+def likeness(thumbs: list[np.ndarray]) -> Likeness:
+    """The part's mean thumbnail turned in steps of TURN_STEP about the photo's centre
+    (where copies turn), compared with itself and with the photos. Thumbnails of one
+    shape."""
     mean = np.mean(thumbs, axis=0)
-    typical = float(np.percentile([similarity(t, mean) for t in thumbs], 90))
-    alike = [
-        float(angle)
+    photos = [similarity(t, mean) for t in thumbs]
+    turned = {
+        float(angle): similarity(ndimage.rotate(mean, angle, reshape=False, mode="reflect"), mean)
         for angle in np.arange(TURN_STEP, 360.0, TURN_STEP)
-        if similarity(ndimage.rotate(mean, angle, reshape=False, mode="reflect"), mean) >= typical
-    ]
-    return (0.0, *alike)
+    }
+    return Likeness(float(np.median(photos)), float(np.percentile(photos, 90)), turned)
+
+
+def turns_of(thumbs: list[np.ndarray]) -> tuple[float, ...]:
+    """The angles at which the part of these thumbnails looks like itself (Likeness)."""
+    return likeness(thumbs).turns()
 
 
 def copies_for(thumbs: list[np.ndarray], asked: int | None, placement: Placement) -> Copies:
@@ -83,12 +110,15 @@ def copies_for(thumbs: list[np.ndarray], asked: int | None, placement: Placement
     (measured on the real photos: copies merely shifted and turned a little did not help)."""
     if asked is not None:
         return Copies(asked, placement, "asked")
-    turns = turns_of(thumbs) if len(thumbs) > 1 else (0.0,)
+    if len(thumbs) < 2:
+        return Copies(0, placement, "none: too few photos to tell the part's turns")
+    measured = likeness(thumbs)
+    turns = measured.turns()
     if len(turns) == 1:
-        return Copies(0, placement, "none: the part does not look like itself turned")
+        return Copies(0, placement, "none: the part does not look like itself turned", measured)
     per_photo = max(0, ceil(AUTO_VIEWS / len(thumbs)) - 1)
     how = f"until about {AUTO_VIEWS} views, turned where the part looks like itself"
-    return Copies(per_photo, replace(placement, turns=turns), how)
+    return Copies(per_photo, replace(placement, turns=turns), how, measured)
 
 
 def moved(image: np.ndarray, angle: float, dx: float, dy: float) -> np.ndarray:
