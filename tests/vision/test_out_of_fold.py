@@ -81,6 +81,13 @@ def test_too_few_photos_are_refused_with_a_reason(tmp_path: Path) -> None:
         train_model(good, tmp_path / "m", progress=False, config=TrainConfig(input_size=64))
 
 
+def test_a_negative_number_of_copies_is_refused(tmp_path: Path) -> None:
+    good = write_parts(tmp_path / "good", range(12))
+    config = TrainConfig(input_size=64, placements_per_image=-1)
+    with pytest.raises(ValueError, match="copies of a photo cannot be -1"):
+        train_model(good, tmp_path / "m", progress=False, config=config)
+
+
 def test_a_place_where_good_photos_vary_tolerates_their_worst() -> None:
     maps = np.ones((40, 8, 8), np.float32)
     maps[3, 2, 2] = 5.0  # one good photo far from the memory at one place (glare, a scratch)

@@ -627,7 +627,7 @@ def train_model(
     folds = _folds(photos, config)
     net = EfficientNetLite.load(backbone)
     size = input_shape_for(photos.good, config.input_size or NATIVE_SIZE[backbone], config)
-    _check_scoring(config)
+    _check_config(config)
     if config.quantize:  # int8 convolutions from here on, for every score (quantize.py)
         net = quantised_for(net, size, config.border, config.strides, [p.path for p in photos.good])
     layout = arrangement(photos.good, size, config)
@@ -717,7 +717,9 @@ def _folds(photos: Photos, config: TrainConfig) -> int:
     return folds
 
 
-def _check_scoring(config: TrainConfig) -> None:
+def _check_config(config: TrainConfig) -> None:
+    if config.placements_per_image is not None and config.placements_per_image < 0:
+        raise ValueError(f"copies of a photo cannot be {config.placements_per_image}")
     if config.usual not in ("max", "mean"):
         raise ValueError(f"usual must be max or mean, got {config.usual!r}")
     if config.border % max(config.strides):
