@@ -101,6 +101,7 @@ class Job:
     latency_runs: int
     coreset: float
     backbone: str  # anomalib's; castline trains with its own default
+    castline_copies: int | None = None  # castline's turned copies a photo; None: its default
 
 
 # ---------------------------------------------------------------- the anomalib environment
@@ -206,7 +207,7 @@ def castline_side(job: Job, out: Path) -> None:
             [Path(p) for p in job.train],
             Path(tmp) / "m",
             progress=False,
-            config=TrainConfig(threads=1),
+            config=TrainConfig(threads=1, placements_per_image=job.castline_copies),
         )
         fit_s = time.perf_counter() - started
         model = InspectionModel.load(Path(tmp) / "m", threads=1)
@@ -351,14 +352,17 @@ def compare(args: argparse.Namespace, work: Path) -> list[tuple[str, int, dict, 
         else:
             train, test = synthetic_photos(part, args, folder)
         for n in args.n_train if part == "impeller" else args.n_train_synthetic:
-            job = Job(part, n, train[:n], test, args.latency_runs, args.coreset, args.backbone)
+            job = Job(
+                part, n, train[:n], test, args.latency_runs, args.coreset, args.backbone,
+                args.castline_copies,
+            )  # fmt: skip
             job_file = folder / f"job_{n}.json"
             job_file.write_text(json.dumps(asdict(job)))
             results = {}
             for side in ("castline", "anomalib"):
                 print(f"[{part} {n}] {side} (load {load_average()})", flush=True)
-                # anomalib's folder names its backbone: --resume keeps only a like run
-                name = side if side == "castline" else f"{side}_{args.backbone}"
+                # A side's folder names its settings: --resume keeps only a like run
+                name = f"{side}_{args.backbone}" if side == "anomalib" else castline_name(args)
                 results[side] = run_side(side, job_file, folder / f"{name}_{n}", args)
             ours, theirs = figures(job, results["castline"]), figures(job, results["anomalib"])
             rows.append((part, n, ours, theirs))
@@ -368,6 +372,10 @@ def compare(args: argparse.Namespace, work: Path) -> list[tuple[str, int, dict, 
                 flush=True,
             )
     return rows
+
+
+def castline_name(args: argparse.Namespace) -> str:
+    return "castline" if args.castline_copies is None else f"castline_copies{args.castline_copies}"
 
 
 def job_of(path: Path) -> Job:
@@ -398,6 +406,9 @@ def parse() -> argparse.Namespace:
         help="anomalib's backbone; default castline's default",
     )
     parser.add_argument("--latency-runs", type=int)
+    parser.add_argument(
+        "--castline-copies", type=int, help="castline's copies a photo (vision train --copies)"
+    )
     parser.add_argument("--core", default="1", help="the core both sides are pinned to")
     parser.add_argument("--venv", type=Path, default=REPO / "var" / "anomalib-venv")
     parser.add_argument("--work", type=Path, help="keep photos and scores here (default: temp)")
