@@ -61,9 +61,9 @@ from bench_vision import reference_ratio
 from castline.datasets import casting_root, images, split_of
 from castline.vision.backbone import BACKBONES
 from castline.vision.images import read_image
-from castline.vision.metrics import auroc, escape_at_frr
 from castline.vision.model import InspectionModel
 from castline.vision.train import DEFAULT_BACKBONE, TrainConfig, train_model
+from paired import Answers, PixelRanks, TestSet, paired_intervals, verdict
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -283,30 +283,35 @@ def mask_of(photo: TestPhoto, shape: tuple[int, ...]) -> np.ndarray:
     return mask[::PIXEL_STEP, ::PIXEL_STEP]
 
 
-def figures(job: Job, result: dict) -> dict[str, float]:
-    """The same metric code for both sides."""
-    scores = np.asarray(result["scores"], dtype=np.float64)
+def test_set(job: Job) -> TestSet:
     good = np.asarray([not p.defective for p in job.test])
     real = np.asarray([p.defective and p.mask is None for p in job.test])
-    masked = np.asarray([p.mask is not None for p in job.test])
-    normal, anomalous = [], []
+    pasted = np.asarray([p.mask is not None for p in job.test])
+    return TestSet(good, real, pasted, np.asarray([p.pixel for p in job.test]))
+
+
+def answers(job: Job, result: dict) -> Answers:
+    """One side's scores, and its heat maps against the masks."""
+    maps, masks = [], []
     for i, photo in enumerate(job.test):
         if photo.pixel:
-            heat = result["maps"][f"m{i}"]
-            mask = mask_of(photo, heat.shape)
-            normal.append(heat[~mask])
-            anomalous.append(heat[mask])
-    row = {}
-    for name, defect in (("real", real), ("pasted", masked)):
-        if defect.any():
-            row[f"auroc_{name}"] = auroc(scores[good], scores[defect])
-            row[f"escape_{name}"] = escape_at_frr(scores[good], scores[defect])
-    row["pixel_auroc"] = auroc(np.concatenate(normal), np.concatenate(anomalous))
+            maps.append(result["maps"][f"m{i}"])
+            masks.append(mask_of(photo, maps[-1].shape))
+    scores = np.asarray(result["scores"], dtype=np.float64)
+    return Answers(scores, PixelRanks(maps, masks) if maps else None)
+
+
+def figures(job: Job, result: dict) -> dict[str, float]:
+    """The same metric code for both sides: accuracy on every test photo, and the costs."""
+    row = test_set(job).figures(answers(job, result), np.arange(len(job.test)))
     for key in ("fit_s", "p50_ms", "p99_ms", "peak_mb", "reference_p99_p50"):
         row[key] = float(result[key])
     return row
 
 
+ACCURACY = ("auroc_real", "escape_real", "auroc_pasted", "escape_pasted", "pixel_auroc")
+# part, good photos, castline's figures, anomalib's, castline's lead with its interval
+Row = tuple[str, int, dict[str, float], dict[str, float], dict[str, tuple[float, float, float]]]
 COLUMNS = (
     ("auroc_real", "AUROC real", "{:.3f}"),
     ("escape_real", "escape real", "{:.1%}"),
@@ -320,11 +325,11 @@ COLUMNS = (
 )
 
 
-def table_lines(rows: list[tuple[str, int, dict, dict]]) -> list[str]:
+def table_lines(rows: list[Row]) -> list[str]:
     """A markdown table: each figure castline / anomalib, and the ratio for the costs."""
     head = "| part | good photos | " + " | ".join(c[1] for c in COLUMNS) + " |"
     lines = [head, "|" + "---|" * (2 + len(COLUMNS))]
-    for part, n, ours, theirs in rows:
+    for part, n, ours, theirs, _ in rows:
         cells = []
         for key, _, fmt in COLUMNS:
             if key not in ours:
@@ -338,11 +343,29 @@ def table_lines(rows: list[tuple[str, int, dict, dict]]) -> list[str]:
     return lines
 
 
+def interval_lines(rows: list[Row]) -> list[str]:
+    """A markdown table: castline's lead on each accuracy figure (positive: castline is
+    better; for escape, anomalib's rate minus castline's) with its 95 % interval."""
+    keys = [c for c in COLUMNS if c[0] in ACCURACY]
+    head = "| part | good photos | " + " | ".join(c[1] for c in keys) + " |"
+    lines = [head, "|" + "---|" * (2 + len(keys))]
+    for part, n, _, _, lead in rows:
+        cells = []
+        for key, _, _ in keys:
+            if key not in lead:
+                cells.append("–")
+                continue
+            point, low, high = lead[key]
+            cells.append(f"{point:+.4f} [{low:+.4f}, {high:+.4f}] {verdict(low, high)}")
+        lines.append(f"| {part} | {n} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def load_average() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def compare(args: argparse.Namespace, work: Path) -> list[tuple[str, int, dict, dict]]:
+def compare(args: argparse.Namespace, work: Path) -> list[Row]:
     rows = []
     for part in args.parts:
         folder = work / part
@@ -365,7 +388,10 @@ def compare(args: argparse.Namespace, work: Path) -> list[tuple[str, int, dict, 
                 name = f"{side}_{args.backbone}" if side == "anomalib" else castline_name(args)
                 results[side] = run_side(side, job_file, folder / f"{name}_{n}", args)
             ours, theirs = figures(job, results["castline"]), figures(job, results["anomalib"])
-            rows.append((part, n, ours, theirs))
+            lead = paired_intervals(
+                test_set(job), answers(job, results["castline"]), answers(job, results["anomalib"])
+            )
+            rows.append((part, n, ours, theirs, lead))
             print(f"[{part} {n}] castline {json.dumps(ours)}", flush=True)
             print(
                 f"[{part} {n}] anomalib {json.dumps(theirs)} ({results['anomalib']['what']})",
@@ -451,6 +477,11 @@ def main() -> None:
         f"{time.time() - started:.0f} s, load at the end {load_average()}"
     )
     print("\n".join(table_lines(rows)))
+    print(
+        "\ncastline's lead, castline - anomalib (escape: anomalib - castline), 95 % interval "
+        "of a paired bootstrap over the test photos; ahead / behind: the interval excludes 0"
+    )
+    print("\n".join(interval_lines(rows)))
 
 
 if __name__ == "__main__":

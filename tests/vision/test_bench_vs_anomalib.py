@@ -1,5 +1,6 @@
 """The comparison of benchmarks/bench_vs_anomalib.py: both sides' scores and heat maps go
-through the same metric code, and a side that finds the defects wins on every figure."""
+through the same metric code, a side that finds the defects wins on every figure, and the
+paired bootstrap calls it ahead only where the test photos show it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from castline.vision.metrics import auroc
 
 BENCHMARKS = Path(__file__).parents[2] / "benchmarks"
 
@@ -21,7 +24,8 @@ def bench():  # type: ignore[no-untyped-def]
         sys.path.remove(str(BENCHMARKS))
 
 
-def test_same_figures_for_both_sides_and_ratios(tmp_path: Path) -> None:
+def job_and_results(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """50 good photos, 5 real and 5 pasted defects; one side sees the defects, one not."""
     b = bench()
     mask = np.zeros((20, 20), np.uint8)
     mask[4:8, 4:8] = 255
@@ -43,11 +47,45 @@ def test_same_figures_for_both_sides_and_ratios(tmp_path: Path) -> None:
         costs = {"fit_s": 10.0, "p50_ms": 5.0, "p99_ms": 9.0, "peak_mb": 500.0}
         return {"scores": good + bad, "maps": maps, "reference_p99_p50": 1.5, **costs}
 
-    ours, theirs = b.figures(job, result(True)), b.figures(job, result(False))
+    return b, job, result(True), result(False)
+
+
+def test_same_figures_for_both_sides_and_ratios(tmp_path: Path) -> None:
+    b, job, seeing, blind = job_and_results(tmp_path)
+    ours, theirs = b.figures(job, seeing), b.figures(job, blind)
     assert ours["auroc_real"] == ours["auroc_pasted"] == ours["pixel_auroc"] == 1.0
     assert ours["escape_real"] == ours["escape_pasted"] == 0.0
     assert theirs["auroc_real"] < 0.9 and theirs["escape_pasted"] > 0.5
     assert theirs["pixel_auroc"] == 0.5  # a flat map tells nothing
-    table = b.table_lines([("flat", 50, ours, theirs)])
+    table = b.table_lines([("flat", 50, ours, theirs, {})])
     assert table[2].startswith("| flat | 50 | 1.000 / ")
     assert "(x1.00)" in table[2]  # same costs: ratio one
+
+
+def test_paired_bootstrap_ahead_only_where_the_photos_show_it(tmp_path: Path) -> None:
+    b, job, seeing, blind = job_and_results(tmp_path)
+    tests = b.test_set(job)
+    lead = b.paired_intervals(tests, b.answers(job, seeing), b.answers(job, blind), draws=200)
+    for key in ("auroc_real", "escape_real", "auroc_pasted", "escape_pasted", "pixel_auroc"):
+        point, low, high = lead[key]
+        assert point > 0 and low > 0, key  # escape signed too: castline's is the lower
+        assert b.verdict(low, high) == "ahead"
+    same = b.paired_intervals(tests, b.answers(job, blind), b.answers(job, blind), draws=50)
+    assert all(v == (0.0, 0.0, 0.0) for v in same.values())
+    lines = b.interval_lines([("flat", 50, {}, {}, lead)])
+    assert lines[2].count("ahead") == 5
+
+
+def test_pixel_auroc_of_weighted_photos_is_that_of_repeated_photos() -> None:
+    b = bench()
+    rng = np.random.default_rng(3)
+    maps = [np.round(rng.uniform(0, 1, (6, 8)), 1) for _ in range(7)]  # many ties
+    masks = [rng.uniform(0, 1, (6, 8)) < 0.2 for _ in range(7)]
+    for heat, mask in zip(maps, masks, strict=True):
+        heat[mask] += 0.4
+    counts = np.array([0, 1, 3, 1, 2, 0, 1])
+    repeated = [(h, m) for h, m, c in zip(maps, masks, counts, strict=True) for _ in range(c)]
+    normal = np.concatenate([h[~m] for h, m in repeated])
+    defect = np.concatenate([h[m] for h, m in repeated])
+    ranks = b.PixelRanks(maps, masks)
+    assert abs(ranks.auroc(counts.astype(float)) - auroc(normal, defect)) < 1e-12
