@@ -63,7 +63,7 @@ from castline.vision.backbone import BACKBONES
 from castline.vision.images import read_image
 from castline.vision.model import InspectionModel
 from castline.vision.train import DEFAULT_BACKBONE, TrainConfig, train_model
-from paired import Answers, PixelRanks, TestSet, paired_intervals, verdict
+from paired import Answers, PixelPairs, TestSet, paired_intervals, verdict
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -298,7 +298,7 @@ def answers(job: Job, result: dict) -> Answers:
             maps.append(result["maps"][f"m{i}"])
             masks.append(mask_of(photo, maps[-1].shape))
     scores = np.asarray(result["scores"], dtype=np.float64)
-    return Answers(scores, PixelRanks(maps, masks) if maps else None)
+    return Answers(scores, PixelPairs(maps, masks) if maps else None)
 
 
 def figures(job: Job, result: dict) -> dict[str, float]:
@@ -317,7 +317,7 @@ COLUMNS = (
     ("escape_real", "escape real", "{:.1%}"),
     ("auroc_pasted", "AUROC pasted", "{:.3f}"),
     ("escape_pasted", "escape pasted", "{:.1%}"),
-    ("pixel_auroc", "pixel AUROC", "{:.3f}"),
+    ("pixel_auroc", "pixel AUROC", "{:.4f}"),
     ("p50_ms", "p50 ms", "{:.1f}"),
     ("p99_ms", "p99 ms", "{:.1f}"),
     ("fit_s", "fit s", "{:.1f}"),

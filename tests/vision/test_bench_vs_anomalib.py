@@ -87,5 +87,5 @@ def test_pixel_auroc_of_weighted_photos_is_that_of_repeated_photos() -> None:
     repeated = [(h, m) for h, m, c in zip(maps, masks, counts, strict=True) for _ in range(c)]
     normal = np.concatenate([h[~m] for h, m in repeated])
     defect = np.concatenate([h[m] for h, m in repeated])
-    ranks = b.PixelRanks(maps, masks)
+    ranks = b.PixelPairs(maps, masks)
     assert abs(ranks.auroc(counts.astype(float)) - auroc(normal, defect)) < 1e-12
