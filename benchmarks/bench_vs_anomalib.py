@@ -28,8 +28,14 @@ backbone (castline trains with its defaults, as `castline vision train` does).
         --n-val 200 --n-defects 60 --work var/bvsa --resume        # keep finished sides
     .venv/bin/python benchmarks/bench_vs_anomalib.py --quick --anomalib-backbone lite0
 
+`--castline-copies N` and `--castline-input-size PX` run castline's side as `castline vision
+train --copies N --input-size PX` would, in a folder of its own (anomalib's side is kept).
 `--resume` knows a side by part, photo count and (anomalib) backbone, not by test set:
 give rows with other `--n-val`/`--n-defects` their own `--work` folder.
+
+Both tables are printed: each figure castline / anomalib, and castline's lead with its
+95 % interval from a paired bootstrap over the test photos (`paired.py`): "ahead" or
+"behind" only where the interval leaves out zero, else "level".
 
 Cost on a 2-core machine: each side of a 100-photo row takes 1-2 minutes on a lightly
 loaded core, 5-10 when other work loads it; anomalib's fit from 200 photos 5 minutes
@@ -102,6 +108,7 @@ class Job:
     coreset: float
     backbone: str  # anomalib's; castline trains with its own default
     castline_copies: int | None = None  # castline's turned copies a photo; None: its default
+    castline_input_size: int | None = None  # castline's input side in px; None: its default
 
 
 # ---------------------------------------------------------------- the anomalib environment
@@ -207,7 +214,11 @@ def castline_side(job: Job, out: Path) -> None:
             [Path(p) for p in job.train],
             Path(tmp) / "m",
             progress=False,
-            config=TrainConfig(threads=1, placements_per_image=job.castline_copies),
+            config=TrainConfig(
+                threads=1,
+                placements_per_image=job.castline_copies,
+                input_size=job.castline_input_size,
+            ),
         )
         fit_s = time.perf_counter() - started
         model = InspectionModel.load(Path(tmp) / "m", threads=1)
@@ -377,7 +388,7 @@ def compare(args: argparse.Namespace, work: Path) -> list[Row]:
         for n in args.n_train if part == "impeller" else args.n_train_synthetic:
             job = Job(
                 part, n, train[:n], test, args.latency_runs, args.coreset, args.backbone,
-                args.castline_copies,
+                args.castline_copies, args.castline_input_size,
             )  # fmt: skip
             job_file = folder / f"job_{n}.json"
             job_file.write_text(json.dumps(asdict(job)))
@@ -401,7 +412,12 @@ def compare(args: argparse.Namespace, work: Path) -> list[Row]:
 
 
 def castline_name(args: argparse.Namespace) -> str:
-    return "castline" if args.castline_copies is None else f"castline_copies{args.castline_copies}"
+    name = "castline"
+    if args.castline_copies is not None:
+        name += f"_copies{args.castline_copies}"
+    if args.castline_input_size is not None:
+        name += f"_input{args.castline_input_size}"
+    return name
 
 
 def job_of(path: Path) -> Job:
@@ -434,6 +450,11 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--latency-runs", type=int)
     parser.add_argument(
         "--castline-copies", type=int, help="castline's copies a photo (vision train --copies)"
+    )
+    parser.add_argument(
+        "--castline-input-size",
+        type=int,
+        help="castline's input side in px (vision train --input-size); default its own",
     )
     parser.add_argument("--core", default="1", help="the core both sides are pinned to")
     parser.add_argument("--venv", type=Path, default=REPO / "var" / "anomalib-venv")
