@@ -96,7 +96,7 @@ def paired_intervals(
     def difference(*drawn: np.ndarray) -> np.ndarray:
         photos = np.concatenate(drawn)
         a, b = tests.figures(ours, photos), tests.figures(theirs, photos)
-        return np.array([better(k) * (a[k] - b[k]) for k in keys])
+        return np.array([better(k) * (a[k] - b[k]) for k in keys]) + 0.0  # no "-0.0"
 
     point = difference(everyone)
     drawn = bootstrap(
