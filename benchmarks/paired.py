@@ -57,6 +57,8 @@ class Answers:
 
 @dataclass(frozen=True)
 class TestSet:
+    """Which test photos are good, defective (real or pasted) and counted for pixels."""
+
     good: np.ndarray  # [photos] bool
     real: np.ndarray  # [photos] bool: defective, no mask (the plant's own defects)
     pasted: np.ndarray  # [photos] bool: defective with a mask
