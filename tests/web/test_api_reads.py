@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from .conftest import Plant, as_user
+from castline.web.analytics import start_of_day
+
+from .conftest import PLANT_ZONE, Plant, as_user
 from .test_access import all_routes
 
 Check = Callable[[Any], bool]
@@ -89,3 +93,13 @@ def test_every_read_route_of_the_api_is_tested(plant: tuple[FastAPI, Plant]) -> 
             path.replace("{plant}", "p1").replace("{machine}", "m1").replace("{shot_number}", "1")
         )
         assert concrete in tested or path in ELSEWHERE, f"GET {path} has no test"
+
+
+def test_kpis_default_to_the_plants_day(client: TestClient, plant: tuple[FastAPI, Plant]) -> None:
+    """Today is the plant's: from midnight in its zone, not UTC's (a run that crossed UTC's
+    midnight lost the seeded shots)."""
+    answer = client.get("/api/v1/plants/p1/kpis", headers=as_user(plant[1], "viewer"))
+    midnight = start_of_day(plant[1].settings)
+    assert midnight.astimezone(ZoneInfo(PLANT_ZONE)).time() == time(0, 0)
+    starts = {datetime.fromisoformat(row["period_start"]) for row in answer.json()}
+    assert starts == {midnight}

@@ -267,7 +267,10 @@ def kpis(
     by: Literal["shift", "day", "week", "total"] = "day",
     level: Literal["machine", "line", "plant"] = "machine",
 ) -> list[dict[str, Any]]:
-    """ISO 22400 KPIs per machine, line or plant and shift, day or week; default: today."""
+    """ISO 22400 KPIs per machine, line or plant and shift, day or week; default: the
+    plant's today so far (from midnight in its zone, not UTC's)."""
+    until = until or datetime.now(UTC)
+    since = since or analytics.start_of_day(request.app.state.settings, until)
     start, end = window(since, until)
     config = plant_config(request)
     try:

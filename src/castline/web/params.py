@@ -45,12 +45,9 @@ Moment = Annotated[AwareDatetime | None, Query(description="ISO 8601 with a zone
 Text = Annotated[str, Field(max_length=2000, pattern=FREE_TEXT)]
 
 
-def window(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
-    """A time range in UTC (default: today so far), within 2000-2100 and 400 days."""
-    until = (until or datetime.now(UTC)).astimezone(UTC)
-    if since is None:
-        since = datetime.combine(until.date(), datetime.min.time(), tzinfo=UTC)
-    since = since.astimezone(UTC)
+def window(since: datetime, until: datetime) -> tuple[datetime, datetime]:
+    """A time range in UTC, within 2000-2100 and 400 days."""
+    since, until = since.astimezone(UTC), until.astimezone(UTC)
     for name, value in (("since", since), ("until", until)):
         if not EARLIEST <= value <= LATEST:
             raise HTTPException(422, f"{name} must lie between 2000 and 2100")
