@@ -269,9 +269,8 @@ def kpis(
 ) -> list[dict[str, Any]]:
     """ISO 22400 KPIs per machine, line or plant and shift, day or week; default: the
     plant's today so far (from midnight in its zone, not UTC's)."""
-    until = until or datetime.now(UTC)
-    since = since or analytics.start_of_day(request.app.state.settings, until)
-    start, end = window(since, until)
+    settings = request.app.state.settings
+    start, end = window(since, until, lambda now: analytics.start_of_day(settings, now))
     config = plant_config(request)
     try:
         return analytics_kpis.kpi_table(

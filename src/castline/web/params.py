@@ -7,6 +7,7 @@ hold, a time without a zone).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
@@ -45,14 +46,22 @@ Moment = Annotated[AwareDatetime | None, Query(description="ISO 8601 with a zone
 Text = Annotated[str, Field(max_length=2000, pattern=FREE_TEXT)]
 
 
-def window(since: datetime, until: datetime) -> tuple[datetime, datetime]:
-    """A time range in UTC, within 2000-2100 and 400 days."""
-    since, until = since.astimezone(UTC), until.astimezone(UTC)
-    for name, value in (("since", since), ("until", until)):
-        if not EARLIEST <= value <= LATEST:
-            raise HTTPException(422, f"{name} must lie between 2000 and 2100")
+def window(
+    since: datetime | None, until: datetime | None, day_start: Callable[[datetime], datetime]
+) -> tuple[datetime, datetime]:
+    """A time range in UTC, within 2000-2100 and 400 days; by default from the start of
+    the day `until` lies in (`day_start`: the plant's day) to now."""
+    until = (until or datetime.now(UTC)).astimezone(UTC)
+    within("until", until)  # before the day's start is looked up: year 1 has no day before
+    since = (since or day_start(until)).astimezone(UTC)
+    within("since", since)
     if until <= since:
         raise HTTPException(422, "the time range is empty: until must be after since")
     if until - since > MAX_SPAN:
         raise HTTPException(422, f"at most {MAX_SPAN.days} days at once")
     return since, until
+
+
+def within(name: str, moment: datetime) -> None:
+    if not EARLIEST <= moment <= LATEST:
+        raise HTTPException(422, f"{name} must lie between 2000 and 2100")
