@@ -336,40 +336,45 @@ COLUMNS = (
 )
 
 
+def markdown(titles: list[str], rows: list[tuple[str, int, list[str]]]) -> list[str]:
+    """A markdown table of part, good photos and the given cells per row."""
+    lines = [
+        "| part | good photos | " + " | ".join(titles) + " |",
+        "|" + "---|" * (2 + len(titles)),
+    ]
+    return lines + [f"| {part} | {n} | " + " | ".join(cells) + " |" for part, n, cells in rows]
+
+
 def table_lines(rows: list[Row]) -> list[str]:
-    """A markdown table: each figure castline / anomalib, and the ratio for the costs."""
-    head = "| part | good photos | " + " | ".join(c[1] for c in COLUMNS) + " |"
-    lines = [head, "|" + "---|" * (2 + len(COLUMNS))]
-    for part, n, ours, theirs, _ in rows:
-        cells = []
-        for key, _, fmt in COLUMNS:
-            if key not in ours:
-                cells.append("–")
-                continue
-            cell = f"{fmt.format(ours[key])} / {fmt.format(theirs[key])}"
-            if key in ("p50_ms", "p99_ms", "fit_s", "peak_mb") and theirs[key] > 0:
-                cell += f" (x{ours[key] / theirs[key]:.2f})"
-            cells.append(cell)
-        lines.append(f"| {part} | {n} | " + " | ".join(cells) + " |")
-    return lines
+    """Each figure castline / anomalib, and the ratio for the costs."""
+
+    def cell(key: str, fmt: str, ours: dict[str, float], theirs: dict[str, float]) -> str:
+        if key not in ours:
+            return "–"
+        text = f"{fmt.format(ours[key])} / {fmt.format(theirs[key])}"
+        if key in ("p50_ms", "p99_ms", "fit_s", "peak_mb") and theirs[key] > 0:
+            text += f" (x{ours[key] / theirs[key]:.2f})"
+        return text
+
+    cells = [
+        (p, n, [cell(k, f, ours, theirs) for k, _, f in COLUMNS]) for p, n, ours, theirs, _ in rows
+    ]
+    return markdown([c[1] for c in COLUMNS], cells)
 
 
 def interval_lines(rows: list[Row]) -> list[str]:
-    """A markdown table: castline's lead on each accuracy figure (positive: castline is
-    better; for escape, anomalib's rate minus castline's) with its 95 % interval."""
+    """castline's lead on each accuracy figure (positive: castline is better; for escape,
+    anomalib's rate minus castline's) with its 95 % interval."""
     keys = [c for c in COLUMNS if c[0] in ACCURACY]
-    head = "| part | good photos | " + " | ".join(c[1] for c in keys) + " |"
-    lines = [head, "|" + "---|" * (2 + len(keys))]
-    for part, n, _, _, lead in rows:
-        cells = []
-        for key, _, _ in keys:
-            if key not in lead:
-                cells.append("–")
-                continue
-            point, low, high = lead[key]
-            cells.append(f"{point:+.4f} [{low:+.4f}, {high:+.4f}] {verdict(low, high)}")
-        lines.append(f"| {part} | {n} | " + " | ".join(cells) + " |")
-    return lines
+
+    def cell(lead: tuple[float, float, float] | None) -> str:
+        if lead is None:
+            return "–"
+        point, low, high = lead
+        return f"{point:+.4f} [{low:+.4f}, {high:+.4f}] {verdict(low, high)}"
+
+    cells = [(p, n, [cell(lead.get(k)) for k, _, _ in keys]) for p, n, _, _, lead in rows]
+    return markdown([c[1] for c in keys], cells)
 
 
 def load_average() -> str:
